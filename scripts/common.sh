@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this folder. Source it; do not run it.
+# Never write a mirror or registry host name here: take them from the machine's apt configuration.
+
+# log MESSAGE: one line on stdout, prefixed with the calling script's name.
+log() { echo "${SCRIPT_NAME:-$(basename "$0" .sh)}: $*"; }
+
+# die MESSAGE: one line on stderr, then exit 1.
+die() { echo "${SCRIPT_NAME:-$(basename "$0" .sh)}: ERROR: $*" >&2; exit 1; }
+
+require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (uses apt-get and starts system services)"; }
+
+# run_quiet CMD...: run CMD with its output captured; print the output only if it fails.
+run_quiet() {
+    local out rc=0
+    out=$(mktemp)
+    "$@" >"$out" 2>&1 || rc=$?
+    if (( rc != 0 )); then
+        echo "--- output of: $* (exit $rc) ---" >&2
+        tail -n 60 "$out" >&2
+        echo "---" >&2
+    fi
+    rm -f "$out"
+    return "$rc"
+}
+
+# pkg_installed NAME: true when the Debian package NAME is installed.
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
+# apt_lists_fresh: true when the machine's package lists exist and are less than a day old.
+apt_lists_fresh() {
+    [[ -n $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 -print -quit 2>/dev/null) ]]
+}
+
+_APT_UPDATED=0
+# apt_update [force]: run `apt-get update` once per script run, and only when the lists are empty or old
+# (or when "force" is given).
+apt_update() {
+    if (( _APT_UPDATED )); then return 0; fi
+    if [[ ${1:-} != force ]] && apt_lists_fresh; then return 0; fi
+    log "apt-get update"
+    run_quiet apt-get update || die "apt-get update failed"
+    _APT_UPDATED=1
+}
+
+# apt_install PKG...: install the packages that are missing (no recommends), quietly.
+apt_install() {
+    local missing=() p
+    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+    (( ${#missing[@]} )) || return 0
+    apt_update
+    log "apt-get install ${missing[*]}"
+    local cmd=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
+    if ! run_quiet "${cmd[@]}"; then
+        # Lists that are fresh by age can still be out of date (a 404 on a replaced .deb): refresh once, retry.
+        (( _APT_UPDATED )) && die "apt-get install ${missing[*]} failed"
+        apt_update force
+        run_quiet "${cmd[@]}" || die "apt-get install ${missing[*]} failed"
+    fi
+}
+
+# debian_mirror_uri: the main Debian archive URI of this machine's apt configuration
+# (deb822 /etc/apt/sources.list.d/debian.sources first, then one-line /etc/apt/sources.list),
+# skipping the security archive. Overridable with DEBIAN_MIRROR_URI.
+debian_mirror_uri() {
+    if [[ -n ${DEBIAN_MIRROR_URI:-} ]]; then echo "$DEBIAN_MIRROR_URI"; return 0; fi
+    local uri=""
+    if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
+        # Paragraph mode: one deb822 stanza per record; take the first URI of the first non-security stanza.
+        uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
+            {
+                u = ""; s = ""
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^[[:space:]]*#/) continue
+                    if ($i ~ /^URIs:/)   { u = $i; sub(/^URIs:[[:space:]]*/, "", u); split(u, a, /[[:space:]]+/); u = a[1] }
+                    if ($i ~ /^Suites:/) { s = $i }
+                }
+                if (u != "" && s !~ /-security/) { print u; exit }
+            }' /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [[ -z $uri && -r /etc/apt/sources.list ]]; then
+        uri=$(awk '$1 == "deb" || $1 == "deb-src" {
+                i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                if ($(i + 1) !~ /-security/) { print $i; exit }
+            }' /etc/apt/sources.list)
+    fi
+    [[ -n $uri ]] || return 1
+    echo "${uri%/}"
+}
+
+# docker_client: the docker CLI to use. Debian's docker.io client (/usr/bin/docker) matches the engine that
+# docker-up.sh starts; another `docker` on PATH (e.g. /usr/local/bin/docker, a different version) is the fallback.
+docker_client() {
+    if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else command -v docker 2>/dev/null || true; fi
+}
+
+# running PID: the process exists and is not a zombie (a zombie has exited; its parent just has not reaped it).
+running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n $st && $st != Z* ]]; }
+
+# pid_is_dockerd PID: PID is a live dockerd process.
+pid_is_dockerd() { [[ -n ${1:-} ]] && running "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == dockerd ]]; }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Undo scripts/docker-up.sh: remove every container labelled ttydports.test=1, then stop dockerd, but
+# only the one that docker-up.sh started (its pid in /tmp/ttydports-dockerd.pid, still alive, still
+# dockerd). The image and the installed packages stay. Safe to run again.
+set -euo pipefail
+SCRIPT_NAME=docker-down
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PID_FILE=/tmp/ttydports-dockerd.pid
+STOP_TIMEOUT=20
+LABEL=ttydports.test=1
+
+# 1. Test containers.
+DOCKER=$(docker_client)
+if [[ -n $DOCKER ]] && "$DOCKER" version >/dev/null 2>&1; then
+    mapfile -t ids < <("$DOCKER" ps -aq --filter "label=$LABEL")
+    if (( ${#ids[@]} )); then
+        log "removing ${#ids[@]} container(s) labelled $LABEL"
+        run_quiet "$DOCKER" rm -f "${ids[@]}" || die "docker rm -f failed"
+    fi
+else
+    log "no Docker engine answers; no containers to remove"
+fi
+
+# 2. The engine, only if we started it.
+if [[ ! -e $PID_FILE ]]; then
+    log "no $PID_FILE: leaving any running Docker engine alone"
+    exit 0
+fi
+pid=$(tr -dc '0-9' <"$PID_FILE")
+if ! pid_is_dockerd "$pid"; then
+    log "pid ${pid:-?} from $PID_FILE is not a running dockerd; removing the stale pid file"
+    rm -f "$PID_FILE"
+    exit 0
+fi
+# dockerd runs its own containerd as a child; note it, so that it does not outlive a SIGKILLed dockerd.
+children=$(pgrep -P "$pid" -x containerd || true)
+log "stopping dockerd (pid $pid)"
+kill -TERM "$pid" 2>/dev/null || true
+deadline=$((SECONDS + STOP_TIMEOUT))
+while running "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
+if running "$pid"; then
+    log "dockerd (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    for c in $children; do
+        if [[ $(cat "/proc/$c/comm" 2>/dev/null) == containerd ]]; then kill -KILL "$c" 2>/dev/null || true; fi
+    done
+fi
+running "$pid" && die "dockerd (pid $pid) did not exit"
+rm -f "$PID_FILE"

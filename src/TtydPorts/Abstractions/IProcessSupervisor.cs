@@ -1,0 +1,27 @@
+namespace TtydPorts;
+
+/// <summary>Starts, watches and stops the ttyd processes of this library, and only those.</summary>
+public interface IProcessSupervisor
+{
+    /// <summary>
+    /// Starts the process and returns once <see cref="ProcessLaunch.ReadyEndpoint"/> accepts TCP connections.
+    /// </summary>
+    /// <exception cref="ProcessLaunchException">The process could not be started, exited early, or was not ready in time.</exception>
+    Task<ProcessIdentity> StartAsync(ProcessLaunch launch, CancellationToken cancellationToken = default);
+
+    /// <summary>Whether the process still runs and is the same process (PID and start time both match; zombies count as gone).</summary>
+    bool IsAlive(ProcessIdentity process);
+
+    /// <summary>
+    /// Stops the process and every descendant it spawned: SIGTERM, then SIGKILL after <paramref name="gracePeriod"/>.
+    /// Returns once all of them are gone; <see langword="false"/> when the process was already gone.
+    /// </summary>
+    /// <exception cref="ProcessStopException">A process survived SIGKILL.</exception>
+    Task<bool> StopAsync(ProcessIdentity process, TimeSpan gracePeriod, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Lists running processes whose environment carries <paramref name="markerName"/>=<paramref name="markerValue"/>,
+    /// with their whole marker environment (names starting with <paramref name="markerPrefix"/>).
+    /// </summary>
+    IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string markerValue);
+}

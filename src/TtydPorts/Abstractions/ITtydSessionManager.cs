@@ -1,0 +1,41 @@
+namespace TtydPorts;
+
+/// <summary>
+/// Gives every container one web terminal (a ttyd process) on a managed port, reuses it while it is
+/// healthy, and stops it when its container, topology or user goes away.
+/// </summary>
+public interface ITtydSessionManager
+{
+    /// <summary>
+    /// Returns the running session for <paramref name="container"/>, or starts one.
+    /// Concurrent calls for one container start exactly one ttyd.
+    /// </summary>
+    /// <param name="container">Docker container name (<c>[a-zA-Z0-9][a-zA-Z0-9_.-]*</c>, at most 255 characters).</param>
+    /// <param name="userId">Owner of the session (see <see cref="SessionIds"/> for the rule).</param>
+    /// <param name="topologyId">Optional topology the container belongs to (same rule as user ids).</param>
+    /// <param name="cancellationToken">Cancels the wait; a ttyd started for this call is stopped again.</param>
+    /// <returns>The session, or <see langword="null"/> when no port of the range is free.</returns>
+    /// <exception cref="ArgumentException">A name or id breaks its rule; nothing is started.</exception>
+    /// <exception cref="ContainerNotFoundException">The container does not exist or is not running.</exception>
+    /// <exception cref="SessionConflictException">The container's session belongs to another user or topology.</exception>
+    /// <exception cref="TtydStartException">ttyd could not be started; the message carries ttyd's own output.</exception>
+    ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Stops every session owned by <paramref name="userId"/> (exact, ordinal match).</summary>
+    Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>Stops every session of the topology <paramref name="topologyId"/>.</summary>
+    Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default);
+
+    /// <summary>Stops the session of one container, if it has one.</summary>
+    Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default);
+
+    /// <summary>Stops every session this manager owns. ttyd processes it did not start are never touched.</summary>
+    Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Stops sessions whose container no longer exists and drops sessions whose process died.</summary>
+    Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The seed's status figures plus every session's details. Reads no process table and no socket table.</summary>
+    TtydStatus GetStatus();
+}

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace TtydPorts;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Started ttyd for container {Container} on port {Port} (pid {ProcessId}, user {UserId}, topology {TopologyId}).")]
+    public static partial void SessionStarted(ILogger logger, string container, int port, int processId, string userId, string? topologyId);
+
+    [LoggerMessage(2, LogLevel.Warning, "No free port in {RangeStart}-{RangeEnd} for container {Container}; {Reserved} reserved by this manager.")]
+    public static partial void PortsExhausted(ILogger logger, string container, int rangeStart, int rangeEnd, int reserved);
+
+    [LoggerMessage(3, LogLevel.Warning, "ttyd for container {Container} failed to start on port {Port} (attempt {Attempt}): {Reason}")]
+    public static partial void StartAttemptFailed(ILogger logger, string container, int port, int attempt, string reason);
+
+    [LoggerMessage(4, LogLevel.Information, "Stopped ttyd for container {Container} on port {Port} (pid {ProcessId}): {Reason}.")]
+    public static partial void SessionStopped(ILogger logger, string container, int port, int processId, StopReason reason);
+
+    [LoggerMessage(5, LogLevel.Error, "Could not stop ttyd for container {Container} on port {Port} (pid {ProcessId}); its port stays reserved.")]
+    public static partial void StopFailed(ILogger logger, Exception exception, string container, int port, int processId);
+
+    [LoggerMessage(6, LogLevel.Information, "Session of container {Container} was unhealthy (pid {ProcessId}, port {Port}); starting a new one.")]
+    public static partial void SessionUnhealthy(ILogger logger, string container, int processId, int port);
+
+    [LoggerMessage(7, LogLevel.Information, "Adopted ttyd for container {Container} on port {Port} (pid {ProcessId}) from an earlier run.")]
+    public static partial void SessionAdopted(ILogger logger, string container, int port, int processId);
+
+    [LoggerMessage(8, LogLevel.Warning, "Could not list containers while cleaning orphans.")]
+    public static partial void InventoryFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,74 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TtydPorts;
+
+/// <summary>Settings of the session manager. Validated when the host starts.</summary>
+public sealed class TtydSessionOptions
+{
+    /// <summary>First port of the range, inclusive. Default 8000.</summary>
+    [Range(1, 65535)]
+    public int PortRangeStart { get; set; } = 8000;
+
+    /// <summary>Last port of the range, inclusive. Default 9000.</summary>
+    [Range(1, 65535)]
+    public int PortRangeEnd { get; set; } = 9000;
+
+    /// <summary>Address ttyd listens on. Default <c>127.0.0.1</c>: terminals are not reachable from other hosts unless you opt in.</summary>
+    [Required]
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The ttyd program: a path, or a name looked up on <c>PATH</c>. Default <c>ttyd</c>.</summary>
+    [Required]
+    public string TtydPath { get; set; } = "ttyd";
+
+    /// <summary>The docker client ttyd runs for each terminal. Default <c>docker</c>.</summary>
+    [Required]
+    public string DockerPath { get; set; } = "docker";
+
+    /// <summary>The shell run inside the container. Default <c>/bin/sh</c> (many images have no bash).</summary>
+    [Required]
+    public string Shell { get; set; } = "/bin/sh";
+
+    /// <summary>Whether clients may type (ttyd's <c>-W</c>). Default <see langword="true"/>: a lab terminal must be writable.</summary>
+    public bool Writable { get; set; } = true;
+
+    /// <summary>More ttyd options, inserted before the command (e.g. <c>-t</c>, <c>titleFixed=lab</c>). Default none.</summary>
+    public IList<string> ExtraTtydArguments { get; } = [];
+
+    /// <summary>How long a new ttyd may take until its port accepts connections. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a stopping ttyd gets after SIGTERM before SIGKILL. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan StopGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many ports are tried when ttyd fails to start (e.g. the port was taken in the meantime). Default 3.</summary>
+    [Range(1, 100)]
+    public int MaxStartAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// Name that tells this manager's processes from those of another manager on the same machine. Default <c>default</c>.
+    /// Same rule as user ids.
+    /// </summary>
+    [Required]
+    public string InstanceName { get; set; } = "default";
+
+    /// <summary>
+    /// Folder for per-session ttyd logs. Default <see langword="null"/>: <c>$XDG_RUNTIME_DIR/ttydports</c>, else
+    /// <c>/tmp/ttydports-UID</c>. Created with mode 0700.
+    /// </summary>
+    public string? RuntimeDirectory { get; set; }
+
+    /// <summary>
+    /// Whether disposing the manager (host shutdown) stops its sessions. Default <see langword="false"/>: terminals
+    /// outlive a host restart and the next manager with the same <see cref="InstanceName"/> adopts them.
+    /// </summary>
+    public bool StopSessionsOnShutdown { get; set; }
+
+    /// <summary>
+    /// Docker Engine endpoint. Default <see langword="null"/>: <c>DOCKER_HOST</c> when it is <c>unix://</c>, else
+    /// <c>unix:///var/run/docker.sock</c>.
+    /// </summary>
+    public string? DockerEndpoint { get; set; }
+}

@@ -1,0 +1,50 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace TtydPorts;
+
+[OptionsValidator]
+internal sealed partial class TtydSessionOptionsValidator : IValidateOptions<TtydSessionOptions>;
+
+/// <summary>The rules that span several properties, which annotations cannot say.</summary>
+internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TtydSessionOptions options)
+    {
+        var builder = new ValidateOptionsResultBuilder();
+        if (options.PortRangeStart > options.PortRangeEnd)
+        {
+            builder.AddError($"PortRangeStart ({options.PortRangeStart}) must not be greater than PortRangeEnd ({options.PortRangeEnd}).");
+        }
+
+        if (!IPAddress.TryParse(options.BindAddress, out _))
+        {
+            builder.AddError($"BindAddress '{options.BindAddress}' is not an IP address.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.TtydPath))
+        {
+            builder.AddError("TtydPath must be set.");
+        }
+
+        if (!SessionIds.IsValidId(options.InstanceName))
+        {
+            builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");
+        }
+
+        if (options.DockerEndpoint is { } endpoint && !endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        {
+            builder.AddError($"DockerEndpoint '{endpoint}' must be a unix:// socket.");
+        }
+
+        foreach (var argument in options.ExtraTtydArguments)
+        {
+            if (argument is null || argument.Contains('\0', StringComparison.Ordinal))
+            {
+                builder.AddError("ExtraTtydArguments must not contain null or NUL characters.");
+            }
+        }
+
+        return builder.Build();
+    }
+}

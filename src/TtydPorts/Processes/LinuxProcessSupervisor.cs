@@ -1,0 +1,324 @@
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace TtydPorts;
+
+/// <summary>
+/// Default <see cref="IProcessSupervisor"/> for Linux. Starts processes with <c>posix_spawn</c> in a session of
+/// their own (so a Ctrl+C at the host's terminal does not reach them, and they can outlive the host), with
+/// default signal dispositions, standard input from <c>/dev/null</c>, and output to a log file rather than a pipe
+/// that would break, or fill up, when nobody reads it. Reads liveness and start times from <c>/proc</c>.
+/// </summary>
+public sealed class LinuxProcessSupervisor : IProcessSupervisor
+{
+    private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
+    private readonly TimeProvider _time;
+
+    // Children spawned by this process: only we can collect them, and a collected child's exit code is kept
+    // for the start error that reports it.
+    private readonly ConcurrentDictionary<int, int?> _children = new();
+
+    /// <summary>Creates the supervisor.</summary>
+    public LinuxProcessSupervisor(TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _time = timeProvider;
+    }
+
+    /// <inheritdoc />
+    public async Task<ProcessIdentity> StartAsync(ProcessLaunch launch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        cancellationToken.ThrowIfCancellationRequested();
+        var pid = Spawn(launch);
+        _children[pid] = null;
+        var identity = ProcFs.ReadStat(pid) is { } stat ? new ProcessIdentity(pid, stat.StartTime) : new ProcessIdentity(pid, 0);
+
+        var started = _time.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(1);
+        try
+        {
+            while (true)
+            {
+                if (!IsAlive(identity))
+                {
+                    _children.TryRemove(pid, out var exitCode);
+                    var output = ReadTail(launch.LogPath);
+                    throw new ProcessLaunchException(
+                        LaunchFailure.ExitedEarly,
+                        $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
+                        (string.IsNullOrWhiteSpace(output) ? "" : $" Its output: {output}"),
+                        exitCode,
+                        output);
+                }
+
+                // Something accepting on the port is not enough: a foreign listener may have taken it between the
+                // port probe and our bind. Ready means the socket that accepts belongs to this process.
+                if (await AcceptsAsync(launch, cancellationToken).ConfigureAwait(false) && ProcFs.OwnsListeningSocket(pid, launch.ReadyEndpoint.Port))
+                {
+                    return identity;
+                }
+
+                if (_time.GetElapsedTime(started) > launch.ReadyTimeout)
+                {
+                    throw new ProcessLaunchException(
+                        LaunchFailure.Timeout,
+                        $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch.LogPath)}",
+                        null,
+                        ReadTail(launch.LogPath));
+                }
+
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(20).Ticks));
+            }
+        }
+        catch (Exception e) when (e is not ProcessLaunchException { Failure: LaunchFailure.ExitedEarly })
+        {
+            // Timed out or cancelled: nothing half-started is left behind.
+            await StopAsync(identity, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<bool> AcceptsAsync(ProcessLaunch launch, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(launch.ReadyEndpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(launch.ReadyEndpoint, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool IsAlive(ProcessIdentity process)
+    {
+        Reap(process.ProcessId);
+        return ProcFs.ReadStat(process.ProcessId) is { } stat && !stat.HasExited && stat.StartTime == process.StartTime;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> StopAsync(ProcessIdentity process, TimeSpan gracePeriod, CancellationToken cancellationToken = default)
+    {
+        if (!IsAlive(process))
+        {
+            _children.TryRemove(process.ProcessId, out _);
+            return false;
+        }
+
+        // The tree is taken before the first signal: once ttyd exits, its children are reparented and no longer
+        // recognisable as its own.
+        var tree = CollectTree(process);
+        Signal(process, Native.SIGTERM);
+        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var member in tree)
+            {
+                Signal(member, Native.SIGKILL);
+            }
+
+            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None).ConfigureAwait(false))
+            {
+                var alive = string.Join(", ", tree.Where(IsAlive).Select(p => p.ProcessId));
+                throw new ProcessStopException($"Processes {alive} of the tree of pid {process.ProcessId} survived SIGKILL.");
+            }
+        }
+
+        _children.TryRemove(process.ProcessId, out _);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string markerValue)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(markerPrefix);
+        ArgumentException.ThrowIfNullOrEmpty(markerName);
+        var found = new List<MarkedProcess>();
+        foreach (var pid in ProcFs.EnumeratePids())
+        {
+            if (ProcFs.ReadEnvironment(pid, markerPrefix) is { } markers
+                && markers.TryGetValue(markerName, out var value) && value == markerValue
+                && ProcFs.ReadStat(pid) is { HasExited: false } stat)
+            {
+                found.Add(new MarkedProcess(new ProcessIdentity(pid, stat.StartTime), stat.ParentId, markers));
+            }
+        }
+
+        return found;
+    }
+
+    private List<ProcessIdentity> CollectTree(ProcessIdentity root)
+    {
+        var tree = new List<ProcessIdentity> { root };
+        for (var i = 0; i < tree.Count; i++)
+        {
+            foreach (var child in ProcFs.ReadChildren(tree[i].ProcessId))
+            {
+                if (ProcFs.ReadStat(child) is { HasExited: false } stat)
+                {
+                    tree.Add(new ProcessIdentity(child, stat.StartTime));
+                }
+            }
+        }
+
+        return tree;
+    }
+
+    // Signals only the process it identifies: a PID that was recycled since is left alone.
+    private void Signal(ProcessIdentity process, int signal)
+    {
+        if (IsAlive(process) && Native.kill(process.ProcessId, signal) != 0 && Marshal.GetLastPInvokeError() != Native.ESRCH)
+        {
+            throw new ProcessStopException($"Could not send signal {signal} to pid {process.ProcessId}: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
+    private async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(1);
+        while (tree.Exists(IsAlive))
+        {
+            if (_time.GetElapsedTime(started) >= timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(50).Ticks));
+        }
+
+        return true;
+    }
+
+    private void Reap(int pid)
+    {
+        if (_children.TryGetValue(pid, out var code) && code is null
+            && Native.waitpid(pid, out var status, Native.WNOHANG) == pid)
+        {
+            // WIFEXITED: low 7 bits zero, exit code in the next byte; otherwise 128 + the signal, as shells report it.
+            _children[pid] = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+        }
+    }
+
+    private static string? ReadTail(string? path)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var text = File.ReadAllText(path);
+            return text.Length > 2000 ? text[^2000..].Trim() : text.Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static unsafe int Spawn(ProcessLaunch launch)
+    {
+        var argv = new List<string>(launch.Arguments.Length + 1) { launch.FileName };
+        argv.AddRange(launch.Arguments);
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            env[(string)entry.Key] = (string?)entry.Value ?? "";
+        }
+
+        foreach (var (key, value) in launch.Environment)
+        {
+            env[key] = value;
+        }
+
+        var strings = new List<IntPtr>();
+        var fileActions = NativeMemory.AllocZeroed(Native.FileActionsSize);
+        var attributes = NativeMemory.AllocZeroed(Native.SpawnAttrSize);
+        var sigset = NativeMemory.AllocZeroed(Native.SigSetSize);
+        var argvPtr = (byte**)NativeMemory.AllocZeroed((nuint)(argv.Count + 1), (nuint)sizeof(byte*));
+        var envPtr = (byte**)NativeMemory.AllocZeroed((nuint)(env.Count + 1), (nuint)sizeof(byte*));
+        try
+        {
+            for (var i = 0; i < argv.Count; i++)
+            {
+                argvPtr[i] = Utf8(argv[i], strings);
+            }
+
+            var n = 0;
+            foreach (var (key, value) in env)
+            {
+                envPtr[n++] = Utf8($"{key}={value}", strings);
+            }
+
+            Check(Native.posix_spawn_file_actions_init(fileActions), "posix_spawn_file_actions_init");
+            Check(Native.posix_spawn_file_actions_addopen(fileActions, 0, "/dev/null", Native.O_RDONLY, 0), "addopen stdin");
+            Check(Native.posix_spawn_file_actions_addopen(fileActions, 1, launch.LogPath ?? "/dev/null", Native.O_WRONLY | Native.O_CREAT | Native.O_APPEND, 0x180 /* 0600 */), "addopen stdout");
+            Check(Native.posix_spawn_file_actions_adddup2(fileActions, 1, 2), "adddup2 stderr");
+            Check(Native.posix_spawnattr_init(attributes), "posix_spawnattr_init");
+
+            // .NET ignores SIGPIPE and blocks some signals; the child must start with the defaults.
+            Check(Native.posix_spawnattr_setflags(attributes, Native.POSIX_SPAWN_SETSID | Native.POSIX_SPAWN_SETSIGDEF | Native.POSIX_SPAWN_SETSIGMASK), "setflags");
+            Native.sigfillset(sigset);
+            Check(Native.posix_spawnattr_setsigdefault(attributes, sigset), "setsigdefault");
+            Native.sigemptyset(sigset);
+            Check(Native.posix_spawnattr_setsigmask(attributes, sigset), "setsigmask");
+
+            var error = Native.posix_spawnp(out var pid, launch.FileName, fileActions, attributes, argvPtr, envPtr);
+            if (error != 0)
+            {
+                throw new ProcessLaunchException(
+                    LaunchFailure.NotExecutable,
+                    $"Cannot run '{launch.FileName}': {Marshal.GetPInvokeErrorMessage(error)} (errno {error}). Install it or set its path in the options.",
+                    null,
+                    null);
+            }
+
+            return pid;
+        }
+        finally
+        {
+            Native.posix_spawn_file_actions_destroy(fileActions);
+            Native.posix_spawnattr_destroy(attributes);
+            foreach (var s in strings)
+            {
+                Marshal.FreeCoTaskMem(s);
+            }
+
+            NativeMemory.Free(argvPtr);
+            NativeMemory.Free(envPtr);
+            NativeMemory.Free(fileActions);
+            NativeMemory.Free(attributes);
+            NativeMemory.Free(sigset);
+        }
+    }
+
+    private static unsafe byte* Utf8(string value, List<IntPtr> owned)
+    {
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Argument {SessionIds.Quote(value)} contains a NUL character.", nameof(value));
+        }
+
+        var ptr = Marshal.StringToCoTaskMemUTF8(value);
+        owned.Add(ptr);
+        return (byte*)ptr;
+    }
+
+    private static void Check(int result, string call)
+    {
+        if (result != 0)
+        {
+            throw new ProcessLaunchException(LaunchFailure.NotExecutable, $"{call} failed with errno {result}.", null, null);
+        }
+    }
+
+}

@@ -1,0 +1,72 @@
+using System.Runtime.InteropServices;
+
+namespace TtydPorts;
+
+/// <summary>The few libc calls the supervisor needs that .NET's Process class does not offer.</summary>
+internal static partial class Native
+{
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+    public const int WNOHANG = 1;
+    public const int ESRCH = 3;
+    public const int ECHILD = 10;
+
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+    public const short POSIX_SPAWN_SETSID = 0x80;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_CREAT = 0x40;
+    public const int O_APPEND = 0x400;
+
+    // glibc's opaque types are 80 (file actions), 336 (attributes) and 128 (sigset) bytes; over-allocate.
+    public const int FileActionsSize = 256;
+    public const int SpawnAttrSize = 1024;
+    public const int SigSetSize = 256;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int waitpid(int pid, out int status, int options);
+
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int posix_spawnp(out int pid, string file, void* fileActions, void* attributes, byte** argv, byte** envp);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawn_file_actions_init(void* fileActions);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawn_file_actions_destroy(void* fileActions);
+
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int posix_spawn_file_actions_addopen(void* fileActions, int fd, string path, int flags, int mode);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawn_file_actions_adddup2(void* fileActions, int fd, int newFd);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawnattr_init(void* attributes);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawnattr_destroy(void* attributes);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawnattr_setflags(void* attributes, short flags);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawnattr_setsigmask(void* attributes, void* sigset);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int posix_spawnattr_setsigdefault(void* attributes, void* sigset);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int sigemptyset(void* sigset);
+
+    [LibraryImport("libc")]
+    public static unsafe partial int sigfillset(void* sigset);
+
+    [LibraryImport("libc")]
+    public static partial uint geteuid();
+}

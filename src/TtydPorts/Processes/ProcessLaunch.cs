@@ -1,0 +1,25 @@
+using System.Collections.Immutable;
+using System.Net;
+
+namespace TtydPorts;
+
+/// <summary>What to start: an argument list (never a shell string), extra environment, and when it counts as ready.</summary>
+/// <param name="FileName">Program, resolved through <c>PATH</c> when it has no slash.</param>
+/// <param name="Arguments">Arguments, passed as they are.</param>
+/// <param name="Environment">Variables added to the inherited environment.</param>
+/// <param name="ReadyEndpoint">The process is ready once this endpoint accepts a TCP connection.</param>
+/// <param name="ReadyTimeout">How long to wait for readiness before the process is stopped and the start fails.</param>
+/// <param name="LogPath">File that receives the process's standard output and error (appended); <see langword="null"/> discards them.</param>
+public sealed record ProcessLaunch(
+    string FileName,
+    ImmutableArray<string> Arguments,
+    ImmutableDictionary<string, string> Environment,
+    IPEndPoint ReadyEndpoint,
+    TimeSpan ReadyTimeout,
+    string? LogPath);
+
+/// <summary>A running process that carries this library's markers in its environment.</summary>
+/// <param name="Process">The process.</param>
+/// <param name="ParentProcessId">Its parent's PID (children inherit the markers; the parent tells them apart).</param>
+/// <param name="Markers">Its environment variables that start with the marker prefix.</param>
+public sealed record MarkedProcess(ProcessIdentity Process, int ParentProcessId, IReadOnlyDictionary<string, string> Markers);

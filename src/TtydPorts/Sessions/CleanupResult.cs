@@ -1,0 +1,39 @@
+namespace TtydPorts;
+
+/// <summary>Why a session was stopped.</summary>
+public enum StopReason
+{
+    /// <summary>Its user's sessions were cleaned up.</summary>
+    User,
+    /// <summary>Its topology was cleared.</summary>
+    Topology,
+    /// <summary>Its node was deleted.</summary>
+    Node,
+    /// <summary>Its container no longer exists.</summary>
+    Orphan,
+    /// <summary>Its process had died or stopped listening.</summary>
+    Dead,
+    /// <summary>Every session was cleaned up.</summary>
+    All,
+    /// <summary>It had no client for the idle timeout.</summary>
+    Idle,
+    /// <summary>The host shut down with stop-on-shutdown on.</summary>
+    Shutdown,
+}
+
+/// <summary>A session that could not be stopped, and why. Its port stays reserved.</summary>
+/// <param name="Session">The session.</param>
+/// <param name="Error">What went wrong.</param>
+public sealed record StopFailure(TtydSession Session, Exception Error);
+
+/// <summary>What a cleanup stopped, so a caller can report it.</summary>
+/// <param name="Stopped">Sessions that were stopped (their processes are gone and their ports free).</param>
+/// <param name="Failed">Sessions that could not be stopped.</param>
+public sealed record CleanupResult(IReadOnlyList<TtydSession> Stopped, IReadOnlyList<StopFailure> Failed)
+{
+    /// <summary>A result that stopped nothing.</summary>
+    public static CleanupResult Empty { get; } = new([], []);
+
+    /// <summary>Whether every session that was to be stopped was stopped.</summary>
+    public bool Succeeded => Failed.Count == 0;
+}

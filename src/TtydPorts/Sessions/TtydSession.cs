@@ -1,0 +1,47 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace TtydPorts;
+
+/// <summary>One running ttyd serving one container's terminal. Immutable.</summary>
+/// <param name="Container">Container name.</param>
+/// <param name="Port">TCP port ttyd listens on.</param>
+/// <param name="Address">Address ttyd is bound to.</param>
+/// <param name="Process">The ttyd process (PID and start time).</param>
+/// <param name="UserId">Owner.</param>
+/// <param name="TopologyId">Topology, when one was given.</param>
+/// <param name="StartedAt">When the session was started.</param>
+public sealed record TtydSession(
+    string Container,
+    int Port,
+    IPAddress Address,
+    ProcessIdentity Process,
+    string UserId,
+    string? TopologyId,
+    DateTimeOffset StartedAt)
+{
+    /// <summary>The ttyd process id.</summary>
+    public int ProcessId => Process.ProcessId;
+
+    /// <summary>
+    /// The terminal's URL as a browser on <paramref name="host"/> reaches it, e.g. <c>http://lab.example:8001/</c>.
+    /// IPv6 literals are bracketed.
+    /// </summary>
+    /// <param name="host">Host name or address the client uses; defaults to the bind address.</param>
+    /// <param name="scheme"><c>http</c> or <c>https</c>.</param>
+    public Uri GetUrl(string? host = null, string scheme = "http")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(scheme);
+        host ??= Address.AddressFamily == AddressFamily.InterNetworkV6 || !Address.Equals(IPAddress.Any)
+            ? Address.ToString()
+            : "localhost";
+        if (host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('['))
+        {
+            host = IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6
+                ? $"[{host}]"
+                : throw new ArgumentException($"Host '{host}' is neither a host name nor an IP address.", nameof(host));
+        }
+
+        return new UriBuilder(scheme, host, Port, "/").Uri;
+    }
+}

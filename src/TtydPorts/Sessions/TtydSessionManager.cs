@@ -1,0 +1,466 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace TtydPorts;
+
+/// <summary>
+/// Default <see cref="ITtydSessionManager"/>. Sessions live in a per-container slot whose gate serialises
+/// creation and stopping for that container only, so concurrent calls for one container start one ttyd while
+/// calls for other containers go on in parallel. The reuse path takes no lock and reads one <c>/proc</c> file.
+/// </summary>
+public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
+{
+    internal const string MarkerPrefix = "TTYDPORTS_";
+    internal const string InstanceMarker = "TTYDPORTS_INSTANCE";
+    internal const string SessionMarker = "TTYDPORTS_SESSION";
+    internal const string ContainerMarker = "TTYDPORTS_CONTAINER";
+    internal const string UserMarker = "TTYDPORTS_USER";
+    internal const string TopologyMarker = "TTYDPORTS_TOPOLOGY";
+    internal const string PortMarker = "TTYDPORTS_PORT";
+    internal const string StartedMarker = "TTYDPORTS_STARTED";
+
+    private readonly IPortAllocator _ports;
+    private readonly IProcessSupervisor _supervisor;
+    private readonly IContainerInventory _inventory;
+    private readonly TtydSessionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IPAddress _address;
+    private readonly string _runtimeDirectory;
+    private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
+    private readonly Lock _adoptLock = new();
+    private volatile bool _adopted;
+
+    /// <summary>Creates the manager from its parts.</summary>
+    public TtydSessionManager(
+        IPortAllocator ports,
+        IProcessSupervisor supervisor,
+        IContainerInventory inventory,
+        IOptions<TtydSessionOptions> options,
+        TimeProvider timeProvider,
+        ILogger<TtydSessionManager>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(ports);
+        ArgumentNullException.ThrowIfNull(supervisor);
+        ArgumentNullException.ThrowIfNull(inventory);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _ports = ports;
+        _supervisor = supervisor;
+        _inventory = inventory;
+        _options = options.Value;
+        _time = timeProvider;
+        _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
+        _address = IPAddress.Parse(_options.BindAddress);
+        _runtimeDirectory = _options.RuntimeDirectory ?? DefaultRuntimeDirectory();
+    }
+
+    /// <inheritdoc />
+    public ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
+        SessionIds.ThrowIfInvalidId(userId, nameof(userId));
+        if (topologyId is not null)
+        {
+            SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
+        }
+
+        EnsureAdopted();
+        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current.Session))
+        {
+            ThrowIfConflict(current.Session, userId, topologyId);
+            return new(current.Session);
+        }
+
+        return new(EnsureSlowAsync(container, userId, topologyId, cancellationToken));
+    }
+
+    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
+            await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!_slots.TryGetValue(container, out var registered) || registered != slot)
+                {
+                    continue; // emptied and dropped while we waited; take the current slot
+                }
+
+                if (slot.Current is { } existing)
+                {
+                    if (IsHealthy(existing.Session))
+                    {
+                        ThrowIfConflict(existing.Session, userId, topologyId);
+                        return existing.Session;
+                    }
+
+                    Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
+                    await StopEntryAsync(existing, StopReason.Dead).ConfigureAwait(false);
+                    slot.Current = null;
+                }
+
+                slot.Current = await StartAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+                return slot.Current?.Session;
+            }
+            finally
+            {
+                if (slot.Current is null)
+                {
+                    _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
+                }
+
+                slot.Gate.Release();
+            }
+        }
+    }
+
+    private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    {
+        var info = await _inventory.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
+        if (info is null || !info.IsRunning)
+        {
+            throw new ContainerNotFoundException(container, info?.State);
+        }
+
+        ProcessLaunchException? last = null;
+        for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
+        {
+            if (!_ports.TryAcquire(out var port))
+            {
+                Log.PortsExhausted(_logger, container, _ports.RangeStart, _ports.RangeEnd, _ports.ReservedCount);
+                return last is null ? null : throw StartFailed(container, attempt - 1, last);
+            }
+
+            var token = Guid.NewGuid().ToString("N");
+            var startedAt = _time.GetUtcNow();
+            var launch = BuildLaunch(container, userId, topologyId, port, token, startedAt);
+            try
+            {
+                var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+                var session = new TtydSession(container, port, _address, process, userId, topologyId, startedAt);
+                Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
+                return new SessionEntry(session, token, launch.LogPath);
+            }
+            catch (ProcessLaunchException e)
+            {
+                _ports.Release(port);
+                DeleteLog(launch.LogPath);
+                Log.StartAttemptFailed(_logger, container, port, attempt, e.Message);
+                if (e.Failure == LaunchFailure.NotExecutable)
+                {
+                    throw new TtydStartException($"Cannot start ttyd for container '{container}': {e.Message}", e);
+                }
+
+                last = e;
+            }
+            catch
+            {
+                // Cancelled or failed otherwise: the supervisor has stopped what it started.
+                _ports.Release(port);
+                DeleteLog(launch.LogPath);
+                throw;
+            }
+        }
+
+        throw StartFailed(container, _options.MaxStartAttempts, last!);
+    }
+
+    private static TtydStartException StartFailed(string container, int attempts, ProcessLaunchException last) =>
+        new($"ttyd for container '{container}' failed to start after {attempts} attempt(s). Last error: {last.Message}", last);
+
+    private ProcessLaunch BuildLaunch(string container, string userId, string? topologyId, int port, string token, DateTimeOffset startedAt)
+    {
+        var arguments = ImmutableArray.CreateBuilder<string>();
+        arguments.AddRange("-p", port.ToString(CultureInfo.InvariantCulture), "-i", _address.ToString());
+        if (_address.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            arguments.Add("-6");
+        }
+
+        if (_options.Writable)
+        {
+            arguments.Add("-W");
+        }
+
+        arguments.AddRange(_options.ExtraTtydArguments);
+
+        // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
+        // found from the host when the session stops (a killed `docker exec` client does not end them).
+        arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{MarkerPrefix}EXEC={token}", container, _options.Shell);
+
+        var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        environment[InstanceMarker] = _options.InstanceName;
+        environment[SessionMarker] = token;
+        environment[ContainerMarker] = container;
+        environment[UserMarker] = userId;
+        environment[PortMarker] = port.ToString(CultureInfo.InvariantCulture);
+        environment[StartedMarker] = startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+        if (topologyId is not null)
+        {
+            environment[TopologyMarker] = topologyId;
+        }
+
+        return new ProcessLaunch(
+            _options.TtydPath,
+            arguments.ToImmutable(),
+            environment.ToImmutable(),
+            new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, port),
+            _options.StartTimeout,
+            LogPathFor(container, port));
+    }
+
+    private string? LogPathFor(string container, int port)
+    {
+        try
+        {
+            _ = OperatingSystem.IsWindows()
+                ? Directory.CreateDirectory(_runtimeDirectory)
+                : Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // without a log, a failed start reports ttyd's exit code only
+        }
+    }
+
+    private static void DeleteLog(string? path)
+    {
+        if (path is not null)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static string DefaultRuntimeDirectory()
+    {
+        var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        return string.IsNullOrEmpty(runtime)
+            ? Path.Combine(Path.GetTempPath(), $"ttydports-{Native.geteuid()}")
+            : Path.Combine(runtime, "ttydports");
+    }
+
+    private bool IsHealthy(TtydSession session) => _supervisor.IsAlive(session.Process) && _ports.IsListening(session.Port);
+
+    private static void ThrowIfConflict(TtydSession session, string userId, string? topologyId)
+    {
+        if (!string.Equals(session.UserId, userId, StringComparison.Ordinal)
+            || (topologyId is not null && !string.Equals(session.TopologyId, topologyId, StringComparison.Ordinal)))
+        {
+            throw new SessionConflictException(session, userId, topologyId);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        SessionIds.ThrowIfInvalidId(userId, nameof(userId));
+        return StopWhereAsync(s => string.Equals(s.UserId, userId, StringComparison.Ordinal), StopReason.User, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default)
+    {
+        SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
+        return StopWhereAsync(s => string.Equals(s.TopologyId, topologyId, StringComparison.Ordinal), StopReason.Topology, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
+        return StopWhereAsync(s => string.Equals(s.Container, container, StringComparison.Ordinal), StopReason.Node, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default) =>
+        StopWhereAsync(static _ => true, StopReason.All, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
+    {
+        var dead = await StopWhereAsync(s => !IsHealthy(s), StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        var existing = (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+            .Select(c => c.Name)
+            .ToHashSet(StringComparer.Ordinal);
+        var orphans = await StopWhereAsync(s => !existing.Contains(s.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
+        return new CleanupResult([.. dead.Stopped, .. orphans.Stopped], [.. dead.Failed, .. orphans.Failed]);
+    }
+
+    /// <inheritdoc />
+    public TtydStatus GetStatus()
+    {
+        EnsureAdopted();
+        var sessions = new List<TtydSessionStatus>(_slots.Count);
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry)
+            {
+                sessions.Add(new TtydSessionStatus(entry.Session, IsHealthy(entry.Session)));
+            }
+        }
+
+        sessions.Sort(static (a, b) => string.CompareOrdinal(a.Session.Container, b.Session.Container));
+        var names = sessions.Select(s => s.Session.Container).ToArray();
+        return new TtydStatus(sessions.Count(s => s.Healthy), sessions.Count, sessions.Count, names, names, sessions);
+    }
+
+    private async Task<CleanupResult> StopWhereAsync(Func<TtydSession, bool> match, StopReason reason, CancellationToken cancellationToken)
+    {
+        EnsureAdopted();
+        var targets = new List<(string Container, SessionSlot Slot)>();
+        foreach (var (container, slot) in _slots)
+        {
+            if (slot.Current is { } entry && match(entry.Session))
+            {
+                targets.Add((container, slot));
+            }
+        }
+
+        if (targets.Count == 0)
+        {
+            return CleanupResult.Empty;
+        }
+
+        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, cancellationToken))).ConfigureAwait(false);
+        return new CleanupResult(
+            [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)],
+            [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)]);
+    }
+
+    private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
+        string container, SessionSlot slot, Func<TtydSession, bool> match, StopReason reason, CancellationToken cancellationToken)
+    {
+        await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Re-checked under the gate: the session may have been replaced or stopped meanwhile.
+            if (slot.Current is not { } entry || !match(entry.Session))
+            {
+                return (null, null);
+            }
+
+            try
+            {
+                await StopEntryAsync(entry, reason).ConfigureAwait(false);
+            }
+            catch (TtydPortsException e)
+            {
+                return (null, new StopFailure(entry.Session, e));
+            }
+
+            slot.Current = null;
+            _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
+            return (entry.Session, null);
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
+    }
+
+    // Stops the process tree; the port is released only once the process is gone. Not cancellable: a stop
+    // abandoned half-way would leave a process whose port we no longer track.
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
+    {
+        var session = entry.Session;
+        try
+        {
+            await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ProcessStopException e)
+        {
+            Log.StopFailed(_logger, e, session.Container, session.Port, session.ProcessId);
+            throw;
+        }
+
+        _ports.Release(session.Port);
+        DeleteLog(entry.LogPath);
+        Log.SessionStopped(_logger, session.Container, session.Port, session.ProcessId, reason);
+    }
+
+    // Re-adopts the ttyd processes a previous run of this instance started, from their environment markers.
+    private void EnsureAdopted()
+    {
+        if (_adopted)
+        {
+            return;
+        }
+
+        lock (_adoptLock)
+        {
+            if (_adopted)
+            {
+                return;
+            }
+
+            var marked = _supervisor.FindMarkedProcesses(MarkerPrefix, InstanceMarker, _options.InstanceName);
+            var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
+            foreach (var process in marked)
+            {
+                // Children of ttyd inherit its environment; the session's own process is the one whose parent is unmarked.
+                if (pids.Contains(process.ParentProcessId) || TryReadSession(process) is not { } entry)
+                {
+                    continue;
+                }
+
+                var slot = _slots.GetOrAdd(entry.Session.Container, static _ => new SessionSlot());
+                if (slot.Current is null && _supervisor.IsAlive(entry.Session.Process) && _ports.TryAcquire(entry.Session.Port))
+                {
+                    slot.Current = entry;
+                    Log.SessionAdopted(_logger, entry.Session.Container, entry.Session.Port, entry.Session.ProcessId);
+                }
+            }
+
+            _adopted = true;
+        }
+    }
+
+    private SessionEntry? TryReadSession(MarkedProcess process)
+    {
+        var m = process.Markers;
+        if (!m.TryGetValue(ContainerMarker, out var container) || !SessionIds.IsValidContainerName(container)
+            || !m.TryGetValue(UserMarker, out var user) || !SessionIds.IsValidId(user)
+            || !m.TryGetValue(SessionMarker, out var token)
+            || !m.TryGetValue(PortMarker, out var portText) || !int.TryParse(portText, CultureInfo.InvariantCulture, out var port)
+            || !m.TryGetValue(StartedMarker, out var startedText) || !long.TryParse(startedText, CultureInfo.InvariantCulture, out var started))
+        {
+            return null;
+        }
+
+        var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
+        var session = new TtydSession(container, port, _address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started));
+        return new SessionEntry(session, token, Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log"));
+    }
+
+    /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_options.StopSessionsOnShutdown)
+        {
+            await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class SessionSlot
+    {
+        public readonly SemaphoreSlim Gate = new(1, 1);
+        public volatile SessionEntry? Current;
+    }
+
+    private sealed record SessionEntry(TtydSession Session, string Token, string? LogPath);
+}
