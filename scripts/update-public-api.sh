@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for project in src/*/*.csproj; do
-  dotnet format analyzers "$project" --diagnostics RS0016 RS0017 --severity warn
+  dotnet format analyzers "$project" --diagnostics RS0016 --severity warn
 done

@@ -14,7 +14,7 @@ namespace TtydPorts;
 /// creation and stopping for that container only, so concurrent calls for one container start one ttyd while
 /// calls for other containers go on in parallel. The reuse path takes no lock and reads one <c>/proc</c> file.
 /// </summary>
-public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
+public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
     internal const string MarkerPrefix = "TTYDPORTS_";
     internal const string InstanceMarker = "TTYDPORTS_INSTANCE";
@@ -455,6 +455,9 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    /// <inheritdoc cref="DisposeAsync" />
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private sealed class SessionSlot
     {

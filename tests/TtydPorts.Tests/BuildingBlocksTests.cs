@@ -1,0 +1,142 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Moq;
+
+namespace TtydPorts.Tests;
+
+public sealed class SessionIdsTests
+{
+    [Theory]
+    [InlineData("node1", true)]
+    [InlineData("clab-topo_1.r1-eth0", true)]
+    [InlineData("N", true)]
+    [InlineData("_node", false)]
+    [InlineData(".node", false)]
+    [InlineData("node/1", false)]
+    [InlineData("node 1", false)]
+    [InlineData("nöde", false)]
+    [InlineData("node@x", false)]
+    public void Container_names_follow_dockers_rule(string name, bool valid) => Assert.Equal(valid, SessionIds.IsValidContainerName(name));
+
+    [Theory]
+    [InlineData("alice", true)]
+    [InlineData("alice@example.org", true)]
+    [InlineData("3f2504e0-4f89-11d3-9a0c-0305e82c3301", true)]
+    [InlineData("..", false)]
+    [InlineData("a b", false)]
+    [InlineData("a|b", false)]
+    public void User_ids_allow_mail_addresses_and_guids_but_no_metacharacters(string id, bool valid) => Assert.Equal(valid, SessionIds.IsValidId(id));
+
+    [Fact]
+    public void Quoting_escapes_control_characters_so_the_error_stays_one_line() =>
+        Assert.Equal("'a\\u000ab'", SessionIds.Quote("a\nb"));
+}
+
+public sealed class TtydSessionTests
+{
+    private static TtydSession Session(IPAddress address) =>
+        new("node1", 8001, address, new ProcessIdentity(10, 20), "alice", null, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void Url_uses_the_given_host_name() =>
+        Assert.Equal("http://lab.example:8001/", Session(IPAddress.Loopback).GetUrl("lab.example").ToString());
+
+    [Fact]
+    public void Url_brackets_an_ipv6_host() =>
+        Assert.Equal("https://[2001:db8::1]:8001/", Session(IPAddress.Loopback).GetUrl("2001:db8::1", "https").ToString());
+
+    [Fact]
+    public void Url_defaults_to_the_bind_address_and_brackets_it_when_it_is_ipv6() =>
+        Assert.Equal("http://[::1]:8001/", Session(IPAddress.IPv6Loopback).GetUrl().ToString());
+
+    [Fact]
+    public void Url_rejects_a_host_that_is_neither_a_name_nor_an_address() =>
+        Assert.Contains("'a:b:zz'", Assert.Throws<ArgumentException>(() => Session(IPAddress.Loopback).GetUrl("a:b:zz")).Message, StringComparison.Ordinal);
+}
+
+public sealed class OptionsValidationTests
+{
+    private static IServiceProvider Provider(Action<TtydSessionOptions> configure) =>
+        new ServiceCollection().AddLogging().AddTtydSessions(configure).Services.BuildServiceProvider();
+
+    private static string ValidationError(Action<TtydSessionOptions> configure) =>
+        Assert.Throws<OptionsValidationException>(() => Provider(configure).GetRequiredService<IOptions<TtydSessionOptions>>().Value).Message;
+
+    [Fact]
+    public void Defaults_are_the_seeds_range_on_loopback()
+    {
+        var options = Provider(_ => { }).GetRequiredService<IOptions<TtydSessionOptions>>().Value;
+        Assert.Equal((8000, 9000, "127.0.0.1", "ttyd", "/bin/sh", true), (options.PortRangeStart, options.PortRangeEnd, options.BindAddress, options.TtydPath, options.Shell, options.Writable));
+    }
+
+    [Fact]
+    public void A_range_whose_start_is_after_its_end_is_refused() =>
+        Assert.Contains("PortRangeStart (9000) must not be greater than PortRangeEnd (8000)", ValidationError(o => (o.PortRangeStart, o.PortRangeEnd) = (9000, 8000)), StringComparison.Ordinal);
+
+    [Fact]
+    public void Ports_outside_1_to_65535_are_refused() =>
+        Assert.Contains("PortRangeEnd", ValidationError(o => o.PortRangeEnd = 70000), StringComparison.Ordinal);
+
+    [Fact]
+    public void A_bind_address_that_does_not_parse_is_refused() =>
+        Assert.Contains("'0.0.0.0.0'", ValidationError(o => o.BindAddress = "0.0.0.0.0"), StringComparison.Ordinal);
+
+    [Fact]
+    public void Non_positive_timeouts_are_refused() =>
+        Assert.Contains("StartTimeout", ValidationError(o => o.StartTimeout = TimeSpan.Zero), StringComparison.Ordinal);
+
+    [Fact]
+    public void An_empty_ttyd_path_is_refused() =>
+        Assert.Contains("TtydPath", ValidationError(o => o.TtydPath = ""), StringComparison.Ordinal);
+
+    [Fact]
+    public void Every_part_can_be_replaced_by_registering_it_first()
+    {
+        var inventory = Mock.Of<IContainerInventory>();
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton(inventory);
+        services.AddTtydSessions();
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Same(inventory, provider.GetRequiredService<IContainerInventory>());
+        Assert.IsType<PortAllocator>(provider.GetRequiredService<IPortAllocator>());
+        Assert.IsType<TtydSessionManager>(provider.GetRequiredService<ITtydSessionManager>());
+    }
+}
+
+public sealed class ProcFsTests
+{
+    [Fact]
+    public void Stat_is_parsed_from_the_last_parenthesis_so_odd_process_names_do_not_shift_fields()
+    {
+        var fields = string.Join(' ', Enumerable.Range(5, 18).Select(i => i == 22 ? "987654" : i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var good = ProcFs.ParseStat(Encoding.ASCII.GetBytes($"42 (a) b) (c) S 7 {fields} 0 0"));
+        Assert.Equal(new ProcStat('S', 7, 987654), good);
+    }
+
+    [Fact]
+    public void Zombies_count_as_exited() => Assert.True(new ProcStat('Z', 1, 1).HasExited);
+
+    [Fact]
+    public void The_current_process_is_alive_and_a_recycled_pid_is_not_taken_for_it()
+    {
+        var supervisor = new LinuxProcessSupervisor(TimeProvider.System);
+        var self = ProcFs.ReadStat(Environment.ProcessId)!.Value;
+
+        Assert.True(supervisor.IsAlive(new ProcessIdentity(Environment.ProcessId, self.StartTime)));
+        Assert.False(supervisor.IsAlive(new ProcessIdentity(Environment.ProcessId, self.StartTime + 1)));
+    }
+}
+
+public sealed class DockerEndpointTests
+{
+    [Theory]
+    [InlineData(null, null, "/var/run/docker.sock")]
+    [InlineData(null, "unix:///run/user/1000/docker.sock", "/run/user/1000/docker.sock")]
+    [InlineData(null, "tcp://10.0.0.1:2375", "/var/run/docker.sock")]
+    [InlineData("unix:///tmp/d.sock", "unix:///run/other.sock", "/tmp/d.sock")]
+    public void The_socket_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string expected) =>
+        Assert.Equal(expected, DockerContainerInventory.ResolveSocketPath(configured, dockerHost));
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Moq;
+
+namespace TtydPorts.Tests;
+
+/// <summary>A manager over Moq mocks of its four parts, with a simple model of ports and processes.</summary>
+internal sealed class ManagerHarness
+{
+    public Mock<IPortAllocator> Ports { get; } = new(MockBehavior.Strict);
+    public Mock<IProcessSupervisor> Supervisor { get; } = new(MockBehavior.Strict);
+    public Mock<IContainerInventory> Inventory { get; } = new(MockBehavior.Strict);
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero));
+    public TtydSessionOptions Options { get; } = new() { RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-unit-" + Guid.NewGuid().ToString("N")) };
+
+    public HashSet<int> Reserved { get; } = [];
+    public HashSet<int> Alive { get; } = [];
+    public List<ProcessLaunch> Launches { get; } = [];
+    public Queue<int> FreePorts { get; } = new([8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007]);
+    public List<MarkedProcess> Marked { get; } = [];
+    private int _nextPid = 1000;
+
+    public ManagerHarness()
+    {
+        Ports.SetupGet(p => p.RangeStart).Returns(8000);
+        Ports.SetupGet(p => p.RangeEnd).Returns(8007);
+        Ports.SetupGet(p => p.ReservedCount).Returns(() => Reserved.Count);
+        int ignored;
+        Ports.Setup(p => p.TryAcquire(out ignored)).Returns(new TryAcquireDelegate((out int port) =>
+        {
+            lock (Reserved)
+            {
+                if (FreePorts.Count == 0)
+                {
+                    port = 0;
+                    return false;
+                }
+
+                port = FreePorts.Dequeue();
+                Reserved.Add(port);
+                return true;
+            }
+        }));
+        Ports.Setup(p => p.TryAcquire(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Add(port); } });
+        Ports.Setup(p => p.Release(It.IsAny<int>())).Callback((int port) => { lock (Reserved) { Reserved.Remove(port); } });
+        Ports.Setup(p => p.IsListening(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Contains(port); } });
+
+        Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns((ProcessLaunch launch, CancellationToken _) => Task.FromResult(Spawn(launch)));
+        Supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns((ProcessIdentity p) => { lock (Alive) { return Alive.Contains(p.ProcessId); } });
+        Supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()))
+            .Returns((ProcessIdentity p, TimeSpan _, CancellationToken _) => { lock (Alive) { return Task.FromResult(Alive.Remove(p.ProcessId)); } });
+        Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), It.IsAny<string>(), It.IsAny<string>())).Returns(() => Marked);
+
+        Inventory.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
+            .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Container(name)));
+    }
+
+    public delegate bool TryAcquireDelegate(out int port);
+
+    public static ContainerInfo Container(string name, string state = "running") => new("id-" + name, name, state, new Dictionary<string, string>());
+
+    public ProcessIdentity Spawn(ProcessLaunch launch)
+    {
+        lock (Alive)
+        {
+            Launches.Add(launch);
+            var pid = _nextPid++;
+            Alive.Add(pid);
+            return new ProcessIdentity(pid, (ulong)pid * 10);
+        }
+    }
+
+    public TtydSessionManager Create() => new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time);
+
+    public static int PortOf(ProcessLaunch launch) => int.Parse(launch.Arguments[launch.Arguments.IndexOf("-p") + 1], System.Globalization.CultureInfo.InvariantCulture);
+
+    public static IPAddress Loopback => IPAddress.Loopback;
+}

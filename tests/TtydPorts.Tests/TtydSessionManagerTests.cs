@@ -1,0 +1,319 @@
+using Moq;
+
+namespace TtydPorts.Tests;
+
+public sealed class TtydSessionManagerTests
+{
+    private readonly ManagerHarness _h = new();
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Starts_ttyd_with_an_argument_list_that_execs_the_shell_in_the_container()
+    {
+        var session = await _h.Create().EnsureSessionAsync("node1", "alice", "topo1", Ct);
+
+        Assert.NotNull(session);
+        var launch = Assert.Single(_h.Launches);
+        Assert.Equal("ttyd", launch.FileName);
+        Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
+        Assert.Equal(["docker", "exec", "-it"], launch.Arguments[5..8]);
+        Assert.Equal(["node1", "/bin/sh"], launch.Arguments[^2..]);
+        Assert.Equal("alice", launch.Environment["TTYDPORTS_USER"]);
+        Assert.Equal("topo1", launch.Environment["TTYDPORTS_TOPOLOGY"]);
+        Assert.Equal("default", launch.Environment["TTYDPORTS_INSTANCE"]);
+        Assert.Equal(8000, session.Port);
+        Assert.Equal(_h.Time.GetUtcNow(), session.StartedAt);
+    }
+
+    [Fact]
+    public async Task Reuses_the_running_session_for_the_same_container()
+    {
+        var manager = _h.Create();
+        var first = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+        var second = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.Same(first, second);
+        Assert.Single(_h.Launches);
+        _h.Inventory.Verify(i => i.GetContainerAsync("node1", It.IsAny<CancellationToken>()), Times.Once);
+    }
+
+    [Fact]
+    public async Task Replaces_a_session_whose_process_died_and_releases_its_port()
+    {
+        var manager = _h.Create();
+        var first = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+        lock (_h.Alive) { _h.Alive.Remove(first!.ProcessId); }
+
+        var second = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.NotEqual(first.ProcessId, second!.ProcessId);
+        Assert.DoesNotContain(first.Port, _h.Reserved);
+        Assert.Contains(second.Port, _h.Reserved);
+    }
+
+    [Fact]
+    public async Task Returns_null_and_starts_nothing_when_no_port_is_free()
+    {
+        _h.FreePorts.Clear();
+
+        var session = await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.Null(session);
+        Assert.Empty(_h.Launches);
+        Assert.Empty(_h.Create().GetStatus().Sessions);
+    }
+
+    [Fact]
+    public async Task Tries_another_port_when_ttyd_exits_early_and_releases_the_failed_one()
+    {
+        var calls = 0;
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns((ProcessLaunch launch, CancellationToken _) => ++calls == 1
+                ? Task.FromException<ProcessIdentity>(new ProcessLaunchException(LaunchFailure.ExitedEarly, "ERROR on binding", 1, "ERROR on binding fd 7 to port 8000 (-1 98)"))
+                : Task.FromResult(_h.Spawn(launch)));
+
+        var session = await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.Equal(8001, session!.Port);
+        Assert.Equal([8001], _h.Reserved);
+    }
+
+    [Fact]
+    public async Task Fails_with_ttyds_own_message_after_the_last_attempt_and_keeps_no_port()
+    {
+        _h.Options.MaxStartAttempts = 2;
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new ProcessLaunchException(LaunchFailure.ExitedEarly, "exited with code 1: ERROR on binding fd 7 to port (-1 98)", 1, "ERROR on binding"));
+
+        var error = await Assert.ThrowsAsync<TtydStartException>(() => _h.Create().EnsureSessionAsync("node1", "alice", null, Ct).AsTask());
+
+        Assert.Contains("node1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ERROR on binding", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2 attempt", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_h.Reserved);
+    }
+
+    [Fact]
+    public async Task A_missing_ttyd_binary_fails_at_once_without_trying_other_ports()
+    {
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new ProcessLaunchException(LaunchFailure.NotExecutable, "Cannot run 'ttyd': No such file or directory", null, null));
+
+        var error = await Assert.ThrowsAsync<TtydStartException>(() => _h.Create().EnsureSessionAsync("node1", "alice", null, Ct).AsTask());
+
+        Assert.Contains("No such file", error.Message, StringComparison.Ordinal);
+        _h.Supervisor.Verify(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()), Times.Once);
+        Assert.Empty(_h.Reserved);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("exited")]
+    public async Task A_missing_or_stopped_container_is_a_not_found_error_and_nothing_starts(string? state)
+    {
+        _h.Inventory.Setup(i => i.GetContainerAsync("ghost", It.IsAny<CancellationToken>()))
+            .Returns(Task.FromResult(state is null ? null : ManagerHarness.Container("ghost", state)));
+
+        var error = await Assert.ThrowsAsync<ContainerNotFoundException>(() => _h.Create().EnsureSessionAsync("ghost", "alice", null, Ct).AsTask());
+
+        Assert.Contains("'ghost'", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_h.Launches);
+        Assert.Empty(_h.Reserved);
+    }
+
+    [Theory]
+    [InlineData("", "alice", null, "container")]
+    [InlineData("node;rm -rf /", "alice", null, "container")]
+    [InlineData("../etc", "alice", null, "container")]
+    [InlineData("-rm", "alice", null, "container")]
+    [InlineData("node\n1", "alice", null, "container")]
+    [InlineData("node1", "", null, "userId")]
+    [InlineData("node1", "alice$(id)", null, "userId")]
+    [InlineData("node1", "alice", "topo/../x", "topologyId")]
+    [InlineData("node1", "alice", "topo\u0007", "topologyId")]
+    public async Task Bad_input_is_an_argument_error_that_names_the_value_and_starts_nothing(string container, string user, string? topology, string param)
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => _h.Create().EnsureSessionAsync(container, user, topology, Ct).AsTask());
+
+        Assert.Equal(param, error.ParamName);
+        var bad = param switch { "container" => container, "userId" => user, _ => topology! };
+        Assert.Contains(SessionIds.Quote(bad), error.Message, StringComparison.Ordinal);
+        Assert.Empty(_h.Launches);
+        _h.Inventory.VerifyNoOtherCalls();
+    }
+
+    [Fact]
+    public async Task Over_long_names_are_rejected()
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => _h.Create().EnsureSessionAsync(new string('a', 256), "alice", null, Ct).AsTask());
+        Assert.Contains("256 characters", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_for_one_container_start_exactly_one_ttyd()
+    {
+        var gate = new TaskCompletionSource();
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns(async (ProcessLaunch launch, CancellationToken _) => { await gate.Task; return _h.Spawn(launch); });
+        var manager = _h.Create();
+
+        var calls = Enumerable.Range(0, 64).Select(_ => Task.Run(() => manager.EnsureSessionAsync("node1", "alice", null, Ct).AsTask(), Ct)).ToArray();
+        gate.SetResult();
+        var sessions = await Task.WhenAll(calls);
+
+        Assert.Single(_h.Launches);
+        Assert.Single(sessions.Select(s => s!.ProcessId).Distinct());
+    }
+
+    [Fact]
+    public async Task Calls_for_different_containers_do_not_wait_on_each_other()
+    {
+        var blocked = new TaskCompletionSource();
+        _h.Supervisor.Setup(s => s.StartAsync(It.Is<ProcessLaunch>(l => l.Environment["TTYDPORTS_CONTAINER"] == "slow"), It.IsAny<CancellationToken>()))
+            .Returns(async (ProcessLaunch launch, CancellationToken _) => { await blocked.Task; return _h.Spawn(launch); });
+        var manager = _h.Create();
+
+        var slow = manager.EnsureSessionAsync("slow", "alice", null, Ct).AsTask();
+        var fast = await manager.EnsureSessionAsync("fast", "alice", null, Ct);
+
+        Assert.NotNull(fast);
+        Assert.False(slow.IsCompleted);
+        blocked.SetResult();
+        Assert.NotNull(await slow);
+    }
+
+    [Fact]
+    public async Task A_session_of_another_user_is_a_conflict_not_a_shared_shell()
+    {
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("node1", "alice", "t1", Ct);
+
+        var error = await Assert.ThrowsAsync<SessionConflictException>(() => manager.EnsureSessionAsync("node1", "bob", "t1", Ct).AsTask());
+
+        Assert.Contains("'alice'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'bob'", error.Message, StringComparison.Ordinal);
+        Assert.Single(_h.Launches);
+    }
+
+    [Fact]
+    public async Task Cleaning_up_a_user_stops_exactly_that_users_sessions()
+    {
+        var manager = _h.Create();
+        var alice = await manager.EnsureSessionAsync("a1", "alice", null, Ct);
+        var alice1 = await manager.EnsureSessionAsync("a2", "alice1", null, Ct);
+
+        var result = await manager.CleanupUserAsync("alice", Ct);
+
+        Assert.Equal([alice!], result.Stopped);
+        Assert.True(result.Succeeded);
+        Assert.Equal([alice1!.Port], _h.Reserved);
+        Assert.Equal(["a2"], manager.GetStatus().Containers);
+    }
+
+    [Fact]
+    public async Task Clearing_a_topology_and_deleting_a_node_stop_only_their_sessions()
+    {
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("a1", "alice", "t1", Ct);
+        await manager.EnsureSessionAsync("a2", "alice", "t1", Ct);
+        await manager.EnsureSessionAsync("a3", "alice", "t2", Ct);
+        await manager.EnsureSessionAsync("b1", "bob", "t3", Ct);
+
+        var topology = await manager.ClearTopologyAsync("t1", Ct);
+        var node = await manager.DeleteNodeAsync("b1", Ct);
+
+        Assert.Equal(["a1", "a2"], topology.Stopped.Select(s => s.Container).Order());
+        Assert.Equal(["b1"], node.Stopped.Select(s => s.Container));
+        Assert.Equal(["a3"], manager.GetStatus().Containers);
+    }
+
+    [Fact]
+    public async Task A_session_that_survives_stopping_is_reported_and_keeps_its_port()
+    {
+        var manager = _h.Create();
+        var session = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+        _h.Supervisor.Setup(s => s.StopAsync(session!.Process, It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new ProcessStopException("survived SIGKILL"));
+
+        var result = await manager.CleanupAllAsync(Ct);
+
+        Assert.False(result.Succeeded);
+        Assert.Same(session, Assert.Single(result.Failed).Session);
+        Assert.Contains(session!.Port, _h.Reserved);
+        Assert.Single(manager.GetStatus().Sessions);
+    }
+
+    [Fact]
+    public async Task Orphan_cleanup_stops_sessions_whose_container_is_gone_and_drops_dead_ones()
+    {
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("kept", "alice", null, Ct);
+        await manager.EnsureSessionAsync("removed", "alice", null, Ct);
+        var dead = await manager.EnsureSessionAsync("dead", "alice", null, Ct);
+        lock (_h.Alive) { _h.Alive.Remove(dead!.ProcessId); }
+        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+            .ReturnsAsync([ManagerHarness.Container("kept"), ManagerHarness.Container("dead")]);
+
+        var result = await manager.CleanupOrphansAsync(Ct);
+
+        Assert.Equal(["dead", "removed"], result.Stopped.Select(s => s.Container).Order());
+        Assert.Equal(["kept"], manager.GetStatus().Containers);
+        Assert.Single(_h.Reserved);
+    }
+
+    [Fact]
+    public async Task Status_reports_the_seed_figures_and_each_session()
+    {
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("b", "alice", null, Ct);
+        var a = await manager.EnsureSessionAsync("a", "bob", "t", Ct);
+        lock (_h.Alive) { _h.Alive.Remove(a!.ProcessId); }
+
+        var status = manager.GetStatus();
+
+        Assert.Equal(1, status.ActiveSessions);
+        Assert.Equal(2, status.ContainerPorts);
+        Assert.Equal(2, status.TtydProcesses);
+        Assert.Equal(["a", "b"], status.Containers);
+        Assert.False(status.Sessions[0].Healthy);
+        Assert.True(status.Sessions[1].Healthy);
+    }
+
+    [Fact]
+    public async Task Adopts_the_sessions_an_earlier_run_of_the_same_instance_left_running()
+    {
+        lock (_h.Alive) { _h.Alive.UnionWith([501, 502]); }
+        var markers = new Dictionary<string, string>
+        {
+            ["TTYDPORTS_INSTANCE"] = "default", ["TTYDPORTS_SESSION"] = "abc", ["TTYDPORTS_CONTAINER"] = "node9",
+            ["TTYDPORTS_USER"] = "carol", ["TTYDPORTS_TOPOLOGY"] = "t9", ["TTYDPORTS_PORT"] = "8005", ["TTYDPORTS_STARTED"] = "1764144000000",
+        };
+        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers));
+        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(502, 5020), 501, markers)); // its docker exec child inherits the markers
+
+        var manager = _h.Create();
+        var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
+
+        Assert.Equal(501, session!.ProcessId);
+        Assert.Equal(8005, session.Port);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1764144000000), session.StartedAt);
+        Assert.Empty(_h.Launches);
+        Assert.Contains(8005, _h.Reserved);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_start_keeps_no_port_and_no_session()
+    {
+        using var cts = new CancellationTokenSource();
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns(async (ProcessLaunch _, CancellationToken ct) => { await Task.Delay(Timeout.Infinite, ct); return default(ProcessIdentity); });
+        var manager = _h.Create();
+
+        var call = manager.EnsureSessionAsync("node1", "alice", null, cts.Token).AsTask();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Empty(_h.Reserved);
+        Assert.Empty(manager.GetStatus().Sessions);
+    }
+}
