@@ -2,9 +2,18 @@ using Moq;
 
 namespace TtydPorts.Tests;
 
-public sealed class TtydSessionManagerTests
+public sealed class TtydSessionManagerTests : IDisposable
 {
     private readonly ManagerHarness _h = new();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_h.Options.RuntimeDirectory))
+        {
+            Directory.Delete(_h.Options.RuntimeDirectory, recursive: true);
+        }
+    }
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]

@@ -1,0 +1,55 @@
+// Opens one web terminal per container named on the command line, prints their URLs, and cleans them up on
+// Ctrl+C. `--once` checks that each terminal answers and exits at once (for scripts).
+using System.Net.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using TtydPorts;
+
+var once = args.Contains("--once");
+var containers = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+if (containers.Length == 0)
+{
+    Console.Error.WriteLine("usage: TtydPorts.ConsoleSample [--once] CONTAINER...");
+    return 2;
+}
+
+var builder = Host.CreateApplicationBuilder();
+builder.Services.AddTtydSessions(options => options.InstanceName = "console-sample");
+using var host = builder.Build();
+await host.StartAsync();
+var manager = host.Services.GetRequiredService<ITtydSessionManager>();
+
+try
+{
+    foreach (var container in containers)
+    {
+        var session = await manager.EnsureSessionAsync(container, "demo-user", "demo-topology");
+        if (session is null)
+        {
+            Console.Error.WriteLine($"No free port for {container}.");
+            return 1;
+        }
+
+        Console.WriteLine($"{container}: {session.GetUrl()} (ttyd pid {session.ProcessId})");
+        if (once)
+        {
+            using var http = new HttpClient();
+            var page = await http.GetStringAsync(session.GetUrl());
+            Console.WriteLine($"{container}: terminal page answers ({page.Length} bytes)");
+        }
+    }
+
+    if (!once)
+    {
+        Console.WriteLine("Open the URLs in a browser. Press Ctrl+C to stop; the terminals are cleaned up on exit.");
+        await host.WaitForShutdownAsync();
+    }
+
+    return 0;
+}
+finally
+{
+    var result = await manager.ClearTopologyAsync("demo-topology");
+    Console.WriteLine($"Stopped {result.Stopped.Count} terminal(s).");
+    await host.StopAsync();
+}

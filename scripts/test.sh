@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test against the real parts: installs ttyd when it is missing, starts a Docker engine when
+# none answers (and stops it again at the end), then checks that the suite left no ttyd process and no
+# test container behind. Exit status: that of the tests, or 1 for a leak.
+set -euo pipefail
+SCRIPT_NAME=test
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-ttyd.sh
+scripts/docker-up.sh
+trap 'scripts/docker-down.sh' EXIT
+
+ttyd_pids() { pgrep -x ttyd | sort || true; }
+before=$(ttyd_pids)
+results=$(mktemp -d)
+status=0
+dotnet test TtydPorts.sln --results-directory "$results" 2>&1 | tee "$results/out.txt" || status=$?
+
+# A plain closing line over every test assembly.
+awk '/(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+/ {
+       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$results/out.txt"
+rm -rf "$results"
+
+leaked=$(comm -13 <(echo "$before") <(ttyd_pids) | tr '\n' ' ')
+if [[ -n ${leaked// /} ]]; then
+    echo "test: ERROR: the suite left ttyd processes running: $leaked" >&2
+    ps -o pid,ppid,args -p "${leaked// /,}" >&2 || true
+    kill -KILL $leaked 2>/dev/null || true
+    status=1
+fi
+containers=$("$(docker_client)" ps -aq --filter label=ttydports.test=1 | grep -v '^$' || true)
+if [[ -n $containers ]]; then
+    echo "test: ERROR: the suite left test containers: $containers" >&2
+    status=1
+fi
+exit "$status"

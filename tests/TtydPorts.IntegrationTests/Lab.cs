@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace TtydPorts.IntegrationTests;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RealPartsCollection : ICollectionFixture<ContainerLab>
+{
+    public const string Name = "Real ttyd and Docker engine";
+}
+
+/// <summary>Test containers from the busybox image, each labelled so that a crashed run's leftovers can be found; removed at the end.</summary>
+public sealed class ContainerLab : IDisposable
+{
+    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+    private readonly ConcurrentBag<string> _containers = [];
+    private int _next;
+
+    public string StartContainer()
+    {
+        RealParts.Require();
+        var name = $"tp-{_run}-{Interlocked.Increment(ref _next)}";
+        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        _containers.Add(name);
+        return name;
+    }
+
+    public static void RemoveContainer(string name) => RealParts.Docker("rm", "-f", name);
+
+    public void Dispose()
+    {
+        foreach (var name in _containers)
+        {
+            RealParts.Run(RealParts.DockerClient, "rm", "-f", name);
+        }
+    }
+}
+
+/// <summary>
+/// One manager over the real parts, with its own instance name, port range and runtime folder. Disposing it
+/// cleans up every session and asserts that no process of its instance is left.
+/// </summary>
+public sealed class ManagerUnderTest : IAsyncDisposable
+{
+    private readonly ServiceProvider _provider;
+
+    public ManagerUnderTest(int rangeStart, int rangeEnd, Action<TtydSessionOptions>? configure = null)
+    {
+        RealParts.Require();
+        Instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        RuntimeDirectory = Path.Combine(Path.GetTempPath(), Instance);
+        _provider = new ServiceCollection()
+            .AddLogging(b => b.SetMinimumLevel(LogLevel.Debug))
+            .AddTtydSessions(o =>
+            {
+                o.PortRangeStart = rangeStart;
+                o.PortRangeEnd = rangeEnd;
+                o.InstanceName = Instance;
+                o.RuntimeDirectory = RuntimeDirectory;
+                o.StopGracePeriod = TimeSpan.FromSeconds(2);
+                configure?.Invoke(o);
+            })
+            .Services.BuildServiceProvider();
+        Manager = _provider.GetRequiredService<ITtydSessionManager>();
+        Supervisor = _provider.GetRequiredService<IProcessSupervisor>();
+        Ports = _provider.GetRequiredService<IPortAllocator>();
+    }
+
+    public string Instance { get; }
+    public string RuntimeDirectory { get; }
+    public ITtydSessionManager Manager { get; }
+    public IProcessSupervisor Supervisor { get; }
+    public IPortAllocator Ports { get; }
+
+    /// <summary>ttyd processes of this instance, read from the machine (children that inherit the markers are not counted).</summary>
+    public IReadOnlyList<MarkedProcess> TtydProcesses()
+    {
+        var marked = Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
+        var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
+        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId))];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var result = await Manager.CleanupAllAsync();
+        var left = Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
+        await _provider.DisposeAsync();
+        var files = Directory.Exists(RuntimeDirectory) ? Directory.GetFiles(RuntimeDirectory) : [];
+        if (Directory.Exists(RuntimeDirectory))
+        {
+            Directory.Delete(RuntimeDirectory, recursive: true);
+        }
+
+        Assert.True(result.Succeeded, $"cleanup failed: {string.Join("; ", result.Failed.Select(f => f.Error.Message))}");
+        Assert.Empty(left);
+        Assert.Empty(files);
+    }
+}

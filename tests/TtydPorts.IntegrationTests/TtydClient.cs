@@ -1,0 +1,63 @@
+using System.Net.WebSockets;
+using System.Text;
+
+namespace TtydPorts.IntegrationTests;
+
+/// <summary>A minimal client of ttyd's WebSocket protocol: subprotocol <c>tty</c>, a JSON hello, then '0'-prefixed input and output.</summary>
+internal sealed class TtydClient : IAsyncDisposable
+{
+    private readonly ClientWebSocket _socket = new();
+    private readonly StringBuilder _screen = new();
+
+    public static async Task<TtydClient> ConnectAsync(Uri page, CancellationToken cancellationToken)
+    {
+        var client = new TtydClient();
+        client._socket.Options.AddSubProtocol("tty");
+        await client._socket.ConnectAsync(new Uri($"ws://{page.Authority}/ws"), cancellationToken);
+        await client.SendAsync("{\"AuthToken\":\"\",\"columns\":80,\"rows\":24}", cancellationToken);
+        return client;
+    }
+
+    public string Screen => _screen.ToString();
+
+    public Task TypeAsync(string text, CancellationToken cancellationToken) => SendAsync("0" + text, cancellationToken);
+
+    private Task SendAsync(string text, CancellationToken cancellationToken) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Binary, true, cancellationToken);
+
+    /// <summary>Reads output frames until the screen contains <paramref name="expected"/> (the token bounds the wait).</summary>
+    public async Task WaitForAsync(string expected, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[8192];
+        while (!_screen.ToString().Contains(expected, StringComparison.Ordinal))
+        {
+            var result = await _socket.ReceiveAsync(buffer, cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                throw new InvalidOperationException($"ttyd closed the connection before '{expected}' appeared. Screen: {_screen}");
+            }
+
+            if (result.Count > 0 && buffer[0] == (byte)'0')
+            {
+                _screen.Append(Encoding.UTF8.GetString(buffer, 1, result.Count - 1));
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_socket.State == WebSocketState.Open)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cts.Token);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+            {
+            }
+        }
+
+        _socket.Dispose();
+    }
+}
