@@ -23,7 +23,11 @@ else
     log "no Docker engine answers; no containers to remove"
 fi
 
-# 2. The engine, only if we started it.
+# 2. The engine, only if we started it (and nobody asked to keep it, e.g. for parallel work on one machine).
+if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
+    log "TTYDPORTS_KEEP_ENGINE=1: leaving the Docker engine running"
+    exit 0
+fi
 if [[ ! -e $PID_FILE ]]; then
     log "no $PID_FILE: leaving any running Docker engine alone"
     exit 0

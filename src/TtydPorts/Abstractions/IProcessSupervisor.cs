@@ -20,8 +20,8 @@ public interface IProcessSupervisor
     Task<bool> StopAsync(ProcessIdentity process, TimeSpan gracePeriod, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Lists running processes whose environment carries <paramref name="markerName"/>=<paramref name="markerValue"/>,
-    /// with their whole marker environment (names starting with <paramref name="markerPrefix"/>).
+    /// Lists running processes whose environment carries <paramref name="markerName"/> (with the value
+    /// <paramref name="markerValue"/>, when one is given), with their variables whose names start with <paramref name="markerPrefix"/>.
     /// </summary>
-    IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string markerValue);
+    IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string? markerValue = null);
 }

@@ -135,7 +135,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
     }
 
     /// <inheritdoc />
-    public IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string markerValue)
+    public IReadOnlyList<MarkedProcess> FindMarkedProcesses(string markerPrefix, string markerName, string? markerValue = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(markerPrefix);
         ArgumentException.ThrowIfNullOrEmpty(markerName);
@@ -143,7 +143,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
         foreach (var pid in ProcFs.EnumeratePids())
         {
             if (ProcFs.ReadEnvironment(pid, markerPrefix) is { } markers
-                && markers.TryGetValue(markerName, out var value) && value == markerValue
+                && markers.TryGetValue(markerName, out var value) && (markerValue is null || value == markerValue)
                 && ProcFs.ReadStat(pid) is { HasExited: false } stat)
             {
                 found.Add(new MarkedProcess(new ProcessIdentity(pid, stat.StartTime), stat.ParentId, markers));

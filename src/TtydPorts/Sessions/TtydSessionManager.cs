@@ -16,15 +16,6 @@ namespace TtydPorts;
 /// </summary>
 public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
-    internal const string MarkerPrefix = "TTYDPORTS_";
-    internal const string InstanceMarker = "TTYDPORTS_INSTANCE";
-    internal const string SessionMarker = "TTYDPORTS_SESSION";
-    internal const string ContainerMarker = "TTYDPORTS_CONTAINER";
-    internal const string UserMarker = "TTYDPORTS_USER";
-    internal const string TopologyMarker = "TTYDPORTS_TOPOLOGY";
-    internal const string PortMarker = "TTYDPORTS_PORT";
-    internal const string StartedMarker = "TTYDPORTS_STARTED";
-
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
     private readonly IContainerInventory _inventory;
@@ -194,24 +185,15 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
         // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
         // found from the host when the session stops (a killed `docker exec` client does not end them).
-        arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{MarkerPrefix}EXEC={token}", container, _options.Shell);
+        arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
 
-        var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
-        environment[InstanceMarker] = _options.InstanceName;
-        environment[SessionMarker] = token;
-        environment[ContainerMarker] = container;
-        environment[UserMarker] = userId;
-        environment[PortMarker] = port.ToString(CultureInfo.InvariantCulture);
-        environment[StartedMarker] = startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
-        if (topologyId is not null)
-        {
-            environment[TopologyMarker] = topologyId;
-        }
+        var placeholder = new TtydSession(container, port, _address, default, userId, topologyId, startedAt);
+        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, placeholder));
 
         return new ProcessLaunch(
             _options.TtydPath,
             arguments.ToImmutable(),
-            environment.ToImmutable(),
+            environment,
             new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, port),
             _options.StartTimeout,
             LogPathFor(container, port));
@@ -224,13 +206,15 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             _ = OperatingSystem.IsWindows()
                 ? Directory.CreateDirectory(_runtimeDirectory)
                 : Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            return Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log");
+            return LogPathOf(container, port);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null; // without a log, a failed start reports ttyd's exit code only
         }
     }
+
+    private string LogPathOf(string container, int port) => Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log");
 
     private static void DeleteLog(string? path)
     {
@@ -408,16 +392,9 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 return;
             }
 
-            var marked = _supervisor.FindMarkedProcesses(MarkerPrefix, InstanceMarker, _options.InstanceName);
-            var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
-            foreach (var process in marked)
+            foreach (var found in TtydProcessDiscovery.Find(_supervisor, _options.InstanceName))
             {
-                // Children of ttyd inherit its environment; the session's own process is the one whose parent is unmarked.
-                if (pids.Contains(process.ParentProcessId) || TryReadSession(process) is not { } entry)
-                {
-                    continue;
-                }
-
+                var entry = new SessionEntry(found.Session, found.Token, LogPathOf(found.Session.Container, found.Session.Port));
                 var slot = _slots.GetOrAdd(entry.Session.Container, static _ => new SessionSlot());
                 if (slot.Current is null && _supervisor.IsAlive(entry.Session.Process) && _ports.TryAcquire(entry.Session.Port))
                 {
@@ -428,23 +405,6 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
             _adopted = true;
         }
-    }
-
-    private SessionEntry? TryReadSession(MarkedProcess process)
-    {
-        var m = process.Markers;
-        if (!m.TryGetValue(ContainerMarker, out var container) || !SessionIds.IsValidContainerName(container)
-            || !m.TryGetValue(UserMarker, out var user) || !SessionIds.IsValidId(user)
-            || !m.TryGetValue(SessionMarker, out var token)
-            || !m.TryGetValue(PortMarker, out var portText) || !int.TryParse(portText, CultureInfo.InvariantCulture, out var port)
-            || !m.TryGetValue(StartedMarker, out var startedText) || !long.TryParse(startedText, CultureInfo.InvariantCulture, out var started))
-        {
-            return null;
-        }
-
-        var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
-        var session = new TtydSession(container, port, _address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started));
-        return new SessionEntry(session, token, Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log"));
     }
 
     /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>

@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Net;
+
+namespace TtydPorts;
+
+/// <summary>A ttyd process of this library found on the machine, with what its markers say.</summary>
+/// <param name="InstanceName">The manager instance that started it.</param>
+/// <param name="Session">The session it serves.</param>
+/// <param name="Token">The session's secret marker, shared by the processes it spawned (including inside the container).</param>
+public sealed record DiscoveredSession(string InstanceName, TtydSession Session, string Token);
+
+/// <summary>
+/// Finds the ttyd processes this library started, from the markers each carries in its environment. Needs no
+/// state of its own, so it works whether or not the host that started them still runs (adoption, the
+/// <c>ttyd-ports</c> tool). A ttyd without markers (not ours) is never reported.
+/// </summary>
+public static class TtydProcessDiscovery
+{
+    /// <summary>Prefix of every marker variable.</summary>
+    public const string MarkerPrefix = "TTYDPORTS_";
+
+    internal const string InstanceMarker = "TTYDPORTS_INSTANCE";
+    internal const string SessionMarker = "TTYDPORTS_SESSION";
+    internal const string ContainerMarker = "TTYDPORTS_CONTAINER";
+    internal const string UserMarker = "TTYDPORTS_USER";
+    internal const string TopologyMarker = "TTYDPORTS_TOPOLOGY";
+    internal const string PortMarker = "TTYDPORTS_PORT";
+    internal const string AddressMarker = "TTYDPORTS_ADDRESS";
+    internal const string StartedMarker = "TTYDPORTS_STARTED";
+
+    /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>
+    public const string ExecMarker = "TTYDPORTS_EXEC";
+
+    /// <summary>The sessions of <paramref name="instanceName"/> (or of every instance when null) running on this machine.</summary>
+    public static IReadOnlyList<DiscoveredSession> Find(IProcessSupervisor supervisor, string? instanceName = null)
+    {
+        ArgumentNullException.ThrowIfNull(supervisor);
+        var marked = supervisor.FindMarkedProcesses(MarkerPrefix, InstanceMarker, instanceName);
+        var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
+
+        // Children of ttyd (its docker exec clients) inherit its environment; the session's own process is the one
+        // whose parent carries no markers.
+        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId)).Select(TryParse).OfType<DiscoveredSession>()];
+    }
+
+    /// <summary>Reads a session from a marked process, or <see langword="null"/> when its markers are incomplete or invalid.</summary>
+    public static DiscoveredSession? TryParse(MarkedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        var m = process.Markers;
+        if (!m.TryGetValue(InstanceMarker, out var instance) || !SessionIds.IsValidId(instance)
+            || !m.TryGetValue(ContainerMarker, out var container) || !SessionIds.IsValidContainerName(container)
+            || !m.TryGetValue(UserMarker, out var user) || !SessionIds.IsValidId(user)
+            || !m.TryGetValue(SessionMarker, out var token) || string.IsNullOrEmpty(token)
+            || !m.TryGetValue(PortMarker, out var portText) || !int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535
+            || !m.TryGetValue(StartedMarker, out var startedText) || !long.TryParse(startedText, NumberStyles.None, CultureInfo.InvariantCulture, out var started))
+        {
+            return null;
+        }
+
+        var address = m.TryGetValue(AddressMarker, out var a) && IPAddress.TryParse(a, out var parsed) ? parsed : IPAddress.Loopback;
+        var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
+        var session = new TtydSession(container, port, address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started));
+        return new DiscoveredSession(instance, session, token);
+    }
+
+    internal static IEnumerable<KeyValuePair<string, string>> Markers(string instance, string token, TtydSession session)
+    {
+        yield return new(InstanceMarker, instance);
+        yield return new(SessionMarker, token);
+        yield return new(ContainerMarker, session.Container);
+        yield return new(UserMarker, session.UserId);
+        yield return new(PortMarker, session.Port.ToString(CultureInfo.InvariantCulture));
+        yield return new(AddressMarker, session.Address.ToString());
+        yield return new(StartedMarker, session.StartedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
+        if (session.TopologyId is not null)
+        {
+            yield return new(TopologyMarker, session.TopologyId);
+        }
+    }
+}
