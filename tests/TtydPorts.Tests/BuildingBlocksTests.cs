@@ -122,7 +122,7 @@ public sealed class ProcFsTests
     [Fact]
     public void The_current_process_is_alive_and_a_recycled_pid_is_not_taken_for_it()
     {
-        var supervisor = new LinuxProcessSupervisor(TimeProvider.System);
+        var supervisor = new LinuxProcessSupervisor();
         var self = ProcFs.ReadStat(Environment.ProcessId)!.Value;
 
         Assert.True(supervisor.IsAlive(new ProcessIdentity(Environment.ProcessId, self.StartTime)));

@@ -11,3 +11,14 @@ public interface IContainerInventory
     /// <exception cref="ContainerEngineException">The engine did not answer.</exception>
     Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// Optional companion of <see cref="IContainerInventory"/>: tells at once when a container is removed, so that repair
+/// need not wait for its next interval. The Docker inventory implements it with the engine's event stream.
+/// </summary>
+public interface IContainerEventSource
+{
+    /// <summary>Names of containers as they are destroyed, until <paramref name="cancellationToken"/> ends the stream.</summary>
+    /// <exception cref="ContainerEngineException">The engine did not answer or the stream broke.</exception>
+    IAsyncEnumerable<string> WatchRemovedContainersAsync(CancellationToken cancellationToken);
+}

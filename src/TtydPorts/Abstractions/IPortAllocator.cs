@@ -24,6 +24,12 @@ public interface IPortAllocator
     /// <summary>Whether a listening socket holds <paramref name="port"/> on the bind address, whoever owns it.</summary>
     bool IsListening(int port);
 
+    /// <summary>
+    /// Established TCP connections per local port of the range (clients connected to a terminal). Reads the
+    /// machine's socket table: meant for the periodic idle check, not for hot paths.
+    /// </summary>
+    IReadOnlyDictionary<int, int> CountEstablishedConnections();
+
     /// <summary>How many ports of the range are reserved by this allocator.</summary>
     int ReservedCount { get; }
 }

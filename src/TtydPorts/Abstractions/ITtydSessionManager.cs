@@ -19,6 +19,8 @@ public interface ITtydSessionManager
     /// <exception cref="ContainerNotFoundException">The container does not exist or is not running.</exception>
     /// <exception cref="SessionConflictException">The container's session belongs to another user or topology.</exception>
     /// <exception cref="TtydStartException">ttyd could not be started; the message carries ttyd's own output.</exception>
+    /// <exception cref="SessionLimitExceededException">A new session would exceed <c>MaxSessions</c> or <c>MaxSessionsPerUser</c>.</exception>
+    /// <exception cref="ContainerEngineException">The container engine did not answer (running sessions are not affected).</exception>
     ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default);
 
     /// <summary>Stops every session owned by <paramref name="userId"/> (exact, ordinal match).</summary>
@@ -35,6 +37,13 @@ public interface ITtydSessionManager
 
     /// <summary>Stops sessions whose container no longer exists and drops sessions whose process died.</summary>
     Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// One pass of the background repair: drops sessions whose process died, stops sessions whose container has
+    /// been missing for <c>ContainerGracePeriod</c>, and, when <c>IdleTimeout</c> is set, sessions without a client
+    /// for that long. An unreachable container engine skips the container check, nothing else.
+    /// </summary>
+    Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The seed's status figures plus every session's details. Reads no process table and no socket table.</summary>
     TtydStatus GetStatus();

@@ -22,6 +22,7 @@ public static class TtydSessionsServiceCollectionExtensions
         services.TryAddSingleton<IProcessSupervisor, LinuxProcessSupervisor>();
         services.TryAddSingleton<IContainerInventory, DockerContainerInventory>();
         services.TryAddSingleton<ITtydSessionManager, TtydSessionManager>();
+        services.AddHostedService<TtydRepairService>();
         return new TtydSessionsBuilder(services);
     }
 

@@ -27,4 +27,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Warning, "Could not list containers while cleaning orphans.")]
     public static partial void InventoryFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Error, "A repair pass failed; the next one runs at the next interval.")]
+    public static partial void RepairFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
+    public static partial void EventsUnavailable(ILogger logger, string reason);
 }

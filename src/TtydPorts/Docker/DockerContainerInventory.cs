@@ -12,9 +12,10 @@ namespace TtydPorts;
 /// The API version is negotiated with the engine (<c>GET /version</c>), since current engines refuse clients
 /// older than 1.44 and older engines (20.10 speaks 1.41) refuse newer ones.
 /// </summary>
-public sealed class DockerContainerInventory : IContainerInventory, IDisposable
+public sealed class DockerContainerInventory : IContainerInventory, IContainerEventSource, IDisposable
 {
     private readonly HttpClient _http;
+    private readonly HttpClient _events;
     private readonly string _socketPath;
     private string? _apiPrefix;
 
@@ -41,7 +42,8 @@ public sealed class DockerContainerInventory : IContainerInventory, IDisposable
             },
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         };
-        _http = new HttpClient(handler) { BaseAddress = new Uri("http://docker/"), Timeout = TimeSpan.FromSeconds(15) };
+        _http = new HttpClient(handler, disposeHandler: false) { BaseAddress = new Uri("http://docker/"), Timeout = TimeSpan.FromSeconds(15) };
+        _events = new HttpClient(handler) { BaseAddress = new Uri("http://docker/"), Timeout = Timeout.InfiniteTimeSpan };
     }
 
     /// <summary>The Unix socket this inventory talks to.</summary>
@@ -85,6 +87,59 @@ public sealed class DockerContainerInventory : IContainerInventory, IDisposable
         using var response = await SendAsync($"{prefix}/containers/json?all=1", cancellationToken).ConfigureAwait(false);
         var list = await ReadAsync(response, DockerJson.Default.ListContainerArray, cancellationToken).ConfigureAwait(false);
         return [.. list.Select(c => new ContainerInfo(c.Id, (c.Names.FirstOrDefault() ?? c.Id).TrimStart('/'), c.State ?? "unknown", c.Labels ?? []))];
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<string> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
+        var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\"]}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={filters}");
+        HttpResponseMessage response;
+        try
+        {
+            // The stream stays open for as long as we watch; the client's overall timeout must not cut it.
+            response = await _events.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or SocketException)
+        {
+            _apiPrefix = null;
+            throw new ContainerEngineException($"The Docker engine at unix://{_socketPath} did not answer: {e.Message}", e);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new ContainerEngineException($"The Docker engine at unix://{_socketPath} answered {(int)response.StatusCode} to the event stream.");
+            }
+
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            while (true)
+            {
+                string? line;
+                try
+                {
+                    line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw new ContainerEngineException($"The event stream of the Docker engine at unix://{_socketPath} broke: {e.Message}", e);
+                }
+
+                if (line is null)
+                {
+                    throw new ContainerEngineException($"The Docker engine at unix://{_socketPath} closed its event stream.");
+                }
+
+                if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor.Attributes: { } attributes }
+                    && attributes.TryGetValue("name", out var name))
+                {
+                    yield return name.TrimStart('/');
+                }
+            }
+        }
     }
 
     private async Task<string> GetApiPrefixAsync(CancellationToken cancellationToken)
@@ -132,7 +187,11 @@ public sealed class DockerContainerInventory : IContainerInventory, IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _events.Dispose();
+    }
 }
 
 internal sealed record EngineVersion(string ApiVersion);
@@ -145,7 +204,12 @@ internal sealed record ContainerInspect(string Id, string Name, ContainerState? 
 
 internal sealed record ListContainer(string Id, string[] Names, string? State, Dictionary<string, string>? Labels);
 
+internal sealed record EventActor(Dictionary<string, string>? Attributes);
+
+internal sealed record EngineEvent(string? Action, EventActor? Actor);
+
 [JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true)]
+[JsonSerializable(typeof(EngineEvent))]
 [JsonSerializable(typeof(EngineVersion))]
 [JsonSerializable(typeof(ContainerInspect))]
 [JsonSerializable(typeof(ListContainer[]))]

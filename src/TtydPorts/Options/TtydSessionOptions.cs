@@ -60,6 +60,38 @@ public sealed class TtydSessionOptions
     /// </summary>
     public string? RuntimeDirectory { get; set; }
 
+    /// <summary>At most this many sessions at once; beyond it <c>EnsureSessionAsync</c> refuses. Default 0: no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxSessions { get; set; }
+
+    /// <summary>At most this many sessions per user; beyond it <c>EnsureSessionAsync</c> refuses. Default 0: no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxSessionsPerUser { get; set; }
+
+    /// <summary>
+    /// How long a freed port rests before it is handed out again, unless the range has nothing else free, so a
+    /// stale browser tab cannot land in another user's shell. Default 30 s; zero turns it off.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan PortCooldown { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the background repair runs (dead sessions, vanished containers, idle sessions). Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    public TimeSpan RepairInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a session's container must have been missing before repair stops the session, so that a container
+    /// being recreated does not lose its terminal. Default 60 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan ContainerGracePeriod { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Stop a session that had no connected client for this long. Default <see langword="null"/>: idle sessions are
+    /// kept. Clients are counted from the established TCP connections on the session's port.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; set; }
+
     /// <summary>
     /// Whether disposing the manager (host shutdown) stops its sessions. Default <see langword="false"/>: terminals
     /// outlive a host restart and the next manager with the same <see cref="InstanceName"/> adopts them.

@@ -37,6 +37,11 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
             builder.AddError($"DockerEndpoint '{endpoint}' must be a unix:// socket.");
         }
 
+        if (options.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
+        {
+            builder.AddError($"IdleTimeout ({idle}) must be positive, or null to keep idle sessions.");
+        }
+
         foreach (var argument in options.ExtraTtydArguments)
         {
             if (argument is null || argument.Contains('\0', StringComparison.Ordinal))

@@ -5,8 +5,9 @@ using Microsoft.Extensions.Options;
 namespace TtydPorts;
 
 /// <summary>
-/// Default <see cref="IPortAllocator"/>: next-fit through the range, skipping ports this manager reserved and
-/// ports on which any process listens on the bind address.
+/// Default <see cref="IPortAllocator"/>: next-fit through the range, skipping ports this manager reserved, ports on
+/// which any process listens on the bind address, and ports freed less than <see cref="TtydSessionOptions.PortCooldown"/>
+/// ago (unless nothing else is free).
 /// </summary>
 /// <remarks>
 /// "Does anything listen here?" is answered by a bind probe with <c>SO_REUSEADDR</c>, the option ttyd's own
@@ -19,20 +20,27 @@ public sealed class PortAllocator : IPortAllocator
     private const int SoReuseAddr = 2;
 
     private readonly IPAddress _address;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _cooldown;
     private readonly bool[] _reserved;
+    private readonly long[] _releasedAt;
     private readonly Lock _lock = new();
     private int _next;
     private int _reservedCount;
 
     /// <summary>Creates the allocator for the configured range and bind address.</summary>
-    public PortAllocator(IOptions<TtydSessionOptions> options)
+    public PortAllocator(IOptions<TtydSessionOptions> options, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
         var value = options.Value;
+        _time = timeProvider;
+        _cooldown = value.PortCooldown;
         RangeStart = value.PortRangeStart;
         RangeEnd = value.PortRangeEnd;
         _address = IPAddress.Parse(value.BindAddress);
         _reserved = new bool[RangeEnd - RangeStart + 1];
+        _releasedAt = new long[_reserved.Length];
     }
 
     /// <inheritdoc />
@@ -49,20 +57,34 @@ public sealed class PortAllocator : IPortAllocator
     {
         lock (_lock)
         {
-            for (var i = 0; i < _reserved.Length; i++)
+            // Rested ports first; a cooling one only when the range has nothing else.
+            if (TryAcquireLocked(skipCooling: true, out port) || (_cooldown > TimeSpan.Zero && TryAcquireLocked(skipCooling: false, out port)))
             {
-                var index = (_next + i) % _reserved.Length;
-                if (_reserved[index] || IsListening(RangeStart + index))
-                {
-                    continue;
-                }
-
-                _reserved[index] = true;
-                _reservedCount++;
-                _next = (index + 1) % _reserved.Length;
-                port = RangeStart + index;
                 return true;
             }
+        }
+
+        port = 0;
+        return false;
+    }
+
+    private bool TryAcquireLocked(bool skipCooling, out int port)
+    {
+        for (var i = 0; i < _reserved.Length; i++)
+        {
+            var index = (_next + i) % _reserved.Length;
+            if (_reserved[index]
+                || (skipCooling && _releasedAt[index] != 0 && _time.GetElapsedTime(_releasedAt[index]) < _cooldown)
+                || IsListening(RangeStart + index))
+            {
+                continue;
+            }
+
+            _reserved[index] = true;
+            _reservedCount++;
+            _next = (index + 1) % _reserved.Length;
+            port = RangeStart + index;
+            return true;
         }
 
         port = 0;
@@ -103,9 +125,61 @@ public sealed class PortAllocator : IPortAllocator
             if (_reserved[port - RangeStart])
             {
                 _reserved[port - RangeStart] = false;
+                _releasedAt[port - RangeStart] = _time.GetTimestamp();
                 _reservedCount--;
             }
         }
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<int, int> CountEstablishedConnections()
+    {
+        var counts = new Dictionary<int, int>();
+        foreach (var table in (ReadOnlySpan<string>)["/proc/net/tcp", "/proc/net/tcp6"])
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(table).Skip(1))
+                {
+                    // "sl local_address rem_address st ...": local port in hex after the colon, state 01 = ESTABLISHED.
+                    var fields = line.AsSpan().TrimStart();
+                    var parts = fields.Split(' ');
+                    string? local = null, state = null;
+                    var n = 0;
+                    foreach (var range in parts)
+                    {
+                        if (fields[range].IsEmpty)
+                        {
+                            continue;
+                        }
+
+                        if (n == 1)
+                        {
+                            local = fields[range].ToString();
+                        }
+                        else if (n == 3)
+                        {
+                            state = fields[range].ToString();
+                            break;
+                        }
+
+                        n++;
+                    }
+
+                    if (state == "01" && local is not null
+                        && int.TryParse(local.AsSpan(local.LastIndexOf(':') + 1), System.Globalization.NumberStyles.HexNumber, null, out var port)
+                        && port >= RangeStart && port <= RangeEnd)
+                    {
+                        counts[port] = counts.GetValueOrDefault(port) + 1;
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return counts;
     }
 
     /// <inheritdoc />

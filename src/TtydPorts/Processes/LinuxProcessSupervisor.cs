@@ -20,11 +20,13 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
     // for the start error that reports it.
     private readonly ConcurrentDictionary<int, int?> _children = new();
 
-    /// <summary>Creates the supervisor.</summary>
-    public LinuxProcessSupervisor(TimeProvider timeProvider)
+    /// <summary>
+    /// Creates the supervisor. It waits on real processes, so it keeps real time even where the host registers a
+    /// fake <see cref="TimeProvider"/> to move the manager's clock.
+    /// </summary>
+    public LinuxProcessSupervisor()
     {
-        ArgumentNullException.ThrowIfNull(timeProvider);
-        _time = timeProvider;
+        _time = TimeProvider.System;
     }
 
     /// <inheritdoc />

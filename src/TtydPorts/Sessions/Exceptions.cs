@@ -146,3 +146,45 @@ public sealed class ProcessStopException : TtydPortsException
     /// <summary>Creates the exception.</summary>
     public ProcessStopException(string message, Exception? innerException) : base(message, innerException) { }
 }
+
+/// <summary>What a session limit counts.</summary>
+public enum SessionLimitScope
+{
+    /// <summary>All sessions of the manager (<see cref="TtydSessionOptions.MaxSessions"/>).</summary>
+    Global,
+    /// <summary>The sessions of one user (<see cref="TtydSessionOptions.MaxSessionsPerUser"/>).</summary>
+    User,
+}
+
+/// <summary>A new session would exceed a configured limit; nothing was started.</summary>
+public sealed class SessionLimitExceededException : TtydPortsException
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException(string message, Exception? innerException) : base(message, innerException) { }
+
+    /// <summary>Creates the exception for a limit.</summary>
+    public SessionLimitExceededException(SessionLimitScope scope, int limit, string userId, string container)
+        : base(scope == SessionLimitScope.User
+            ? $"User '{userId}' already has {limit} session(s), the most allowed (MaxSessionsPerUser); no terminal was started for '{container}'."
+            : $"The manager already runs {limit} session(s), the most allowed (MaxSessions); no terminal was started for '{container}'.")
+    {
+        Scope = scope;
+        Limit = limit;
+        UserId = userId;
+    }
+
+    /// <summary>Which limit was hit.</summary>
+    public SessionLimitScope Scope { get; }
+
+    /// <summary>The limit.</summary>
+    public int Limit { get; }
+
+    /// <summary>The user who asked.</summary>
+    public string? UserId { get; }
+}

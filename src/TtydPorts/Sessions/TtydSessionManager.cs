@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -16,6 +17,9 @@ namespace TtydPorts;
 /// </summary>
 public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
+    // Processes left inside a container get a moment to end on SIGTERM; interactive shells ignore it.
+    private static readonly TimeSpan ExecGracePeriod = TimeSpan.FromMilliseconds(500);
+
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
     private readonly IContainerInventory _inventory;
@@ -24,9 +28,14 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private readonly ILogger _logger;
     private readonly IPAddress _address;
     private readonly string _runtimeDirectory;
+    private readonly TtydPortsMetrics _metrics;
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
+    private readonly Lock _limitLock = new();
+    private readonly Dictionary<string, int> _perUser = new(StringComparer.Ordinal);
+    private int _sessionCount;
     private volatile bool _adopted;
+    private volatile string? _lastError;
 
     /// <summary>Creates the manager from its parts.</summary>
     public TtydSessionManager(
@@ -35,7 +44,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         IContainerInventory inventory,
         IOptions<TtydSessionOptions> options,
         TimeProvider timeProvider,
-        ILogger<TtydSessionManager>? logger = null)
+        ILogger<TtydSessionManager>? logger = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(ports);
         ArgumentNullException.ThrowIfNull(supervisor);
@@ -50,6 +60,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _address = IPAddress.Parse(_options.BindAddress);
         _runtimeDirectory = _options.RuntimeDirectory ?? DefaultRuntimeDirectory();
+        _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
     }
 
     /// <inheritdoc />
@@ -66,6 +77,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current.Session))
         {
             ThrowIfConflict(current.Session, userId, topologyId);
+            _metrics.Started("reused");
             return new(current.Session);
         }
 
@@ -90,11 +102,12 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                     if (IsHealthy(existing.Session))
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
+                        _metrics.Started("reused");
                         return existing.Session;
                     }
 
                     Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
-                    await StopEntryAsync(existing, StopReason.Dead).ConfigureAwait(false);
+                    await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
                     slot.Current = null;
                 }
 
@@ -115,12 +128,55 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
     private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
     {
-        var info = await _inventory.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
+        ContainerInfo? info;
+        try
+        {
+            info = await _inventory.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ContainerEngineException)
+        {
+            _metrics.Started("failed");
+            throw;
+        }
+
         if (info is null || !info.IsRunning)
         {
+            _metrics.Started("refused");
             throw new ContainerNotFoundException(container, info?.State);
         }
 
+        ReserveLimit(userId, container);
+        var started = _time.GetTimestamp();
+        try
+        {
+            var entry = await StartProcessAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+            if (entry is null)
+            {
+                ReleaseLimit(userId);
+                _metrics.Started("refused");
+                return null;
+            }
+
+            _lastError = null;
+            _metrics.Started("created");
+            _metrics.StartDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
+            return entry;
+        }
+        catch (Exception e)
+        {
+            ReleaseLimit(userId);
+            _metrics.Started("failed");
+            if (e is TtydStartException)
+            {
+                _lastError = e.Message;
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<SessionEntry?> StartProcessAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    {
         ProcessLaunchException? last = null;
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
         {
@@ -138,7 +194,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = new TtydSession(container, port, _address, process, userId, topologyId, startedAt);
                 Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
-                return new SessionEntry(session, token, launch.LogPath);
+                return new SessionEntry(session, token, launch.LogPath, _time.GetTimestamp());
             }
             catch (ProcessLaunchException e)
             {
@@ -167,6 +223,48 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private static TtydStartException StartFailed(string container, int attempts, ProcessLaunchException last) =>
         new($"ttyd for container '{container}' failed to start after {attempts} attempt(s). Last error: {last.Message}", last);
 
+    private void ReserveLimit(string userId, string container)
+    {
+        lock (_limitLock)
+        {
+            if (_options.MaxSessions > 0 && _sessionCount >= _options.MaxSessions)
+            {
+                _metrics.Started("refused");
+                throw new SessionLimitExceededException(SessionLimitScope.Global, _options.MaxSessions, userId, container);
+            }
+
+            var mine = _perUser.GetValueOrDefault(userId);
+            if (_options.MaxSessionsPerUser > 0 && mine >= _options.MaxSessionsPerUser)
+            {
+                _metrics.Started("refused");
+                throw new SessionLimitExceededException(SessionLimitScope.User, _options.MaxSessionsPerUser, userId, container);
+            }
+
+            _perUser[userId] = mine + 1;
+            _sessionCount++;
+        }
+    }
+
+    private void ReleaseLimit(string userId)
+    {
+        lock (_limitLock)
+        {
+            if (_perUser.TryGetValue(userId, out var mine))
+            {
+                if (mine <= 1)
+                {
+                    _perUser.Remove(userId);
+                }
+                else
+                {
+                    _perUser[userId] = mine - 1;
+                }
+            }
+
+            _sessionCount--;
+        }
+    }
+
     private ProcessLaunch BuildLaunch(string container, string userId, string? topologyId, int port, string token, DateTimeOffset startedAt)
     {
         var arguments = ImmutableArray.CreateBuilder<string>();
@@ -189,6 +287,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
         var placeholder = new TtydSession(container, port, _address, default, userId, topologyId, startedAt);
         var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, placeholder));
+        if (_options.DockerEndpoint is { } endpoint)
+        {
+            // docker exec must reach the engine the inventory asked.
+            environment = environment.SetItem("DOCKER_HOST", endpoint);
+        }
 
         return new ProcessLaunch(
             _options.TtydPath,
@@ -253,21 +356,21 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     public Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(userId, nameof(userId));
-        return StopWhereAsync(s => string.Equals(s.UserId, userId, StringComparison.Ordinal), StopReason.User, cancellationToken);
+        return StopWhereAsync(e => string.Equals(e.Session.UserId, userId, StringComparison.Ordinal), StopReason.User, cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
-        return StopWhereAsync(s => string.Equals(s.TopologyId, topologyId, StringComparison.Ordinal), StopReason.Topology, cancellationToken);
+        return StopWhereAsync(e => string.Equals(e.Session.TopologyId, topologyId, StringComparison.Ordinal), StopReason.Topology, cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
-        return StopWhereAsync(s => string.Equals(s.Container, container, StringComparison.Ordinal), StopReason.Node, cancellationToken);
+        return StopWhereAsync(e => string.Equals(e.Session.Container, container, StringComparison.Ordinal), StopReason.Node, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -277,13 +380,71 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
     {
-        var dead = await StopWhereAsync(s => !IsHealthy(s), StopReason.Dead, cancellationToken).ConfigureAwait(false);
-        var existing = (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
-            .Select(c => c.Name)
-            .ToHashSet(StringComparer.Ordinal);
-        var orphans = await StopWhereAsync(s => !existing.Contains(s.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
-        return new CleanupResult([.. dead.Stopped, .. orphans.Stopped], [.. dead.Failed, .. orphans.Failed]);
+        var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        var existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
+        var orphans = await StopWhereAsync(e => !existing.Contains(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
+        return Combine(dead, orphans);
     }
+
+    /// <inheritdoc />
+    public async Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default)
+    {
+        var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
+
+        var orphans = CleanupResult.Empty;
+        HashSet<string>? existing = null;
+        try
+        {
+            existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ContainerEngineException e)
+        {
+            Log.InventoryFailed(_logger, e);
+        }
+
+        if (existing is not null)
+        {
+            var now = _time.GetTimestamp();
+            foreach (var slot in _slots.Values)
+            {
+                if (slot.Current is { } entry)
+                {
+                    entry.MissingSince = existing.Contains(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
+                }
+            }
+
+            orphans = await StopWhereAsync(
+                e => e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
+                StopReason.Orphan,
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var idle = CleanupResult.Empty;
+        if (_options.IdleTimeout is { } idleTimeout)
+        {
+            var clients = _ports.CountEstablishedConnections();
+            var now = _time.GetTimestamp();
+            foreach (var slot in _slots.Values)
+            {
+                if (slot.Current is { } entry && clients.GetValueOrDefault(entry.Session.Port) > 0)
+                {
+                    entry.LastActive = now;
+                }
+            }
+
+            idle = await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false);
+        }
+
+        return Combine(Combine(dead, orphans), idle);
+    }
+
+    private async Task<HashSet<string>> ListContainerNamesAsync(CancellationToken cancellationToken) =>
+        (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+
+    private static CleanupResult Combine(CleanupResult a, CleanupResult b) =>
+        a.Stopped.Count + a.Failed.Count == 0 ? b
+        : b.Stopped.Count + b.Failed.Count == 0 ? a
+        : new CleanupResult([.. a.Stopped, .. b.Stopped], [.. a.Failed, .. b.Failed]);
 
     /// <inheritdoc />
     public TtydStatus GetStatus()
@@ -299,17 +460,17 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         sessions.Sort(static (a, b) => string.CompareOrdinal(a.Session.Container, b.Session.Container));
-        var names = sessions.Select(s => s.Session.Container).ToArray();
-        return new TtydStatus(sessions.Count(s => s.Healthy), sessions.Count, sessions.Count, names, names, sessions);
+        var names = sessions.ConvertAll(s => s.Session.Container);
+        return new TtydStatus(sessions.Count(s => s.Healthy), sessions.Count, sessions.Count, names, names, sessions, _lastError);
     }
 
-    private async Task<CleanupResult> StopWhereAsync(Func<TtydSession, bool> match, StopReason reason, CancellationToken cancellationToken)
+    private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
         EnsureAdopted();
         var targets = new List<(string Container, SessionSlot Slot)>();
         foreach (var (container, slot) in _slots)
         {
-            if (slot.Current is { } entry && match(entry.Session))
+            if (slot.Current is { } entry && match(entry))
             {
                 targets.Add((container, slot));
             }
@@ -320,27 +481,29 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             return CleanupResult.Empty;
         }
 
-        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, cancellationToken))).ConfigureAwait(false);
+        // One look at the machine for every session's leftovers inside containers, not one per session.
+        var execs = FindExecProcesses(token: null);
+        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, cancellationToken))).ConfigureAwait(false);
         return new CleanupResult(
             [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)],
             [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)]);
     }
 
     private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
-        string container, SessionSlot slot, Func<TtydSession, bool> match, StopReason reason, CancellationToken cancellationToken)
+        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> execs, CancellationToken cancellationToken)
     {
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // Re-checked under the gate: the session may have been replaced or stopped meanwhile.
-            if (slot.Current is not { } entry || !match(entry.Session))
+            if (slot.Current is not { } entry || !match(entry))
             {
                 return (null, null);
             }
 
             try
             {
-                await StopEntryAsync(entry, reason).ConfigureAwait(false);
+                await StopEntryAsync(entry, reason, execs).ConfigureAwait(false);
             }
             catch (TtydPortsException e)
             {
@@ -357,9 +520,13 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    // Stops the process tree; the port is released only once the process is gone. Not cancellable: a stop
-    // abandoned half-way would leave a process whose port we no longer track.
-    private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
+    private ILookup<string, ProcessIdentity> FindExecProcesses(string? token) =>
+        _supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.ExecMarker, token)
+            .ToLookup(p => p.Markers[TtydProcessDiscovery.ExecMarker], p => p.Process, StringComparer.Ordinal);
+
+    // Stops the process tree, then what the session left inside its container; the port is released only once
+    // ttyd is gone. Not cancellable: a stop abandoned half-way would leave a process whose port we no longer track.
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs)
     {
         var session = entry.Session;
         try
@@ -372,8 +539,22 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             throw;
         }
 
+        foreach (var leftover in execs[entry.Token])
+        {
+            try
+            {
+                await _supervisor.StopAsync(leftover, ExecGracePeriod, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ProcessStopException e)
+            {
+                Log.StopFailed(_logger, e, session.Container, session.Port, leftover.ProcessId);
+            }
+        }
+
         _ports.Release(session.Port);
+        ReleaseLimit(session.UserId);
         DeleteLog(entry.LogPath);
+        _metrics.Stopped(reason);
         Log.SessionStopped(_logger, session.Container, session.Port, session.ProcessId, reason);
     }
 
@@ -394,12 +575,18 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
             foreach (var found in TtydProcessDiscovery.Find(_supervisor, _options.InstanceName))
             {
-                var entry = new SessionEntry(found.Session, found.Token, LogPathOf(found.Session.Container, found.Session.Port));
-                var slot = _slots.GetOrAdd(entry.Session.Container, static _ => new SessionSlot());
-                if (slot.Current is null && _supervisor.IsAlive(entry.Session.Process) && _ports.TryAcquire(entry.Session.Port))
+                var session = found.Session with { Address = _address };
+                var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
+                if (slot.Current is null && _supervisor.IsAlive(session.Process) && _ports.TryAcquire(session.Port))
                 {
-                    slot.Current = entry;
-                    Log.SessionAdopted(_logger, entry.Session.Container, entry.Session.Port, entry.Session.ProcessId);
+                    slot.Current = new SessionEntry(session, found.Token, LogPathOf(session.Container, session.Port), _time.GetTimestamp());
+                    lock (_limitLock)
+                    {
+                        _perUser[session.UserId] = _perUser.GetValueOrDefault(session.UserId) + 1;
+                        _sessionCount++;
+                    }
+
+                    Log.SessionAdopted(_logger, session.Container, session.Port, session.ProcessId);
                 }
             }
 
@@ -414,6 +601,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         {
             await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
         }
+
+        _metrics.Dispose();
     }
 
     /// <inheritdoc cref="DisposeAsync" />
@@ -425,5 +614,14 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         public volatile SessionEntry? Current;
     }
 
-    private sealed record SessionEntry(TtydSession Session, string Token, string? LogPath);
+    private sealed class SessionEntry(TtydSession session, string token, string? logPath, long lastActive)
+    {
+        public TtydSession Session { get; } = session;
+        public string Token { get; } = token;
+        public string? LogPath { get; } = logPath;
+
+        // TimeProvider timestamps, touched only by repair passes.
+        public long LastActive { get; set; } = lastActive;
+        public long MissingSince { get; set; }
+    }
 }

@@ -7,13 +7,15 @@ namespace TtydPorts;
 /// <param name="Containers">Names of the containers that hold a port.</param>
 /// <param name="Processes">Names of the containers whose ttyd is tracked.</param>
 /// <param name="Sessions">Every tracked session.</param>
+/// <param name="LastError">Why the most recent start failed, until a start succeeds again (e.g. a missing ttyd binary).</param>
 public sealed record TtydStatus(
     int ActiveSessions,
     int ContainerPorts,
     int TtydProcesses,
     IReadOnlyList<string> Containers,
     IReadOnlyList<string> Processes,
-    IReadOnlyList<TtydSessionStatus> Sessions);
+    IReadOnlyList<TtydSessionStatus> Sessions,
+    string? LastError = null);
 
 /// <summary>One session in <see cref="TtydStatus"/>.</summary>
 /// <param name="Session">The session.</param>

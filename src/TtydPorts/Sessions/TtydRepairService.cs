@@ -1,0 +1,145 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace TtydPorts;
+
+/// <summary>
+/// Runs <see cref="ITtydSessionManager.RepairAsync"/> every <see cref="TtydSessionOptions.RepairInterval"/>, and at
+/// once when the container engine reports a container destroyed. Adopts the sessions of an earlier run on start.
+/// Stops every session on shutdown only when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set.
+/// </summary>
+public sealed class TtydRepairService : BackgroundService
+{
+    private static readonly TimeSpan EventRetry = TimeSpan.FromSeconds(5);
+    private readonly ITtydSessionManager _manager;
+    private readonly IContainerInventory _inventory;
+    private readonly TtydSessionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    /// <summary>Creates the service.</summary>
+    public TtydRepairService(
+        ITtydSessionManager manager,
+        IContainerInventory inventory,
+        IOptions<TtydSessionOptions> options,
+        TimeProvider timeProvider,
+        ILogger<TtydRepairService>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(manager);
+        ArgumentNullException.ThrowIfNull(inventory);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _manager = manager;
+        _inventory = inventory;
+        _options = options.Value;
+        _time = timeProvider;
+        _logger = logger ?? NullLogger<TtydRepairService>.Instance;
+    }
+
+    /// <inheritdoc />
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = _manager.GetStatus(); // adopts what an earlier run left, before the host serves requests
+        return base.StartAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var events = _inventory is IContainerEventSource source ? WatchAsync(source, stoppingToken) : Task.CompletedTask;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(_options.RepairInterval, _time, stoppingToken).ConfigureAwait(false);
+                await _manager.RepairAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // A failed pass must not end repair for good; the next pass tries again.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.RepairFailed(_logger, e);
+            }
+        }
+
+        await events.ConfigureAwait(false);
+    }
+
+    private async Task WatchAsync(IContainerEventSource source, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var _ in source.WatchRemovedContainersAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (_wake.CurrentCount == 0)
+                    {
+                        _wake.Release();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ContainerEngineException e)
+            {
+                Log.EventsUnavailable(_logger, e.Message);
+                try
+                {
+                    await Task.Delay(EventRetry, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.StopSessionsOnShutdown)
+        {
+            await _manager.CleanupAllAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
+    }
+}
+
+internal static class SemaphoreExtensions
+{
+    // A wait that ends on a release or after the timeout, whichever comes first, on the given clock.
+    public static async Task WaitAsync(this SemaphoreSlim semaphore, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var delay = Task.Delay(timeout, time, cts.Token);
+        var wake = semaphore.WaitAsync(cts.Token);
+        await Task.WhenAny(delay, wake).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await wake.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
