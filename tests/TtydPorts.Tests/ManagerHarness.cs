@@ -19,6 +19,7 @@ internal sealed class ManagerHarness
     public List<ProcessLaunch> Launches { get; } = [];
     public Queue<int> FreePorts { get; } = new([8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007]);
     public List<MarkedProcess> Marked { get; } = [];
+    public List<MarkedProcess> Execs { get; } = [];
     private int _nextPid = 1000;
 
     public ManagerHarness()
@@ -44,6 +45,7 @@ internal sealed class ManagerHarness
         }));
         Ports.Setup(p => p.TryAcquire(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Add(port); } });
         Ports.Setup(p => p.Release(It.IsAny<int>())).Callback((int port) => { lock (Reserved) { Reserved.Remove(port); } });
+        Ports.Setup(p => p.CountEstablishedConnections()).Returns(() => new Dictionary<int, int>(Clients));
         Ports.Setup(p => p.IsListening(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Contains(port); } });
 
         Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
@@ -51,7 +53,8 @@ internal sealed class ManagerHarness
         Supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns((ProcessIdentity p) => { lock (Alive) { return Alive.Contains(p.ProcessId); } });
         Supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()))
             .Returns((ProcessIdentity p, TimeSpan _, CancellationToken _) => { lock (Alive) { return Task.FromResult(Alive.Remove(p.ProcessId)); } });
-        Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), It.IsAny<string>(), It.IsAny<string>())).Returns(() => Marked);
+        Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_INSTANCE", It.IsAny<string?>())).Returns(() => Marked);
+        Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_EXEC", It.IsAny<string?>())).Returns(() => Execs);
 
         Inventory.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
             .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Container(name)));
@@ -72,7 +75,10 @@ internal sealed class ManagerHarness
         }
     }
 
-    public TtydSessionManager Create() => new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time);
+    public Dictionary<int, int> Clients { get; } = [];
+
+    public TtydSessionManager Create(System.Diagnostics.Metrics.IMeterFactory? meters = null) =>
+        new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters);
 
     public static int PortOf(ProcessLaunch launch) => int.Parse(launch.Arguments[launch.Arguments.IndexOf("-p") + 1], System.Globalization.CultureInfo.InvariantCulture);
 

@@ -1,0 +1,295 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Moq;
+using System.Diagnostics.Metrics;
+
+namespace TtydPorts.Tests;
+
+public sealed class LifecycleTests : IDisposable
+{
+    private readonly ManagerHarness _h = new();
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_h.Options.RuntimeDirectory))
+        {
+            Directory.Delete(_h.Options.RuntimeDirectory, recursive: true);
+        }
+    }
+
+    private void Containers(params string[] names) =>
+        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+            .ReturnsAsync([.. names.Select(n => ManagerHarness.Container(n))]);
+
+    [Fact]
+    public async Task A_user_over_the_per_user_limit_gets_a_typed_refusal_and_nothing_starts()
+    {
+        _h.Options.MaxSessionsPerUser = 2;
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("a1", "alice", null, Ct);
+        await manager.EnsureSessionAsync("a2", "alice", null, Ct);
+
+        var error = await Assert.ThrowsAsync<SessionLimitExceededException>(() => manager.EnsureSessionAsync("a3", "alice", null, Ct).AsTask());
+
+        Assert.Equal((SessionLimitScope.User, 2, "alice"), (error.Scope, error.Limit, error.UserId));
+        Assert.Contains("'a3'", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, _h.Launches.Count);
+        Assert.NotNull(await manager.EnsureSessionAsync("b1", "bob", null, Ct));
+        Assert.NotNull(await manager.EnsureSessionAsync("a1", "alice", null, Ct)); // reuse is never refused
+    }
+
+    [Fact]
+    public async Task The_global_limit_refuses_new_sessions_until_one_is_stopped()
+    {
+        _h.Options.MaxSessions = 2;
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("a1", "alice", null, Ct);
+        await manager.EnsureSessionAsync("b1", "bob", null, Ct);
+
+        var error = await Assert.ThrowsAsync<SessionLimitExceededException>(() => manager.EnsureSessionAsync("c1", "carol", null, Ct).AsTask());
+        Assert.Equal(SessionLimitScope.Global, error.Scope);
+
+        await manager.DeleteNodeAsync("a1", Ct);
+        Assert.NotNull(await manager.EnsureSessionAsync("c1", "carol", null, Ct));
+    }
+
+    [Fact]
+    public async Task Concurrent_creates_for_one_user_never_exceed_the_limit()
+    {
+        _h.Options.MaxSessionsPerUser = 3;
+        var gate = new TaskCompletionSource();
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns(async (ProcessLaunch launch, CancellationToken _) => { await gate.Task; return _h.Spawn(launch); });
+        var manager = _h.Create();
+
+        var calls = Enumerable.Range(0, 8).Select(i => manager.EnsureSessionAsync($"n{i}", "alice", null, Ct).AsTask()).ToArray();
+        gate.SetResult();
+        var outcomes = await Task.WhenAll(calls.Select(async c => { try { await c; return true; } catch (SessionLimitExceededException) { return false; } }));
+
+        Assert.Equal(3, outcomes.Count(ok => ok));
+        Assert.Equal(3, _h.Launches.Count);
+    }
+
+    [Fact]
+    public async Task A_failed_start_gives_its_limit_slot_back()
+    {
+        _h.Options.MaxSessionsPerUser = 1;
+        var first = true;
+        _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns((ProcessLaunch launch, CancellationToken _) => first && !(first = false)
+                ? Task.FromException<ProcessIdentity>(new ProcessLaunchException(LaunchFailure.NotExecutable, "no ttyd", null, null))
+                : Task.FromResult(_h.Spawn(launch)));
+        var manager = _h.Create();
+
+        await Assert.ThrowsAsync<TtydStartException>(() => manager.EnsureSessionAsync("a1", "alice", null, Ct).AsTask());
+        Assert.Contains("no ttyd", manager.GetStatus().LastError, StringComparison.Ordinal);
+
+        Assert.NotNull(await manager.EnsureSessionAsync("a1", "alice", null, Ct));
+        Assert.Null(manager.GetStatus().LastError);
+    }
+
+    [Fact]
+    public async Task Repair_waits_out_the_grace_period_before_stopping_a_session_whose_container_vanished()
+    {
+        _h.Options.ContainerGracePeriod = TimeSpan.FromSeconds(60);
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("kept", "alice", null, Ct);
+        await manager.EnsureSessionAsync("gone", "alice", null, Ct);
+        Containers("kept");
+
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
+        _h.Time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
+        _h.Time.Advance(TimeSpan.FromSeconds(1));
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal(["gone"], result.Stopped.Select(s => s.Container));
+        Assert.Equal(["kept"], manager.GetStatus().Containers);
+    }
+
+    [Fact]
+    public async Task A_container_that_comes_back_within_the_grace_period_keeps_its_terminal()
+    {
+        var manager = _h.Create();
+        var session = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        Containers();
+        await manager.RepairAsync(Ct);
+        _h.Time.Advance(TimeSpan.FromSeconds(30));
+        Containers("node");
+        await manager.RepairAsync(Ct);
+        Containers();
+        _h.Time.Advance(TimeSpan.FromSeconds(45));
+
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped); // the grace period starts again from its last absence
+        Assert.Same(session, await manager.EnsureSessionAsync("node", "alice", null, Ct));
+    }
+
+    [Fact]
+    public async Task Repair_drops_dead_sessions_even_when_the_engine_does_not_answer()
+    {
+        var manager = _h.Create();
+        var dead = await manager.EnsureSessionAsync("dead", "alice", null, Ct);
+        await manager.EnsureSessionAsync("alive", "alice", null, Ct);
+        lock (_h.Alive) { _h.Alive.Remove(dead!.ProcessId); }
+        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("engine down"));
+
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal(["dead"], result.Stopped.Select(s => s.Container));
+        Assert.DoesNotContain(dead.Port, _h.Reserved);
+        Assert.Equal(["alive"], manager.GetStatus().Containers);
+    }
+
+    [Fact]
+    public async Task Idle_sessions_are_stopped_after_the_timeout_and_a_connected_client_keeps_one_alive()
+    {
+        _h.Options.IdleTimeout = TimeSpan.FromMinutes(5);
+        var manager = _h.Create();
+        var busy = await manager.EnsureSessionAsync("busy", "alice", null, Ct);
+        await manager.EnsureSessionAsync("idle", "alice", null, Ct);
+        Containers("busy", "idle");
+        _h.Clients[busy!.Port] = 1;
+
+        _h.Time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
+        _h.Time.Advance(TimeSpan.FromMinutes(1));
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal(["idle"], result.Stopped.Select(s => s.Container));
+        _h.Clients.Clear();
+        _h.Time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(["busy"], (await manager.RepairAsync(Ct)).Stopped.Select(s => s.Container));
+    }
+
+    [Fact]
+    public async Task Without_an_idle_timeout_sessions_without_clients_are_kept()
+    {
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("idle", "alice", null, Ct);
+        Containers("idle");
+        _h.Time.Advance(TimeSpan.FromDays(30));
+
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
+        _h.Ports.Verify(p => p.CountEstablishedConnections(), Times.Never);
+    }
+
+    [Fact]
+    public async Task Stopping_a_session_also_stops_what_its_shell_left_inside_the_container()
+    {
+        var manager = _h.Create();
+        var session = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        var token = _h.Launches[0].Environment["TTYDPORTS_SESSION"];
+        lock (_h.Alive) { _h.Alive.UnionWith([7001, 7002, 7003]); }
+        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7001, 1), 1, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token }));
+        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7002, 1), 7001, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token }));
+        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7003, 1), 1, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = "another-session" }));
+
+        await manager.DeleteNodeAsync("node", Ct);
+
+        Assert.DoesNotContain(session!.ProcessId, _h.Alive);
+        Assert.Equal([7003], _h.Alive);
+        Assert.Contains("TTYDPORTS_EXEC=" + token, _h.Launches[0].Arguments);
+    }
+
+    [Fact]
+    public async Task Metrics_count_starts_by_result_and_stops_by_reason()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
+        using var stops = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.stops");
+        using var duration = new MetricCollector<double>(meters, "TtydPorts", "ttydports.session.start.duration");
+        using var active = new MetricCollector<int>(meters, "TtydPorts", "ttydports.sessions.active");
+        _h.Options.MaxSessions = 1;
+        var manager = _h.Create(meters);
+
+        await manager.EnsureSessionAsync("a", "alice", null, Ct);
+        await manager.EnsureSessionAsync("a", "alice", null, Ct);
+        await Assert.ThrowsAsync<SessionLimitExceededException>(() => manager.EnsureSessionAsync("b", "alice", null, Ct).AsTask());
+        active.RecordObservableInstruments();
+        await manager.CleanupUserAsync("alice", Ct);
+
+        Assert.Equal(["created", "reused", "refused"], starts.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
+        Assert.Equal("user", Assert.Single(stops.GetMeasurementSnapshot()).Tags["reason"]);
+        Assert.Single(duration.GetMeasurementSnapshot());
+        Assert.Equal(1, active.LastMeasurement!.Value);
+    }
+
+    [Fact]
+    public async Task The_repair_service_runs_a_pass_each_interval_and_at_once_when_a_container_is_destroyed()
+    {
+        var time = new FakeTimeProvider();
+        var manager = new Mock<ITtydSessionManager>();
+        var passes = 0;
+        manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).Callback(() => Interlocked.Increment(ref passes)).ReturnsAsync(CleanupResult.Empty);
+        var removals = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        var inventory = new Mock<IContainerInventory>();
+        inventory.As<IContainerEventSource>().Setup(e => e.WatchRemovedContainersAsync(It.IsAny<CancellationToken>()))
+            .Returns((CancellationToken ct) => removals.Reader.ReadAllAsync(ct));
+        var options = Options.Create(new TtydSessionOptions { RepairInterval = TimeSpan.FromSeconds(30) });
+        using var service = new TtydRepairService(manager.Object, inventory.Object, options, time);
+
+        await service.StartAsync(Ct);
+        manager.Verify(m => m.GetStatus(), Times.Once); // adoption before serving
+        Assert.Equal(0, Volatile.Read(ref passes));
+
+        // The loop registers its wait on the fake clock asynchronously, so the clock is moved until a pass ran.
+        await PollAsync(() => { time.Advance(TimeSpan.FromSeconds(30)); return Volatile.Read(ref passes) >= 1; });
+        var afterInterval = Volatile.Read(ref passes);
+        await removals.Writer.WriteAsync("node1", Ct);
+        await PollAsync(() => Volatile.Read(ref passes) > afterInterval); // the clock stands still: only the event can cause it
+        await service.StopAsync(Ct);
+
+        manager.Verify(m => m.CleanupAllAsync(It.IsAny<CancellationToken>()), Times.Never); // sessions outlive the host by default
+    }
+
+    private static async Task PollAsync(Func<bool> condition)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            await Task.Delay(1, cts.Token);
+        }
+    }
+}
+
+public sealed class PortCooldownTests
+{
+    private static PortAllocator Allocator(FakeTimeProvider time, int start, int end) =>
+        new(Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end, PortCooldown = TimeSpan.FromSeconds(30) }), time);
+
+    [Fact]
+    public void A_freed_port_rests_before_it_is_handed_out_again()
+    {
+        var time = new FakeTimeProvider();
+        var ports = Allocator(time, 47310, 47311);
+        Assert.True(ports.TryAcquire(out var a));
+        Assert.True(ports.TryAcquire(out var b));
+        ports.Release(b);
+        time.Advance(TimeSpan.FromSeconds(20));
+        ports.Release(a);
+        time.Advance(TimeSpan.FromSeconds(15));
+
+        // Next-fit alone would give a (the cursor is on it); a is still cooling, b has rested.
+        Assert.True(ports.TryAcquire(out var next));
+        Assert.Equal(b, next);
+    }
+
+    [Fact]
+    public void A_cooling_port_is_handed_out_when_nothing_else_is_free()
+    {
+        var time = new FakeTimeProvider();
+        var ports = Allocator(time, 47320, 47320);
+        Assert.True(ports.TryAcquire(out var only));
+        ports.Release(only);
+
+        Assert.True(ports.TryAcquire(out var again));
+        Assert.Equal(only, again);
+        Assert.False(ports.TryAcquire(out _));
+    }
+}
