@@ -13,8 +13,10 @@ if (containers.Length == 0)
     return 2;
 }
 
-var builder = Host.CreateApplicationBuilder();
+// Options come from configuration too, e.g. --TtydPorts:PortRangeStart=9000 or TtydPorts__InstanceName=lab2.
+var builder = Host.CreateApplicationBuilder(args.Where(a => a.StartsWith("--TtydPorts:", StringComparison.Ordinal)).ToArray());
 builder.Services.AddTtydSessions(options => options.InstanceName = "console-sample");
+builder.Services.Configure<TtydSessionOptions>(builder.Configuration.GetSection("TtydPorts"));
 using var host = builder.Build();
 await host.StartAsync();
 var manager = host.Services.GetRequiredService<ITtydSessionManager>();

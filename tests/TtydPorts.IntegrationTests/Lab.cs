@@ -17,11 +17,13 @@ public sealed class ContainerLab : IDisposable
     private readonly ConcurrentBag<string> _containers = [];
     private int _next;
 
-    public string StartContainer()
+    public string StartContainer() => StartContainer($"tp-{_run}-{Interlocked.Increment(ref _next)}", "sleep", "3600");
+
+    /// <summary>Starts (or, after a removal, recreates) a container with the given name and command.</summary>
+    public string StartContainer(string name, params string[] command)
     {
         RealParts.Require();
-        var name = $"tp-{_run}-{Interlocked.Increment(ref _next)}";
-        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        RealParts.Docker(["run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, .. command]);
         _containers.Add(name);
         return name;
     }
@@ -45,13 +47,16 @@ public sealed class ManagerUnderTest : IAsyncDisposable
 {
     private readonly ServiceProvider _provider;
 
-    public ManagerUnderTest(int rangeStart, int rangeEnd, Action<TtydSessionOptions>? configure = null)
+    private bool _abandoned;
+
+    public ManagerUnderTest(int rangeStart, int rangeEnd, Action<TtydSessionOptions>? configure = null, string? instance = null, Action<IServiceCollection>? services = null)
     {
         RealParts.Require();
-        Instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        Instance = instance ?? "itest-" + Guid.NewGuid().ToString("N")[..8];
         RuntimeDirectory = Path.Combine(Path.GetTempPath(), Instance);
-        _provider = new ServiceCollection()
-            .AddLogging(b => b.SetMinimumLevel(LogLevel.Debug))
+        var collection = new ServiceCollection().AddLogging(b => b.SetMinimumLevel(LogLevel.Debug));
+        services?.Invoke(collection);
+        _provider = collection
             .AddTtydSessions(o =>
             {
                 o.PortRangeStart = rangeStart;
@@ -81,8 +86,20 @@ public sealed class ManagerUnderTest : IAsyncDisposable
         return [.. marked.Where(m => !pids.Contains(m.ParentProcessId))];
     }
 
+    /// <summary>Ends this manager the way a host stops gracefully: its sessions keep running, for the next manager to adopt.</summary>
+    public async ValueTask AbandonAsync()
+    {
+        _abandoned = true;
+        await _provider.DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_abandoned)
+        {
+            return;
+        }
+
         var result = await Manager.CleanupAllAsync();
         var left = Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
         await _provider.DisposeAsync();

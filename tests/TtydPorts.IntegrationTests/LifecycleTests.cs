@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace TtydPorts.IntegrationTests;
+
+[Collection(RealPartsCollection.Name)]
+public sealed class LifecycleTests(ContainerLab lab)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static CancellationToken Within(int seconds)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
+        return cts.Token;
+    }
+
+    private static object Describe(TtydStatus status) =>
+        string.Join("; ", status.Sessions.Select(s => $"{s.Session.Container} {s.Session.Port} {s.Session.ProcessId} {s.Session.UserId} {s.Session.TopologyId} {s.Healthy}"));
+
+    [Fact]
+    public async Task A_restarted_host_adopts_its_sessions_and_open_terminals_keep_working()
+    {
+        var c1 = lab.StartContainer();
+        var c2 = lab.StartContainer();
+        var first = new ManagerUnderTest(18200, 18209);
+        var s1 = await first.Manager.EnsureSessionAsync(c1, "alice", "t1", Ct);
+        await first.Manager.EnsureSessionAsync(c2, "bob", "t2", Ct);
+        await using var client = await TtydClient.ConnectAsync(s1!.GetUrl(), Ct);
+        await client.TypeAsync("echo before-$((40+2))\r", Ct);
+        await client.WaitForAsync("before-42", Within(30));
+        var before = first.Manager.GetStatus();
+
+        await first.AbandonAsync();
+        await using var second = new ManagerUnderTest(18200, 18209, instance: first.Instance);
+        var after = second.Manager.GetStatus();
+
+        Assert.Equal(Describe(before), Describe(after));
+        Assert.Equal(2, after.ActiveSessions);
+        await client.TypeAsync("echo after-$((50+5))\r", Ct);
+        await client.WaitForAsync("after-55", Within(30));
+        Assert.Equal(s1.ProcessId, (await second.Manager.EnsureSessionAsync(c1, "alice", "t1", Ct))!.ProcessId);
+    }
+
+    [Fact]
+    public async Task Another_instance_on_the_same_machine_never_touches_these_sessions_or_their_ports()
+    {
+        var container = lab.StartContainer();
+        await using var mine = new ManagerUnderTest(18220, 18221);
+        await using var other = new ManagerUnderTest(18220, 18221);
+        var session = await mine.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        var stopped = await other.Manager.CleanupAllAsync(Ct);
+        Assert.True(other.Ports.TryAcquire(out var port));
+
+        Assert.Empty(stopped.Stopped);
+        Assert.Empty(other.Manager.GetStatus().Sessions);
+        Assert.NotEqual(session!.Port, port);
+        Assert.True(mine.Supervisor.IsAlive(session.Process));
+    }
+
+    [Fact]
+    public async Task A_host_killed_while_creating_leaves_nothing_that_the_next_host_does_not_adopt_or_reap()
+    {
+        var adopted = lab.StartContainer();
+        var reaped = lab.StartContainer();
+        var dir = Directory.CreateTempSubdirectory("tp-kill-").FullName;
+        try
+        {
+            var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+            foreach (var name in new[] { adopted, reaped })
+            {
+                // A ttyd that says when it was spawned and then waits for the test before it really starts.
+                RealParts.Run("mkfifo", Path.Combine(dir, name + ".go"));
+                File.WriteAllText(Path.Combine(dir, name + ".sh"),
+                    $"#!/bin/sh\ntouch '{dir}/{name}.spawned'\nread go < '{dir}/{name}.go'\nexec ttyd \"$@\"\n");
+                File.SetUnixFileMode(Path.Combine(dir, name + ".sh"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                using var host = Process.Start(new ProcessStartInfo("dotnet", [
+                    Path.Combine(AppContext.BaseDirectory, "TtydPorts.ConsoleSample.dll"),
+                    $"--TtydPorts:InstanceName={instance}", $"--TtydPorts:TtydPath={dir}/{name}.sh",
+                    "--TtydPorts:PortRangeStart=18230", "--TtydPorts:PortRangeEnd=18239", $"--TtydPorts:RuntimeDirectory={dir}", name])
+                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                await Poll.UntilAsync(() => File.Exists(Path.Combine(dir, name + ".spawned")), Within(60));
+                host.Kill(); // SIGKILL, in the middle of EnsureSessionAsync
+                await host.WaitForExitAsync(Ct);
+            }
+
+            // One of the half-started sessions comes up after its host died; the other never does.
+            await File.WriteAllTextAsync(Path.Combine(dir, adopted + ".go"), "go\n", Ct);
+            await using var next = new ManagerUnderTest(18230, 18239, instance: instance);
+            await Poll.UntilAsync(() => next.TtydProcesses().Any(p => p.Markers["TTYDPORTS_CONTAINER"] == adopted && next.Ports.IsListening(int.Parse(p.Markers["TTYDPORTS_PORT"], System.Globalization.CultureInfo.InvariantCulture))), Within(30));
+
+            var repaired = await next.Manager.RepairAsync(Ct);
+            var status = next.Manager.GetStatus();
+
+            Assert.Equal([reaped], repaired.Stopped.Select(s => s.Container));
+            Assert.Equal([adopted], status.Containers);
+            Assert.True(status.Sessions.Single().Healthy);
+            Assert.Equal(status.Sessions.Select(s => s.Session.ProcessId), next.TtydProcesses().Select(p => p.Process.ProcessId));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_a_session_ends_the_shell_and_commands_it_left_running_inside_the_container()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18240, 18244);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await using var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
+        await client.TypeAsync("sleep 777\r", Ct);
+        await Poll.UntilAsync(() => RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Within(30));
+
+        await sut.Manager.DeleteNodeAsync(container, Ct);
+
+        await Poll.UntilAsync(() => !RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Within(10));
+        var left = RealParts.Docker("top", container, "-o", "pid,args");
+        Assert.DoesNotContain("/bin/sh", left, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_idle_terminal_is_reaped_once_its_last_client_has_been_gone_for_the_timeout()
+    {
+        var container = lab.StartContainer();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sut = new ManagerUnderTest(18245, 18249, o => o.IdleTimeout = TimeSpan.FromMinutes(5), services: s => s.TryAddSingleton<TimeProvider>(time));
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
+        await client.TypeAsync("echo connected\r", Ct);
+        await client.WaitForAsync("connected", Within(30));
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+
+        await client.DisposeAsync();
+        await Poll.UntilAsync(() => sut.Ports.CountEstablishedConnections().GetValueOrDefault(session.Port) == 0, Within(10));
+        time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var reaped = await sut.Manager.RepairAsync(Ct);
+
+        Assert.Equal([container], reaped.Stopped.Select(s => s.Container));
+        Assert.False(sut.Supervisor.IsAlive(session.Process));
+    }
+
+    [Fact]
+    public async Task A_container_recreated_under_the_same_name_keeps_a_working_terminal()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18250, 18254);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        ContainerLab.RemoveContainer(container);
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped); // missing, but within the grace period
+        lab.StartContainer(container, "sh", "-c", "echo generation-2 > /tmp/gen; exec sleep 3600");
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+
+        var again = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.Equal(session!.ProcessId, again!.ProcessId);
+        await using var client = await TtydClient.ConnectAsync(again.GetUrl(), Ct);
+        await client.TypeAsync("cat /tmp/gen\r", Ct);
+        await client.WaitForAsync("generation-2", Within(30));
+    }
+
+    [Fact]
+    public async Task With_the_engine_stopped_new_sessions_fail_clearly_running_ones_go_on_and_all_recovers_when_it_is_back()
+    {
+        await using var engine = await SecondEngine.StartAsync(Ct);
+        engine.Docker("run", "-d", "--name", "tp-eng-a", "--network", "none", RealParts.Image, "sleep", "3600");
+        await using var sut = new ManagerUnderTest(18255, 18259, o => o.DockerEndpoint = engine.Endpoint);
+        var running = await sut.Manager.EnsureSessionAsync("tp-eng-a", "alice", null, Ct);
+
+        await engine.StopAsync();
+        var error = await Assert.ThrowsAsync<ContainerEngineException>(() => sut.Manager.EnsureSessionAsync("tp-eng-b", "alice", null, Ct).AsTask());
+        var reused = await sut.Manager.EnsureSessionAsync("tp-eng-a", "alice", null, Ct);
+        var status = sut.Manager.GetStatus();
+        var repair = await sut.Manager.RepairAsync(Ct);
+
+        Assert.Contains(engine.Socket, error.Message, StringComparison.Ordinal);
+        Assert.Equal(running!.ProcessId, reused!.ProcessId);
+        Assert.Equal(1, status.ActiveSessions);
+        Assert.Empty(repair.Stopped);
+
+        await engine.StartAgainAsync(Ct);
+        engine.Docker("run", "-d", "--name", "tp-eng-b", "--network", "none", RealParts.Image, "sleep", "3600");
+        var recovered = await sut.Manager.EnsureSessionAsync("tp-eng-b", "alice", null, Ct);
+        Assert.NotNull(recovered);
+        await using var client = await TtydClient.ConnectAsync(recovered.GetUrl(), Ct);
+        await client.TypeAsync("echo back-$((3*3))\r", Ct);
+        await client.WaitForAsync("back-9", Within(30));
+    }
+
+    [Fact]
+    public async Task A_ttyd_that_is_not_executable_is_a_clear_error_at_first_use_and_in_status()
+    {
+        var container = lab.StartContainer();
+        var fake = Path.GetTempFileName();
+        try
+        {
+            await using var sut = new ManagerUnderTest(18260, 18264, o => o.TtydPath = fake);
+
+            var error = await Assert.ThrowsAsync<TtydStartException>(() => sut.Manager.EnsureSessionAsync(container, "alice", null, Ct).AsTask());
+
+            Assert.Contains($"'{fake}'", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ermission denied", error.Message, StringComparison.Ordinal);
+            Assert.Equal(error.Message, sut.Manager.GetStatus().LastError);
+            Assert.Equal(0, sut.Ports.ReservedCount);
+        }
+        finally
+        {
+            File.Delete(fake);
+        }
+    }
+
+    [Fact]
+    public async Task A_port_taken_between_the_probe_and_ttyds_bind_makes_the_manager_try_the_next_one()
+    {
+        var container = lab.StartContainer();
+        var dir = Directory.CreateTempSubdirectory("tp-race-").FullName;
+        try
+        {
+            RealParts.Run("mkfifo", Path.Combine(dir, "port"));
+            RealParts.Run("mkfifo", Path.Combine(dir, "go"));
+            var wrapper = Path.Combine(dir, "ttyd.sh");
+            File.WriteAllText(wrapper, $"#!/bin/sh\nif [ ! -e '{dir}/raced' ]; then : > '{dir}/raced'; echo \"$2\" > '{dir}/port'; read ok < '{dir}/go'; fi\nexec ttyd \"$@\"\n");
+            File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await using var sut = new ManagerUnderTest(18265, 18269, o => o.TtydPath = wrapper);
+            using var foreign = new TcpListener(IPAddress.Loopback, 0);
+
+            var ensure = sut.Manager.EnsureSessionAsync(container, "alice", null, Ct).AsTask();
+            var racedPort = int.Parse((await File.ReadAllTextAsync(Path.Combine(dir, "port"), Within(30))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            using var thief = new TcpListener(IPAddress.Loopback, racedPort);
+            thief.Start();
+            await File.WriteAllTextAsync(Path.Combine(dir, "go"), "go\n", Ct);
+            var session = await ensure;
+
+            Assert.NotEqual(racedPort, session!.Port);
+            Assert.Equal([session.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
+            Assert.True(sut.Manager.GetStatus().Sessions.Single().Healthy);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_hosted_repair_stops_a_session_as_soon_as_the_engine_reports_its_container_destroyed()
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddTtydSessions(o =>
+        {
+            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18270, 18274, instance);
+            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
+            o.RepairInterval = TimeSpan.FromHours(1); // only the event can trigger the pass
+            o.ContainerGracePeriod = TimeSpan.Zero;
+            o.StopSessionsOnShutdown = true;
+        });
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+        var manager = host.Services.GetRequiredService<ITtydSessionManager>();
+        try
+        {
+            var session = await manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+            ContainerLab.RemoveContainer(container);
+
+            await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Within(30));
+            Assert.False(host.Services.GetRequiredService<IProcessSupervisor>().IsAlive(session!.Process));
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+            Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
+        }
+
+        Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
+    }
+}
