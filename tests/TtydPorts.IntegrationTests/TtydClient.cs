@@ -9,14 +9,49 @@ internal sealed class TtydClient : IAsyncDisposable
     private readonly ClientWebSocket _socket = new();
     private readonly StringBuilder _screen = new();
 
-    public static async Task<TtydClient> ConnectAsync(Uri page, CancellationToken cancellationToken)
+    public static Task<TtydClient> ConnectAsync(Uri page, CancellationToken cancellationToken) =>
+        ConnectAsync(new Uri($"ws://{page.Authority}{page.AbsolutePath.TrimEnd('/')}/ws"), null, null, null, cancellationToken);
+
+    /// <summary>Opens a terminal over TCP or, with <paramref name="socketPath"/>, over ttyd's Unix socket.</summary>
+    public static async Task<TtydClient> ConnectAsync(Uri ws, TtydCredential? credential, string? socketPath, string? origin, CancellationToken cancellationToken)
     {
         var client = new TtydClient();
         client._socket.Options.AddSubProtocol("tty");
-        await client._socket.ConnectAsync(new Uri($"ws://{page.Authority}/ws"), cancellationToken);
-        await client.SendAsync("{\"AuthToken\":\"\",\"columns\":80,\"rows\":24}", cancellationToken);
+        if (credential is not null)
+        {
+            client._socket.Options.SetRequestHeader("Authorization", credential.AuthorizationHeaderValue);
+        }
+
+        if (origin is not null)
+        {
+            client._socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        if (socketPath is null)
+        {
+            await client._socket.ConnectAsync(ws, cancellationToken);
+        }
+        else
+        {
+            using var handler = UnixSocketHandler(socketPath);
+            using var invoker = new HttpMessageInvoker(handler);
+            await client._socket.ConnectAsync(ws, invoker, cancellationToken);
+        }
+
+        var token = credential is null ? "" : Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.UserName}:{credential.Password}"));
+        await client.SendAsync($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}", cancellationToken);
         return client;
     }
+
+    public static SocketsHttpHandler UnixSocketHandler(string socketPath) => new()
+    {
+        ConnectCallback = async (_, ct) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath), ct);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    };
 
     public string Screen => _screen.ToString();
 

@@ -36,6 +36,22 @@ public sealed class SessionIdsTests
 
 public sealed class TtydSessionTests
 {
+    [Fact]
+    public void A_credential_never_shows_its_password_when_printed()
+    {
+        var credential = new TtydCredential("ttydports", "s3cret-value");
+        var session = new TtydSession("n", 1, IPAddress.Loopback, default, "u", null, DateTimeOffset.UnixEpoch, Credential: credential);
+
+        Assert.DoesNotContain("s3cret-value", credential.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret-value", session.ToString(), StringComparison.Ordinal);
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ttydports:s3cret-value")), credential.AuthorizationHeaderValue);
+    }
+
+    [Fact]
+    public void A_session_on_a_unix_socket_has_no_url_of_its_own() =>
+        Assert.Contains("/terminals/n", Assert.Throws<InvalidOperationException>(() =>
+            new TtydSession("n", 0, IPAddress.Loopback, default, "u", null, DateTimeOffset.UnixEpoch, "/run/x.sock", null, "/terminals/n").GetUrl()).Message, StringComparison.Ordinal);
+
     private static TtydSession Session(IPAddress address) =>
         new("node1", 8001, address, new ProcessIdentity(10, 20), "alice", null, DateTimeOffset.UnixEpoch);
 
@@ -90,6 +106,25 @@ public sealed class OptionsValidationTests
     [Fact]
     public void An_empty_ttyd_path_is_refused() =>
         Assert.Contains("TtydPath", ValidationError(o => o.TtydPath = ""), StringComparison.Ordinal);
+
+    [Fact]
+    public void A_non_loopback_bind_address_needs_an_explicit_opt_in() =>
+        Assert.Contains("BindAddress '0.0.0.0' is not a loopback address", ValidationError(o => o.BindAddress = "0.0.0.0"), StringComparison.Ordinal);
+
+    [Fact]
+    public void A_non_loopback_bind_address_is_accepted_with_remote_access_on()
+    {
+        var options = Provider(o => (o.BindAddress, o.AllowRemoteAccess) = ("0.0.0.0", true)).GetRequiredService<IOptions<TtydSessionOptions>>().Value;
+        Assert.True(options.AllowRemoteAccess);
+    }
+
+    [Theory]
+    [InlineData("terminals")]
+    [InlineData("/terminals/")]
+    [InlineData("/a/../b")]
+    [InlineData("/a b")]
+    public void A_base_path_must_be_a_clean_absolute_path(string basePath) =>
+        Assert.Contains("BasePath", ValidationError(o => o.BasePath = basePath), StringComparison.Ordinal);
 
     [Fact]
     public void Every_part_can_be_replaced_by_registering_it_first()

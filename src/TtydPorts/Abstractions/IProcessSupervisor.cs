@@ -4,7 +4,7 @@ namespace TtydPorts;
 public interface IProcessSupervisor
 {
     /// <summary>
-    /// Starts the process and returns once <see cref="ProcessLaunch.ReadyEndpoint"/> accepts TCP connections.
+    /// Starts the process and returns once <see cref="ProcessLaunch.ReadyEndpoint"/> accepts connections.
     /// </summary>
     /// <exception cref="ProcessLaunchException">The process could not be started, exited early, or was not ready in time.</exception>
     Task<ProcessIdentity> StartAsync(ProcessLaunch launch, CancellationToken cancellationToken = default);

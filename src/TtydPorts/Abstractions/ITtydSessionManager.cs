@@ -23,6 +23,10 @@ public interface ITtydSessionManager
     /// <exception cref="ContainerEngineException">The container engine did not answer (running sessions are not affected).</exception>
     ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default);
 
+    /// <summary>The container's current session, without checking or starting anything; <see langword="null"/> when it has none.</summary>
+    /// <exception cref="ArgumentException">The name breaks Docker's rule.</exception>
+    TtydSession? FindSession(string container);
+
     /// <summary>Stops every session owned by <paramref name="userId"/> (exact, ordinal match).</summary>
     Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default);
 

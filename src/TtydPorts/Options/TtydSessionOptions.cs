@@ -17,6 +17,33 @@ public sealed class TtydSessionOptions
     [Required]
     public string BindAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// Where ttyd listens. Default <see cref="TtydListenMode.Tcp"/> (a port from the range). <see cref="TtydListenMode.UnixSocket"/>
+    /// is the proxy mode that <c>AddTtydTerminalProxy()</c> sets up.
+    /// </summary>
+    public TtydListenMode ListenMode { get; set; } = TtydListenMode.Tcp;
+
+    /// <summary>
+    /// Serve a bind address other than loopback. Default <see langword="false"/>: such an address is refused at start.
+    /// When on, every session demands its own random credential (<see cref="TtydSession.Credential"/>).
+    /// </summary>
+    public bool AllowRemoteAccess { get; set; }
+
+    /// <summary>
+    /// Make every session demand its own random credential even on loopback. Default <see langword="false"/>; always on
+    /// in Unix-socket mode and with <see cref="AllowRemoteAccess"/>.
+    /// </summary>
+    public bool RequireCredentials { get; set; }
+
+    /// <summary>Make ttyd refuse WebSockets whose <c>Origin</c> differs from the <c>Host</c> (ttyd's <c>-O</c>). Default <see langword="false"/>.</summary>
+    public bool CheckOrigin { get; set; }
+
+    /// <summary>
+    /// Path prefix ttyd serves each terminal under, followed by the container name (<c>-b /terminals/node1</c>), for a
+    /// proxy in front. Default <see langword="null"/>: served at <c>/</c>. Must look like <c>/a/b</c>.
+    /// </summary>
+    public string? BasePath { get; set; }
+
     /// <summary>The ttyd program: a path, or a name looked up on <c>PATH</c>. Default <c>ttyd</c>.</summary>
     [Required]
     public string TtydPath { get; set; } = "ttyd";

@@ -17,9 +17,19 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
             builder.AddError($"PortRangeStart ({options.PortRangeStart}) must not be greater than PortRangeEnd ({options.PortRangeEnd}).");
         }
 
-        if (!IPAddress.TryParse(options.BindAddress, out _))
+        if (!IPAddress.TryParse(options.BindAddress, out var address))
         {
             builder.AddError($"BindAddress '{options.BindAddress}' is not an IP address.");
+        }
+        else if (!IPAddress.IsLoopback(address) && !options.AllowRemoteAccess && options.ListenMode == TtydListenMode.Tcp)
+        {
+            builder.AddError($"BindAddress '{options.BindAddress}' is not a loopback address: terminals would be reachable from other hosts. " +
+                             "Set AllowRemoteAccess = true to allow it (each session then demands its own credential), or use the proxy mode.");
+        }
+
+        if (options.BasePath is { } basePath && !IsPath(basePath))
+        {
+            builder.AddError($"BasePath {SessionIds.Quote(basePath)} must look like /segment[/segment...] with letters, digits, '_', '.' and '-'.");
         }
 
         if (string.IsNullOrWhiteSpace(options.TtydPath))
@@ -52,4 +62,9 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
 
         return builder.Build();
     }
+
+    private static bool IsPath(string path) =>
+        path.Length is > 1 and <= 200 && path[0] == '/'
+        && path[1..].Split('/').All(segment => segment.Length > 0 && segment is not ("." or "..")
+            && segment.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'));
 }

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Collections.Concurrent;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
@@ -58,7 +59,9 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
 
                 // Something accepting on the port is not enough: a foreign listener may have taken it between the
                 // port probe and our bind. Ready means the socket that accepts belongs to this process.
-                if (await AcceptsAsync(launch, cancellationToken).ConfigureAwait(false) && ProcFs.OwnsListeningSocket(pid, launch.ReadyEndpoint.Port))
+                // A Unix socket lives in the manager's private folder, where nobody else can put one.
+                if (await AcceptsAsync(launch, cancellationToken).ConfigureAwait(false)
+                    && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port)))
                 {
                     return identity;
                 }
@@ -86,10 +89,11 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
 
     private static async Task<bool> AcceptsAsync(ProcessLaunch launch, CancellationToken cancellationToken)
     {
-        using var socket = new Socket(launch.ReadyEndpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var endpoint = launch.ReadyEndpoint;
+        using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
         try
         {
-            await socket.ConnectAsync(launch.ReadyEndpoint, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (SocketException)

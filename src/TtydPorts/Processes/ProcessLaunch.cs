@@ -7,14 +7,14 @@ namespace TtydPorts;
 /// <param name="FileName">Program, resolved through <c>PATH</c> when it has no slash.</param>
 /// <param name="Arguments">Arguments, passed as they are.</param>
 /// <param name="Environment">Variables added to the inherited environment.</param>
-/// <param name="ReadyEndpoint">The process is ready once this endpoint accepts a TCP connection.</param>
+/// <param name="ReadyEndpoint">The process is ready once this endpoint (TCP, or a Unix socket) accepts a connection.</param>
 /// <param name="ReadyTimeout">How long to wait for readiness before the process is stopped and the start fails.</param>
 /// <param name="LogPath">File that receives the process's standard output and error (appended); <see langword="null"/> discards them.</param>
 public sealed record ProcessLaunch(
     string FileName,
     ImmutableArray<string> Arguments,
     ImmutableDictionary<string, string> Environment,
-    IPEndPoint ReadyEndpoint,
+    EndPoint ReadyEndpoint,
     TimeSpan ReadyTimeout,
     string? LogPath);
 

@@ -27,6 +27,9 @@ public static class TtydProcessDiscovery
     internal const string PortMarker = "TTYDPORTS_PORT";
     internal const string AddressMarker = "TTYDPORTS_ADDRESS";
     internal const string StartedMarker = "TTYDPORTS_STARTED";
+    internal const string SocketMarker = "TTYDPORTS_SOCKET";
+    internal const string SecretMarker = "TTYDPORTS_SECRET";
+    internal const string BasePathMarker = "TTYDPORTS_BASE";
 
     /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>
     public const string ExecMarker = "TTYDPORTS_EXEC";
@@ -52,7 +55,7 @@ public static class TtydProcessDiscovery
             || !m.TryGetValue(ContainerMarker, out var container) || !SessionIds.IsValidContainerName(container)
             || !m.TryGetValue(UserMarker, out var user) || !SessionIds.IsValidId(user)
             || !m.TryGetValue(SessionMarker, out var token) || string.IsNullOrEmpty(token)
-            || !m.TryGetValue(PortMarker, out var portText) || !int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535
+            || !m.TryGetValue(PortMarker, out var portText) || !int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 0 or > 65535
             || !m.TryGetValue(StartedMarker, out var startedText) || !long.TryParse(startedText, NumberStyles.None, CultureInfo.InvariantCulture, out var started))
         {
             return null;
@@ -60,7 +63,10 @@ public static class TtydProcessDiscovery
 
         var address = m.TryGetValue(AddressMarker, out var a) && IPAddress.TryParse(a, out var parsed) ? parsed : IPAddress.Loopback;
         var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
-        var session = new TtydSession(container, port, address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started));
+        var credential = m.TryGetValue(SecretMarker, out var secret) && secret.Length > 0 ? new TtydCredential("ttydports", secret) : null;
+        var session = new TtydSession(
+            container, port, address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started),
+            m.GetValueOrDefault(SocketMarker), credential, m.GetValueOrDefault(BasePathMarker));
         return new DiscoveredSession(instance, session, token);
     }
 
@@ -76,6 +82,22 @@ public static class TtydProcessDiscovery
         if (session.TopologyId is not null)
         {
             yield return new(TopologyMarker, session.TopologyId);
+        }
+
+        // The environment is readable by the same user and root only (unlike the command line).
+        if (session.Credential is not null)
+        {
+            yield return new(SecretMarker, session.Credential.Password);
+        }
+
+        if (session.SocketPath is not null)
+        {
+            yield return new(SocketMarker, session.SocketPath);
+        }
+
+        if (session.BasePath is not null)
+        {
+            yield return new(BasePathMarker, session.BasePath);
         }
     }
 }

@@ -11,6 +11,9 @@ namespace TtydPorts;
 /// <param name="UserId">Owner.</param>
 /// <param name="TopologyId">Topology, when one was given.</param>
 /// <param name="StartedAt">When the session was started.</param>
+/// <param name="SocketPath">The Unix socket ttyd listens on instead of a port (proxy mode), else <see langword="null"/>.</param>
+/// <param name="Credential">The credential ttyd demands, when it demands one (proxy mode, remote access).</param>
+/// <param name="BasePath">ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</param>
 public sealed record TtydSession(
     string Container,
     int Port,
@@ -18,7 +21,10 @@ public sealed record TtydSession(
     ProcessIdentity Process,
     string UserId,
     string? TopologyId,
-    DateTimeOffset StartedAt)
+    DateTimeOffset StartedAt,
+    string? SocketPath = null,
+    TtydCredential? Credential = null,
+    string? BasePath = null)
 {
     /// <summary>The ttyd process id.</summary>
     public int ProcessId => Process.ProcessId;
@@ -29,9 +35,15 @@ public sealed record TtydSession(
     /// </summary>
     /// <param name="host">Host name or address the client uses; defaults to the bind address.</param>
     /// <param name="scheme"><c>http</c> or <c>https</c>.</param>
+    /// <exception cref="InvalidOperationException">The session listens on a Unix socket: it is reached through the host's proxy only.</exception>
     public Uri GetUrl(string? host = null, string scheme = "http")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(scheme);
+        if (SocketPath is not null)
+        {
+            throw new InvalidOperationException($"The session of container '{Container}' listens on a Unix socket; it is served through the host's proxy at {BasePath ?? "its terminal path"}/.");
+        }
+
         host ??= Address.AddressFamily == AddressFamily.InterNetworkV6 || !Address.Equals(IPAddress.Any)
             ? Address.ToString()
             : "localhost";
@@ -42,6 +54,6 @@ public sealed record TtydSession(
                 : throw new ArgumentException($"Host '{host}' is neither a host name nor an IP address.", nameof(host));
         }
 
-        return new UriBuilder(scheme, host, Port, "/").Uri;
+        return new UriBuilder(scheme, host, Port, (BasePath ?? "") + "/").Uri;
     }
 }

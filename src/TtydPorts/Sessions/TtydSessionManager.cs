@@ -28,6 +28,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private readonly ILogger _logger;
     private readonly IPAddress _address;
     private readonly string _runtimeDirectory;
+    private readonly bool _useSockets;
+    private readonly bool _useCredentials;
     private readonly TtydPortsMetrics _metrics;
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
@@ -60,6 +62,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _address = IPAddress.Parse(_options.BindAddress);
         _runtimeDirectory = _options.RuntimeDirectory ?? DefaultRuntimeDirectory();
+        _useSockets = _options.ListenMode == TtydListenMode.UnixSocket;
+        _useCredentials = _useSockets || _options.RequireCredentials || _options.AllowRemoteAccess || !IPAddress.IsLoopback(_address);
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
     }
 
@@ -180,25 +184,40 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         ProcessLaunchException? last = null;
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
         {
-            if (!_ports.TryAcquire(out var port))
+            var port = 0;
+            if (!_useSockets && !_ports.TryAcquire(out port))
             {
                 Log.PortsExhausted(_logger, container, _ports.RangeStart, _ports.RangeEnd, _ports.ReservedCount);
                 return last is null ? null : throw StartFailed(container, attempt - 1, last);
             }
 
             var token = Guid.NewGuid().ToString("N");
-            var startedAt = _time.GetUtcNow();
-            var launch = BuildLaunch(container, userId, topologyId, port, token, startedAt);
+            var planned = new TtydSession(
+                container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
+                _useSockets ? SocketPathFor(token) : null,
+                _useCredentials ? TtydCredential.CreateRandom() : null,
+                _options.BasePath is { } basePath ? $"{basePath}/{container}" : null);
+            ProcessLaunch launch;
+            try
+            {
+                launch = BuildLaunch(planned, token);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                ReleaseEndpoint(planned);
+                throw new TtydStartException($"Cannot prepare ttyd for container '{container}': {e.Message}", e);
+            }
+
             try
             {
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
-                var session = new TtydSession(container, port, _address, process, userId, topologyId, startedAt);
+                var session = planned with { Process = process };
                 Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
                 return new SessionEntry(session, token, launch.LogPath, _time.GetTimestamp());
             }
             catch (ProcessLaunchException e)
             {
-                _ports.Release(port);
+                ReleaseEndpoint(planned);
                 DeleteLog(launch.LogPath);
                 Log.StartAttemptFailed(_logger, container, port, attempt, e.Message);
                 if (e.Failure == LaunchFailure.NotExecutable)
@@ -211,7 +230,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             catch
             {
                 // Cancelled or failed otherwise: the supervisor has stopped what it started.
-                _ports.Release(port);
+                ReleaseEndpoint(planned);
                 DeleteLog(launch.LogPath);
                 throw;
             }
@@ -265,18 +284,43 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private ProcessLaunch BuildLaunch(string container, string userId, string? topologyId, int port, string token, DateTimeOffset startedAt)
+    private ProcessLaunch BuildLaunch(TtydSession planned, string token)
     {
+        var container = planned.Container;
         var arguments = ImmutableArray.CreateBuilder<string>();
-        arguments.AddRange("-p", port.ToString(CultureInfo.InvariantCulture), "-i", _address.ToString());
-        if (_address.AddressFamily == AddressFamily.InterNetworkV6)
+        if (planned.SocketPath is { } socket)
         {
-            arguments.Add("-6");
+            arguments.AddRange("-i", socket);
+        }
+        else
+        {
+            arguments.AddRange("-p", planned.Port.ToString(CultureInfo.InvariantCulture), "-i", _address.ToString());
+            if (_address.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                arguments.Add("-6");
+            }
         }
 
         if (_options.Writable)
         {
             arguments.Add("-W");
+        }
+
+        if (planned.BasePath is { } basePath)
+        {
+            arguments.AddRange("-b", basePath);
+        }
+
+        if (_options.CheckOrigin)
+        {
+            arguments.Add("-O");
+        }
+
+        if (planned.Credential is { } credential)
+        {
+            // ttyd takes the credential only on its command line, which every local user can read; what keeps it
+            // useful is where ttyd listens (README, threat model). It is never logged by this library.
+            arguments.AddRange("-c", $"{credential.UserName}:{credential.Password}");
         }
 
         arguments.AddRange(_options.ExtraTtydArguments);
@@ -285,8 +329,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // found from the host when the session stops (a killed `docker exec` client does not end them).
         arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
 
-        var placeholder = new TtydSession(container, port, _address, default, userId, topologyId, startedAt);
-        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, placeholder));
+        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned));
         if (_options.DockerEndpoint is { } endpoint)
         {
             // docker exec must reach the engine the inventory asked.
@@ -297,27 +340,45 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             _options.TtydPath,
             arguments.ToImmutable(),
             environment,
-            new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, port),
+            planned.SocketPath is { } path
+                ? new UnixDomainSocketEndPoint(path)
+                : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
             _options.StartTimeout,
-            LogPathFor(container, port));
+            LogPathOf(container, planned.Port));
     }
 
-    private string? LogPathFor(string container, int port)
+    private string SocketPathFor(string token)
     {
-        try
+        var path = Path.Combine(EnsureRuntimeDirectory(), $"{token[..24]}.sock");
+        return path.Length < 108 ? path
+            : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
+    }
+
+    // The runtime folder holds the sessions' sockets and logs: only this user may enter it.
+    private string EnsureRuntimeDirectory()
+    {
+        if (!OperatingSystem.IsWindows())
         {
-            _ = OperatingSystem.IsWindows()
-                ? Directory.CreateDirectory(_runtimeDirectory)
-                : Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            return LogPathOf(container, port);
+            Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.SetUnixFileMode(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+        return _runtimeDirectory;
+    }
+
+    private void ReleaseEndpoint(TtydSession session)
+    {
+        if (session.SocketPath is { } socket)
         {
-            return null; // without a log, a failed start reports ttyd's exit code only
+            DeleteLog(socket);
+        }
+        else
+        {
+            _ports.Release(session.Port);
         }
     }
 
-    private string LogPathOf(string container, int port) => Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{container}-{port}.log");
+    private string LogPathOf(string container, int port) => Path.Combine(EnsureRuntimeDirectory(), $"{_options.InstanceName}-{container}-{port}.log");
 
     private static void DeleteLog(string? path)
     {
@@ -341,7 +402,16 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             : Path.Combine(runtime, "ttydports");
     }
 
-    private bool IsHealthy(TtydSession session) => _supervisor.IsAlive(session.Process) && _ports.IsListening(session.Port);
+    private bool IsHealthy(TtydSession session) =>
+        _supervisor.IsAlive(session.Process) && (session.SocketPath is { } socket ? File.Exists(socket) : _ports.IsListening(session.Port));
+
+    /// <inheritdoc />
+    public TtydSession? FindSession(string container)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
+        EnsureAdopted();
+        return _slots.TryGetValue(container, out var slot) ? slot.Current?.Session : null;
+    }
 
     private static void ThrowIfConflict(TtydSession session, string userId, string? topologyId)
     {
@@ -551,7 +621,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             }
         }
 
-        _ports.Release(session.Port);
+        ReleaseEndpoint(session);
         ReleaseLimit(session.UserId);
         DeleteLog(entry.LogPath);
         _metrics.Stopped(reason);
@@ -577,7 +647,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             {
                 var session = found.Session with { Address = _address };
                 var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
-                if (slot.Current is null && _supervisor.IsAlive(session.Process) && _ports.TryAcquire(session.Port))
+                if (slot.Current is null && _supervisor.IsAlive(session.Process) && (session.SocketPath is not null || _ports.TryAcquire(session.Port)))
                 {
                     slot.Current = new SessionEntry(session, found.Token, LogPathOf(session.Container, session.Port), _time.GetTimestamp());
                     lock (_limitLock)

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.WebSockets;
+
+namespace TtydPorts.IntegrationTests;
+
+[Collection(RealPartsCollection.Name)]
+public sealed class AccessTests(ContainerLab lab)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static CancellationToken Within(int seconds)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
+        return cts.Token;
+    }
+
+    private static async Task<HttpStatusCode> GetAsync(HttpMessageHandler handler, Uri uri, TtydCredential? credential)
+    {
+        using var http = new HttpClient(handler, disposeHandler: false);
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        if (credential is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", credential.AuthorizationHeaderValue);
+        }
+
+        using var response = await http.SendAsync(request, Ct);
+        return response.StatusCode;
+    }
+
+    [Fact]
+    public async Task In_socket_mode_ttyd_listens_on_no_port_in_a_private_folder_and_refuses_clients_without_the_secret()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18300, 18304, o => (o.ListenMode, o.BasePath, o.CheckOrigin) = (TtydListenMode.UnixSocket, "/terminals", true));
+
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        Assert.NotNull(session!.SocketPath);
+        Assert.Equal(0, session.Port);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(session.SocketPath)!));
+        Assert.Equal(0, sut.Ports.ReservedCount);
+        Assert.Throws<InvalidOperationException>(() => session.GetUrl());
+        var page = new Uri($"http://localhost/terminals/{container}/");
+        using var handler = TtydClient.UnixSocketHandler(session.SocketPath);
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(handler, page, null));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(handler, page, new TtydCredential("ttydports", "guess")));
+        Assert.Equal(HttpStatusCode.OK, await GetAsync(handler, page, session.Credential));
+
+        var ws = new Uri($"ws://localhost/terminals/{container}/ws");
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, session.SocketPath, "http://localhost", Ct));
+        await using var client = await TtydClient.ConnectAsync(ws, session.Credential, session.SocketPath, "http://localhost", Ct);
+        await client.TypeAsync("echo via-socket-$((2*21))\r", Ct);
+        await client.WaitForAsync("via-socket-42", Within(30));
+    }
+
+    [Fact]
+    public async Task With_the_origin_check_a_websocket_from_another_origin_is_refused()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18305, 18309, o => o.CheckOrigin = true);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var ws = new Uri($"ws://127.0.0.1:{session!.Port}/ws");
+
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, "http://evil.example", Ct));
+        await using var client = await TtydClient.ConnectAsync(ws, null, null, $"http://127.0.0.1:{session.Port}", Ct);
+        await client.TypeAsync("echo same-origin\r", Ct);
+        await client.WaitForAsync("same-origin", Within(30));
+    }
+
+    [Fact]
+    public async Task Remote_access_is_an_explicit_opt_in_and_then_every_session_demands_its_own_credential()
+    {
+        var container = lab.StartContainer();
+        var other = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18310, 18314, o => (o.BindAddress, o.AllowRemoteAccess) = ("0.0.0.0", true));
+
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var second = await sut.Manager.EnsureSessionAsync(other, "alice", null, Ct);
+
+        Assert.NotNull(session!.Credential);
+        Assert.NotEqual(session.Credential.Password, second!.Credential!.Password);
+        Assert.DoesNotContain(session.Credential.Password, session.ToString(), StringComparison.Ordinal);
+        using var handler = new SocketsHttpHandler();
+        var page = new Uri($"http://127.0.0.1:{session.Port}/");
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(handler, page, null));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(handler, page, second.Credential));
+        Assert.Equal(HttpStatusCode.OK, await GetAsync(handler, page, session.Credential));
+    }
+}
