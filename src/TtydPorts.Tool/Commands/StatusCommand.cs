@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using TtydPorts.Tool.Machine;
+using TtydPorts.Tool.Output;
+
+namespace TtydPorts.Tool.Commands;
+
+/// <summary><c>ttyd-ports status</c>: the sessions of this library running on the machine.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(ToolContext context)
+    {
+        var instance = ToolOptions.Instance();
+        var json = ToolOptions.Json("the sessions");
+        var command = new Command("status", "List the ttyd sessions TtydPorts started on this machine: container, port, pid, owner, topology, age, instance and state (ok, orphan, dead, not-listening).")
+        {
+            instance,
+            json,
+        };
+        command.SetAction(async (result, ct) => await RunAsync(context, result.GetValue(instance), result.GetValue(json), ct).ConfigureAwait(false));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ToolContext context, string? instance, bool json, CancellationToken cancellationToken)
+    {
+        var snapshot = await context.Reader.ReadAsync(foreign: false, cancellationToken).ConfigureAwait(false);
+        var sessions = snapshot.Sessions.Where(s => instance is null || s.Found.InstanceName == instance).ToList();
+        if (json)
+        {
+            var document = new StatusJson(
+                instance,
+                sessions.Count,
+                sessions.Count(s => s.Healthy && !s.Orphan),
+                sessions.Count(s => s.Orphan),
+                snapshot.ContainerError,
+                [.. sessions.Select(s => ToJson(s, snapshot.TakenAt))]);
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(document, ToolJson.Default.StatusJson)).ConfigureAwait(false);
+        }
+        else if (sessions.Count == 0)
+        {
+            await context.Out.WriteLineAsync(instance is null ? "No TtydPorts sessions on this machine." : $"No TtydPorts sessions of instance '{instance}' on this machine.").ConfigureAwait(false);
+        }
+        else
+        {
+            Table.Write(context.Out, ["CONTAINER", "PORT", "PID", "USER", "TOPOLOGY", "AGE", "INSTANCE", "STATE"],
+                sessions.Select(s => new[]
+                {
+                    s.Session.Container,
+                    s.Session.Port.ToString(CultureInfo.InvariantCulture),
+                    s.Session.ProcessId.ToString(CultureInfo.InvariantCulture),
+                    s.Session.UserId,
+                    s.Session.TopologyId ?? "-",
+                    Table.Age(snapshot.TakenAt - s.Session.StartedAt),
+                    s.Found.InstanceName,
+                    s.State,
+                }));
+        }
+
+        if (snapshot.ContainerError is { } error)
+        {
+            await context.Error.WriteLineAsync($"ttyd-ports: warning: cannot tell which containers exist, so orphans are not shown: {error}").ConfigureAwait(false);
+        }
+
+        return ExitCodes.Done;
+    }
+
+    private static SessionJson ToJson(SessionView s, DateTimeOffset now) => new(
+        s.Found.InstanceName,
+        s.Session.Container,
+        s.Session.Port,
+        s.Session.Address.ToString(),
+        s.Session.ProcessId,
+        s.Session.Process.StartTime,
+        s.Session.UserId,
+        s.Session.TopologyId,
+        s.Session.StartedAt,
+        (long)Math.Max(0, (now - s.Session.StartedAt).TotalSeconds),
+        s.Alive,
+        s.Listening,
+        s.Container switch
+        {
+            ContainerPresence.Running => "running",
+            ContainerPresence.NotRunning => "not-running",
+            ContainerPresence.Missing => "missing",
+            _ => "unknown",
+        },
+        s.State);
+}

@@ -1,0 +1,101 @@
+using System.Net;
+
+namespace TtydPorts.Tool.Machine;
+
+/// <summary>What the engine says of a session's container.</summary>
+internal enum ContainerPresence
+{
+    /// <summary>The engine could not be asked.</summary>
+    Unknown,
+    /// <summary>The container runs.</summary>
+    Running,
+    /// <summary>The container exists but does not run.</summary>
+    NotRunning,
+    /// <summary>No container of that name exists: the session is an orphan.</summary>
+    Missing,
+}
+
+/// <summary>One session of this library found on the machine, and how it is doing.</summary>
+/// <param name="Found">What its markers say.</param>
+/// <param name="Alive">Whether its process still runs (same PID and start time).</param>
+/// <param name="Listening">Whether its process holds the listening socket of its port.</param>
+/// <param name="Container">Whether its container exists.</param>
+internal sealed record SessionView(DiscoveredSession Found, bool Alive, bool Listening, ContainerPresence Container)
+{
+    public TtydSession Session => Found.Session;
+
+    public bool Orphan => Container == ContainerPresence.Missing;
+
+    public bool Healthy => Alive && Listening;
+
+    /// <summary>A short word for tables: ok, orphan, dead, not-listening.</summary>
+    public string State => Orphan ? "orphan" : !Alive ? "dead" : !Listening ? "not-listening" : "ok";
+}
+
+/// <summary>Everything the commands read from the machine, taken at one moment.</summary>
+internal sealed record MachineSnapshot(
+    IReadOnlyList<SessionView> Sessions,
+    IReadOnlyList<HostProcess> Foreign,
+    IReadOnlyList<Listener> Listeners,
+    IReadOnlySet<int> OwnLineage,
+    string? ContainerError,
+    DateTimeOffset TakenAt);
+
+/// <summary>Reads a <see cref="MachineSnapshot"/> through the library's own parts plus the tool's process table.</summary>
+internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInventory inventory, IHostProcessTable table, TimeProvider time)
+{
+    public IHostProcessTable Table => table;
+
+    /// <summary>Reads the sessions of every instance (commands narrow them to <c>--instance</c>), and the foreign ttyd when asked.</summary>
+    public async Task<MachineSnapshot> ReadAsync(bool foreign, CancellationToken cancellationToken)
+    {
+        var found = TtydProcessDiscovery.Find(supervisor);
+        var listeners = table.ReadListeners();
+
+        string? containerError = null;
+        Dictionary<string, bool>? containers = null;
+        if (found.Count > 0)
+        {
+            try
+            {
+                containers = (await inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+                    .GroupBy(c => c.Name, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Any(c => c.IsRunning), StringComparer.Ordinal);
+            }
+            catch (ContainerEngineException e)
+            {
+                containerError = e.Message;
+            }
+        }
+
+        var sessions = found
+            .Select(f => new SessionView(
+                f,
+                supervisor.IsAlive(f.Session.Process),
+                IsListening(f.Session, listeners),
+                containers is null ? ContainerPresence.Unknown
+                    : containers.TryGetValue(f.Session.Container, out var running) ? (running ? ContainerPresence.Running : ContainerPresence.NotRunning)
+                    : ContainerPresence.Missing))
+            .OrderBy(s => s.Found.InstanceName, StringComparer.Ordinal)
+            .ThenBy(s => s.Session.Container, StringComparer.Ordinal)
+            .ThenBy(s => s.Session.Port)
+            .ToList();
+
+        return new MachineSnapshot(sessions, foreign ? table.FindForeignTtyd() : [], listeners, table.OwnLineage(), containerError, time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Whether the session's process holds a socket listening on its port. When the port's listener cannot be
+    /// attributed to any process (not readable), a listener on the port counts: the tool errs towards keeping a session.
+    /// </summary>
+    internal static bool IsListening(TtydSession session, IReadOnlyList<Listener> listeners) =>
+        listeners.Any(l => l.Port == session.Port && (l.Owners.Count == 0 || l.Owners.Any(o => o.ProcessId == session.ProcessId)));
+
+    /// <summary>Whether a listener on <paramref name="listener"/> keeps a new socket from binding <paramref name="bind"/> on the same port.</summary>
+    internal static bool Conflicts(IPAddress listener, IPAddress bind)
+    {
+        static bool IsAny(IPAddress a) => a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any);
+        static IPAddress Plain(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+        return IsAny(listener) || IsAny(bind) || Plain(listener).Equals(Plain(bind));
+    }
+}

@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using Moq;
+using TtydPorts.Tool.Cleanup;
+using TtydPorts.Tool.Commands;
+using TtydPorts.Tool.Machine;
+
+namespace TtydPorts.Tool.Tests;
+
+/// <summary>The tool's decisions over Moq mocks of the library's abstractions and the tool's process table: no processes, no engine.</summary>
+public sealed class DecisionTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
+    private readonly Mock<IProcessSupervisor> _supervisor = new(MockBehavior.Strict);
+    private readonly Mock<IContainerInventory> _inventory = new(MockBehavior.Strict);
+    private readonly Mock<IHostProcessTable> _table = new(MockBehavior.Strict);
+    private readonly List<MarkedProcess> _marked = [];
+    private readonly List<Listener> _listeners = [];
+    private readonly List<HostProcess> _foreign = [];
+    private readonly List<ContainerInfo> _containers = [];
+    private readonly StringWriter _out = new();
+    private readonly StringWriter _error = new();
+
+    public DecisionTests()
+    {
+        _supervisor.Setup(s => s.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", null)).Returns(() => [.. _marked]);
+        _supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns(true);
+        _supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>())).ReturnsAsync(true);
+        _inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ReturnsAsync(() => [.. _containers]);
+        _table.Setup(t => t.ReadListeners()).Returns(() => [.. _listeners]);
+        _table.Setup(t => t.FindForeignTtyd()).Returns(() => [.. _foreign]);
+        _table.Setup(t => t.OwnLineage()).Returns(new HashSet<int> { 1, 4242 });
+        _table.Setup(t => t.StandardOutputFile(It.IsAny<int>())).Returns((string?)null);
+    }
+
+    private ProcessIdentity Session(int pid, string container, string user, string? topology = null, string instance = "lab", bool listening = true, bool containerExists = true)
+    {
+        var markers = new Dictionary<string, string>
+        {
+            ["TTYDPORTS_INSTANCE"] = instance,
+            ["TTYDPORTS_SESSION"] = "token" + pid,
+            ["TTYDPORTS_CONTAINER"] = container,
+            ["TTYDPORTS_USER"] = user,
+            ["TTYDPORTS_PORT"] = (8000 + pid % 1000).ToString(CultureInfo.InvariantCulture),
+            ["TTYDPORTS_STARTED"] = Now.AddMinutes(-5).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+        };
+        if (topology is not null)
+        {
+            markers["TTYDPORTS_TOPOLOGY"] = topology;
+        }
+
+        var identity = new ProcessIdentity(pid, (ulong)pid * 10);
+        _marked.Add(new MarkedProcess(identity, 1, markers));
+        if (listening)
+        {
+            _listeners.Add(new Listener(IPAddress.Loopback, 8000 + pid % 1000, [new HostProcess(identity, "ttyd ...")]));
+        }
+
+        if (containerExists)
+        {
+            _containers.Add(new ContainerInfo("id-" + container, container, "running", new Dictionary<string, string>()));
+        }
+
+        return identity;
+    }
+
+    private ProcessIdentity Foreign(int pid)
+    {
+        var identity = new ProcessIdentity(pid, (ulong)pid * 10);
+        _foreign.Add(new HostProcess(identity, "ttyd -p 7681 bash"));
+        return identity;
+    }
+
+    private ToolContext Context(bool terminal = false, string input = "") =>
+        new(_supervisor.Object, _inventory.Object, _table.Object, new FakeTimeProvider(Now), _out, _error, new StringReader(input), terminal);
+
+    private Task<int> RunAsync(params string[] args) => RunWithAsync(Context(), args);
+
+    private static Task<int> RunWithAsync(ToolContext context, params string[] args) => ToolApp.RunAsync(args, context, TestContext.Current.CancellationToken);
+
+    private void VerifyStopped(params ProcessIdentity[] expected)
+    {
+        foreach (var identity in expected)
+        {
+            _supervisor.Verify(s => s.StopAsync(identity, It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()), Times.Once);
+        }
+
+        _supervisor.Verify(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()), Times.Exactly(expected.Length));
+    }
+
+    [Fact]
+    public async Task Default_cleanup_stops_orphans_and_sessions_not_listening_and_keeps_healthy_ones()
+    {
+        Session(101, "healthy", "alice");
+        var orphan = Session(102, "removed", "alice", containerExists: false);
+        var deaf = Session(103, "deaf", "bob", listening: false);
+        Foreign(900);
+
+        Assert.Equal(0, await RunAsync("cleanup"));
+
+        VerifyStopped(orphan, deaf);
+        _table.Verify(t => t.FindForeignTtyd(), Times.Never);
+        Assert.Contains("orphan: its container is gone", _out.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Filters_combine_and_match_exactly()
+    {
+        var a = Session(101, "c1", "alice", "t1");
+        Session(102, "c2", "alice1", "t1");
+        Session(103, "c3", "alice", "t2");
+
+        Assert.Equal(0, await RunAsync("cleanup", "--user", "alice", "--topology", "t1"));
+
+        VerifyStopped(a);
+    }
+
+    [Fact]
+    public async Task Instance_scope_keeps_other_instances_even_with_all()
+    {
+        var mine = Session(101, "c1", "alice", instance: "lab");
+        Session(102, "c2", "alice", instance: "other");
+
+        Assert.Equal(0, await RunAsync("cleanup", "--all", "--instance", "lab"));
+
+        VerifyStopped(mine);
+    }
+
+    [Fact]
+    public async Task Dry_run_signals_nothing()
+    {
+        Session(101, "c1", "alice", containerExists: false);
+        Foreign(900);
+
+        Assert.Equal(0, await RunAsync("cleanup", "--all", "--foreign", "--dry-run"));
+
+        VerifyStopped();
+        Assert.Contains("Would stop 2 ttyd processes", _out.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Foreign_without_yes_and_without_a_terminal_is_refused_before_reading_anything()
+    {
+        Foreign(900);
+
+        Assert.Equal(2, await RunAsync("cleanup", "--foreign"));
+
+        VerifyStopped();
+        _supervisor.Verify(s => s.FindMarkedProcesses(It.IsAny<string>(), It.IsAny<string>(), It.IsAny<string?>()), Times.Never);
+        Assert.Contains("--yes", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("n", 1, false)]
+    [InlineData("", 1, false)]
+    [InlineData("yes", 0, true)]
+    [InlineData("Y", 0, true)]
+    public async Task Foreign_on_a_terminal_stops_foreign_ttyd_only_when_the_answer_is_yes(string answer, int exitCode, bool stops)
+    {
+        var foreign = Foreign(900);
+
+        Assert.Equal(exitCode, await RunWithAsync(Context(terminal: true, input: answer + "\n"), "cleanup", "--foreign"));
+
+        if (stops)
+        {
+            VerifyStopped(foreign);
+        }
+        else
+        {
+            VerifyStopped();
+        }
+    }
+
+    [Fact]
+    public async Task The_ttyd_this_command_runs_under_is_never_stopped_and_is_reported()
+    {
+        Foreign(4242); // an ancestor of the tool: the terminal it was typed in
+        var other = Foreign(900);
+
+        Assert.Equal(1, await RunAsync("cleanup", "--foreign", "--yes"));
+
+        VerifyStopped(other);
+        Assert.Contains("pid 4242", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_process_that_survives_is_listed_and_exits_1()
+    {
+        var stubborn = Session(101, "c1", "alice");
+        var fine = Session(102, "c2", "alice");
+        _supervisor.Setup(s => s.StopAsync(stubborn, It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new ProcessStopException("Processes 101 of the tree of pid 101 survived SIGKILL."));
+
+        Assert.Equal(1, await RunAsync("cleanup", "--all"));
+
+        VerifyStopped(stubborn, fine);
+        Assert.Contains("could not stop pid 101", _error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("survived SIGKILL", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_the_engine_default_cleanup_stops_only_unhealthy_sessions_and_exits_1()
+    {
+        Session(101, "maybe-gone", "alice", containerExists: false);
+        var deaf = Session(102, "deaf", "alice", listening: false);
+        _inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("no engine"));
+
+        Assert.Equal(1, await RunAsync("cleanup"));
+
+        VerifyStopped(deaf);
+        Assert.Contains("no engine", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_listener_whose_owner_cannot_be_read_keeps_the_session_healthy()
+    {
+        var identity = Session(101, "c1", "alice", listening: false);
+        _listeners.Add(new Listener(IPAddress.Any, 8101, []));
+
+        Assert.Equal(0, await RunAsync("cleanup"));
+
+        VerifyStopped();
+        Assert.NotEqual(default, identity);
+    }
+
+    [Theory]
+    [InlineData("   1: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 100 0 0 10 0", "127.0.0.1", 8000, "123456")]
+    [InlineData("   0: 00000000:4E20 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 42 1 0000000000000000 100 0 0 10 0", "0.0.0.0", 20000, "42")]
+    [InlineData("   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1", "::1", 8080, "77")]
+    public void Listening_sockets_are_read_from_the_kernels_table(string line, string address, int port, string inode)
+    {
+        var parsed = LinuxProcessTable.ParseListenLine(line);
+
+        Assert.Equal((IPAddress.Parse(address), port, inode), parsed);
+    }
+
+    [Fact]
+    public void Connections_that_do_not_listen_are_not_listeners()
+    {
+        Assert.Null(LinuxProcessTable.ParseListenLine("   2: 0100007F:1F40 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 99 1"));
+    }
+
+    [Fact]
+    public void Process_names_with_spaces_and_parentheses_do_not_shift_the_stat_fields()
+    {
+        var stat = "4711 (my (odd) name) S 1 4711 4711 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 18446744073709551615";
+
+        Assert.Equal((false, 1, 987654UL), LinuxProcessTable.ParseStat(stat));
+        Assert.Equal((true, 1, 987654UL), LinuxProcessTable.ParseStat(stat.Replace(") S ", ") Z ", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0", "127.0.0.1", true)]
+    [InlineData("127.0.0.1", "127.0.0.1", true)]
+    [InlineData("::", "127.0.0.1", true)]
+    [InlineData("10.0.0.5", "127.0.0.1", false)]
+    [InlineData("127.0.0.1", "0.0.0.0", true)]
+    [InlineData("::ffff:127.0.0.1", "127.0.0.1", true)]
+    [InlineData("::1", "127.0.0.1", false)]
+    public void A_listener_conflicts_with_the_bind_address_when_their_addresses_overlap(string listener, string bind, bool conflicts)
+    {
+        Assert.Equal(conflicts, MachineReader.Conflicts(IPAddress.Parse(listener), IPAddress.Parse(bind)));
+    }
+}

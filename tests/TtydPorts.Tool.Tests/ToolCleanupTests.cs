@@ -1,0 +1,226 @@
+using System.Text.Json;
+using TtydPorts.IntegrationTests;
+
+namespace TtydPorts.Tool.Tests;
+
+/// <summary>
+/// The real tool, run as a process, against real ttyd sessions started through the library over real containers.
+/// Every cleanup here is scoped with --instance to the test's own manager, so nothing of other people on this
+/// machine is ever touched; the unscoped and --foreign modes run in a private PID namespace (see PidNamespaceTests).
+/// </summary>
+[Collection(ToolCollection.Name)]
+public sealed class ToolCleanupTests(ToolLab lab)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Default_cleanup_stops_only_the_session_whose_container_is_gone()
+    {
+        var kept = lab.StartContainer();
+        var removed = lab.StartContainer();
+        await using var foreign = await ForeignTtyd.StartAsync(20010, Ct);
+        await using var sut = new LabManager(20000, 20009);
+        var keptSession = await sut.StartAsync(kept, "alice", "t1");
+        var removedSession = await sut.StartAsync(removed, "alice", "t1");
+
+        ToolLab.RemoveContainer(removed);
+        var run = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--range", sut.Range);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.False(sut.IsAlive(removedSession), run.ToString());
+        Assert.True(sut.IsAlive(keptSession), run.ToString());
+        Assert.True(foreign.IsRunning);
+        Assert.Contains("Port usage before:", run.Output, StringComparison.Ordinal);
+        Assert.Contains("Port usage after:", run.Output, StringComparison.Ordinal);
+        Assert.Contains($"session {removed} ", run.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain($"session {kept} ", run.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task User_topology_and_container_cleanups_stop_exactly_their_sessions()
+    {
+        var c = Enumerable.Range(0, 5).Select(_ => lab.StartContainer()).ToArray();
+        await using var foreign = await ForeignTtyd.StartAsync(20030, Ct);
+        await using var sut = new LabManager(20020, 20029);
+        var alice = await sut.StartAsync(c[0], "alice", "t1");
+        var alice1 = await sut.StartAsync(c[1], "alice1", "t1");
+        var bob = await sut.StartAsync(c[2], "bob", "t2");
+        var carol = await sut.StartAsync(c[3], "carol");
+        var dave = await sut.StartAsync(c[4], "dave", "t2");
+
+        var user = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--range", sut.Range, "--user", "alice");
+        Assert.True(user.ExitCode == 0, user.ToString());
+        Assert.Equal([false, true, true, true, true], new[] { alice, alice1, bob, carol, dave }.Select(sut.IsAlive));
+
+        // Given together, the filters must all match: bob owns no session of topology t1.
+        var none = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--user", "bob", "--topology", "t1");
+        Assert.True(none.ExitCode == 0, none.ToString());
+        Assert.Contains("Nothing to stop.", none.Output, StringComparison.Ordinal);
+
+        var topology = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--topology", "t2");
+        Assert.True(topology.ExitCode == 0, topology.ToString());
+        Assert.Equal([false, true, false, true, false], new[] { alice, alice1, bob, carol, dave }.Select(sut.IsAlive));
+
+        var container = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--container", c[3]);
+        Assert.True(container.ExitCode == 0, container.ToString());
+        Assert.Equal([false, true, false, false, false], new[] { alice, alice1, bob, carol, dave }.Select(sut.IsAlive));
+        Assert.True(foreign.IsRunning);
+    }
+
+    [Fact]
+    public async Task All_with_an_instance_stops_every_session_of_that_instance_and_nothing_else()
+    {
+        var c = Enumerable.Range(0, 3).Select(_ => lab.StartContainer()).ToArray();
+        await using var foreign = await ForeignTtyd.StartAsync(20050, Ct);
+        await using var mine = new LabManager(20040, 20044);
+        await using var other = new LabManager(20045, 20049);
+        var a = await mine.StartAsync(c[0], "alice", "t1");
+        var b = await mine.StartAsync(c[1], "bob");
+        var kept = await other.StartAsync(c[2], "alice", "t1");
+
+        var run = await TtydPortsTool.RunAsync("cleanup", "--all", "--instance", mine.Instance, "--range", "20040-20050", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.False(mine.IsAlive(a) || mine.IsAlive(b), run.ToString());
+        Assert.True(other.IsAlive(kept));
+        Assert.True(foreign.IsRunning);
+        using var json = JsonDocument.Parse(run.Output);
+        Assert.Equal(2, json.RootElement.GetProperty("stopped").GetInt32());
+        Assert.Equal(
+            [a.ProcessId, b.ProcessId],
+            json.RootElement.GetProperty("processes").EnumerateArray().Select(p => p.GetProperty("processId").GetInt32()).Order());
+        Assert.Equal(3, json.RootElement.GetProperty("portsBefore").GetProperty("heldBySessions").GetInt32());
+        Assert.Equal(1, json.RootElement.GetProperty("portsAfter").GetProperty("heldBySessions").GetInt32());
+        Assert.Equal(1, json.RootElement.GetProperty("portsAfter").GetProperty("heldByOthers").GetInt32());
+    }
+
+    [Fact]
+    public async Task Dry_run_lists_what_would_be_stopped_and_stops_nothing()
+    {
+        var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
+        await using var sut = new LabManager(20060, 20064);
+        var a = await sut.StartAsync(c[0], "alice");
+        var b = await sut.StartAsync(c[1], "bob");
+        ToolLab.RemoveContainer(c[1]);
+
+        var all = await TtydPortsTool.RunAsync("cleanup", "--all", "--dry-run", "--instance", sut.Instance);
+        var orphans = await TtydPortsTool.RunAsync("cleanup", "--dry-run", "--instance", sut.Instance, "--json");
+
+        Assert.True(all.ExitCode == 0, all.ToString());
+        Assert.Contains("Would stop 2 ttyd processes:", all.Output, StringComparison.Ordinal);
+        Assert.Contains("Dry run: nothing was stopped.", all.Output, StringComparison.Ordinal);
+        Assert.True(orphans.ExitCode == 0, orphans.ToString());
+        using var json = JsonDocument.Parse(orphans.Output);
+        Assert.True(json.RootElement.GetProperty("dryRun").GetBoolean());
+        var listed = Assert.Single(json.RootElement.GetProperty("processes").EnumerateArray());
+        Assert.Equal(b.ProcessId, listed.GetProperty("processId").GetInt32());
+        Assert.Equal("would-stop", listed.GetProperty("outcome").GetString());
+        Assert.True(sut.IsAlive(a) && sut.IsAlive(b));
+    }
+
+    [Fact]
+    public async Task Status_json_parses_and_shows_each_session_with_its_state()
+    {
+        var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
+        await using var sut = new LabManager(20070, 20074);
+        var a = await sut.StartAsync(c[0], "alice", "t1");
+        var b = await sut.StartAsync(c[1], "bob@example.org");
+        ToolLab.RemoveContainer(c[1]);
+
+        var run = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance, "--json");
+        var table = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var json = JsonDocument.Parse(run.Output);
+        Assert.Equal(2, json.RootElement.GetProperty("count").GetInt32());
+        Assert.Equal(1, json.RootElement.GetProperty("orphans").GetInt32());
+        var sessions = json.RootElement.GetProperty("sessions").EnumerateArray().ToDictionary(s => s.GetProperty("container").GetString()!);
+        var first = sessions[c[0]];
+        Assert.Equal((a.Port, a.ProcessId, "alice", "t1", sut.Instance, "ok", "running"), (
+            first.GetProperty("port").GetInt32(), first.GetProperty("processId").GetInt32(), first.GetProperty("user").GetString(),
+            first.GetProperty("topology").GetString(), first.GetProperty("instance").GetString(), first.GetProperty("state").GetString(),
+            first.GetProperty("containerState").GetString()));
+        var second = sessions[c[1]];
+        Assert.Equal((b.ProcessId, JsonValueKind.Null, "orphan", "missing"), (
+            second.GetProperty("processId").GetInt32(), second.GetProperty("topology").ValueKind,
+            second.GetProperty("state").GetString(), second.GetProperty("containerState").GetString()));
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("CONTAINER", table.Output, StringComparison.Ordinal);
+        Assert.Contains(c[0], table.Output, StringComparison.Ordinal);
+        Assert.Contains("bob@example.org", table.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ports_tells_free_ports_from_session_ports_and_a_foreign_listener()
+    {
+        var container = lab.StartContainer();
+        await using var foreign = await ForeignTtyd.StartAsync(20083, Ct);
+        await using var sut = new LabManager(20080, 20082);
+        var session = await sut.StartAsync(container, "alice");
+
+        var json = await TtydPortsTool.RunAsync("ports", "--range", "20080-20084", "--json");
+        var table = await TtydPortsTool.RunAsync("ports", "--range", "20080-20084");
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        Assert.Equal(3, document.RootElement.GetProperty("free").GetInt32());
+        var used = document.RootElement.GetProperty("used").EnumerateArray().ToDictionary(u => u.GetProperty("port").GetInt32());
+        Assert.Equal([session.Port, 20083], used.Keys.Order());
+        Assert.Equal(("session", session.ProcessId, container, sut.Instance), (
+            used[session.Port].GetProperty("heldBy").GetString(), used[session.Port].GetProperty("processId").GetInt32(),
+            used[session.Port].GetProperty("container").GetString(), used[session.Port].GetProperty("instance").GetString()));
+        Assert.Equal(("foreign", foreign.ProcessId), (used[20083].GetProperty("heldBy").GetString(), used[20083].GetProperty("processId").GetInt32()));
+        Assert.Contains("ttyd -p 20083 -i 127.0.0.1 sleep 3600", used[20083].GetProperty("command").GetString(), StringComparison.Ordinal);
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("3 free, 1 held by TtydPorts sessions, 1 held by other processes", table.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bad;name", "cleanup", "--user", "bad;name")]
+    [InlineData("../etc", "cleanup", "--container", "../etc")]
+    [InlineData("-x", "cleanup", "--topology=-x")]
+    [InlineData("a b", "status", "--instance", "a b")]
+    [InlineData("9000-8000", "ports", "--range", "9000-8000")]
+    [InlineData("0-10", "cleanup", "--range", "0-10")]
+    [InlineData("80:90", "ports", "--range", "80:90")]
+    [InlineData("localhost", "ports", "--bind", "localhost")]
+    [InlineData("-1", "cleanup", "--grace=-1")]
+    [InlineData("--all", "cleanup", "--all", "--user", "alice")]
+    [InlineData("frobnicate", "frobnicate")]
+    [InlineData("--force", "cleanup", "--force")]
+    public async Task Bad_arguments_exit_2_with_a_message_naming_the_value(string named, params string[] arguments)
+    {
+        var run = await TtydPortsTool.RunAsync(arguments);
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains(named, run.Error, StringComparison.Ordinal);
+        Assert.Empty(run.Output);
+    }
+
+    [Fact]
+    public async Task A_refused_command_stops_nothing()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new LabManager(20090, 20094);
+        var session = await sut.StartAsync(container, "alice");
+
+        var run = await TtydPortsTool.RunAsync("cleanup", "--all", "--instance", sut.Instance, "--container", "bad/name");
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.True(sut.IsAlive(session));
+    }
+
+    [Theory]
+    [InlineData]
+    [InlineData("status")]
+    [InlineData("ports")]
+    [InlineData("cleanup")]
+    public async Task Every_command_has_help(params string[] command)
+    {
+        var run = await TtydPortsTool.RunAsync([.. command, "--help"]);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("Usage:", run.Output, StringComparison.Ordinal);
+        Assert.Contains($"ttyd-ports {string.Join(' ', command)}".TrimEnd(), run.Output, StringComparison.Ordinal);
+    }
+}
