@@ -5,7 +5,7 @@ using TtydPorts.Tool.Machine;
 
 using var inventory = new DockerContainerInventory(Options.Create(new TtydSessionOptions()));
 var context = new ToolContext(
-    new LinuxProcessSupervisor(TimeProvider.System),
+    new LinuxProcessSupervisor(),
     inventory,
     new LinuxProcessTable(),
     TimeProvider.System,
