@@ -32,11 +32,22 @@ public sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProcessS
     public int Started => Volatile.Read(ref _started);
 
     /// <inheritdoc />
-    public Task<ProcessIdentity> StartAsync(ProcessLaunch launch, CancellationToken cancellationToken = default)
+    public async Task<ProcessIdentity> StartAsync(ProcessLaunch launch, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref _started);
-        return inner.StartAsync(launch, cancellationToken);
+        var t = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return await inner.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            LastStartTime = System.Diagnostics.Stopwatch.GetElapsedTime(t);
+        }
     }
+
+    /// <summary>How long the last <see cref="StartAsync"/> took (spawn until ready), for the create breakdown.</summary>
+    public TimeSpan LastStartTime { get; private set; }
 
     /// <inheritdoc />
     public bool IsAlive(ProcessIdentity process) => inner.IsAlive(process);

@@ -12,7 +12,7 @@ namespace TtydPorts.Benchmarks;
 /// polled with a TCP connect every millisecond until its port accepts. No port search, no markers, no log file,
 /// no ownership check: what any caller pays at least to start a ttyd and know it is ready.
 /// </summary>
-public static unsafe partial class RawTtyd
+public static partial class RawTtyd
 {
     private const int WNOHANG = 1;
     private const int SIGKILL = 9;
@@ -20,8 +20,62 @@ public static unsafe partial class RawTtyd
     // The environment is built once, outside any measurement.
     private static readonly IntPtr[] Environ = BuildEnviron();
 
+    /// <summary>Like <see cref="Start"/>, but polls with the supervisor's schedule (Task.Delay of 1 ms, doubling up to 20 ms).</summary>
+    public static async Task<int> StartWithBackoffAsync(int port, string container)
+    {
+        var pid = Spawn(port, container);
+        var delay = TimeSpan.FromMilliseconds(1);
+        for (var i = 0; i < 1000; i++)
+        {
+            if (await BenchHarness.AcceptsAsync(port).ConfigureAwait(false))
+            {
+                return pid;
+            }
+
+            await Task.Delay(delay).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(20).Ticks));
+        }
+
+        Stop(pid);
+        throw new InvalidOperationException($"raw ttyd on port {port} never accepted");
+    }
+
     /// <summary>Spawns <c>ttyd -p PORT -i 127.0.0.1 -W docker exec -it CONTAINER /bin/sh</c> and waits until the port accepts; returns the pid.</summary>
     public static int Start(int port, string container, TimeSpan timeout)
+    {
+        var pid = Spawn(port, container);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+        var started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                try
+                {
+                    socket.Connect(endpoint);
+                    return pid;
+                }
+                catch (SocketException)
+                {
+                }
+            }
+
+            if (waitpid(pid, out _, WNOHANG) == pid)
+            {
+                throw new InvalidOperationException($"raw ttyd on port {port} exited before it accepted connections (port taken?)");
+            }
+
+            if (Stopwatch.GetElapsedTime(started) > timeout)
+            {
+                Stop(pid);
+                throw new InvalidOperationException($"raw ttyd on port {port} did not accept connections within {timeout}");
+            }
+
+            Thread.Sleep(1);
+        }
+    }
+
+    private static unsafe int Spawn(int port, string container)
     {
         string[] argv = [BenchHarness.TtydPath, "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "127.0.0.1", "-W", "docker", "exec", "-it", container, "/bin/sh"];
         var owned = new List<IntPtr>();
@@ -63,35 +117,7 @@ public static unsafe partial class RawTtyd
             NativeMemory.Free(envPtr);
         }
 
-        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-            {
-                try
-                {
-                    socket.Connect(endpoint);
-                    return pid;
-                }
-                catch (SocketException)
-                {
-                }
-            }
-
-            if (waitpid(pid, out _, WNOHANG) == pid)
-            {
-                throw new InvalidOperationException($"raw ttyd on port {port} exited before it accepted connections (port taken?)");
-            }
-
-            if (Stopwatch.GetElapsedTime(started) > timeout)
-            {
-                Stop(pid);
-                throw new InvalidOperationException($"raw ttyd on port {port} did not accept connections within {timeout}");
-            }
-
-            Thread.Sleep(1);
-        }
+        return pid;
     }
 
     /// <summary>SIGKILL and reap (the process is our child).</summary>
@@ -113,19 +139,19 @@ public static unsafe partial class RawTtyd
     }
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int posix_spawnp(out int pid, string file, void* fileActions, void* attributes, IntPtr* argv, IntPtr* envp);
+    private static unsafe partial int posix_spawnp(out int pid, string file, void* fileActions, void* attributes, IntPtr* argv, IntPtr* envp);
 
     [LibraryImport("libc")]
-    private static partial int posix_spawn_file_actions_init(void* actions);
+    private static unsafe partial int posix_spawn_file_actions_init(void* actions);
 
     [LibraryImport("libc")]
-    private static partial int posix_spawn_file_actions_destroy(void* actions);
+    private static unsafe partial int posix_spawn_file_actions_destroy(void* actions);
 
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int posix_spawn_file_actions_addopen(void* actions, int fd, string path, int flags, uint mode);
+    private static unsafe partial int posix_spawn_file_actions_addopen(void* actions, int fd, string path, int flags, uint mode);
 
     [LibraryImport("libc")]
-    private static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+    private static unsafe partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);

@@ -142,13 +142,65 @@ public static class Scenarios
         return D(ours, "leaked_processes") == 0 ? 0 : 1;
     }
 
+    /// <summary>
+    /// Where the create path's time goes: the manager's create, the supervisor's start inside it (spawn until ready),
+    /// a raw start polled every millisecond, and a raw start polled with the supervisor's backoff schedule,
+    /// interleaved so that drift hits all alike. Medians over <paramref name="rounds"/> rounds.
+    /// </summary>
+    public static async Task<int> CreatePartsAsync(int rounds, int start, int end)
+    {
+        var ensure = new List<double>();
+        var supervisor = new List<double>();
+        var raw = new List<double>();
+        var rawBackoff = new List<double>();
+        var pids = new List<int>();
+        var half = start + ((end - start + 1) / 2);
+        await using (var h = new BenchHarness(start, half - 1))
+        {
+            _ = h.Manager.GetStatus();
+            try
+            {
+                for (var i = 0; i < rounds; i++)
+                {
+                    var t = Stopwatch.GetTimestamp();
+                    _ = await h.Manager.EnsureSessionAsync($"parts{i}", "bench") ?? throw new InvalidOperationException("no port");
+                    ensure.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                    supervisor.Add(h.Supervisor.LastStartTime.TotalMilliseconds);
+
+                    t = Stopwatch.GetTimestamp();
+                    pids.Add(RawTtyd.Start(half + (2 * i), $"raw{i}", TimeSpan.FromSeconds(10)));
+                    raw.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+
+                    t = Stopwatch.GetTimestamp();
+                    pids.Add(await RawTtyd.StartWithBackoffAsync(half + (2 * i) + 1, $"rawb{i}"));
+                    rawBackoff.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                }
+            }
+            finally
+            {
+                pids.ForEach(RawTtyd.Stop);
+            }
+        }
+
+        Console.WriteLine(new JsonObject
+        {
+            ["rounds"] = rounds,
+            ["manager_create_median_ms"] = Median(ensure),
+            ["supervisor_start_median_ms"] = Median(supervisor),
+            ["manager_outside_supervisor_median_ms"] = Median([.. ensure.Zip(supervisor, (a, b) => a - b)]),
+            ["raw_poll_1ms_median_ms"] = Median(raw),
+            ["raw_poll_backoff_median_ms"] = Median(rawBackoff),
+        }.ToJsonString());
+        return 0;
+    }
+
     private static void Row(string name, double seed, double ours, string how, bool invert = false)
     {
         var ratio = invert ? ours / seed : seed / ours;
         Console.WriteLine($"{name,-44} {seed.ToString("G6", Inv),14} {ours.ToString("G6", Inv),14} {(ratio.ToString("G4", Inv) + " " + how),16}");
     }
 
-    private static double D(JsonObject o, string key) => o[key]?.GetValue<double>() ?? double.NaN;
+    private static double D(JsonObject o, string key) => o[key] is { } v ? double.Parse(v.ToJsonString(), Inv) : double.NaN;
 
     private static double Median(List<double> values)
     {
