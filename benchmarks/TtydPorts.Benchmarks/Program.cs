@@ -24,6 +24,11 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "1001"),
                 range >= 0 ? Int(args[range + 1]) : 8000,
                 range >= 0 ? Int(args[range + 2]) : 9000);
+        case "hot-parts":
+            return await Scenarios.HotPartsAsync(
+                Int(Opt("--sessions") ?? "200"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         case "create-parts":
             return await Scenarios.CreatePartsAsync(
                 Int(Opt("--sessions") ?? "100"),

@@ -120,6 +120,9 @@ public static partial class RawTtyd
         return pid;
     }
 
+    /// <summary><c>waitpid(pid, WNOHANG)</c>, as the supervisor's reaping does on every liveness check.</summary>
+    public static int WaitNoHang(int pid) => waitpid(pid, out _, WNOHANG);
+
     /// <summary>SIGKILL and reap (the process is our child).</summary>
     public static void Stop(int pid)
     {

@@ -194,6 +194,71 @@ public static class Scenarios
         return 0;
     }
 
+    /// <summary>
+    /// Where the reuse and status time goes, with N live sessions: the whole calls, then each system step the
+    /// health check makes (the /proc stat read, the reaping waitpid, the bind probe on a port that listens, which
+    /// fails with an exception, and on a free port), and one read of /proc/net/tcp as a possible replacement.
+    /// </summary>
+    public static async Task<int> HotPartsAsync(int sessions, int start, int end)
+    {
+        const int Calls = 20000;
+        var result = new JsonObject { ["sessions"] = sessions };
+        await using (var h = new BenchHarness(start, end))
+        {
+            await h.CreateAsync("hot", sessions);
+            var status = h.Manager.GetStatus();
+            var session = status.Sessions[0].Session;
+            var probe = new PortAllocator(Microsoft.Extensions.Options.Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end }));
+            var free = Enumerable.Range(start, end - start + 1).First(p => !probe.IsListening(p));
+
+            double PerCall(int n, Action a)
+            {
+                for (var i = 0; i < Math.Min(n, 1000); i++)
+                {
+                    a();
+                }
+
+                var t = Stopwatch.GetTimestamp();
+                for (var i = 0; i < n; i++)
+                {
+                    a();
+                }
+
+                return Stopwatch.GetElapsedTime(t).TotalMicroseconds / n;
+            }
+
+            result["reuse_us"] = PerCall(Calls, () => _ = h.Manager.EnsureSessionAsync(session.Container, "bench", "bench-topology").Result);
+            result["status_us"] = PerCall(200, () => _ = h.Manager.GetStatus());
+            result["status_us_per_session"] = result["status_us"]!.GetValue<double>() / sessions;
+            result["is_alive_us"] = PerCall(Calls, () => _ = h.Supervisor.IsAlive(session.Process));
+            result["proc_stat_read_us"] = PerCall(Calls, () =>
+            {
+                Span<byte> buffer = stackalloc byte[1024];
+                using var handle = File.OpenHandle($"/proc/{session.ProcessId}/stat");
+                _ = RandomAccess.Read(handle, buffer, 0);
+            });
+            result["waitpid_wnohang_us"] = PerCall(Calls, () => _ = RawTtyd.WaitNoHang(session.ProcessId));
+            result["bind_probe_listening_port_us"] = PerCall(Calls, () => _ = probe.IsListening(session.Port));
+            result["bind_probe_free_port_us"] = PerCall(Calls, () => _ = probe.IsListening(free));
+            result["proc_net_tcp_read_all_us"] = PerCall(200, () =>
+            {
+                var listening = new HashSet<int>();
+                foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
+                {
+                    var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    if (fields[3] == "0A")
+                    {
+                        _ = listening.Add(int.Parse(fields[1].AsSpan(fields[1].IndexOf(':') + 1), NumberStyles.HexNumber, Inv));
+                    }
+                }
+            });
+            result["proc_net_tcp_lines"] = File.ReadLines("/proc/net/tcp").Count() - 1;
+        }
+
+        Console.WriteLine(result.ToJsonString());
+        return 0;
+    }
+
     private static void Row(string name, double seed, double ours, string how, bool invert = false)
     {
         var ratio = invert ? ours / seed : seed / ours;
