@@ -209,7 +209,7 @@ public static class Scenarios
             var status = h.Manager.GetStatus();
             var session = status.Sessions[0].Session;
             var probe = new PortAllocator(Microsoft.Extensions.Options.Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end }));
-            var free = Enumerable.Range(start, end - start + 1).First(p => !probe.IsListening(p));
+            var free = Enumerable.Range(start, 65535 - start).First(p => !probe.IsListening(p));
 
             double PerCall(int n, Action a)
             {
