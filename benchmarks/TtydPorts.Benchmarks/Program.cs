@@ -1,0 +1,44 @@
+using System.Globalization;
+using BenchmarkDotNet.Running;
+using TtydPorts.Benchmarks;
+
+// --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
+// --scenario scale   [--sessions 1001] [--range 8000 9000]
+// anything else: BenchmarkDotNet (e.g. --filter '*' --join)
+if (args.Length >= 2 && args[0] == "--scenario")
+{
+    string? Opt(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    int Int(string text) => int.Parse(text, CultureInfo.InvariantCulture);
+    var range = Array.IndexOf(args, "--range");
+    switch (args[1])
+    {
+        case "compare":
+            return await Scenarios.CompareAsync(
+                Int(Opt("--sessions") ?? "200"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End,
+                Opt("--seed-json"),
+                Opt("--out"));
+        case "scale":
+            return await Scenarios.ScaleAsync(
+                Int(Opt("--sessions") ?? "1001"),
+                range >= 0 ? Int(args[range + 1]) : 8000,
+                range >= 0 ? Int(args[range + 2]) : 9000);
+        case "hot-parts":
+            return await Scenarios.HotPartsAsync(
+                Int(Opt("--sessions") ?? "200"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "create-parts":
+            return await Scenarios.CreatePartsAsync(
+                Int(Opt("--sessions") ?? "100"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        default:
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale)");
+            return 2;
+    }
+}
+
+_ = BenchmarkSwitcher.FromAssembly(typeof(BenchHarness).Assembly).Run(args);
+return 0;
