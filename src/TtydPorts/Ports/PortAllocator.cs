@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 
 namespace TtydPorts;
@@ -18,8 +19,13 @@ public sealed class PortAllocator : IPortAllocator
 {
     private const int SolSocket = 1;
     private const int SoReuseAddr = 2;
+    private const int AfInet = 2;
+    private const int AfInet6 = 10;
+    private const int SockStream = 1;
+    private const int SockCloexec = 0x80000;
 
-    private readonly IPAddress _address;
+    private readonly byte[] _sockaddr;
+    private readonly int _family;
     private readonly TimeProvider _time;
     private readonly TimeSpan _cooldown;
     private readonly bool[] _reserved;
@@ -38,7 +44,9 @@ public sealed class PortAllocator : IPortAllocator
         _cooldown = value.PortCooldown;
         RangeStart = value.PortRangeStart;
         RangeEnd = value.PortRangeEnd;
-        _address = IPAddress.Parse(value.BindAddress);
+        var address = IPAddress.Parse(value.BindAddress);
+        _sockaddr = SockaddrOf(address);
+        _family = address.AddressFamily == AddressFamily.InterNetworkV6 ? AfInet6 : AfInet;
         _reserved = new bool[RangeEnd - RangeStart + 1];
         _releasedAt = new long[_reserved.Length];
     }
@@ -183,20 +191,60 @@ public sealed class PortAllocator : IPortAllocator
     }
 
     /// <inheritdoc />
-    public bool IsListening(int port)
+    public unsafe bool IsListening(int port)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
-        using var socket = new Socket(_address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        socket.SetRawSocketOption(SolSocket, SoReuseAddr, [1, 0, 0, 0]);
+
+        // Straight system calls: on the hot path a listening port is the common case, and .NET's Socket reports it
+        // by throwing, which costs more than the probe itself.
+        Span<byte> address = stackalloc byte[_sockaddr.Length];
+        _sockaddr.CopyTo(address);
+        address[2] = (byte)(port >> 8);
+        address[3] = (byte)port;
+        var fd = Native.socket(_family, SockStream | SockCloexec, 0);
+        if (fd < 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+
         try
         {
-            socket.Bind(new IPEndPoint(_address, port));
-            return false;
+            var one = 1;
+            if (Native.setsockopt(fd, SolSocket, SoReuseAddr, &one, sizeof(int)) != 0)
+            {
+                throw new SocketException(Marshal.GetLastPInvokeError());
+            }
+
+            fixed (byte* raw = address)
+            {
+                if (Native.bind(fd, raw, (uint)address.Length) == 0)
+                {
+                    return false;
+                }
+            }
+
+            var error = Marshal.GetLastPInvokeError();
+            return error is Native.EADDRINUSE or Native.EACCES ? true : throw new SocketException(error);
         }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
+        finally
         {
-            return true;
+            Native.close(fd);
         }
+    }
+
+    // sockaddr_in or sockaddr_in6 for the bind address, port left zero.
+    private static byte[] SockaddrOf(IPAddress address)
+    {
+        var v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
+        var raw = new byte[v6 ? 28 : 16];
+        BitConverter.TryWriteBytes(raw.AsSpan(0, 2), (ushort)(v6 ? AfInet6 : AfInet));
+        address.TryWriteBytes(raw.AsSpan(v6 ? 8 : 4), out _);
+        if (v6)
+        {
+            BitConverter.TryWriteBytes(raw.AsSpan(24, 4), (uint)address.ScopeId);
+        }
+
+        return raw;
     }
 }

@@ -12,14 +12,18 @@ namespace TtydPorts;
 /// default signal dispositions, standard input from <c>/dev/null</c>, and output to a log file rather than a pipe
 /// that would break, or fill up, when nobody reads it. Reads liveness and start times from <c>/proc</c>.
 /// </summary>
-public sealed class LinuxProcessSupervisor : IProcessSupervisor
+public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
 {
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan FastPollingWindow = TimeSpan.FromMilliseconds(50);
     private readonly TimeProvider _time;
 
     // Children spawned by this process: only we can collect them, and a collected child's exit code is kept
     // for the start error that reports it.
     private readonly ConcurrentDictionary<int, int?> _children = new();
+
+    // A pidfd per process being watched: liveness is one poll and signals cannot hit a recycled PID.
+    private readonly ConcurrentDictionary<ProcessIdentity, PidFd> _handles = new();
 
     /// <summary>
     /// Creates the supervisor. It waits on real processes, so it keeps real time even where the host registers a
@@ -38,6 +42,12 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
         var pid = Spawn(launch);
         _children[pid] = null;
         var identity = ProcFs.ReadStat(pid) is { } stat ? new ProcessIdentity(pid, stat.StartTime) : new ProcessIdentity(pid, 0);
+
+        // Our unreaped child cannot lose its PID, so this handle is certainly on it.
+        if (PidFd.Open(pid) is { } handle && !_handles.TryAdd(identity, handle))
+        {
+            handle.Dispose();
+        }
 
         var started = _time.GetTimestamp();
         var delay = TimeSpan.FromMilliseconds(1);
@@ -75,8 +85,12 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
                         ReadTail(launch.LogPath));
                 }
 
+                // ttyd is ready a few milliseconds after exec: poll every millisecond at first, then back off.
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(20).Ticks));
+                if (_time.GetElapsedTime(started) > FastPollingWindow)
+                {
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(20).Ticks));
+                }
             }
         }
         catch (Exception e) when (e is not ProcessLaunchException { Failure: LaunchFailure.ExitedEarly })
@@ -105,8 +119,61 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
     /// <inheritdoc />
     public bool IsAlive(ProcessIdentity process)
     {
+        if (_handles.TryGetValue(process, out var handle))
+        {
+            if (!handle.HasExited)
+            {
+                return true;
+            }
+
+            Forget(process);
+            Reap(process.ProcessId);
+            return false;
+        }
+
         Reap(process.ProcessId);
-        return ProcFs.ReadStat(process.ProcessId) is { } stat && !stat.HasExited && stat.StartTime == process.StartTime;
+        return Track(process, out _);
+    }
+
+    // Verifies the process by PID and start time and, where pidfds exist, keeps a handle on it from then on.
+    private bool Track(ProcessIdentity process, out PidFd? handle)
+    {
+        handle = null;
+        if (!Matches(process))
+        {
+            return false;
+        }
+
+        if (PidFd.Open(process.ProcessId) is not { } opened)
+        {
+            return true; // no pidfds on this kernel: the /proc check above is the answer
+        }
+
+        // The PID may have been recycled between the check and the open: check again through the handle's eyes.
+        if (opened.HasExited || !Matches(process))
+        {
+            opened.Dispose();
+            return false;
+        }
+
+        handle = _handles.GetOrAdd(process, opened);
+        if (handle != opened)
+        {
+            opened.Dispose();
+        }
+
+        return true;
+    }
+
+    private static bool Matches(ProcessIdentity process) =>
+        ProcFs.ReadStat(process.ProcessId) is { } stat && !stat.HasExited && stat.StartTime == process.StartTime;
+
+    private void Forget(ProcessIdentity process)
+    {
+        if (_handles.TryRemove(process, out var handle))
+        {
+            handle.Dispose();
+        }
     }
 
     /// <inheritdoc />
@@ -115,6 +182,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
         if (!IsAlive(process))
         {
             _children.TryRemove(process.ProcessId, out _);
+            Forget(process);
             return false;
         }
 
@@ -137,6 +205,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
         }
 
         _children.TryRemove(process.ProcessId, out _);
+        tree.ForEach(Forget);
         return true;
     }
 
@@ -179,7 +248,15 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
     // Signals only the process it identifies: a PID that was recycled since is left alone.
     private void Signal(ProcessIdentity process, int signal)
     {
-        if (IsAlive(process) && Native.kill(process.ProcessId, signal) != 0 && Marshal.GetLastPInvokeError() != Native.ESRCH)
+        if (!IsAlive(process))
+        {
+            return;
+        }
+
+        var sent = _handles.TryGetValue(process, out var handle)
+            ? handle.Signal(signal)
+            : Native.kill(process.ProcessId, signal) == 0; // no pidfds on this kernel: checked by start time just above
+        if (!sent && Marshal.GetLastPInvokeError() != Native.ESRCH)
         {
             throw new ProcessStopException($"Could not send signal {signal} to pid {process.ProcessId}: errno {Marshal.GetLastPInvokeError()}.");
         }
@@ -327,4 +404,13 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor
         }
     }
 
+
+    /// <summary>Closes the process handles; the processes themselves are not touched.</summary>
+    public void Dispose()
+    {
+        foreach (var process in _handles.Keys)
+        {
+            Forget(process);
+        }
+    }
 }

@@ -69,4 +69,42 @@ internal static partial class Native
 
     [LibraryImport("libc")]
     public static partial uint geteuid();
+
+    public const int EINTR = 4;
+    public const int EADDRINUSE = 98;
+    public const int EACCES = 13;
+    public const short POLLIN = 0x001;
+    private const long SYS_pidfd_send_signal = 424;
+    private const long SYS_pidfd_open = 434;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long syscall(long number, long a1, long a2, long a3, long a4);
+
+    /// <summary>A descriptor that names one process for as long as it is open, immune to PID reuse (Linux 5.3+).</summary>
+    public static int pidfd_open(int pid) => (int)syscall(SYS_pidfd_open, pid, 0, 0, 0);
+
+    public static int pidfd_send_signal(int pidfd, int signal) => (int)syscall(SYS_pidfd_send_signal, pidfd, signal, 0, 0);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int poll(PollFd* fds, nuint count, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int setsockopt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int bind(int fd, byte* address, uint length);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
 }
