@@ -35,7 +35,7 @@ public static class TtydEndpointRouteBuilderExtensions
         ArgumentNullException.ThrowIfNull(prefix);
 
         var group = endpoints.MapGroup(prefix);
-        group.AddEndpointFilter(TtydEndpointHandlers.TranslateErrorsAsync);
+        group.WithTtydErrorHandling();
         group.MapGet("status", TtydEndpointHandlers.Status)
             .WithName("TtydStatus")
             .WithSummary("Status of the ttyd sessions (seed format).");
@@ -43,5 +43,22 @@ public static class TtydEndpointRouteBuilderExtensions
             .WithName("TtydCleanup")
             .WithSummary("Stops one user's ttyd sessions, or all of them when no user_id is given.");
         return group;
+    }
+
+    /// <summary>
+    /// Turns exceptions of the route handlers of <paramref name="builder"/> into <c>{"status":"error","message":"..."}</c>
+    /// answers, as <see cref="MapTtydEndpoints"/> does for its own group: <see cref="ArgumentException"/> 400,
+    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409,
+    /// <see cref="TtydPorts.ContainerEngineException"/> 503, other <see cref="TtydPorts.TtydPortsException"/>s 500 with their
+    /// message, anything else 500 with a generic message (logged with its stack trace, never sent).
+    /// </summary>
+    /// <typeparam name="TBuilder">The endpoint or group builder.</typeparam>
+    /// <param name="builder">Endpoints whose errors to translate.</param>
+    /// <returns><paramref name="builder"/>.</returns>
+    public static TBuilder WithTtydErrorHandling<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddEndpointFilter(TtydEndpointHandlers.TranslateErrorsAsync);
     }
 }
