@@ -1,3 +1,4 @@
+using Microsoft.Extensions.FileProviders;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using TtydPorts;
@@ -13,7 +14,7 @@ public static class NetLabApp
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
-            ContentRootPath = AppContext.BaseDirectory, // appsettings.json and wwwroot are copied to the output
+            ContentRootPath = AppContext.BaseDirectory, // appsettings.json is copied to the output
         });
 
         builder.Services.AddTtydSessions(options =>
@@ -29,8 +30,9 @@ public static class NetLabApp
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, LabJson.Default));
 
         var app = builder.Build();
-        app.UseDefaultFiles();
-        app.UseStaticFiles();
+        var page = new EmbeddedFileProvider(typeof(NetLabApp).Assembly, "NetLabBuilder.Sample.wwwroot");
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page });
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = page });
 
         // A real host adds .RequireAuthorization() here: these endpoints stop terminals of every user.
         var ttyd = app.MapTtydEndpoints("/api/ttyd");
