@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's main command: installs ttyd and a Docker engine when missing, starts a small demo lab of
-# busybox containers, and runs the sample host against it. Ctrl+C stops the sample; the demo containers
-# (label ttydports.demo=1) and an engine this script started are removed on exit. Extra arguments go to the
-# sample (e.g. --once).
+# The README's main command: installs ttyd and a Docker engine when missing, then runs the NetLabBuilder web sample
+# with a demo topology of busybox containers (label ttydports.demo=1) and prints the address to open.
+# Ctrl+C stops the sample; it removes its terminals and containers, and this script removes any demo container left
+# behind and an engine it started. `--once` checks that the page and every terminal answer, then exits.
+# Other arguments go to the sample (e.g. --Ttyd:PortRangeStart=8100). The address: SAMPLE_URL, default
+# http://127.0.0.1:5080 (use http://0.0.0.0:5080 together with --Ttyd:BindAddress=0.0.0.0 to open it from elsewhere).
 set -euo pipefail
 SCRIPT_NAME=run-sample
 # shellcheck source=common.sh
@@ -17,13 +19,8 @@ cleanup() {
     scripts/docker-down.sh
 }
 trap cleanup EXIT
-nodes=()
-for n in 1 2 3; do
-    name=ttydports-demo-r$n
-    "$docker" rm -f "$name" >/dev/null 2>&1 || true
-    "$docker" run -d --label ttydports.demo=1 --label netlab.user=demo-user --label netlab.topology=demo-topology \
-        --name "$name" --hostname "$name" --network none ttydports/busybox:test sleep infinity >/dev/null
-    nodes+=("$name")
-done
-log "demo lab: ${nodes[*]}"
-dotnet run --project samples/TtydPorts.ConsoleSample -- "$@" "${nodes[@]}"
+log "building the sample"
+run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
+# The docker client that matches the engine, for the sample and the terminals it opens.
+dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
+    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=demo-user --Ttyd:DockerPath="$docker" "$@"

@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
 scripts/docker-up.sh
+scripts/install-chromium.sh
 trap 'scripts/docker-down.sh' EXIT
 
 ttyd_pids() { pgrep -x ttyd | sort || true; }

@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+
+namespace TtydPorts.AspNetCore;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Request {Method} {Path} failed")]
+    public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Cleanup through the endpoint for {Scope}: {Stopped} stopped, {Failed} failed")]
+    public static partial void CleanupDone(ILogger logger, string scope, int stopped, int failed);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Rejected {Method} {Path}: {Reason}")]
+    public static partial void RequestRejected(ILogger logger, string method, string path, string reason);
+}

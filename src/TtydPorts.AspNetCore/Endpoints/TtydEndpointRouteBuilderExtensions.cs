@@ -1,0 +1,64 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using TtydPorts.AspNetCore;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Maps the seed-compatible HTTP endpoints of the ttyd session manager.</summary>
+public static class TtydEndpointRouteBuilderExtensions
+{
+    /// <summary>
+    /// Maps, under <paramref name="prefix"/>:
+    /// <list type="bullet">
+    /// <item><c>GET status</c>: <c>{"status":"success","data":{"active_sessions":N,"container_ports":N,"ttyd_processes":N,"containers":[...],"processes":[...]}}</c>.</item>
+    /// <item><c>POST cleanup</c> with an optional JSON body <c>{"user_id":"..."}</c>: stops that user's sessions, or every
+    /// session of the manager when the body or <c>user_id</c> is absent; <c>{"status":"success","message":"..."}</c>.</item>
+    /// </list>
+    /// Errors are <c>{"status":"error","message":"..."}</c>, never with a stack trace: 400 for a malformed body or an invalid
+    /// id, 415 for a body that is not JSON, 413 for a body over 16 KiB, 500 when a session could not be stopped.
+    /// </summary>
+    /// <remarks>
+    /// The returned group carries an endpoint filter that turns exceptions of every route handler in it, including those a
+    /// host maps into the group later, into that error format: <see cref="ArgumentException"/> 400,
+    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409,
+    /// <see cref="TtydPorts.ContainerEngineException"/> 503, any other <see cref="TtydPorts.TtydPortsException"/> 500 with its
+    /// message, anything else 500 with a generic message (the exception is logged). Add <c>.RequireAuthorization()</c> to the
+    /// group: the endpoints stop terminals of every user.
+    /// </remarks>
+    /// <param name="endpoints">The application's route builder.</param>
+    /// <param name="prefix">Route prefix, e.g. <c>/api/ttyd</c>.</param>
+    /// <returns>The route group, for conventions such as <c>.RequireAuthorization()</c> and for more endpoints.</returns>
+    public static RouteGroupBuilder MapTtydEndpoints(this IEndpointRouteBuilder endpoints, [StringSyntax("Route")] string prefix = "/api/ttyd")
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(prefix);
+
+        var group = endpoints.MapGroup(prefix);
+        group.WithTtydErrorHandling();
+        group.MapGet("status", TtydEndpointHandlers.Status)
+            .WithName("TtydStatus")
+            .WithSummary("Status of the ttyd sessions (seed format).");
+        group.MapPost("cleanup", TtydEndpointHandlers.CleanupAsync)
+            .WithName("TtydCleanup")
+            .WithSummary("Stops one user's ttyd sessions, or all of them when no user_id is given.");
+        return group;
+    }
+
+    /// <summary>
+    /// Turns exceptions of the route handlers of <paramref name="builder"/> into <c>{"status":"error","message":"..."}</c>
+    /// answers, as <see cref="MapTtydEndpoints"/> does for its own group: <see cref="ArgumentException"/> 400,
+    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409,
+    /// <see cref="TtydPorts.ContainerEngineException"/> 503, other <see cref="TtydPorts.TtydPortsException"/>s 500 with their
+    /// message, anything else 500 with a generic message (logged with its stack trace, never sent).
+    /// </summary>
+    /// <typeparam name="TBuilder">The endpoint or group builder.</typeparam>
+    /// <param name="builder">Endpoints whose errors to translate.</param>
+    /// <returns><paramref name="builder"/>.</returns>
+    public static TBuilder WithTtydErrorHandling<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddEndpointFilter(TtydEndpointHandlers.TranslateErrorsAsync);
+    }
+}

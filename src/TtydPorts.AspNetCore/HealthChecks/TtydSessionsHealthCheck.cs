@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace TtydPorts.AspNetCore;
+
+/// <summary>
+/// Unhealthy when ttyd cannot be found or the container engine does not answer; degraded when 90% or more of the port
+/// range is reserved. Reads no process table: one <c>PATH</c> lookup and one engine request.
+/// </summary>
+internal sealed class TtydSessionsHealthCheck(
+    IOptions<TtydSessionOptions> options,
+    IPortAllocator ports,
+    IContainerInventory inventory,
+    ITtydSessionManager manager) : IHealthCheck
+{
+    /// <summary>Share of the port range in use from which the check reports <see cref="HealthStatus.Degraded"/>.</summary>
+    internal const double DegradedShare = 0.9;
+
+    // A name no lab uses: the engine answers 404 for it, which is all the check wants to hear.
+    internal const string ProbeContainer = "ttydports-health-probe";
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var ttydPath = options.Value.TtydPath;
+        var rangeSize = ports.RangeEnd - ports.RangeStart + 1;
+        var reserved = ports.ReservedCount;
+        var resolved = ResolveProgram(ttydPath);
+        var data = new Dictionary<string, object>(StringComparer.Ordinal)
+        {
+            ["ttyd"] = resolved ?? "(not found)",
+            ["port_range"] = $"{ports.RangeStart}-{ports.RangeEnd}",
+            ["ports_reserved"] = reserved,
+            ["ports_total"] = rangeSize,
+            ["active_sessions"] = manager.GetStatus().ActiveSessions,
+        };
+
+        var problems = new List<string>();
+        if (resolved is null)
+        {
+            problems.Add(ttydPath.Contains('/', StringComparison.Ordinal)
+                ? $"ttyd '{ttydPath}' does not exist or is not executable."
+                : $"ttyd '{ttydPath}' is not on PATH.");
+        }
+
+        Exception? engineError = null;
+        try
+        {
+            _ = await inventory.GetContainerAsync(ProbeContainer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ContainerEngineException e)
+        {
+            engineError = e;
+            problems.Add(e.Message);
+        }
+
+        if (problems.Count > 0)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, string.Join(" ", problems), engineError, data);
+        }
+
+        var share = (double)reserved / rangeSize;
+        return share >= DegradedShare
+            ? HealthCheckResult.Degraded($"{reserved} of {rangeSize} ports ({share:P0}) of the range {ports.RangeStart}-{ports.RangeEnd} are in use.", data: data)
+            : HealthCheckResult.Healthy($"ttyd found, engine answers, {reserved} of {rangeSize} ports in use.", data);
+    }
+
+    /// <summary>The program's full path as <c>posix_spawnp</c> would find it, or <see langword="null"/>.</summary>
+    internal static string? ResolveProgram(string program)
+    {
+        if (program.Contains('/', StringComparison.Ordinal))
+        {
+            return IsExecutableFile(program) ? program : null;
+        }
+
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(directory, program);
+            if (IsExecutableFile(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsExecutableFile(string path)
+    {
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        return File.Exists(path) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(path) & anyExecute) != 0);
+    }
+}

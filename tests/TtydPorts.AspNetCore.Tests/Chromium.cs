@@ -1,0 +1,49 @@
+using Microsoft.Playwright;
+
+namespace TtydPorts.AspNetCore.Tests;
+
+/// <summary>
+/// Debian's Chromium (scripts/install-chromium.sh), driven by Playwright for .NET through the Node driver that ships in
+/// the Playwright package; no browser is downloaded. Missing: a skip, or a failure under <c>CI=true</c>.
+/// </summary>
+internal static class Chromium
+{
+    public const string Path = "/usr/bin/chromium";
+
+    public static void Require()
+    {
+        if (File.Exists(Path))
+        {
+            return;
+        }
+
+        var reason = $"{Path} is missing (scripts/install-chromium.sh installs Debian's chromium)";
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"CI=true and a real part is missing: {reason}.");
+        }
+
+        Assert.Skip(reason);
+    }
+
+    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync()
+    {
+        Require();
+        var playwright = await Playwright.CreateAsync();
+        try
+        {
+            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = Path,
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            });
+            return (playwright, browser);
+        }
+        catch
+        {
+            playwright.Dispose();
+            throw;
+        }
+    }
+}

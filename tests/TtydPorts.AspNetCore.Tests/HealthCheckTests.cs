@@ -1,0 +1,95 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using TtydPorts.IntegrationTests;
+
+namespace TtydPorts.AspNetCore.Tests;
+
+/// <summary>The health check over the real parts (ttyd on PATH, the Docker engine, the real port allocator).</summary>
+[Collection(RealHostsCollection.Name)]
+public sealed class HealthCheckTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static ServiceProvider Services(Action<TtydSessionOptions>? configure = null) =>
+        new ServiceCollection()
+            .AddLogging()
+            .AddTtydSessions(o =>
+            {
+                o.PortRangeStart = 19100;
+                o.PortRangeEnd = 19109;
+                o.InstanceName = Unique.Name("health");
+                configure?.Invoke(o);
+            })
+            .Services.AddHealthChecks().AddTtydSessions().Services
+            .BuildServiceProvider();
+
+    private static async Task<HealthReportEntry> CheckAsync(ServiceProvider services) =>
+        (await services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct)).Entries["ttyd"];
+
+    [Fact]
+    public async Task Is_healthy_with_ttyd_on_PATH_an_engine_that_answers_and_a_free_range()
+    {
+        RealParts.Require();
+        await using var services = Services();
+
+        var entry = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Equal(10, entry.Data["ports_total"]);
+        Assert.Equal(0, entry.Data["ports_reserved"]);
+        Assert.EndsWith("/ttyd", (string)entry.Data["ttyd"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Is_unhealthy_and_names_the_path_when_ttyd_cannot_be_found()
+    {
+        await using var services = Services(o => o.TtydPath = "/nonexistent/tpa/ttyd");
+
+        var entry = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Contains("'/nonexistent/tpa/ttyd' does not exist", entry.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Is_unhealthy_and_names_the_socket_when_the_engine_does_not_answer()
+    {
+        var socket = Path.Combine(Path.GetTempPath(), Unique.Name("nosock") + ".sock");
+        await using var services = Services(o => o.DockerEndpoint = "unix://" + socket);
+
+        var entry = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Contains(socket, entry.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Turns_degraded_when_nine_of_ten_ports_are_in_use_not_before()
+    {
+        RealParts.Require();
+        await using var services = Services();
+        var ports = services.GetRequiredService<IPortAllocator>();
+        var taken = new List<int>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                Assert.True(ports.TryAcquire(out var port));
+                taken.Add(port);
+            }
+
+            var atEight = await CheckAsync(services);
+            Assert.True(ports.TryAcquire(out var ninth));
+            taken.Add(ninth);
+            var atNine = await CheckAsync(services);
+
+            Assert.Equal(HealthStatus.Healthy, atEight.Status);
+            Assert.Equal(HealthStatus.Degraded, atNine.Status);
+            Assert.Contains("9 of 10 ports", atNine.Description, StringComparison.Ordinal);
+        }
+        finally
+        {
+            taken.ForEach(ports.Release);
+        }
+    }
+}

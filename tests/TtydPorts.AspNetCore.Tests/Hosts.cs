@@ -1,0 +1,236 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using NetLabBuilder.Sample;
+using TtydPorts.IntegrationTests;
+
+namespace TtydPorts.AspNetCore.Tests;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RealHostsCollection : ICollectionFixture<TestContainers>
+{
+    public const string Name = "Real hosts over ttyd, Docker and Chromium";
+}
+
+internal static class Unique
+{
+    public static string Name(string role) => $"tpa-{role}-{Guid.NewGuid().ToString("N")[..8]}";
+}
+
+/// <summary>Busybox containers named tpa-*, labelled as test containers; removed at the end.</summary>
+public sealed class TestContainers : IDisposable
+{
+    private readonly List<string> _names = [];
+
+    public string Start()
+    {
+        RealParts.Require();
+        var name = Unique.Name("c");
+        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        lock (_names)
+        {
+            _names.Add(name);
+        }
+
+        return name;
+    }
+
+    public void Dispose()
+    {
+        lock (_names)
+        {
+            if (_names.Count > 0)
+            {
+                RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. _names]);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A real ASP.NET Core host on 127.0.0.1 (a free port) with <c>MapTtydEndpoints</c> over a manager of its own instance and
+/// port range. Disposing it stops every session and asserts that no ttyd of its instance is left.
+/// </summary>
+public sealed class ApiHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ApiHost(WebApplication app, string instance, string runtimeDirectory)
+    {
+        _app = app;
+        Instance = instance;
+        RuntimeDirectory = runtimeDirectory;
+        Client = new HttpClient { BaseAddress = NetLabApp.Addresses(app)[0], Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public string Instance { get; }
+    public string RuntimeDirectory { get; }
+    public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+    public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
+    public IProcessSupervisor Supervisor => _app.Services.GetRequiredService<IProcessSupervisor>();
+
+    public static async Task<ApiHost> StartAsync(
+        int rangeStart,
+        int rangeEnd,
+        Action<WebApplicationBuilder>? configureServices = null,
+        Action<RouteGroupBuilderHolder>? configureEndpoints = null)
+    {
+        var instance = Unique.Name("api");
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddTtydSessions(o =>
+        {
+            o.PortRangeStart = rangeStart;
+            o.PortRangeEnd = rangeEnd;
+            o.InstanceName = instance;
+            o.RuntimeDirectory = runtime;
+            o.DockerPath = RealParts.DockerClient;
+            o.StopGracePeriod = TimeSpan.FromSeconds(2);
+        });
+        configureServices?.Invoke(builder);
+        var app = builder.Build();
+        var group = app.MapTtydEndpoints("/api/ttyd");
+        configureEndpoints?.Invoke(new RouteGroupBuilderHolder(group));
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return new ApiHost(app, instance, runtime);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        var manager = Manager;
+        var supervisor = Supervisor;
+        var result = await manager.CleanupAllAsync();
+        await _app.StopAsync();
+        var left = supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", Instance);
+        await _app.DisposeAsync();
+        if (Directory.Exists(RuntimeDirectory))
+        {
+            Directory.Delete(RuntimeDirectory, recursive: true);
+        }
+
+        Assert.True(result.Succeeded);
+        Assert.Empty(left);
+    }
+}
+
+/// <summary>Wraps the group so that tests can add conventions after mapping.</summary>
+public sealed record RouteGroupBuilderHolder(Microsoft.AspNetCore.Routing.RouteGroupBuilder Group);
+
+/// <summary>
+/// The NetLabBuilder sample, started as its Program does, on 127.0.0.1 (a free port), with its own instance, port range,
+/// container prefix and the test label. Disposing it stops the host and asserts that its terminals and containers are gone.
+/// </summary>
+public sealed class SampleHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private bool _stopped;
+
+    private SampleHost(WebApplication app, string instance, string runtimeDirectory)
+    {
+        _app = app;
+        Instance = instance;
+        RuntimeDirectory = runtimeDirectory;
+        BaseAddress = NetLabApp.Addresses(app)[0];
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public string Instance { get; }
+    public string RuntimeDirectory { get; }
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+    public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
+    public IProcessSupervisor Supervisor => _app.Services.GetRequiredService<IProcessSupervisor>();
+
+    public static async Task<SampleHost> StartAsync(int rangeStart, int rangeEnd, params string[] extraArgs)
+    {
+        RealParts.Require();
+        var instance = Unique.Name("lab");
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+        string[] args =
+        [
+            "--urls", "http://127.0.0.1:0",
+            $"--Ttyd:PortRangeStart={rangeStart}",
+            $"--Ttyd:PortRangeEnd={rangeEnd}",
+            $"--Ttyd:InstanceName={instance}",
+            $"--Ttyd:RuntimeDirectory={runtime}",
+            $"--Ttyd:DockerPath={RealParts.DockerClient}",
+            "--Ttyd:StopGracePeriod=00:00:02",
+            $"--Lab:ContainerPrefix={instance}-",
+            $"--Lab:Label={RealParts.TestLabel}",
+            "--Lab:NodesPerTopology=2",
+            "--Logging:LogLevel:Default=Warning",
+            .. extraArgs,
+        ];
+        var app = NetLabApp.Create(args);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return new SampleHost(app, instance, runtime);
+    }
+
+    public async Task<JsonElement> DeployAsync(string user)
+    {
+        using var response = await Client.PostAsJsonAsync("/api/lab/deploy", new { user_id = user }, TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    public async Task<JsonElement> GetOwnNodesAsync(string user)
+    {
+        using var response = await Client.GetAsync($"/api/ttyd/getOwnNodes?user_id={Uri.EscapeDataString(user)}", TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>Names of this lab's containers on the engine, running or not.</summary>
+    public IReadOnlyList<string> Containers() =>
+        RealParts.Docker("ps", "-a", "--filter", $"label={DemoLab.LabLabel}={Instance}", "--format", "{{.Names}}")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+
+    /// <summary>ttyd processes of this instance on the machine (children that inherit the markers are not counted).</summary>
+    public IReadOnlyList<MarkedProcess> TtydProcesses()
+    {
+        var marked = new LinuxProcessSupervisor().FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", Instance);
+        var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
+        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId))];
+    }
+
+    public async Task StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            Client.Dispose();
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        var containers = Containers();
+        var processes = TtydProcesses();
+        if (containers.Count > 0)
+        {
+            RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. containers]);
+        }
+
+        if (Directory.Exists(RuntimeDirectory))
+        {
+            Directory.Delete(RuntimeDirectory, recursive: true);
+        }
+
+        Assert.Empty(containers);
+        Assert.Empty(processes);
+    }
+}
