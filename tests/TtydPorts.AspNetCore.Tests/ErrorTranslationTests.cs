@@ -92,8 +92,9 @@ public sealed class ErrorTranslationTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, status.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, cleanup.StatusCode);
-        manager.Verify(m => m.GetStatus(), Times.Never);
+        // (GetStatus may run: the background repair adopts sessions at start; the endpoints themselves must not act.)
         manager.Verify(m => m.CleanupAllAsync(It.IsAny<CancellationToken>()), Times.Never);
+        manager.Verify(m => m.CleanupUserAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never);
     }
 
     [Fact]

@@ -234,7 +234,7 @@ public sealed class LifecycleTests : IDisposable
         using var service = new TtydRepairService(manager.Object, inventory.Object, options, time);
 
         await service.StartAsync(Ct);
-        manager.Verify(m => m.GetStatus(), Times.Once); // adoption before serving
+        await PollAsync(() => manager.Invocations.Any(i => i.Method.Name == nameof(ITtydSessionManager.GetStatus))); // adoption at once
         Assert.Equal(0, Volatile.Read(ref passes));
 
         // The loop registers its wait on the fake clock asynchronously, so the clock is moved until a pass ran.

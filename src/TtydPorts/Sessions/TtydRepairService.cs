@@ -7,7 +7,7 @@ namespace TtydPorts;
 
 /// <summary>
 /// Runs <see cref="ITtydSessionManager.RepairAsync"/> every <see cref="TtydSessionOptions.RepairInterval"/>, and at
-/// once when the container engine reports a container destroyed. Adopts the sessions of an earlier run on start.
+/// once when the container engine reports a container destroyed. Adopts the sessions of an earlier run when it starts.
 /// Stops every session on shutdown only when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set.
 /// </summary>
 public sealed class TtydRepairService : BackgroundService
@@ -40,20 +40,21 @@ public sealed class TtydRepairService : BackgroundService
     }
 
     /// <inheritdoc />
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        _ = _manager.GetStatus(); // adopts what an earlier run left, before the host serves requests
-        return base.StartAsync(cancellationToken);
-    }
-
-    /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var events = _inventory is IContainerEventSource source ? WatchAsync(source, stoppingToken) : Task.CompletedTask;
+        var first = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
+                if (first)
+                {
+                    // Adopts what an earlier run left at once (the manager would otherwise do it on first use).
+                    first = false;
+                    _ = _manager.GetStatus();
+                }
+
                 await _wake.WaitAsync(_options.RepairInterval, _time, stoppingToken).ConfigureAwait(false);
                 await _manager.RepairAsync(stoppingToken).ConfigureAwait(false);
             }
