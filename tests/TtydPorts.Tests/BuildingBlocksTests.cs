@@ -152,6 +152,19 @@ public sealed class ProcFsTests
     }
 
     [Fact]
+    public void A_listener_is_found_by_port_state_and_inode_in_the_socket_table()
+    {
+        var table = Encoding.ASCII.GetBytes(
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+            "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n" +
+            "   1: 0100007F:1F41 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 5151 1 0000000000000000 20 4 30 10 -1\n");
+
+        Assert.True(ProcFs.HasListener(table, 8000, [4242]));
+        Assert.False(ProcFs.HasListener(table, 8000, [9999])); // someone else's listener
+        Assert.False(ProcFs.HasListener(table, 8001, [5151])); // established, not listening
+    }
+
+    [Fact]
     public void Zombies_count_as_exited() => Assert.True(new ProcStat('Z', 1, 1).HasExited);
 
     [Fact]

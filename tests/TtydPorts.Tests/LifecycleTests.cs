@@ -267,7 +267,7 @@ public sealed class PortCooldownTests
     public void A_freed_port_rests_before_it_is_handed_out_again()
     {
         var time = new FakeTimeProvider();
-        var ports = Allocator(time, 47310, 47311);
+        using var ports = Allocator(time, 47310, 47311);
         Assert.True(ports.TryAcquire(out var a));
         Assert.True(ports.TryAcquire(out var b));
         ports.Release(b);
@@ -284,7 +284,7 @@ public sealed class PortCooldownTests
     public void A_cooling_port_is_handed_out_when_nothing_else_is_free()
     {
         var time = new FakeTimeProvider();
-        var ports = Allocator(time, 47320, 47320);
+        using var ports = Allocator(time, 47320, 47320);
         Assert.True(ports.TryAcquire(out var only));
         ports.Release(only);
 

@@ -15,7 +15,7 @@ namespace TtydPorts;
 /// listener uses. With it Linux refuses the bind exactly when a socket listens on the port (connections in
 /// TIME_WAIT do not count), so the probe predicts ttyd's bind without reading the machine's socket table.
 /// </remarks>
-public sealed class PortAllocator : IPortAllocator
+public sealed class PortAllocator : IPortAllocator, IDisposable
 {
     private const int SolSocket = 1;
     private const int SoReuseAddr = 2;
@@ -24,6 +24,9 @@ public sealed class PortAllocator : IPortAllocator
     private const int SockStream = 1;
     private const int SockCloexec = 0x80000;
 
+    private const int MaxPooledProbes = 16;
+    private readonly System.Collections.Concurrent.ConcurrentBag<int> _probes = [];
+    private volatile bool _disposed;
     private readonly byte[] _sockaddr;
     private readonly int _family;
     private readonly TimeProvider _time;
@@ -196,38 +199,72 @@ public sealed class PortAllocator : IPortAllocator
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
 
-        // Straight system calls: on the hot path a listening port is the common case, and .NET's Socket reports it
-        // by throwing, which costs more than the probe itself.
+        // Straight system calls on a pooled probe socket: on the hot path the port listens, the bind fails, and the
+        // unbound socket serves the next probe, so a probe is one system call. (.NET's Socket would report the
+        // common case by throwing, which costs more than the probe itself.)
         Span<byte> address = stackalloc byte[_sockaddr.Length];
         _sockaddr.CopyTo(address);
         address[2] = (byte)(port >> 8);
         address[3] = (byte)port;
+        var fd = RentProbe();
+        int result, error;
+        fixed (byte* raw = address)
+        {
+            result = Native.bind(fd, raw, (uint)address.Length);
+            error = result == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+
+        if (result == 0)
+        {
+            Native.close(fd); // bound now: useless as a probe
+            return false;
+        }
+
+        ReturnProbe(fd);
+        return error is Native.EADDRINUSE or Native.EACCES ? true : throw new SocketException(error);
+    }
+
+    private unsafe int RentProbe()
+    {
+        if (_probes.TryTake(out var pooled))
+        {
+            return pooled;
+        }
+
         var fd = Native.socket(_family, SockStream | SockCloexec, 0);
         if (fd < 0)
         {
             throw new SocketException(Marshal.GetLastPInvokeError());
         }
 
-        try
+        var one = 1;
+        if (Native.setsockopt(fd, SolSocket, SoReuseAddr, &one, sizeof(int)) != 0)
         {
-            var one = 1;
-            if (Native.setsockopt(fd, SolSocket, SoReuseAddr, &one, sizeof(int)) != 0)
-            {
-                throw new SocketException(Marshal.GetLastPInvokeError());
-            }
-
-            fixed (byte* raw = address)
-            {
-                if (Native.bind(fd, raw, (uint)address.Length) == 0)
-                {
-                    return false;
-                }
-            }
-
             var error = Marshal.GetLastPInvokeError();
-            return error is Native.EADDRINUSE or Native.EACCES ? true : throw new SocketException(error);
+            Native.close(fd);
+            throw new SocketException(error);
         }
-        finally
+
+        return fd;
+    }
+
+    private void ReturnProbe(int fd)
+    {
+        if (_disposed || _probes.Count >= MaxPooledProbes)
+        {
+            Native.close(fd);
+        }
+        else
+        {
+            _probes.Add(fd);
+        }
+    }
+
+    /// <summary>Closes the pooled probe sockets.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_probes.TryTake(out var fd))
         {
             Native.close(fd);
         }

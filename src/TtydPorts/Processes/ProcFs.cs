@@ -139,15 +139,16 @@ internal static class ProcFs
     /// <summary>Whether the process holds a socket that listens on TCP <paramref name="port"/> (IPv4 or IPv6).</summary>
     public static bool OwnsListeningSocket(int pid, int port)
     {
-        var inodes = new HashSet<string>(StringComparer.Ordinal);
+        var inodes = new HashSet<ulong>();
         try
         {
             foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
             {
                 var target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)
+                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
                 {
-                    inodes.Add(target[8..^1]);
+                    inodes.Add(inode);
                 }
             }
         }
@@ -161,23 +162,66 @@ internal static class ProcFs
             return false;
         }
 
-        var portHex = ":" + port.ToString("X4", CultureInfo.InvariantCulture);
-        foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
+        foreach (var table in (ReadOnlySpan<string>)[$"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6"])
         {
+            byte[] text;
             try
             {
-                foreach (var line in File.ReadLines(table).Skip(1))
-                {
-                    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-                    var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    if (fields.Length > 9 && fields[3] == "0A" && fields[1].EndsWith(portHex, StringComparison.Ordinal) && inodes.Contains(fields[9]))
-                    {
-                        return true;
-                    }
-                }
+                text = File.ReadAllBytes(table);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                continue;
+            }
+
+            if (HasListener(text, port, inodes))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Scans "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ..." lines without
+    // allocating: the table holds every socket of the machine's network namespace.
+    internal static bool HasListener(ReadOnlySpan<byte> table, int port, HashSet<ulong> inodes)
+    {
+        var first = true;
+        foreach (var range in table.Split((byte)'\n'))
+        {
+            var line = table[range];
+            if (first)
+            {
+                first = false; // header
+                continue;
+            }
+
+            ReadOnlySpan<byte> local = default, state = default, inode = default;
+            var field = 0;
+            var rest = line;
+            while (!rest.IsEmpty && field <= 9)
+            {
+                rest = rest.TrimStart((byte)' ');
+                var end = rest.IndexOf((byte)' ');
+                var token = end < 0 ? rest : rest[..end];
+                switch (field)
+                {
+                    case 1: local = token; break;
+                    case 3: state = token; break;
+                    case 9: inode = token; break;
+                }
+
+                rest = end < 0 ? default : rest[end..];
+                field++;
+            }
+
+            if (state.SequenceEqual("0A"u8) && local.Length > 5
+                && int.TryParse(local[(local.LastIndexOf((byte)':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var localPort)
+                && localPort == port
+                && ulong.TryParse(inode, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && inodes.Contains(number))
+            {
+                return true;
             }
         }
 
