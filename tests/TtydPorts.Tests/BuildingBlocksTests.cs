@@ -165,6 +165,20 @@ public sealed class ProcFsTests
     }
 
     [Fact]
+    public void The_kernel_names_the_process_that_owns_a_listening_port()
+    {
+        using var mine = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        mine.Start();
+        var port = ((IPEndPoint)mine.LocalEndpoint).Port;
+
+        Assert.NotNull(SockDiag.FindListenerInodes(port));
+        Assert.True(ProcFs.OwnsListeningSocket(Environment.ProcessId, port));
+        Assert.False(ProcFs.OwnsListeningSocket(1, port));
+        mine.Stop();
+        Assert.False(ProcFs.OwnsListeningSocket(Environment.ProcessId, port));
+    }
+
+    [Fact]
     public void Zombies_count_as_exited() => Assert.True(new ProcStat('Z', 1, 1).HasExited);
 
     [Fact]

@@ -92,6 +92,12 @@ internal static partial class Native
     public static partial int close(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint send(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint recv(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
 
     [LibraryImport("libc", SetLastError = true)]

@@ -162,6 +162,13 @@ internal static class ProcFs
             return false;
         }
 
+        // The kernel's sock_diag answers for listening sockets only; the text tables below make the kernel walk every
+        // bucket of the connection hash, milliseconds on any machine, and are the fallback only.
+        if (SockDiag.FindListenerInodes(port) is { } listeners)
+        {
+            return listeners.Overlaps(inodes);
+        }
+
         foreach (var table in (ReadOnlySpan<string>)[$"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6"])
         {
             byte[] text;
