@@ -69,7 +69,7 @@ public sealed class ProxyHost : IAsyncDisposable
     public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
     public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
 
-    public static async Task<ProxyHost> StartAsync(Action<TtydSessionOptions>? configure = null)
+    public static async Task<ProxyHost> StartAsync(Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null)
     {
         RealParts.Require();
         var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
@@ -88,7 +88,7 @@ public sealed class ProxyHost : IAsyncDisposable
             o.ExtraTtydArguments.Add("-t");
             o.ExtraTtydArguments.Add("rendererType=dom");
             configure?.Invoke(o);
-        }).AddTtydTerminalProxy("/terminals");
+        }).AddTtydTerminalProxy("/terminals", proxy);
         builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
         {
             o.LoginPath = "/login";

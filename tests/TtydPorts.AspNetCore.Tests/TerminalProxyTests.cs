@@ -97,6 +97,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         Assert.Equal("/login", response.Headers.Location!.AbsolutePath);
         Assert.Contains(Uri.EscapeDataString($"/terminals/{container}/"), response.Headers.Location.Query, StringComparison.Ordinal);
         await Assert.ThrowsAsync<WebSocketException>(() => anonymous.ConnectAsync(container, host.Origin, Ct));
+        Assert.Equal(HttpStatusCode.Redirect, await anonymous.RawGetAsync("/terminals/tpx-no-such-container/")); // no hint which terminals exist
         Assert.Equal(0, TtydProbe.Connections(session!.SocketPath!));
         Assert.Empty(TtydProbe.Children(session.ProcessId));
     }
@@ -220,5 +221,28 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         // The same request shape for the real container is forwarded, and the probe sees it.
         Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/"));
         await Poll.UntilAsync(() => TtydProbe.Connections(session.SocketPath!) > 0, Within(10));
+    }
+
+    [Fact]
+    public async Task The_host_decides_who_may_reach_a_terminal_with_its_own_callback_and_user_id_selector()
+    {
+        var container = containers.Start();
+        await using var host = await ProxyHost.StartAsync(proxy: o =>
+        {
+            o.UserIdSelector = user => user.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value?.ToUpperInvariant();
+            o.Authorize = (context, session) => ValueTask.FromResult(
+                o.UserIdSelector(context.User) is "TEACHER" || string.Equals(o.UserIdSelector(context.User), session.UserId, StringComparison.Ordinal));
+        });
+        await host.Manager.EnsureSessionAsync(container, "ALICE", null, Ct);
+        using var teacher = await host.ClientAsync("teacher");
+        using var alice = await host.ClientAsync("alice");
+        using var bob = await host.ClientAsync("bob");
+
+        Assert.Equal(HttpStatusCode.OK, await teacher.RawGetAsync($"/terminals/{container}/"));
+        Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/"));
+        Assert.Equal(HttpStatusCode.Forbidden, await bob.RawGetAsync($"/terminals/{container}/"));
+        await using var terminal = await teacher.ConnectAsync(container, host.Origin, Ct);
+        await terminal.TypeAsync("echo teacher-$((6*7))\r", Ct);
+        await terminal.WaitForAsync("teacher-42", Within(30));
     }
 }

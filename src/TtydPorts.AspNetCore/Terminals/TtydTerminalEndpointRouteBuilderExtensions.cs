@@ -12,9 +12,9 @@ public static class TtydTerminalEndpointRouteBuilderExtensions
     /// <summary>
     /// Serves each session's terminal at <c>{prefix}/{container}/</c> (the prefix given to <c>AddTtydTerminalProxy</c>),
     /// forwarding its HTTP and WebSocket traffic to the session's ttyd with YARP's forwarder. Before anything is forwarded:
-    /// a container name that breaks Docker's rule (an encoded slash or dot included) or has no session answers 404; an
-    /// anonymous user is challenged; an authenticated user the authorization callback refuses (by default anyone but the
-    /// session's owner) is forbidden (403); a WebSocket whose <c>Origin</c> is not the request's own host answers 403.
+    /// a container name that breaks Docker's rule (an encoded slash included) answers 404; an anonymous user is challenged
+    /// (before the lookup, so that it learns nothing about which terminals exist); a container without a session answers 404;
+    /// an authenticated user the authorization callback refuses (by default anyone but the session's owner) is forbidden (403); a WebSocket whose <c>Origin</c> is not the request's own host answers 403.
     /// <c>{prefix}/{container}</c> redirects to the trailing slash. ttyd gets the session's credential instead of the
     /// browser's <c>Authorization</c>, and none of the host's cookies.
     /// </summary>

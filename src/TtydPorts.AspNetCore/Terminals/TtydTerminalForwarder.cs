@@ -17,8 +17,8 @@ namespace TtydPorts.AspNetCore;
 
 /// <summary>
 /// Forwards a terminal's HTTP and WebSocket traffic to its session's ttyd over the session's Unix socket, after the
-/// checks: a valid container with a session (else 404), an authenticated user (else a challenge), the host's authorization
-/// decision (else 403), and for a WebSocket an <c>Origin</c> equal to the request's host (else 403).
+/// checks: a valid container name (else 404), an authenticated user (else a challenge), a session for the container (else
+/// 404), the host's authorization decision (else 403), and for a WebSocket an <c>Origin</c> equal to the request's host (else 403).
 /// </summary>
 internal sealed class TtydTerminalForwarder : IDisposable
 {
@@ -65,17 +65,25 @@ internal sealed class TtydTerminalForwarder : IDisposable
         var prefix = _options.Value.PathPrefix;
         var container = context.GetRouteValue("container") as string;
 
-        // Route values are the raw segment: an encoded slash or dot stays "%2F"/"%2e" and fails the name rule.
-        if (container is null || !SessionIds.IsValidContainerName(container) || _manager.FindSession(container) is not { SocketPath: not null } session)
+        // Route values are the raw segment: an encoded slash stays "%2F" and fails the name rule.
+        if (container is null || !SessionIds.IsValidContainerName(container))
         {
-            Log.TerminalRejected(_logger, context.Request.Method, container ?? "", "no such terminal");
+            Log.TerminalRejected(_logger, context.Request.Method, "(invalid name)", "no such terminal");
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
 
+        // Anonymous users are challenged before the lookup, so they cannot learn which containers have a terminal.
         if (context.User.Identity?.IsAuthenticated != true)
         {
             await ChallengeAsync(context);
+            return;
+        }
+
+        if (_manager.FindSession(container) is not { SocketPath: not null } session)
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "no such terminal");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
 
