@@ -12,4 +12,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Rejected {Method} {Path}: {Reason}")]
     public static partial void RequestRejected(ILogger logger, string method, string path, string reason);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Terminal request {Method} for container '{Container}' refused: {Reason}")]
+    public static partial void TerminalRejected(ILogger logger, string method, string container, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Forwarding to the terminal of container '{Container}' failed: {Error}")]
+    public static partial void ForwardFailed(ILogger logger, string container, Yarp.ReverseProxy.Forwarder.ForwarderError error, Exception? exception);
 }

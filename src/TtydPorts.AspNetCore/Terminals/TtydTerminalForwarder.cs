@@ -1,0 +1,216 @@
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace TtydPorts.AspNetCore;
+
+/// <summary>
+/// Forwards a terminal's HTTP and WebSocket traffic to its session's ttyd over the session's Unix socket, after the
+/// checks: a valid container name (else 404), an authenticated user (else a challenge), a session for the container (else
+/// 404), the host's authorization decision (else 403), and for a WebSocket an <c>Origin</c> equal to the request's host (else 403).
+/// </summary>
+internal sealed class TtydTerminalForwarder : IDisposable
+{
+    private static readonly HttpRequestOptionsKey<string> SocketPathKey = new("TtydPorts.SocketPath");
+
+    private static readonly ForwarderRequestConfig RequestConfig = new()
+    {
+        // ttyd speaks HTTP/1.1 (and WebSocket upgrades over it) on its socket.
+        Version = HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+    };
+
+    private readonly IHttpForwarder _forwarder;
+    private readonly ITtydSessionManager _manager;
+    private readonly IOptions<TtydTerminalProxyOptions> _options;
+    private readonly ILogger<TtydTerminalForwarder> _logger;
+    private readonly HttpMessageInvoker _invoker;
+
+    public TtydTerminalForwarder(IHttpForwarder forwarder, ITtydSessionManager manager, IOptions<TtydTerminalProxyOptions> options, ILogger<TtydTerminalForwarder> logger)
+    {
+        _forwarder = forwarder;
+        _manager = manager;
+        _options = options;
+        _logger = logger;
+
+        // One handler for every session. Each session gets a host name of its own in the request URI (derived from its socket
+        // path), so the connection pools, keyed by host, never hand one session's connection to another; the connect callback
+        // opens the session's socket and checks that the two agree.
+        _invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ActivityHeadersPropagator = null,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            ConnectCallback = ConnectAsync,
+        });
+    }
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var prefix = _options.Value.PathPrefix;
+        var container = context.GetRouteValue("container") as string;
+
+        // Route values are the raw segment: an encoded slash stays "%2F" and fails the name rule.
+        if (container is null || !SessionIds.IsValidContainerName(container))
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, "(invalid name)", "no such terminal");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        // Anonymous users are challenged before the lookup, so they cannot learn which containers have a terminal.
+        if (context.User.Identity?.IsAuthenticated != true)
+        {
+            await ChallengeAsync(context);
+            return;
+        }
+
+        if (_manager.FindSession(container) is not { SocketPath: not null } session)
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "no such terminal");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        var authorize = _options.Value.Authorize;
+        var allowed = authorize is null
+            ? string.Equals(_options.Value.UserIdSelector(context.User), session.UserId, StringComparison.Ordinal)
+            : await authorize(context, session);
+        if (!allowed)
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "not authorized");
+            await ForbidAsync(context);
+            return;
+        }
+
+        if (IsWebSocketRequest(context) && !IsSameOrigin(context.Request))
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "WebSocket from another origin");
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        // /terminals/node1 -> /terminals/node1/: ttyd's page loads its parts relative to the folder.
+        if (context.Request.Path.Value is { } path && string.Equals(path, $"{prefix}/{container}", StringComparison.Ordinal))
+        {
+            context.Response.Redirect($"{context.Request.PathBase}{path}/{context.Request.QueryString}");
+            return;
+        }
+
+        var error = await _forwarder.SendAsync(context, $"http://{HostKey(session.SocketPath)}", _invoker, RequestConfig, new SessionTransformer(session));
+        if (error != ForwarderError.None)
+        {
+            Log.ForwardFailed(_logger, container, error, context.Features.Get<IForwarderErrorFeature>()?.Exception);
+        }
+    }
+
+    public void Dispose() => _invoker.Dispose();
+
+    private static async Task ChallengeAsync(HttpContext context)
+    {
+        var schemes = context.RequestServices.GetService<IAuthenticationSchemeProvider>();
+        if (schemes is not null && await schemes.GetDefaultChallengeSchemeAsync() is not null)
+        {
+            await context.ChallengeAsync();
+        }
+        else
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        }
+    }
+
+    private static async Task ForbidAsync(HttpContext context)
+    {
+        var schemes = context.RequestServices.GetService<IAuthenticationSchemeProvider>();
+        if (schemes is not null && await schemes.GetDefaultForbidSchemeAsync() is not null)
+        {
+            await context.ForbidAsync();
+        }
+        else
+        {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+        }
+    }
+
+    private static bool IsWebSocketRequest(HttpContext context) =>
+        context.Request.Headers.Upgrade.Any(u => string.Equals(u?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase))
+        || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
+
+    // As ttyd's -O: the Origin's host:port must equal the Host the browser sent (a missing Origin is refused).
+    private static bool IsSameOrigin(HttpRequest request) =>
+        request.Headers.Origin.Count == 1
+        && Uri.TryCreate(request.Headers.Origin[0], UriKind.Absolute, out var origin)
+        && (origin.Scheme == Uri.UriSchemeHttp || origin.Scheme == Uri.UriSchemeHttps)
+        && request.Host.HasValue
+        && Uri.TryCreate($"{request.Scheme}://{request.Host.Value}", UriKind.Absolute, out var host)
+        && string.Equals(origin.Authority, host.Authority, StringComparison.OrdinalIgnoreCase);
+
+    private static string HostKey(string socketPath) =>
+        "ttyd-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(socketPath)), 0, 16);
+
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        if (!context.InitialRequestMessage.Options.TryGetValue(SocketPathKey, out var path) || !string.Equals(HostKey(path), context.DnsEndPoint.Host, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"No ttyd socket for the destination '{context.DnsEndPoint.Host}'.");
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// YARP's default request transform (path and query kept: ttyd serves under the same base path), then: the Host the
+    /// browser sent (ttyd's -O compares the Origin with it), no cookies of the host, and the session's credential instead of
+    /// any Authorization the browser sent.
+    /// </summary>
+    private sealed class SessionTransformer(TtydSession session) : HttpTransformer
+    {
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+            proxyRequest.Headers.Remove(HeaderNames.Cookie);
+            proxyRequest.Headers.Remove(HeaderNames.Authorization);
+            if (session.Credential is { } credential)
+            {
+                proxyRequest.Headers.TryAddWithoutValidation(HeaderNames.Authorization, credential.AuthorizationHeaderValue);
+            }
+
+            proxyRequest.Options.Set(SocketPathKey, session.SocketPath!);
+        }
+
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        {
+            var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+
+            // ttyd's own challenge would make the browser ask for ttyd's secret; the proxy supplies it, so never pass it on.
+            httpContext.Response.Headers.Remove(HeaderNames.WWWAuthenticate);
+            return proceed;
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+
+namespace TtydPorts.AspNetCore;
+
+/// <summary>Settings of the terminal proxy (<c>AddTtydTerminalProxy</c>, <c>MapTtydTerminals</c>).</summary>
+public sealed class TtydTerminalProxyOptions
+{
+    /// <summary>
+    /// Path every terminal is served under, followed by the container name (<c>/terminals/node1/</c>). Set by
+    /// <c>AddTtydTerminalProxy(prefix)</c>, which gives ttyd the same base path. Default <c>/terminals</c>.
+    /// </summary>
+    public string PathPrefix { get; set; } = "/terminals";
+
+    /// <summary>
+    /// The id of the signed-in user, compared with <see cref="TtydSession.UserId"/> by the default authorization. Default:
+    /// the <see cref="ClaimTypes.NameIdentifier"/> claim, else <c>Identity.Name</c>.
+    /// </summary>
+    public Func<ClaimsPrincipal, string?> UserIdSelector { get; set; } = DefaultUserId;
+
+    /// <summary>
+    /// Decides whether an authenticated user may reach a session's terminal; <see langword="false"/> answers 403 and forwards
+    /// nothing. Anonymous users never get here: they are challenged. Default <see langword="null"/>: only the session's owner
+    /// (<see cref="UserIdSelector"/> equals <see cref="TtydSession.UserId"/>, ordinal).
+    /// </summary>
+    public Func<HttpContext, TtydSession, ValueTask<bool>>? Authorize { get; set; }
+
+    /// <summary>The default <see cref="UserIdSelector"/>: <see cref="ClaimTypes.NameIdentifier"/>, else <c>Identity.Name</c>.</summary>
+    /// <param name="user">The signed-in user.</param>
+    /// <returns>The user id, or <see langword="null"/>.</returns>
+    public static string? DefaultUserId(ClaimsPrincipal user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        return user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? user.Identity?.Name;
+    }
+}

@@ -1,0 +1,266 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using NetLabBuilder.Sample;
+using TtydPorts.IntegrationTests;
+
+namespace TtydPorts.AspNetCore.Tests;
+
+/// <summary>Busybox containers named tpx-*, labelled as test containers (hostname = name); removed at the end.</summary>
+public sealed class ProxyContainers : IDisposable
+{
+    private readonly List<string> _names = [];
+
+    public string Start()
+    {
+        RealParts.Require();
+        var name = $"tpx-{Guid.NewGuid().ToString("N")[..10]}";
+        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        lock (_names)
+        {
+            _names.Add(name);
+        }
+
+        return name;
+    }
+
+    public void Dispose()
+    {
+        lock (_names)
+        {
+            if (_names.Count > 0)
+            {
+                RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. _names]);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A real host on 127.0.0.1 (a free port) in proxy mode: cookie authentication with a "log in as USER" endpoint
+/// (<c>/login?user=alice</c>), <c>AddTtydTerminalProxy("/terminals")</c> and <c>MapTtydTerminals()</c>, over a manager of its
+/// own instance. Disposing it stops every session and asserts that no ttyd of its instance is left.
+/// </summary>
+public sealed class ProxyHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ProxyHost(WebApplication app, string instance, string runtimeDirectory)
+    {
+        _app = app;
+        Instance = instance;
+        RuntimeDirectory = runtimeDirectory;
+        BaseAddress = NetLabApp.Addresses(app)[0];
+    }
+
+    public string Instance { get; }
+    public string RuntimeDirectory { get; }
+    public Uri BaseAddress { get; }
+    public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
+    public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
+
+    public static async Task<ProxyHost> StartAsync(Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null)
+    {
+        RealParts.Require();
+        var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddTtydSessions(o =>
+        {
+            o.PortRangeStart = 19500;
+            o.PortRangeEnd = 19509;
+            o.InstanceName = instance;
+            o.RuntimeDirectory = runtime;
+            o.DockerPath = RealParts.DockerClient;
+            o.StopGracePeriod = TimeSpan.FromSeconds(2);
+            o.ExtraTtydArguments.Add("-t");
+            o.ExtraTtydArguments.Add("rendererType=dom");
+            configure?.Invoke(o);
+        }).AddTtydTerminalProxy("/terminals", proxy);
+        builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
+        {
+            o.LoginPath = "/login";
+            o.Events.OnRedirectToAccessDenied = context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden; // a plain 403 instead of the access-denied page
+                return Task.CompletedTask;
+            };
+        });
+        builder.Services.AddAuthorization();
+        var app = builder.Build();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapGet("/login", (string? user) => user is null
+            ? Results.Text("log in as ?user=NAME")
+            : Results.SignIn(new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user)], CookieAuthenticationDefaults.AuthenticationScheme))));
+        app.MapTtydTerminals();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return new ProxyHost(app, instance, runtime);
+    }
+
+    /// <summary>An HTTP client with its own cookies, logged in as <paramref name="user"/> unless it is null; no redirects followed.</summary>
+    public async Task<Browserless> ClientAsync(string? user)
+    {
+        var cookies = new CookieContainer();
+        var http = new HttpClient(new SocketsHttpHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        if (user is not null)
+        {
+            using var login = await http.GetAsync($"/login?user={user}", TestContext.Current.CancellationToken);
+            login.EnsureSuccessStatusCode();
+            Assert.NotEmpty(cookies.GetCookies(BaseAddress));
+        }
+
+        return new Browserless(this, http, cookies);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var supervisor = _app.Services.GetRequiredService<IProcessSupervisor>();
+        var result = await Manager.CleanupAllAsync();
+        await _app.StopAsync();
+        var left = supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", Instance);
+        await _app.DisposeAsync();
+        if (Directory.Exists(RuntimeDirectory))
+        {
+            Directory.Delete(RuntimeDirectory, recursive: true);
+        }
+
+        Assert.True(result.Succeeded);
+        Assert.Empty(left);
+    }
+}
+
+/// <summary>A scripted client of the proxy: plain HTTP, raw request lines, and ttyd's WebSocket protocol through the proxy.</summary>
+public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer cookies) : IDisposable
+{
+    public HttpClient Http => http;
+
+    /// <summary>Sends the request line exactly as given (no client-side normalisation of %2F or dots); returns the status.</summary>
+    public async Task<HttpStatusCode> RawGetAsync(string target)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port, TestContext.Current.CancellationToken);
+        var stream = tcp.GetStream();
+        var cookie = cookies.GetCookieHeader(host.BaseAddress);
+        var request = $"GET {target} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), TestContext.Current.CancellationToken);
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        var status = await reader.ReadLineAsync(TestContext.Current.CancellationToken) ?? "";
+        var parts = status.Split(' ');
+        return parts.Length > 1 && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var code)
+            ? (HttpStatusCode)code
+            : throw new InvalidOperationException($"No HTTP status line for {target}: '{status}'.");
+    }
+
+    /// <summary>
+    /// Opens the terminal's WebSocket through the proxy as ttyd's page does: fetch <c>token</c>, connect with subprotocol
+    /// <c>tty</c> and this client's cookies, send the hello with the token.
+    /// </summary>
+    public async Task<ProxiedTerminal> ConnectAsync(string container, string? origin, CancellationToken cancellationToken, bool fetchToken = true)
+    {
+        var token = "";
+        if (fetchToken)
+        {
+            using var tokenResponse = await http.GetAsync($"/terminals/{container}/token", cancellationToken);
+            if (tokenResponse.IsSuccessStatusCode)
+            {
+                token = JsonDocument.Parse(await tokenResponse.Content.ReadAsStringAsync(cancellationToken)).RootElement.GetProperty("token").GetString() ?? "";
+            }
+        }
+
+        var socket = new ClientWebSocket();
+        try
+        {
+            socket.Options.AddSubProtocol("tty");
+            socket.Options.Cookies = cookies;
+            if (origin is not null)
+            {
+                socket.Options.SetRequestHeader("Origin", origin);
+            }
+
+            await socket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}/ws"), cancellationToken);
+            var terminal = new ProxiedTerminal(socket);
+            await terminal.SendAsync($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}", cancellationToken);
+            return terminal;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => http.Dispose();
+}
+
+public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
+{
+    private readonly StringBuilder _screen = new();
+
+    public Task TypeAsync(string text, CancellationToken cancellationToken) => SendAsync("0" + text, cancellationToken);
+
+    internal Task SendAsync(string text, CancellationToken cancellationToken) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Binary, true, cancellationToken);
+
+    public async Task WaitForAsync(string expected, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[8192];
+        while (!_screen.ToString().Contains(expected, StringComparison.Ordinal))
+        {
+            var result = await socket.ReceiveAsync(buffer, cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                throw new InvalidOperationException($"The terminal closed before '{expected}' appeared. Screen: {_screen}");
+            }
+
+            if (result.Count > 0 && buffer[0] == (byte)'0')
+            {
+                _screen.Append(Encoding.UTF8.GetString(buffer, 1, result.Count - 1));
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (socket.State == WebSocketState.Open)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cts.Token);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+            {
+            }
+        }
+
+        socket.Dispose();
+    }
+}
+
+/// <summary>What a ttyd saw, read from the kernel: connections accepted on its Unix socket, and its children (one per terminal).</summary>
+internal static class TtydProbe
+{
+    /// <summary>Connected sockets bound to <paramref name="socketPath"/> (the server ends of accepted connections; the listener is not counted).</summary>
+    public static int Connections(string socketPath) =>
+        File.ReadLines("/proc/net/unix").Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f.Length >= 8 && f[7] == socketPath && f[5] == "03");
+
+    public static IReadOnlyList<int> Children(int pid) =>
+        [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
+}
