@@ -152,6 +152,30 @@ public sealed class LifecycleTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task In_socket_mode_an_idle_terminal_is_reaped_once_its_last_client_has_been_gone_for_the_timeout()
+    {
+        var container = lab.StartContainer();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sut = new ManagerUnderTest(18275, 18279, o => (o.IdleTimeout, o.ListenMode) = (TimeSpan.FromMinutes(5), TtydListenMode.UnixSocket), services: s => s.TryAddSingleton<TimeProvider>(time));
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var client = await TtydClient.ConnectAsync(new Uri("ws://localhost/ws"), session!.Credential, session.SocketPath, null, Ct);
+        await client.TypeAsync("echo connected\r", Ct);
+        await client.WaitForAsync("connected", Within(30));
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+
+        await client.DisposeAsync();
+        await Poll.UntilAsync(() => ProcFs.CountUnixConnections().GetValueOrDefault(session.SocketPath!) == 0, Within(10));
+        time.Advance(TimeSpan.FromMinutes(6));
+        var reaped = await sut.Manager.RepairAsync(Ct);
+
+        Assert.Equal([container], reaped.Stopped.Select(s => s.Container));
+        Assert.False(sut.Supervisor.IsAlive(session.Process));
+        Assert.False(File.Exists(session.SocketPath));
+    }
+
+    [Fact]
     public async Task A_container_recreated_under_the_same_name_keeps_a_working_terminal()
     {
         var container = lab.StartContainer();

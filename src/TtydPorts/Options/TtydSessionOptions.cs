@@ -115,7 +115,8 @@ public sealed class TtydSessionOptions
 
     /// <summary>
     /// Stop a session that had no connected client for this long. Default <see langword="null"/>: idle sessions are
-    /// kept. Clients are counted from the established TCP connections on the session's port.
+    /// kept. Clients are counted from the established TCP connections on the session's port, or the connections on
+    /// its Unix socket in proxy mode.
     /// </summary>
     public TimeSpan? IdleTimeout { get; set; }
 

@@ -136,6 +136,31 @@ internal static class ProcFs
         return result;
     }
 
+    /// <summary>
+    /// Connected clients per Unix socket path: the server side of each accepted connection carries the listener's path
+    /// in <c>/proc/net/unix</c> ("Num RefCount Protocol Flags Type St Inode Path", state 03 = connected).
+    /// </summary>
+    public static Dictionary<string, int> CountUnixConnections()
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/net/unix").Skip(1))
+            {
+                var fields = line.Split(' ', 8, StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length == 8 && fields[5] == "03")
+                {
+                    counts[fields[7]] = counts.GetValueOrDefault(fields[7]) + 1;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return counts;
+    }
+
     /// <summary>Whether the process holds a socket that listens on TCP <paramref name="port"/> (IPv4 or IPv6).</summary>
     public static bool OwnsListeningSocket(int pid, int port)
     {

@@ -492,11 +492,13 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         var idle = CleanupResult.Empty;
         if (_options.IdleTimeout is { } idleTimeout)
         {
-            var clients = _ports.CountEstablishedConnections();
+            var clients = _useSockets ? null : _ports.CountEstablishedConnections();
+            var socketClients = _useSockets ? ProcFs.CountUnixConnections() : null;
             var now = _time.GetTimestamp();
             foreach (var slot in _slots.Values)
             {
-                if (slot.Current is { } entry && clients.GetValueOrDefault(entry.Session.Port) > 0)
+                if (slot.Current is { } entry
+                    && (entry.Session.SocketPath is { } socket ? socketClients?.GetValueOrDefault(socket) : clients?.GetValueOrDefault(entry.Session.Port)) > 0)
                 {
                     entry.LastActive = now;
                 }
