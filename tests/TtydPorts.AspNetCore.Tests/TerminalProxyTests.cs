@@ -14,12 +14,6 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CancellationToken Within(int seconds)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-        return cts.Token;
-    }
 
     [Fact]
     public async Task The_owner_opens_the_terminal_through_the_proxy_in_chromium_and_runs_hostname()
@@ -78,7 +72,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         using var alice = await host.ClientAsync("alice");
         await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
         await terminal.TypeAsync("echo owner-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("owner-42", Within(30));
+        await terminal.WaitForAsync("owner-42", Poll.Within(30));
         Assert.NotEqual(0, TtydProbe.Connections(session.SocketPath!));
         Assert.NotEmpty(TtydProbe.Children(session.ProcessId));
     }
@@ -126,7 +120,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
 
         await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
         await terminal.TypeAsync("echo same-origin\r", Ct);
-        await terminal.WaitForAsync("same-origin", Within(30));
+        await terminal.WaitForAsync("same-origin", Poll.Within(30));
     }
 
     [Fact]
@@ -185,7 +179,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         Assert.Empty(TtydProbe.Children(session.ProcessId));
         await using var client = await TtydClient.ConnectAsync(ws, session.Credential, null, null, Ct);
         await client.TypeAsync("echo with-secret\r", Ct);
-        await client.WaitForAsync("with-secret", Within(30));
+        await client.WaitForAsync("with-secret", Poll.Within(30));
     }
 
     [Fact]
@@ -220,7 +214,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
 
         // The same request shape for the real container is forwarded, and the probe sees it.
         Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/"));
-        await Poll.UntilAsync(() => TtydProbe.Connections(session.SocketPath!) > 0, Within(10));
+        await Poll.UntilAsync(() => TtydProbe.Connections(session.SocketPath!) > 0, Poll.Within(10));
     }
 
     [Fact]
@@ -243,6 +237,6 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         Assert.Equal(HttpStatusCode.Forbidden, await bob.RawGetAsync($"/terminals/{container}/"));
         await using var terminal = await teacher.ConnectAsync(container, host.Origin, Ct);
         await terminal.TypeAsync("echo teacher-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("teacher-42", Within(30));
+        await terminal.WaitForAsync("teacher-42", Poll.Within(30));
     }
 }

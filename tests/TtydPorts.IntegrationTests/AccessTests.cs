@@ -8,12 +8,6 @@ public sealed class AccessTests(ContainerLab lab)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CancellationToken Within(int seconds)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-        return cts.Token;
-    }
 
     private static async Task<HttpStatusCode> GetAsync(HttpMessageHandler handler, Uri uri, TtydCredential? credential)
     {
@@ -51,7 +45,7 @@ public sealed class AccessTests(ContainerLab lab)
         await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, session.SocketPath, "http://localhost", Ct));
         await using var client = await TtydClient.ConnectAsync(ws, session.Credential, session.SocketPath, "http://localhost", Ct);
         await client.TypeAsync("echo via-socket-$((2*21))\r", Ct);
-        await client.WaitForAsync("via-socket-42", Within(30));
+        await client.WaitForAsync("via-socket-42", Poll.Within(30));
     }
 
     [Fact]
@@ -65,7 +59,7 @@ public sealed class AccessTests(ContainerLab lab)
         await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, "http://evil.example", Ct));
         await using var client = await TtydClient.ConnectAsync(ws, null, null, $"http://127.0.0.1:{session.Port}", Ct);
         await client.TypeAsync("echo same-origin\r", Ct);
-        await client.WaitForAsync("same-origin", Within(30));
+        await client.WaitForAsync("same-origin", Poll.Within(30));
     }
 
     [Fact]

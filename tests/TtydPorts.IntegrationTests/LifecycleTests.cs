@@ -13,12 +13,6 @@ public sealed class LifecycleTests(ContainerLab lab)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CancellationToken Within(int seconds)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-        return cts.Token;
-    }
 
     private static object Describe(TtydStatus status) =>
         string.Join("; ", status.Sessions.Select(s => $"{s.Session.Container} {s.Session.Port} {s.Session.ProcessId} {s.Session.UserId} {s.Session.TopologyId} {s.Healthy}"));
@@ -33,7 +27,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         await first.Manager.EnsureSessionAsync(c2, "bob", "t2", Ct);
         await using var client = await TtydClient.ConnectAsync(s1!.GetUrl(), Ct);
         await client.TypeAsync("echo before-$((40+2))\r", Ct);
-        await client.WaitForAsync("before-42", Within(30));
+        await client.WaitForAsync("before-42", Poll.Within(30));
         var before = first.Manager.GetStatus();
 
         await first.AbandonAsync();
@@ -43,7 +37,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         Assert.Equal(Describe(before), Describe(after));
         Assert.Equal(2, after.ActiveSessions);
         await client.TypeAsync("echo after-$((50+5))\r", Ct);
-        await client.WaitForAsync("after-55", Within(30));
+        await client.WaitForAsync("after-55", Poll.Within(30));
         Assert.Equal(s1.ProcessId, (await second.Manager.EnsureSessionAsync(c1, "alice", "t1", Ct))!.ProcessId);
     }
 
@@ -85,7 +79,7 @@ public sealed class LifecycleTests(ContainerLab lab)
                     $"--TtydPorts:InstanceName={instance}", $"--TtydPorts:TtydPath={dir}/{name}.sh",
                     "--TtydPorts:PortRangeStart=18230", "--TtydPorts:PortRangeEnd=18239", $"--TtydPorts:RuntimeDirectory={dir}", name])
                 { RedirectStandardOutput = true, RedirectStandardError = true })!;
-                await Poll.UntilAsync(() => File.Exists(Path.Combine(dir, name + ".spawned")), Within(60));
+                await Poll.UntilAsync(() => File.Exists(Path.Combine(dir, name + ".spawned")), Poll.Within(60));
                 host.Kill(); // SIGKILL, in the middle of EnsureSessionAsync
                 await host.WaitForExitAsync(Ct);
             }
@@ -93,7 +87,7 @@ public sealed class LifecycleTests(ContainerLab lab)
             // One of the half-started sessions comes up after its host died; the other never does.
             await File.WriteAllTextAsync(Path.Combine(dir, adopted + ".go"), "go\n", Ct);
             await using var next = new ManagerUnderTest(18230, 18239, instance: instance);
-            await Poll.UntilAsync(() => next.TtydProcesses().Any(p => p.Markers["TTYDPORTS_CONTAINER"] == adopted && next.Ports.IsListening(int.Parse(p.Markers["TTYDPORTS_PORT"], System.Globalization.CultureInfo.InvariantCulture))), Within(30));
+            await Poll.UntilAsync(() => next.TtydProcesses().Any(p => p.Markers["TTYDPORTS_CONTAINER"] == adopted && next.Ports.IsListening(int.Parse(p.Markers["TTYDPORTS_PORT"], System.Globalization.CultureInfo.InvariantCulture))), Poll.Within(30));
 
             var repaired = await next.Manager.RepairAsync(Ct);
             var status = next.Manager.GetStatus();
@@ -117,11 +111,11 @@ public sealed class LifecycleTests(ContainerLab lab)
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await using var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
         await client.TypeAsync("sleep 777\r", Ct);
-        await Poll.UntilAsync(() => RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Within(30));
+        await Poll.UntilAsync(() => RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Poll.Within(30));
 
         await sut.Manager.DeleteNodeAsync(container, Ct);
 
-        await Poll.UntilAsync(() => !RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Within(10));
+        await Poll.UntilAsync(() => !RealParts.Docker("top", container).Contains("sleep 777", StringComparison.Ordinal), Poll.Within(10));
         var left = RealParts.Docker("top", container, "-o", "pid,args");
         Assert.DoesNotContain("/bin/sh", left, StringComparison.Ordinal);
     }
@@ -135,13 +129,13 @@ public sealed class LifecycleTests(ContainerLab lab)
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
         await client.TypeAsync("echo connected\r", Ct);
-        await client.WaitForAsync("connected", Within(30));
+        await client.WaitForAsync("connected", Poll.Within(30));
 
         time.Advance(TimeSpan.FromMinutes(10));
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
 
         await client.DisposeAsync();
-        await Poll.UntilAsync(() => sut.Ports.CountEstablishedConnections().GetValueOrDefault(session.Port) == 0, Within(10));
+        await Poll.UntilAsync(() => sut.Ports.CountEstablishedConnections().GetValueOrDefault(session.Port) == 0, Poll.Within(10));
         time.Advance(TimeSpan.FromMinutes(4));
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
         time.Advance(TimeSpan.FromMinutes(2));
@@ -160,13 +154,13 @@ public sealed class LifecycleTests(ContainerLab lab)
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         var client = await TtydClient.ConnectAsync(new Uri("ws://localhost/ws"), session!.Credential, session.SocketPath, null, Ct);
         await client.TypeAsync("echo connected\r", Ct);
-        await client.WaitForAsync("connected", Within(30));
+        await client.WaitForAsync("connected", Poll.Within(30));
 
         time.Advance(TimeSpan.FromMinutes(10));
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
 
         await client.DisposeAsync();
-        await Poll.UntilAsync(() => ProcFs.CountUnixConnections().GetValueOrDefault(session.SocketPath!) == 0, Within(10));
+        await Poll.UntilAsync(() => ProcFs.CountUnixConnections().GetValueOrDefault(session.SocketPath!) == 0, Poll.Within(10));
         time.Advance(TimeSpan.FromMinutes(6));
         var reaped = await sut.Manager.RepairAsync(Ct);
 
@@ -191,7 +185,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         Assert.Equal(session!.ProcessId, again!.ProcessId);
         await using var client = await TtydClient.ConnectAsync(again.GetUrl(), Ct);
         await client.TypeAsync("cat /tmp/gen\r", Ct);
-        await client.WaitForAsync("generation-2", Within(30));
+        await client.WaitForAsync("generation-2", Poll.Within(30));
     }
 
     [Fact]
@@ -219,7 +213,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         Assert.NotNull(recovered);
         await using var client = await TtydClient.ConnectAsync(recovered.GetUrl(), Ct);
         await client.TypeAsync("echo back-$((3*3))\r", Ct);
-        await client.WaitForAsync("back-9", Within(30));
+        await client.WaitForAsync("back-9", Poll.Within(30));
     }
 
     [Fact]
@@ -260,7 +254,7 @@ public sealed class LifecycleTests(ContainerLab lab)
             using var foreign = new TcpListener(IPAddress.Loopback, 0);
 
             var ensure = sut.Manager.EnsureSessionAsync(container, "alice", null, Ct).AsTask();
-            var racedPort = int.Parse((await File.ReadAllTextAsync(Path.Combine(dir, "port"), Within(30))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            var racedPort = int.Parse((await File.ReadAllTextAsync(Path.Combine(dir, "port"), Poll.Within(30))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
             using var thief = new TcpListener(IPAddress.Loopback, racedPort);
             thief.Start();
             await File.WriteAllTextAsync(Path.Combine(dir, "go"), "go\n", Ct);
@@ -299,7 +293,7 @@ public sealed class LifecycleTests(ContainerLab lab)
 
             ContainerLab.RemoveContainer(container);
 
-            await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Within(30));
+            await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Poll.Within(30));
             Assert.False(host.Services.GetRequiredService<IProcessSupervisor>().IsAlive(session!.Process));
         }
         finally

@@ -9,12 +9,6 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CancellationToken Within(int seconds)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-        return cts.Token;
-    }
 
     [Fact]
     public async Task A_terminal_runs_commands_in_its_container_over_ttyds_websocket()
@@ -27,7 +21,7 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         Assert.NotNull(session);
         await using var client = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
         await client.TypeAsync("echo hello-$((6*7)) from $(hostname)\r", Ct);
-        await client.WaitForAsync($"hello-42 from {container}", Within(30));
+        await client.WaitForAsync($"hello-42 from {container}", Poll.Within(30));
     }
 
     [Fact]
@@ -45,7 +39,7 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
             ttyd.Kill(); // SIGKILL
         }
 
-        await Poll.UntilAsync(() => !sut.Supervisor.IsAlive(first.Process), Within(10));
+        await Poll.UntilAsync(() => !sut.Supervisor.IsAlive(first.Process), Poll.Within(10));
 
         var third = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         Assert.NotEqual(first.ProcessId, third!.ProcessId);
@@ -208,7 +202,7 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await using var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
         await client.TypeAsync("echo ready-$((1+1))\r", Ct);
-        await client.WaitForAsync("ready-2", Within(30));
+        await client.WaitForAsync("ready-2", Poll.Within(30));
         var children = sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_SESSION", sut.TtydProcesses().Single().Markers["TTYDPORTS_SESSION"]);
         Assert.True(children.Count >= 2, "ttyd and its docker exec client carry the session marker");
 
