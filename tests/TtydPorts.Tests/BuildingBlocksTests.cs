@@ -202,3 +202,31 @@ public sealed class DockerEndpointTests
     public void The_socket_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string expected) =>
         Assert.Equal(expected, DockerContainerInventory.ResolveSocketPath(configured, dockerHost));
 }
+
+public sealed class TickerTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_waiter_completes_once_its_condition_holds_and_not_before()
+    {
+        var flag = 0;
+        var wait = Ticker.Shared.WhenAsync(() => Volatile.Read(ref flag) == 1, Ct);
+        Assert.False(wait.IsCompleted);
+
+        Volatile.Write(ref flag, 1);
+        await wait.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Fact]
+    public async Task A_cancelled_wait_ends_with_cancellation_and_a_failing_condition_with_its_exception()
+    {
+        using var cts = new CancellationTokenSource();
+        var never = Ticker.Shared.WhenAsync(() => false, cts.Token);
+        var failing = Ticker.Shared.WhenAsync(() => throw new InvalidOperationException("broken check"), Ct);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => never);
+        Assert.Equal("broken check", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing.WaitAsync(TimeSpan.FromSeconds(10), Ct))).Message);
+    }
+}

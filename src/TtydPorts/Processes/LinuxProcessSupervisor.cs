@@ -15,8 +15,6 @@ namespace TtydPorts;
 public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
 {
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan FastPollingWindow = TimeSpan.FromMilliseconds(50);
-    private readonly TimeProvider _time;
 
     // Children spawned by this process: only we can collect them, and a collected child's exit code is kept
     // for the start error that reports it.
@@ -31,7 +29,6 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     /// </summary>
     public LinuxProcessSupervisor()
     {
-        _time = TimeProvider.System;
     }
 
     /// <inheritdoc />
@@ -49,49 +46,43 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             handle.Dispose();
         }
 
-        var started = _time.GetTimestamp();
-        var delay = TimeSpan.FromMilliseconds(1);
         try
         {
-            while (true)
+            // Something accepting on the port is not enough: a foreign listener may have taken it between the port probe
+            // and our bind. Ready means the socket that accepts belongs to this process. (A Unix socket lives in the
+            // manager's private folder, where nobody else can put one.)
+            var ready = false;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(launch.ReadyTimeout);
+            try
             {
-                if (!IsAlive(identity))
-                {
-                    _children.TryRemove(pid, out var exitCode);
-                    var output = ReadTail(launch.LogPath);
-                    throw new ProcessLaunchException(
-                        LaunchFailure.ExitedEarly,
-                        $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
-                        (string.IsNullOrWhiteSpace(output) ? "" : $" Its output: {output}"),
-                        exitCode,
-                        output);
-                }
-
-                // Something accepting on the port is not enough: a foreign listener may have taken it between the
-                // port probe and our bind. Ready means the socket that accepts belongs to this process.
-                // A Unix socket lives in the manager's private folder, where nobody else can put one.
-                if (Accepts(launch)
-                    && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port)))
-                {
-                    return identity;
-                }
-
-                if (_time.GetElapsedTime(started) > launch.ReadyTimeout)
-                {
-                    throw new ProcessLaunchException(
-                        LaunchFailure.Timeout,
-                        $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch.LogPath)}",
-                        null,
-                        ReadTail(launch.LogPath));
-                }
-
-                // ttyd is ready a few milliseconds after exec: poll every millisecond at first, then back off.
-                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                if (_time.GetElapsedTime(started) > FastPollingWindow)
-                {
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(20).Ticks));
-                }
+                await Ticker.Shared.WhenAsync(
+                    () => !IsAlive(identity)
+                        || (ready = Accepts(launch) && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port))),
+                    timeout.Token).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ProcessLaunchException(
+                    LaunchFailure.Timeout,
+                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch.LogPath)}",
+                    null,
+                    ReadTail(launch.LogPath));
+            }
+
+            if (ready)
+            {
+                return identity;
+            }
+
+            _children.TryRemove(pid, out var exitCode);
+            var output = ReadTail(launch.LogPath);
+            throw new ProcessLaunchException(
+                LaunchFailure.ExitedEarly,
+                $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
+                (string.IsNullOrWhiteSpace(output) ? "" : $" Its output: {output}"),
+                exitCode,
+                output);
         }
         catch (Exception e) when (e is not ProcessLaunchException { Failure: LaunchFailure.ExitedEarly })
         {
@@ -192,14 +183,14 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         // recognisable as its own.
         var tree = CollectTree(process);
         Signal(process, Native.SIGTERM);
-        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken).ConfigureAwait(false))
+        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken, IsAlive).ConfigureAwait(false))
         {
             foreach (var member in tree)
             {
                 Signal(member, Native.SIGKILL);
             }
 
-            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None).ConfigureAwait(false))
+            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None, IsAlive).ConfigureAwait(false))
             {
                 var alive = string.Join(", ", tree.Where(IsAlive).Select(p => p.ProcessId));
                 throw new ProcessStopException($"Processes {alive} of the tree of pid {process.ProcessId} survived SIGKILL.");
@@ -264,22 +255,19 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         }
     }
 
-    private async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken, Func<ProcessIdentity, bool> isAlive)
     {
-        var started = _time.GetTimestamp();
-        var delay = TimeSpan.FromMilliseconds(1);
-        while (tree.Exists(IsAlive))
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
         {
-            if (_time.GetElapsedTime(started) >= timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(50).Ticks));
+            await Ticker.Shared.WhenAsync(() => !tree.Exists(p => isAlive(p)), deadline.Token).ConfigureAwait(false);
+            return true;
         }
-
-        return true;
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private void Reap(int pid)

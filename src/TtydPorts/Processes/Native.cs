@@ -91,6 +91,9 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    [LibraryImport("libc")]
+    public static partial int usleep(uint microseconds);
+
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint send(int fd, void* buffer, nuint length, int flags);
 

@@ -71,7 +71,19 @@ internal static class SockDiag
             }
         }
 
-        var buffer = new byte[64 * 1024];
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            return Receive(fd, buffer, port, found);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static unsafe bool Receive(int fd, byte[] buffer, int port, HashSet<ulong> found)
+    {
         while (true)
         {
             nint received;
