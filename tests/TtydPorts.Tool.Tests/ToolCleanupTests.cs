@@ -95,6 +95,21 @@ public sealed class ToolCleanupTests(ToolLab lab)
     }
 
     [Fact]
+    public async Task All_stops_a_proxy_mode_session_and_leaves_no_socket_behind()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new LabManager(20120, 20121, o => o.ListenMode = TtydListenMode.UnixSocket);
+        var session = await sut.StartAsync(container, "alice");
+        Assert.True(File.Exists(session.SocketPath));
+
+        var run = await TtydPortsTool.RunAsync("cleanup", "--all", "--instance", sut.Instance);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.False(sut.IsAlive(session));
+        Assert.False(File.Exists(session.SocketPath), run.ToString());
+    }
+
+    [Fact]
     public async Task Dry_run_lists_what_would_be_stopped_and_stops_nothing()
     {
         var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();

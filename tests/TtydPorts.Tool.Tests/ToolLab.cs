@@ -116,7 +116,7 @@ public sealed class LabManager : IAsyncDisposable
 {
     private readonly ServiceProvider _provider;
 
-    public LabManager(int rangeStart, int rangeEnd)
+    public LabManager(int rangeStart, int rangeEnd, Action<TtydSessionOptions>? configure = null)
     {
         RealParts.Require();
         Instance = "ttest-" + Guid.NewGuid().ToString("N")[..8];
@@ -131,6 +131,7 @@ public sealed class LabManager : IAsyncDisposable
                 o.InstanceName = Instance;
                 o.RuntimeDirectory = RuntimeDirectory;
                 o.StopGracePeriod = TimeSpan.FromSeconds(2);
+                configure?.Invoke(o);
             })
             .Services.BuildServiceProvider();
         Manager = _provider.GetRequiredService<ITtydSessionManager>();

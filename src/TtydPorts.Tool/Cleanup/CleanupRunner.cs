@@ -44,6 +44,12 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IHostProcessT
                 TryDelete(log);
             }
 
+            // In proxy mode ttyd listened on a Unix socket: ttyd removes it on SIGTERM, not when it had to be killed.
+            if (target.Session?.Session.SocketPath is { } socket && IsSessionSocket(socket))
+            {
+                TryDelete(socket);
+            }
+
             return new StopResult(target, stopped ? StopOutcome.Stopped : StopOutcome.AlreadyGone, null);
         }
         catch (TtydPortsException e)
@@ -59,6 +65,11 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IHostProcessT
         var expected = $"{view.Found.InstanceName}-{view.Session.Container}-{view.Session.Port}.log";
         return path is not null && string.Equals(Path.GetFileName(path), expected, StringComparison.Ordinal) ? path : null;
     }
+
+    // Only a file named the way the library names session sockets (24 hex digits) is ever deleted.
+    private static bool IsSessionSocket(string path) =>
+        Path.GetFileName(path) is { Length: 29 } name && name.EndsWith(".sock", StringComparison.Ordinal)
+        && name[..24].All(char.IsAsciiHexDigitLower) && File.Exists(path);
 
     private static void TryDelete(string path)
     {
