@@ -20,16 +20,22 @@ internal static class Unique
     public static string Name(string role) => $"tpa-{role}-{Guid.NewGuid().ToString("N")[..8]}";
 }
 
-/// <summary>Busybox containers named tpa-*, labelled as test containers; removed at the end.</summary>
-public sealed class TestContainers : IDisposable
+/// <summary>Busybox containers named tpa-c-* (or another prefix), labelled as test containers; removed at the end.</summary>
+public class TestContainers : IDisposable
 {
     private readonly List<string> _names = [];
+    private readonly string _prefix;
+
+    public TestContainers()
+        : this("tpa-c")
+    {
+    }
+
+    protected TestContainers(string prefix) => _prefix = prefix;
 
     public string Start()
     {
-        RealParts.Require();
-        var name = Unique.Name("c");
-        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        var name = RealParts.StartContainer($"{_prefix}-{Guid.NewGuid().ToString("N")[..8]}");
         lock (_names)
         {
             _names.Add(name);
@@ -42,11 +48,10 @@ public sealed class TestContainers : IDisposable
     {
         lock (_names)
         {
-            if (_names.Count > 0)
-            {
-                RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. _names]);
-            }
+            RealParts.RemoveContainers(_names);
         }
+
+        GC.SuppressFinalize(this);
     }
 }
 

@@ -17,34 +17,7 @@ using TtydPorts.IntegrationTests;
 namespace TtydPorts.AspNetCore.Tests;
 
 /// <summary>Busybox containers named tpx-*, labelled as test containers (hostname = name); removed at the end.</summary>
-public sealed class ProxyContainers : IDisposable
-{
-    private readonly List<string> _names = [];
-
-    public string Start()
-    {
-        RealParts.Require();
-        var name = $"tpx-{Guid.NewGuid().ToString("N")[..10]}";
-        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
-        lock (_names)
-        {
-            _names.Add(name);
-        }
-
-        return name;
-    }
-
-    public void Dispose()
-    {
-        lock (_names)
-        {
-            if (_names.Count > 0)
-            {
-                RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. _names]);
-            }
-        }
-    }
-}
+public sealed class ProxyContainers() : TestContainers("tpx");
 
 /// <summary>
 /// A real host on 127.0.0.1 (a free port) in proxy mode: cookie authentication with a "log in as USER" endpoint

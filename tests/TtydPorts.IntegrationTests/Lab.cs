@@ -22,21 +22,13 @@ public sealed class ContainerLab : IDisposable
     /// <summary>Starts (or, after a removal, recreates) a container with the given name and command.</summary>
     public string StartContainer(string name, params string[] command)
     {
-        RealParts.Require();
-        RealParts.Docker(["run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, .. command]);
-        _containers.Add(name);
+        _containers.Add(RealParts.StartContainer(name, command));
         return name;
     }
 
     public static void RemoveContainer(string name) => RealParts.Docker("rm", "-f", name);
 
-    public void Dispose()
-    {
-        foreach (var name in _containers)
-        {
-            RealParts.Run(RealParts.DockerClient, "rm", "-f", name);
-        }
-    }
+    public void Dispose() => RealParts.RemoveContainers(_containers.Distinct());
 }
 
 /// <summary>

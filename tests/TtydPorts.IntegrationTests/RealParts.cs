@@ -65,6 +65,25 @@ internal static class RealParts
         return (process.ExitCode, (stdout.Result + stderr.Result).Trim());
     }
 
+    /// <summary>Starts a test container (busybox image, no network, labelled as a test container, hostname = name).</summary>
+    public static string StartContainer(string name, params string[] command)
+    {
+        Require();
+        Docker(["run", "-d", "--label", TestLabel, "--name", name, "--hostname", name, "--network", "none", Image,
+            .. command.Length > 0 ? command : ["sleep", "3600"]]);
+        return name;
+    }
+
+    /// <summary>Removes test containers, whatever state they are in.</summary>
+    public static void RemoveContainers(IEnumerable<string> names)
+    {
+        string[] all = [.. names];
+        if (all.Length > 0)
+        {
+            Run(DockerClient, ["rm", "-f", .. all]);
+        }
+    }
+
     public static string Docker(params string[] arguments)
     {
         var (code, output) = Run(DockerClient, arguments);

@@ -24,22 +24,14 @@ public sealed class ToolLab : IDisposable
 
     public string StartContainer()
     {
-        RealParts.Require();
-        var name = $"tpt-{_run}-{Interlocked.Increment(ref _next)}";
-        RealParts.Docker("run", "-d", "--label", RealParts.TestLabel, "--name", name, "--hostname", name, "--network", "none", RealParts.Image, "sleep", "3600");
+        var name = RealParts.StartContainer($"tpt-{_run}-{Interlocked.Increment(ref _next)}");
         _containers.Add(name);
         return name;
     }
 
     public static void RemoveContainer(string name) => RealParts.Docker("rm", "-f", name);
 
-    public void Dispose()
-    {
-        foreach (var name in _containers)
-        {
-            RealParts.Run(RealParts.DockerClient, "rm", "-f", name);
-        }
-    }
+    public void Dispose() => RealParts.RemoveContainers(_containers);
 }
 
 /// <summary>A ttyd started by the test without any TtydPorts marker: what another user's terminal looks like.</summary>
