@@ -13,7 +13,8 @@ scripts/docker-up.sh
 scripts/install-chromium.sh
 trap 'scripts/docker-down.sh' EXIT
 
-ttyd_pids() { pgrep -x ttyd | sort || true; }
+# Live ttyd processes only: a zombie has exited and just waits for its parent (often PID 1) to collect it.
+ttyd_pids() { ps -eo pid=,stat=,comm= | awk '$3 == "ttyd" && $2 !~ /^Z/ {print $1}' | sort || true; }
 before=$(ttyd_pids)
 results=$(mktemp -d)
 status=0

@@ -1,15 +1,17 @@
 // Opens one web terminal per container named on the command line, prints their URLs, and cleans them up on
-// Ctrl+C. `--once` checks that each terminal answers and exits at once (for scripts).
+// Ctrl+C. `--once` checks that each terminal answers and exits at once (for scripts). `--keep` leaves the terminals
+// running on exit, for the next run (same InstanceName) to adopt.
 using System.Net.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using TtydPorts;
 
 var once = args.Contains("--once");
+var keep = args.Contains("--keep");
 var containers = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
 if (containers.Length == 0)
 {
-    Console.Error.WriteLine("usage: TtydPorts.ConsoleSample [--once] CONTAINER...");
+    Console.Error.WriteLine("usage: TtydPorts.ConsoleSample [--once] [--keep] [--TtydPorts:OPTION=VALUE...] CONTAINER...");
     return 2;
 }
 
@@ -51,7 +53,11 @@ try
 }
 finally
 {
-    var result = await manager.ClearTopologyAsync("demo-topology");
-    Console.WriteLine($"Stopped {result.Stopped.Count} terminal(s).");
+    if (!keep)
+    {
+        var result = await manager.ClearTopologyAsync("demo-topology");
+        Console.WriteLine($"Stopped {result.Stopped.Count} terminal(s).");
+    }
+
     await host.StopAsync();
 }

@@ -42,6 +42,48 @@ public sealed class LifecycleTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task Terminals_outlive_a_host_process_that_stops_gracefully_and_the_next_host_adopts_them()
+    {
+        var c1 = lab.StartContainer();
+        var c2 = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+        using var host = Process.Start(new ProcessStartInfo("dotnet", [
+            Path.Combine(AppContext.BaseDirectory, "TtydPorts.ConsoleSample.dll"), "--keep",
+            $"--TtydPorts:InstanceName={instance}", "--TtydPorts:PortRangeStart=18280", "--TtydPorts:PortRangeEnd=18289",
+            $"--TtydPorts:RuntimeDirectory={runtime}", c1, c2])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var urls = new Dictionary<string, Uri>();
+        while (urls.Count < 2 && await host.StandardOutput.ReadLineAsync(Poll.Within(60)) is { } line)
+        {
+            // "<container>: <url> (ttyd pid N)"
+            var parts = line.Split(' ');
+            if (parts.Length >= 2 && parts[0].TrimEnd(':') is var name && (name == c1 || name == c2))
+            {
+                urls[name] = new Uri(parts[1]);
+            }
+        }
+
+        Assert.Equal(2, urls.Count);
+        await using var client = await TtydClient.ConnectAsync(urls[c1], Ct);
+        await client.TypeAsync("echo before-$((40+2))\r", Ct);
+        await client.WaitForAsync("before-42", Poll.Within(30));
+
+        RealParts.Run("kill", "-TERM", host.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)); // a graceful stop
+        await host.WaitForExitAsync(Poll.Within(30));
+        await using var next = new ManagerUnderTest(18280, 18289, instance: instance);
+        var status = next.Manager.GetStatus();
+
+        Assert.Equal(0, host.ExitCode);
+        Assert.Equal([c1, c2], status.Containers.Order(StringComparer.Ordinal));
+        Assert.Equal(2, status.ActiveSessions);
+        Assert.Equal(urls[c1].Port, status.Sessions.Single(s => s.Session.Container == c1).Session.Port);
+        Assert.All(status.Sessions, s => Assert.Equal(("demo-user", "demo-topology"), (s.Session.UserId, s.Session.TopologyId)));
+        await client.TypeAsync("echo after-$((50+5))\r", Ct);
+        await client.WaitForAsync("after-55", Poll.Within(30));
+    }
+
+    [Fact]
     public async Task Another_instance_on_the_same_machine_never_touches_these_sessions_or_their_ports()
     {
         var container = lab.StartContainer();
