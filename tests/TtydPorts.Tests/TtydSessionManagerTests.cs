@@ -159,6 +159,41 @@ public sealed class TtydSessionManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_runtime_folder_that_is_a_link_planted_in_its_place_is_refused_and_not_chmodded()
+    {
+        var target = Directory.CreateTempSubdirectory("tp-target-").FullName;
+        File.SetUnixFileMode(target, (UnixFileMode)0x1FF); // 0777, as a folder another user made
+        Directory.CreateDirectory(Path.GetDirectoryName(_h.Options.RuntimeDirectory!)!);
+        File.CreateSymbolicLink(_h.Options.RuntimeDirectory!, target);
+        try
+        {
+            var error = await Assert.ThrowsAsync<TtydStartException>(() => _h.Create().EnsureSessionAsync("node1", "alice", null, Ct).AsTask());
+
+            Assert.Contains($"'{_h.Options.RuntimeDirectory}'", error.Message, StringComparison.Ordinal);
+            Assert.Contains("not a directory", error.Message, StringComparison.Ordinal);
+            Assert.Equal((UnixFileMode)0x1FF, File.GetUnixFileMode(target));
+            Assert.Empty(_h.Launches);
+            Assert.Empty(_h.Reserved);
+        }
+        finally
+        {
+            File.Delete(_h.Options.RuntimeDirectory!);
+            Directory.Delete(target);
+        }
+    }
+
+    [Fact]
+    public async Task The_runtime_folder_is_made_private_to_this_user()
+    {
+        Directory.CreateDirectory(_h.Options.RuntimeDirectory!);
+        File.SetUnixFileMode(_h.Options.RuntimeDirectory!, (UnixFileMode)0x1FF);
+
+        await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_h.Options.RuntimeDirectory!));
+    }
+
+    [Fact]
     public async Task Concurrent_calls_for_one_container_start_exactly_one_ttyd()
     {
         var gate = new TaskCompletionSource();

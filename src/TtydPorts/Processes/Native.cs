@@ -94,6 +94,27 @@ internal static partial class Native
     [LibraryImport("libc")]
     public static partial int usleep(uint microseconds);
 
+    private const int AtFdcwd = -100;
+    private const int AtSymlinkNofollow = 0x100;
+    private const uint StatxType = 0x1;
+    private const uint StatxUid = 0x8;
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int statx_(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>Owner and file mode of <paramref name="path"/> itself (a symbolic link is not followed), or null when it does not exist.</summary>
+    public static unsafe (uint Uid, ushort Mode)? LStat(string path)
+    {
+        // struct statx has one layout on every architecture: stx_uid at 20, stx_mode at 28; 256 bytes in all.
+        var buffer = stackalloc byte[256];
+        if (statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid, buffer) != 0)
+        {
+            return null;
+        }
+
+        return (*(uint*)(buffer + 20), *(ushort*)(buffer + 28));
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint send(int fd, void* buffer, nuint length, int flags);
 

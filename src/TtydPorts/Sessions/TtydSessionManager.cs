@@ -354,12 +354,28 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
     }
 
-    // The runtime folder holds the sessions' sockets and logs: only this user may enter it.
+    // The runtime folder holds the sessions' sockets and logs (which carry their secrets): only this user may enter
+    // it. In a shared folder such as /tmp another user could have put a folder, or a link to one, there first: such a
+    // folder is refused, never taken over (chmod would follow a link).
     private string EnsureRuntimeDirectory()
     {
-        if (!OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows())
         {
-            Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return _runtimeDirectory;
+        }
+
+        Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        const ushort typeMask = 0xF000, directory = 0x4000;
+        var found = Native.LStat(_runtimeDirectory);
+        if (found is not { } stat || (stat.Mode & typeMask) != directory || stat.Uid != Native.geteuid())
+        {
+            throw new InvalidOperationException(
+                $"RuntimeDirectory '{_runtimeDirectory}' is {(found is null ? "missing" : (found.Value.Mode & typeMask) != directory ? "not a directory (a link?)" : $"owned by uid {found.Value.Uid}")}, " +
+                $"not a directory of this user (uid {Native.geteuid()}); refusing to keep terminal sockets and logs there.");
+        }
+
+        if ((stat.Mode & 0x1FF) != 0x1C0)
+        {
             File.SetUnixFileMode(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
@@ -651,7 +667,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
                 if (slot.Current is null && _supervisor.IsAlive(session.Process) && (session.SocketPath is not null || _ports.TryAcquire(session.Port)))
                 {
-                    slot.Current = new SessionEntry(session, found.Token, LogPathOf(session.Container, session.Port), _time.GetTimestamp());
+                    var log = Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{session.Container}-{session.Port}.log");
+                    slot.Current = new SessionEntry(session, found.Token, log, _time.GetTimestamp());
                     lock (_limitLock)
                     {
                         _perUser[session.UserId] = _perUser.GetValueOrDefault(session.UserId) + 1;
