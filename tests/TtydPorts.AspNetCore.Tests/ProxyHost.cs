@@ -232,6 +232,13 @@ internal static class TtydProbe
             .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Count(f => f.Length >= 8 && f[7] == socketPath && f[5] == "03");
 
+    /// <summary>HTTP requests and WebSocket upgrades ttyd handled, from its own log ("HTTP /path - ..." lines), which holds them for good.</summary>
+    public static int Requests(ProxyHost host, TtydSession session)
+    {
+        var log = Path.Combine(host.RuntimeDirectory, $"{host.Instance}-{session.Container}-{session.Port}.log");
+        return File.Exists(log) ? File.ReadLines(log).Count(line => line.Contains("N: HTTP ", StringComparison.Ordinal) || line.Contains("N: WS ", StringComparison.Ordinal)) : 0;
+    }
+
     public static IReadOnlyList<int> Children(int pid) =>
         [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
             .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
