@@ -148,45 +148,22 @@ public sealed class PortAllocator : IPortAllocator, IDisposable
         var counts = new Dictionary<int, int>();
         foreach (var table in (ReadOnlySpan<string>)["/proc/net/tcp", "/proc/net/tcp6"])
         {
+            byte[] text;
             try
             {
-                foreach (var line in File.ReadLines(table).Skip(1))
-                {
-                    // "sl local_address rem_address st ...": local port in hex after the colon, state 01 = ESTABLISHED.
-                    var fields = line.AsSpan().TrimStart();
-                    var parts = fields.Split(' ');
-                    string? local = null, state = null;
-                    var n = 0;
-                    foreach (var range in parts)
-                    {
-                        if (fields[range].IsEmpty)
-                        {
-                            continue;
-                        }
-
-                        if (n == 1)
-                        {
-                            local = fields[range].ToString();
-                        }
-                        else if (n == 3)
-                        {
-                            state = fields[range].ToString();
-                            break;
-                        }
-
-                        n++;
-                    }
-
-                    if (state == "01" && local is not null
-                        && int.TryParse(local.AsSpan(local.LastIndexOf(':') + 1), System.Globalization.NumberStyles.HexNumber, null, out var port)
-                        && port >= RangeStart && port <= RangeEnd)
-                    {
-                        counts[port] = counts.GetValueOrDefault(port) + 1;
-                    }
-                }
+                text = File.ReadAllBytes(table);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                continue;
+            }
+
+            foreach (var socket in ProcFs.ParseTcpTable(text))
+            {
+                if (socket.State == ProcFs.TcpEstablished && socket.LocalPort >= RangeStart && socket.LocalPort <= RangeEnd)
+                {
+                    counts[socket.LocalPort] = counts.GetValueOrDefault(socket.LocalPort) + 1;
+                }
             }
         }
 

@@ -215,23 +215,31 @@ internal static class ProcFs
         return false;
     }
 
-    // Scans "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ..." lines without
-    // allocating: the table holds every socket of the machine's network namespace.
-    internal static bool HasListener(ReadOnlySpan<byte> table, int port, HashSet<ulong> inodes)
+    internal static bool HasListener(ReadOnlySpan<byte> table, int port, HashSet<ulong> inodes) =>
+        ParseTcpTable(table).Exists(s => s.State == TcpListen && s.LocalPort == port && inodes.Contains(s.Inode));
+
+    public const byte TcpEstablished = 0x01;
+    public const byte TcpListen = 0x0A;
+
+    /// <summary>
+    /// The sockets of a <c>/proc/net/tcp</c> or <c>tcp6</c> table: "sl local_address rem_address st tx:rx tr:when
+    /// retrnsmt uid timeout inode ...", the local port in hex after the colon, the state in hex.
+    /// </summary>
+    internal static List<TcpSocket> ParseTcpTable(ReadOnlySpan<byte> table)
     {
-        var first = true;
+        var sockets = new List<TcpSocket>();
+        var header = true;
         foreach (var range in table.Split((byte)'\n'))
         {
-            var line = table[range];
-            if (first)
+            if (header)
             {
-                first = false; // header
+                header = false;
                 continue;
             }
 
             ReadOnlySpan<byte> local = default, state = default, inode = default;
             var field = 0;
-            var rest = line;
+            var rest = table[range];
             while (!rest.IsEmpty && field <= 9)
             {
                 rest = rest.TrimStart((byte)' ');
@@ -248,18 +256,21 @@ internal static class ProcFs
                 field++;
             }
 
-            if (state.SequenceEqual("0A"u8) && local.Length > 5
-                && int.TryParse(local[(local.LastIndexOf((byte)':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var localPort)
-                && localPort == port
-                && ulong.TryParse(inode, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && inodes.Contains(number))
+            if (local.LastIndexOf((byte)':') is var colon and >= 0
+                && int.TryParse(local[(colon + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var port)
+                && byte.TryParse(state, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var st)
+                && ulong.TryParse(inode, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
             {
-                return true;
+                sockets.Add(new TcpSocket(port, st, number));
             }
         }
 
-        return false;
+        return sockets;
     }
 }
+
+/// <summary>One line of a <c>/proc/net/tcp</c> table.</summary>
+internal readonly record struct TcpSocket(int LocalPort, byte State, ulong Inode);
 
 /// <summary>What <c>/proc/PID/stat</c> says of a process.</summary>
 internal readonly record struct ProcStat(char State, int ParentId, ulong StartTime)
