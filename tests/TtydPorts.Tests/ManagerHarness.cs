@@ -16,6 +16,8 @@ internal sealed class ManagerHarness
 
     public HashSet<int> Reserved { get; } = [];
     public HashSet<int> Alive { get; } = [];
+    public HashSet<int> Stopped { get; } = [];
+    public HashSet<int> Frozen { get; } = [];
     public List<ProcessLaunch> Launches { get; } = [];
     public Queue<int> FreePorts { get; } = new([8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007]);
     public List<MarkedProcess> Marked { get; } = [];
@@ -51,6 +53,7 @@ internal sealed class ManagerHarness
         Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
             .Returns((ProcessLaunch launch, CancellationToken _) => Task.FromResult(Spawn(launch)));
         Supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns((ProcessIdentity p) => { lock (Alive) { return Alive.Contains(p.ProcessId); } });
+        Supervisor.Setup(s => s.IsStopped(It.IsAny<ProcessIdentity>())).Returns((ProcessIdentity p) => { lock (Alive) { return Stopped.Contains(p.ProcessId); } });
         Supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()))
             .Returns((ProcessIdentity p, TimeSpan _, CancellationToken _) => { lock (Alive) { return Task.FromResult(Alive.Remove(p.ProcessId)); } });
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_INSTANCE", It.IsAny<string?>())).Returns(() => Marked);
@@ -78,7 +81,10 @@ internal sealed class ManagerHarness
     public Dictionary<int, int> Clients { get; } = [];
 
     public TtydSessionManager Create(System.Diagnostics.Metrics.IMeterFactory? meters = null) =>
-        new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters);
+        new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters)
+        {
+            AnswersProbe = (session, _) => { lock (Alive) { return Task.FromResult(!Frozen.Contains(session.ProcessId)); } },
+        };
 
     public static int PortOf(ProcessLaunch launch) => int.Parse(launch.Arguments[launch.Arguments.IndexOf("-p") + 1], System.Globalization.CultureInfo.InvariantCulture);
 

@@ -23,7 +23,7 @@ public sealed class TtydSessionManagerTests : IDisposable
 
         Assert.NotNull(session);
         var launch = Assert.Single(_h.Launches);
-        Assert.Equal("ttyd", launch.FileName);
+        Assert.Equal(Native.ResolveExecutable("ttyd") ?? "ttyd", launch.FileName);
         Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
         Assert.Equal(["docker", "exec", "-it"], launch.Arguments[5..8]);
         Assert.Equal(["node1", "/bin/sh"], launch.Arguments[^2..]);
@@ -326,24 +326,102 @@ public sealed class TtydSessionManagerTests : IDisposable
     [Fact]
     public async Task Adopts_the_sessions_an_earlier_run_of_the_same_instance_left_running()
     {
+        var (launch, _) = await EarlierRunAsync("node9", "carol", "t9");
+        _h.Marked.Add(Marked(501, 1, launch.Environment));
+        _h.Marked.Add(Marked(502, 501, launch.Environment)); // its docker exec child inherits the markers
         lock (_h.Alive) { _h.Alive.UnionWith([501, 502]); }
-        var markers = new Dictionary<string, string>
-        {
-            ["TTYDPORTS_INSTANCE"] = "default", ["TTYDPORTS_SESSION"] = "abc", ["TTYDPORTS_CONTAINER"] = "node9",
-            ["TTYDPORTS_USER"] = "carol", ["TTYDPORTS_TOPOLOGY"] = "t9", ["TTYDPORTS_PORT"] = "8005", ["TTYDPORTS_STARTED"] = "1764144000000",
-        };
-        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers));
-        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(502, 5020), 501, markers)); // its docker exec child inherits the markers
 
         var manager = _h.Create();
         var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
 
         Assert.Equal(501, session!.ProcessId);
-        Assert.Equal(8005, session.Port);
-        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1764144000000), session.StartedAt);
-        Assert.Empty(_h.Launches);
-        Assert.Contains(8005, _h.Reserved);
+        Assert.Equal(ManagerHarness.PortOf(launch), session.Port);
+        Assert.Single(_h.Launches); // the earlier run's only
+        Assert.Contains(session.Port, _h.Reserved);
     }
+
+    public static TheoryData<string> Forgeries => new() { "unsigned", "tampered", "other-user", "other-executable", "other-folder" };
+
+    [Theory]
+    [MemberData(nameof(Forgeries))]
+    public async Task A_process_whose_markers_or_identity_were_forged_is_neither_adopted_nor_signalled(string forgery)
+    {
+        var (launch, _) = await EarlierRunAsync("node9", "carol", "t9");
+        var markers = launch.Environment.ToDictionary();
+        uint? owner = Native.geteuid();
+        var exe = markers[SessionAdoption.ExecutableMarker];
+        switch (forgery)
+        {
+            case "unsigned": markers.Remove(MarkerSignature.Marker); break;
+            case "tampered": markers["TTYDPORTS_USER"] = "mallory"; break;
+            case "other-user": owner = Native.geteuid() + 4242; break;
+            case "other-executable": exe = "/usr/bin/sleep"; break;
+            case "other-folder": markers[SessionAdoption.RuntimeMarker] = "/tmp/elsewhere"; break;
+        }
+
+        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers) { OwnerUid = owner, ExecutablePath = exe });
+        lock (_h.Alive) { _h.Alive.Add(501); }
+
+        var manager = _h.Create();
+        var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
+        await manager.CleanupAllAsync(Ct);
+
+        Assert.NotEqual(501, session!.ProcessId); // a new ttyd of ours, not the forged process
+        _h.Supervisor.Verify(s => s.StopAsync(new ProcessIdentity(501, 5010), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>()), Times.Never);
+        Assert.Contains(501, _h.Alive);
+    }
+
+    [Fact]
+    public async Task A_session_of_a_run_with_another_listen_mode_is_replaced_never_handed_out()
+    {
+        var (launch, _) = await EarlierRunAsync("node9", "carol", "t9");
+        _h.Marked.Add(Marked(501, 1, launch.Environment));
+        lock (_h.Alive) { _h.Alive.Add(501); }
+        _h.Options.RequireCredentials = !_h.Options.RequireCredentials; // the new run demands the opposite
+
+        var manager = _h.Create();
+        Assert.False(Assert.Single(manager.GetStatus().Sessions).Healthy);
+        var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
+
+        Assert.NotEqual(501, session!.ProcessId);
+        Assert.DoesNotContain(501, _h.Alive);
+        Assert.Equal(_h.Options.RequireCredentials, session.Credential is not null);
+    }
+
+    [Fact]
+    public async Task Repair_replaces_a_stopped_or_frozen_ttyd_and_keeps_a_healthy_one()
+    {
+        var manager = _h.Create();
+        var stopped = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+        var frozen = await manager.EnsureSessionAsync("node2", "alice", null, Ct);
+        var healthy = await manager.EnsureSessionAsync("node3", "alice", null, Ct);
+        lock (_h.Alive) { _h.Stopped.Add(stopped!.ProcessId); _h.Frozen.Add(frozen!.ProcessId); }
+        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+            .ReturnsAsync([ManagerHarness.Container("node1"), ManagerHarness.Container("node2"), ManagerHarness.Container("node3")]);
+
+        Assert.False(manager.GetStatus().Sessions.Single(s => s.Session.Container == "node1").Healthy);
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal(["node1", "node2"], result.Stopped.Select(s => s.Container).Order());
+        Assert.Same(healthy, manager.FindSession("node3"));
+    }
+
+    private async Task<(ProcessLaunch Launch, TtydSession Session)> EarlierRunAsync(string container, string user, string topology)
+    {
+        var earlier = _h.Create();
+        var session = await earlier.EnsureSessionAsync(container, user, topology, Ct);
+        var launch = _h.Launches[^1];
+        lock (_h.Alive) { _h.Alive.Remove(session!.ProcessId); } // as if the earlier host went, leaving the process
+        _h.Reserved.Clear();
+        return (launch, session);
+    }
+
+    private static MarkedProcess Marked(int pid, int parent, IReadOnlyDictionary<string, string> environment) =>
+        new(new ProcessIdentity(pid, (ulong)pid * 10), parent, environment.Where(e => e.Key.StartsWith("TTYDPORTS_", StringComparison.Ordinal)).ToDictionary())
+        {
+            OwnerUid = Native.geteuid(),
+            ExecutablePath = environment[SessionAdoption.ExecutableMarker],
+        };
 
     [Fact]
     public async Task Cancelling_a_start_keeps_no_port_and_no_session()

@@ -13,6 +13,12 @@ public interface IProcessSupervisor
     bool IsAlive(ProcessIdentity process);
 
     /// <summary>
+    /// Whether the process is stopped (SIGSTOP, or a tracer holds it): alive, but it would never answer. Defaults to
+    /// <see langword="false"/> for supervisors that cannot tell.
+    /// </summary>
+    bool IsStopped(ProcessIdentity process) => false;
+
+    /// <summary>
     /// Stops the process and every descendant it spawned: SIGTERM, then SIGKILL after <paramref name="gracePeriod"/>.
     /// Returns once all of them are gone; <see langword="false"/> when the process was already gone.
     /// </summary>

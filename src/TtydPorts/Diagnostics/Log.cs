@@ -33,4 +33,13 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(20, LogLevel.Error, "The runtime folder cannot be trusted, so no terminal starts and nothing is adopted: {Reason}")]
+    public static partial void RuntimeFolderRefused(ILogger logger, string reason);
+
+    [LoggerMessage(21, LogLevel.Warning, "ttyd for container {Container} (pid {ProcessId}) did not answer an HTTP request within {Timeout}; it is replaced.")]
+    public static partial void SessionUnresponsive(ILogger logger, string container, int processId, TimeSpan timeout);
+
+    [LoggerMessage(22, LogLevel.Warning, "ttyd for container {Container} on port {Port} (pid {ProcessId}) from an earlier run does not fit today's options (listen mode, base path, credentials, address or range); it is stopped and replaced, never handed out.")]
+    public static partial void SessionAdoptedUnfit(ILogger logger, string container, int port, int processId);
 }

@@ -82,10 +82,20 @@ public sealed class TtydSessionOptions
     public string InstanceName { get; set; } = "default";
 
     /// <summary>
-    /// Folder for per-session ttyd logs. Default <see langword="null"/>: <c>$XDG_RUNTIME_DIR/ttydports</c>, else
-    /// <c>/tmp/ttydports-UID</c>. Created with mode 0700.
+    /// Folder for the sessions' sockets, logs and the instance key that signs their markers. Default
+    /// <see langword="null"/>: <c>$XDG_RUNTIME_DIR/ttydports</c>; for root <c>/run/ttydports</c>; else
+    /// <c>$HOME/.ttydports</c>; else <c>/tmp/ttydports-UID</c>. Created with mode 0700. It and every folder above it
+    /// must be owned by root or this user and writable by nobody else (sticky folders such as <c>/tmp</c> excepted),
+    /// checked at every start; a folder that fails is refused with an error that names it, never taken over.
     /// </summary>
     public string? RuntimeDirectory { get; set; }
+
+    /// <summary>
+    /// How long a ttyd has to answer the HTTP request that each repair pass sends it; one that does not (frozen) is
+    /// replaced. Default 5 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>At most this many sessions at once; beyond it <c>EnsureSessionAsync</c> refuses. Default 0: no limit.</summary>
     [Range(0, int.MaxValue)]

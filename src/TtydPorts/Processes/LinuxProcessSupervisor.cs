@@ -128,6 +128,10 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         return Track(process, out _);
     }
 
+    /// <inheritdoc />
+    public bool IsStopped(ProcessIdentity process) =>
+        ProcFs.ReadStat(process.ProcessId) is { State: 'T' or 't' } stat && stat.StartTime == process.StartTime;
+
     // Verifies the process by PID and start time and, where pidfds exist, keeps a handle on it from then on.
     private bool Track(ProcessIdentity process, out PidFd? handle)
     {
@@ -183,6 +187,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         // recognisable as its own.
         var tree = CollectTree(process);
         Signal(process, Native.SIGTERM);
+        Signal(process, Native.SIGCONT); // a stopped process would hold SIGTERM pending until the grace period ran out
         if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken, IsAlive).ConfigureAwait(false))
         {
             foreach (var member in tree)
@@ -214,7 +219,11 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                 && markers.TryGetValue(markerName, out var value) && (markerValue is null || value == markerValue)
                 && ProcFs.ReadStat(pid) is { HasExited: false } stat)
             {
-                found.Add(new MarkedProcess(new ProcessIdentity(pid, stat.StartTime), stat.ParentId, markers));
+                found.Add(new MarkedProcess(new ProcessIdentity(pid, stat.StartTime), stat.ParentId, markers)
+                {
+                    OwnerUid = Native.LStat($"/proc/{pid}")?.Uid,
+                    ExecutablePath = ProcFs.ReadExecutable(pid),
+                });
             }
         }
 

@@ -7,6 +7,7 @@ internal static partial class Native
 {
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
+    public const int SIGCONT = 18;
     public const int WNOHANG = 1;
     public const int ESRCH = 3;
     public const int ECHILD = 10;
@@ -113,6 +114,59 @@ internal static partial class Native
         }
 
         return (*(uint*)(buffer + 20), *(ushort*)(buffer + 28));
+    }
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint realpath_(string path, nint resolved);
+
+    [LibraryImport("libc")]
+    private static partial void free(nint pointer);
+
+    /// <summary>The canonical absolute path (every link resolved), or null when it does not exist.</summary>
+    public static string? RealPath(string path)
+    {
+        var resolved = realpath_(path, 0);
+        if (resolved == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            free(resolved);
+        }
+    }
+
+    /// <summary>
+    /// The program <paramref name="fileName"/> names, as <c>/proc/PID/exe</c> will show it once started: canonical and
+    /// absolute, looked up on <c>PATH</c> when it has no slash (as <c>posix_spawnp</c> does); null when there is none.
+    /// </summary>
+    public static string? ResolveExecutable(string fileName)
+    {
+        if (fileName.Contains('/', StringComparison.Ordinal))
+        {
+            return RealPath(fileName);
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = System.IO.Path.Combine(dir, fileName);
+            if (File.Exists(candidate) && (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+            {
+                return RealPath(candidate);
+            }
+        }
+
+        return null;
     }
 
     [LibraryImport("libc", SetLastError = true)]

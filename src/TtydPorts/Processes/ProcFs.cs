@@ -58,6 +58,19 @@ internal static class ProcFs
         return field == 22 ? new ProcStat(state, parent, start) : null;
     }
 
+    /// <summary>The program a process runs (<c>/proc/PID/exe</c>), or null when it cannot be read (another user's, gone).</summary>
+    public static string? ReadExecutable(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/exe").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Direct children of a process, from every thread's <c>children</c> file.</summary>
     public static List<int> ReadChildren(int pid)
     {

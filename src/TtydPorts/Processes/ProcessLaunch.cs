@@ -22,4 +22,11 @@ public sealed record ProcessLaunch(
 /// <param name="Process">The process.</param>
 /// <param name="ParentProcessId">Its parent's PID (children inherit the markers; the parent tells them apart).</param>
 /// <param name="Markers">Its environment variables that start with the marker prefix.</param>
-public sealed record MarkedProcess(ProcessIdentity Process, int ParentProcessId, IReadOnlyDictionary<string, string> Markers);
+public sealed record MarkedProcess(ProcessIdentity Process, int ParentProcessId, IReadOnlyDictionary<string, string> Markers)
+{
+    /// <summary>The OS user (uid) the process runs as, or <see langword="null"/> when it could not be read.</summary>
+    public uint? OwnerUid { get; init; }
+
+    /// <summary>The canonical path of the program the process runs, or <see langword="null"/> when it could not be read.</summary>
+    public string? ExecutablePath { get; init; }
+}

@@ -19,6 +19,8 @@ public enum StopReason
     Idle,
     /// <summary>The host shut down with stop-on-shutdown on.</summary>
     Shutdown,
+    /// <summary>It was adopted from a run whose options it does not fit (listen mode, base path, credentials, address or port range).</summary>
+    Unfit,
 }
 
 /// <summary>A session that could not be stopped, and why. Its port stays reserved.</summary>

@@ -27,10 +27,14 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IPAddress _address;
-    private readonly string _runtimeDirectory;
+    private readonly RuntimeFolder _folder;
     private readonly bool _useSockets;
     private readonly bool _useCredentials;
     private readonly TtydPortsMetrics _metrics;
+    private readonly Func<int, bool> _isPortListening;
+
+    // Repair's HTTP round trip to each ttyd; unit tests, whose processes are mocks, replace it.
+    internal Func<TtydSession, CancellationToken, Task<bool>> AnswersProbe { get; set; }
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
     private readonly Lock _limitLock = new();
@@ -61,9 +65,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _time = timeProvider;
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _address = IPAddress.Parse(_options.BindAddress);
-        _runtimeDirectory = _options.RuntimeDirectory ?? DefaultRuntimeDirectory();
+        _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
         _useSockets = _options.ListenMode == TtydListenMode.UnixSocket;
         _useCredentials = _useSockets || _options.RequireCredentials || _options.AllowRemoteAccess || !IPAddress.IsLoopback(_address);
+        _isPortListening = _ports.IsListening;
+        AnswersProbe = (session, ct) => SessionHealth.AnswersAsync(session, _address, _options.ResponseTimeout, ct);
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
     }
 
@@ -78,7 +84,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         EnsureAdopted();
-        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current.Session))
+        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current))
         {
             ThrowIfConflict(current.Session, userId, topologyId);
             _metrics.Started("reused");
@@ -103,7 +109,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
                 if (slot.Current is { } existing)
                 {
-                    if (IsHealthy(existing.Session))
+                    if (IsHealthy(existing))
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         _metrics.Started("reused");
@@ -192,19 +198,27 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             }
 
             var token = Guid.NewGuid().ToString("N");
-            var planned = new TtydSession(
-                container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
-                _useSockets ? SocketPathFor(token) : null,
-                _useCredentials ? TtydCredential.CreateRandom() : null,
-                _options.BasePath is { } basePath ? $"{basePath}/{container}" : null);
+            TtydSession planned;
             ProcessLaunch launch;
             try
             {
-                launch = BuildLaunch(planned, token);
+                // The folder is checked at every start, not once: folders above it can change hands.
+                var key = _folder.GetOrCreateKey(_options.InstanceName);
+                planned = new TtydSession(
+                    container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
+                    _useSockets ? _folder.SocketPath(token) : null,
+                    _useCredentials ? TtydCredential.CreateRandom() : null,
+                    ExpectedBasePath(container));
+                launch = BuildLaunch(planned, token, key);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
-                ReleaseEndpoint(planned);
+                if (!_useSockets)
+                {
+                    _ports.Release(port);
+                }
+
+                Log.RuntimeFolderRefused(_logger, e.Message);
                 throw new TtydStartException($"Cannot prepare ttyd for container '{container}': {e.Message}", e);
             }
 
@@ -213,12 +227,12 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process };
                 Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
-                return new SessionEntry(session, token, launch.LogPath, _time.GetTimestamp());
+                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_useSockets };
             }
             catch (ProcessLaunchException e)
             {
-                ReleaseEndpoint(planned);
-                DeleteLog(launch.LogPath);
+                ReleaseEndpoint(planned, token);
+                _folder.DeleteSessionFiles(token, socket: false);
                 Log.StartAttemptFailed(_logger, container, port, attempt, e.Message);
                 if (e.Failure == LaunchFailure.NotExecutable)
                 {
@@ -230,8 +244,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             catch
             {
                 // Cancelled or failed otherwise: the supervisor has stopped what it started.
-                ReleaseEndpoint(planned);
-                DeleteLog(launch.LogPath);
+                ReleaseEndpoint(planned, token);
+                _folder.DeleteSessionFiles(token, socket: false);
                 throw;
             }
         }
@@ -284,8 +298,12 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private ProcessLaunch BuildLaunch(TtydSession planned, string token)
+    private string? ExpectedBasePath(string container) => _options.BasePath is { } basePath ? $"{basePath}/{container}" : null;
+
+    private ProcessLaunch BuildLaunch(TtydSession planned, string token, byte[] key)
     {
+        // Spawned by its canonical path, which adoption later compares with /proc/PID/exe.
+        var ttyd = Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath;
         var container = planned.Container;
         var arguments = ImmutableArray.CreateBuilder<string>();
         if (planned.SocketPath is { } socket)
@@ -329,7 +347,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // found from the host when the session stops (a killed `docker exec` client does not end them).
         arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
 
-        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned));
+        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
+            .SetItem(SessionAdoption.RuntimeMarker, _folder.Path)
+            .SetItem(SessionAdoption.ExecutableMarker, ttyd);
+        environment = environment.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, environment));
         if (_options.DockerEndpoint is { } endpoint)
         {
             // docker exec must reach the engine the inventory asked.
@@ -337,56 +358,21 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         return new ProcessLaunch(
-            _options.TtydPath,
+            ttyd,
             arguments.ToImmutable(),
             environment,
             planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
             _options.StartTimeout,
-            LogPathOf(container, planned.Port));
+            _folder.LogPath(token));
     }
 
-    private string SocketPathFor(string token)
+    private void ReleaseEndpoint(TtydSession session, string token)
     {
-        var path = Path.Combine(EnsureRuntimeDirectory(), $"{token[..24]}.sock");
-        return path.Length < 108 ? path
-            : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
-    }
-
-    // The runtime folder holds the sessions' sockets and logs (which carry their secrets): only this user may enter
-    // it. In a shared folder such as /tmp another user could have put a folder, or a link to one, there first: such a
-    // folder is refused, never taken over (chmod would follow a link).
-    private string EnsureRuntimeDirectory()
-    {
-        if (OperatingSystem.IsWindows())
+        if (session.SocketPath is not null)
         {
-            return _runtimeDirectory;
-        }
-
-        Directory.CreateDirectory(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        const ushort typeMask = 0xF000, directory = 0x4000;
-        var found = Native.LStat(_runtimeDirectory);
-        if (found is not { } stat || (stat.Mode & typeMask) != directory || stat.Uid != Native.geteuid())
-        {
-            throw new InvalidOperationException(
-                $"RuntimeDirectory '{_runtimeDirectory}' is {(found is null ? "missing" : (found.Value.Mode & typeMask) != directory ? "not a directory (a link?)" : $"owned by uid {found.Value.Uid}")}, " +
-                $"not a directory of this user (uid {Native.geteuid()}); refusing to keep terminal sockets and logs there.");
-        }
-
-        if ((stat.Mode & 0x1FF) != 0x1C0)
-        {
-            File.SetUnixFileMode(_runtimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
-        return _runtimeDirectory;
-    }
-
-    private void ReleaseEndpoint(TtydSession session)
-    {
-        if (session.SocketPath is { } socket)
-        {
-            DeleteLog(socket);
+            _folder.DeleteSessionFiles(token, log: false);
         }
         else
         {
@@ -394,32 +380,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private string LogPathOf(string container, int port) => Path.Combine(EnsureRuntimeDirectory(), $"{_options.InstanceName}-{container}-{port}.log");
+    // The reuse path: a few system calls, no lock, no I/O beyond them.
+    private bool IsHealthy(SessionEntry entry) => !entry.Unfit && Health(entry.Session) == SessionHealthState.Healthy;
 
-    private static void DeleteLog(string? path)
-    {
-        if (path is not null)
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-    }
-
-    private static string DefaultRuntimeDirectory()
-    {
-        var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
-        return string.IsNullOrEmpty(runtime)
-            ? Path.Combine(Path.GetTempPath(), $"ttydports-{Native.geteuid()}")
-            : Path.Combine(runtime, "ttydports");
-    }
-
-    private bool IsHealthy(TtydSession session) =>
-        _supervisor.IsAlive(session.Process) && (session.SocketPath is { } socket ? File.Exists(socket) : _ports.IsListening(session.Port));
+    private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, _isPortListening);
 
     /// <inheritdoc />
     public TtydSession? FindSession(string container)
@@ -466,7 +430,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
     {
-        var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
         var existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
         var orphans = await StopWhereAsync(e => !existing.Contains(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
         return Combine(dead, orphans);
@@ -475,7 +439,15 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default)
     {
-        var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
+
+        // A ttyd that is alive and listening but does not answer (frozen) is replaced too; the reuse path does not
+        // ask, it would cost a round trip per call.
+        var frozen = await FindUnresponsiveAsync(cancellationToken).ConfigureAwait(false);
+        if (frozen.Count > 0)
+        {
+            dead = Combine(dead, await StopWhereAsync(frozen.Contains, StopReason.Dead, cancellationToken).ConfigureAwait(false));
+        }
 
         var orphans = CleanupResult.Empty;
         HashSet<string>? existing = null;
@@ -526,6 +498,34 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         return Combine(Combine(dead, orphans), idle);
     }
 
+    private async Task<CleanupResult> StopUnhealthyAsync(CancellationToken cancellationToken)
+    {
+        var unfit = await StopWhereAsync(static e => e.Unfit, StopReason.Unfit, cancellationToken).ConfigureAwait(false);
+        var dead = await StopWhereAsync(e => Health(e.Session) != SessionHealthState.Healthy, StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        return Combine(unfit, dead);
+    }
+
+    private async Task<HashSet<SessionEntry>> FindUnresponsiveAsync(CancellationToken cancellationToken)
+    {
+        var frozen = new HashSet<SessionEntry>();
+        var entries = _slots.Values.Select(s => s.Current).OfType<SessionEntry>().ToList();
+        await Parallel.ForEachAsync(
+            entries,
+            new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (entry, ct) =>
+            {
+                if (!await AnswersProbe(entry.Session, ct).ConfigureAwait(false))
+                {
+                    Log.SessionUnresponsive(_logger, entry.Session.Container, entry.Session.ProcessId, _options.ResponseTimeout);
+                    lock (frozen)
+                    {
+                        frozen.Add(entry);
+                    }
+                }
+            }).ConfigureAwait(false);
+        return frozen;
+    }
+
     private async Task<HashSet<string>> ListContainerNamesAsync(CancellationToken cancellationToken) =>
         (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
 
@@ -543,7 +543,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         {
             if (slot.Current is { } entry)
             {
-                sessions.Add(new TtydSessionStatus(entry.Session, IsHealthy(entry.Session)));
+                sessions.Add(new TtydSessionStatus(entry.Session, IsHealthy(entry)));
             }
         }
 
@@ -639,14 +639,20 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             }
         }
 
-        ReleaseEndpoint(session);
+        if (session.SocketPath is not null || entry.HoldsPort)
+        {
+            ReleaseEndpoint(session, entry.Token);
+        }
+
         ReleaseLimit(session.UserId);
-        DeleteLog(entry.LogPath);
+        _folder.DeleteSessionFiles(entry.Token, socket: false);
         _metrics.Stopped(reason);
         Log.SessionStopped(_logger, session.Container, session.Port, session.ProcessId, reason);
     }
 
-    // Re-adopts the ttyd processes a previous run of this instance started, from their environment markers.
+    // Re-adopts the ttyd processes a previous run of this instance started: only those SessionAdoption proves ours.
+    // One that does not fit today's options (listen mode, base path, credentials, address) is adopted only to be
+    // replaced: it is never handed out, and repair stops it.
     private void EnsureAdopted()
     {
         if (_adopted)
@@ -661,27 +667,51 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 return;
             }
 
-            foreach (var found in TtydProcessDiscovery.Find(_supervisor, _options.InstanceName))
+            IReadOnlyList<DiscoveredSession> trusted = [];
+            if (_folder.Check(create: false) is { } problem)
             {
-                var session = found.Session with { Address = _address };
+                Log.RuntimeFolderRefused(_logger, problem); // nothing there can be trusted, so nothing is adopted
+            }
+            else
+            {
+                trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath)).Find(_supervisor, _options.InstanceName);
+            }
+
+            foreach (var found in trusted)
+            {
+                var session = found.Session;
                 var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
-                if (slot.Current is null && _supervisor.IsAlive(session.Process) && (session.SocketPath is not null || _ports.TryAcquire(session.Port)))
+                if (slot.Current is null && _supervisor.IsAlive(session.Process))
                 {
-                    var log = Path.Combine(_runtimeDirectory, $"{_options.InstanceName}-{session.Container}-{session.Port}.log");
-                    slot.Current = new SessionEntry(session, found.Token, log, _time.GetTimestamp());
+                    var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
+                    var unfit = !Fits(session) || (session.SocketPath is null && !holdsPort);
+                    slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp()) { Unfit = unfit, HoldsPort = holdsPort };
                     lock (_limitLock)
                     {
                         _perUser[session.UserId] = _perUser.GetValueOrDefault(session.UserId) + 1;
                         _sessionCount++;
                     }
 
-                    Log.SessionAdopted(_logger, session.Container, session.Port, session.ProcessId);
+                    if (unfit)
+                    {
+                        Log.SessionAdoptedUnfit(_logger, session.Container, session.Port, session.ProcessId);
+                    }
+                    else
+                    {
+                        Log.SessionAdopted(_logger, session.Container, session.Port, session.ProcessId);
+                    }
                 }
             }
 
             _adopted = true;
         }
     }
+
+    private bool Fits(TtydSession session) =>
+        (session.SocketPath is not null) == _useSockets
+        && (session.Credential is not null) == _useCredentials
+        && string.Equals(session.BasePath, ExpectedBasePath(session.Container), StringComparison.Ordinal)
+        && (_useSockets || (session.Address.Equals(_address) && session.Port >= _ports.RangeStart && session.Port <= _ports.RangeEnd));
 
     /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>
     public async ValueTask DisposeAsync()
@@ -703,11 +733,16 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         public volatile SessionEntry? Current;
     }
 
-    private sealed class SessionEntry(TtydSession session, string token, string? logPath, long lastActive)
+    private sealed class SessionEntry(TtydSession session, string token, long lastActive)
     {
         public TtydSession Session { get; } = session;
         public string Token { get; } = token;
-        public string? LogPath { get; } = logPath;
+
+        // Adopted from a run with other options: never handed out, stopped by repair or replaced on first use.
+        public bool Unfit { get; init; }
+
+        // A TCP session's port is ours to release (an adopted port outside today's range never was).
+        public bool HoldsPort { get; init; } = true;
 
         // TimeProvider timestamps, touched only by repair passes.
         public long LastActive { get; set; } = lastActive;

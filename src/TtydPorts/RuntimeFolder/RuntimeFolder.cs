@@ -1,0 +1,303 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Microsoft.Win32.SafeHandles;
+
+namespace TtydPorts;
+
+/// <summary>
+/// The one component that names and deletes the files of sessions: sockets, logs and the instance key. It trusts its
+/// folder only when the folder is a real directory of the owner with mode 0700 and every folder above it is owned by
+/// root or the owner and writable by nobody else (a world-writable folder counts only with the sticky bit, as
+/// <c>/tmp</c> has it, since then nobody else can rename or replace what the owner put there). This is OpenSSH's
+/// StrictModes rule; it is checked at every start and adoption, not once, because folders can change.
+/// </summary>
+internal sealed partial class RuntimeFolder
+{
+    private const int KeyBytes = 32;
+    private const ushort TypeMask = 0xF000, DirectoryType = 0x4000, SocketType = 0xC000, LinkType = 0xA000;
+    private const ushort GroupOrOtherWrite = 0x12, Sticky = 0x200;
+
+    public RuntimeFolder(string path, uint owner)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Path = System.IO.Path.GetFullPath(path);
+        Owner = owner;
+    }
+
+    /// <summary>The folder, as configured (absolute).</summary>
+    public string Path { get; }
+
+    /// <summary>The OS user (uid) who owns the folder and the processes in it.</summary>
+    public uint Owner { get; }
+
+    /// <summary>
+    /// The default folder of this OS user: <c>$XDG_RUNTIME_DIR/ttydports</c>; for root <c>/run/ttydports</c>; else
+    /// <c>$HOME/.ttydports</c> when the home folder is the user's own; only then <c>/tmp/ttydports-UID</c>, which another
+    /// user can occupy first (refused loudly, never taken over).
+    /// </summary>
+    public static string DefaultPath()
+    {
+        var uid = Native.geteuid();
+        var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        if (!string.IsNullOrEmpty(runtime) && System.IO.Path.IsPathRooted(runtime))
+        {
+            return System.IO.Path.Combine(runtime, "ttydports");
+        }
+
+        if (uid == 0)
+        {
+            return "/run/ttydports";
+        }
+
+        var home = Environment.GetEnvironmentVariable("HOME");
+        if (!string.IsNullOrEmpty(home) && System.IO.Path.IsPathRooted(home) && Native.LStat(home) is { } h
+            && (h.Mode & TypeMask) == DirectoryType && h.Uid == uid && (h.Mode & GroupOrOtherWrite) == 0)
+        {
+            return System.IO.Path.Combine(home, ".ttydports");
+        }
+
+        return System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"ttydports-{uid}");
+    }
+
+    /// <summary>Creates the folder when missing and checks it and its parents; returns why it cannot be trusted, or null.</summary>
+    public string? Check(bool create)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+        }
+
+        if (create && Native.LStat(Path) is null)
+        {
+            var parent = System.IO.Path.GetDirectoryName(Path);
+            if (parent is not null && Native.LStat(parent) is null)
+            {
+                return $"RuntimeDirectory '{Path}': its parent folder '{parent}' does not exist.";
+            }
+
+            // mkdir does not follow a link planted at the path; a folder created meanwhile by someone else fails below.
+            try
+            {
+                Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return $"RuntimeDirectory '{Path}' cannot be created: {e.Message}";
+            }
+        }
+
+        var found = Native.LStat(Path);
+        if (found is not { } stat)
+        {
+            return $"RuntimeDirectory '{Path}' does not exist.";
+        }
+
+        if ((stat.Mode & TypeMask) != DirectoryType)
+        {
+            return $"RuntimeDirectory '{Path}' is not a directory (a link or a file another user may have planted); refusing to keep terminal sockets and logs there. Remove it, or set RuntimeDirectory or XDG_RUNTIME_DIR to a folder of uid {Owner}.";
+        }
+
+        if (stat.Uid != Owner)
+        {
+            return $"RuntimeDirectory '{Path}' is owned by uid {stat.Uid}, not by uid {Owner}; refusing to keep terminal sockets and logs there (another user may have created it first). Remove it, or set RuntimeDirectory or XDG_RUNTIME_DIR to a folder of uid {Owner}.";
+        }
+
+        if ((stat.Mode & 0x1FF) != 0x1C0)
+        {
+            if (Owner != Native.geteuid())
+            {
+                return $"RuntimeDirectory '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700.";
+            }
+
+            // Ours and a real directory (lstat above): chmod cannot be led through a link here.
+            File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        for (var dir = System.IO.Path.GetDirectoryName(Path); dir is not null; dir = System.IO.Path.GetDirectoryName(dir))
+        {
+            if (CheckParent(dir) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Like <see cref="Check"/>, but throws <see cref="InvalidOperationException"/> with the reason.</summary>
+    public void EnsureTrusted()
+    {
+        if (Check(create: true) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+    }
+
+    private string? CheckParent(string dir)
+    {
+        if (Native.LStat(dir) is not { } stat)
+        {
+            return $"RuntimeDirectory '{Path}': '{dir}' cannot be read.";
+        }
+
+        if ((stat.Mode & TypeMask) == LinkType)
+        {
+            // A link above the folder is as safe as the link itself and where it leads (e.g. /var/run -> /run).
+            if (stat.Uid != 0 && stat.Uid != Owner)
+            {
+                return $"RuntimeDirectory '{Path}': '{dir}' is a link owned by uid {stat.Uid}; refusing a folder another user can redirect.";
+            }
+
+            var target = Directory.ResolveLinkTarget(dir, returnFinalTarget: true)?.FullName;
+            return target is null ? $"RuntimeDirectory '{Path}': the link '{dir}' leads nowhere."
+                : new RuntimeFolder(System.IO.Path.Combine(target, "x"), Owner).CheckParents();
+        }
+
+        if (stat.Uid != 0 && stat.Uid != Owner)
+        {
+            return $"RuntimeDirectory '{Path}': the folder '{dir}' above it is owned by uid {stat.Uid}, who could replace it; refusing it.";
+        }
+
+        if ((stat.Mode & GroupOrOtherWrite) != 0 && (stat.Mode & Sticky) == 0)
+        {
+            return $"RuntimeDirectory '{Path}': the folder '{dir}' above it is writable by other users (mode {Convert.ToString(stat.Mode & 0xFFF, 8)}), who could rename it and put their own socket in its place; refusing it.";
+        }
+
+        return null;
+    }
+
+    private string? CheckParents()
+    {
+        for (var dir = System.IO.Path.GetDirectoryName(Path); dir is not null; dir = System.IO.Path.GetDirectoryName(dir))
+        {
+            if (CheckParent(dir) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The socket of the session with <paramref name="token"/>.</summary>
+    public string SocketPath(string token) => Name(token, ".sock");
+
+    /// <summary>The log (ttyd's output) of the session with <paramref name="token"/>.</summary>
+    public string LogPath(string token) => Name(token, ".log");
+
+    private string Name(string token, string suffix)
+    {
+        if (!SessionToken().IsMatch(token))
+        {
+            throw new ArgumentException($"Session token {SessionIds.Quote(token)} is not 32 lower-case hex digits.", nameof(token));
+        }
+
+        var path = System.IO.Path.Combine(Path, token[..24] + suffix);
+        return suffix != ".sock" || path.Length < 108 ? path
+            : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
+    }
+
+    /// <summary>Whether <paramref name="token"/> is a session token as the manager makes them (32 lower-case hex digits).</summary>
+    public static bool IsToken(string token) => SessionToken().IsMatch(token);
+
+    /// <summary>Whether a socket (not a link or a file) exists at <paramref name="path"/>.</summary>
+    public static bool IsSocket(string path) => Native.LStat(path) is { } stat && (stat.Mode & TypeMask) == SocketType;
+
+    /// <summary>
+    /// Deletes the session's socket and log. Only names this folder gives out are deleted, only directly inside it,
+    /// only after the folder passed its checks; a name from anywhere else is refused.
+    /// </summary>
+    public void DeleteSessionFiles(string token, bool socket = true, bool log = true)
+    {
+        if (!SessionToken().IsMatch(token) || Check(create: false) is not null)
+        {
+            return;
+        }
+
+        if (socket)
+        {
+            TryDelete(SocketPath(token));
+        }
+
+        if (log)
+        {
+            TryDelete(LogPath(token));
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            // unlink removes a link itself, never its target.
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The instance's marker key (32 random bytes, mode 0600), created on first use. Only the owner and root can read
+    /// it, so only they can make markers that <see cref="MarkerSignature"/> accepts.
+    /// </summary>
+    public byte[] GetOrCreateKey(string instanceName)
+    {
+        EnsureTrusted();
+        var path = KeyPath(instanceName);
+        if (ReadKey(path) is { } existing)
+        {
+            return existing;
+        }
+
+        var key = RandomNumberGenerator.GetBytes(KeyBytes);
+        try
+        {
+            // O_CREAT|O_EXCL: fails on anything already there, a planted link included.
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+            }
+
+            using (var file = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            {
+                file.Write(key);
+            }
+
+            return key;
+        }
+        catch (IOException) when (ReadKey(path) is { } raced)
+        {
+            return raced; // another manager of this instance made it first
+        }
+    }
+
+    /// <summary>The instance's key, or null when there is none or it is not a private file of the owner.</summary>
+    public byte[]? ReadKey(string instanceName, bool byName) => byName && Check(create: false) is null ? ReadKey(KeyPath(instanceName)) : null;
+
+    private string KeyPath(string instanceName) =>
+        SessionIds.IsValidId(instanceName) ? System.IO.Path.Combine(Path, instanceName + ".key")
+        : throw new ArgumentException($"Instance name {SessionIds.Quote(instanceName)} is not valid.", nameof(instanceName));
+
+    private byte[]? ReadKey(string path)
+    {
+        if (Native.LStat(path) is not { } stat || (stat.Mode & TypeMask) != 0x8000 || stat.Uid != Owner || (stat.Mode & 0x3F) != 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using SafeFileHandle handle = File.OpenHandle(path);
+            var key = new byte[KeyBytes];
+            return RandomAccess.Read(handle, key, 0) == KeyBytes ? key : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    [GeneratedRegex("^[0-9a-f]{32}$")]
+    private static partial Regex SessionToken();
+}
