@@ -332,7 +332,7 @@ public static class Scenarios
             report["leaked_processes"] = harness.RunningTtyds().Count;
             report["leaked_ports_listening"] = BenchHarness.ListeningPorts(start, end).Count;
             report["leaked_port_reservations"] = harness.Ports.ReservedCount;
-            report["leaked_log_files"] = Directory.Exists(harness.RuntimeDirectory) ? Directory.GetFiles(harness.RuntimeDirectory).Length : 0;
+            report["leaked_log_files"] = Directory.Exists(harness.RuntimeDirectory) ? Directory.GetFiles(harness.RuntimeDirectory).Count(f => !f.EndsWith(".key", StringComparison.Ordinal)) : 0;
             failed = created != count || accepting != count
                 || report["leaked_processes"]!.GetValue<int>() != 0 || report["leaked_ports_listening"]!.GetValue<int>() != 0
                 || report["leaked_port_reservations"]!.GetValue<int>() != 0;

@@ -95,7 +95,8 @@ public sealed class ManagerUnderTest : IAsyncDisposable
         var result = await Manager.CleanupAllAsync();
         var left = Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
         await _provider.DisposeAsync();
-        var files = Directory.Exists(RuntimeDirectory) ? Directory.GetFiles(RuntimeDirectory) : [];
+        // Session files must be gone; the instance key stays, by design, for the next run to verify its markers.
+        var files = Directory.Exists(RuntimeDirectory) ? Directory.GetFiles(RuntimeDirectory).Where(f => !f.EndsWith(".key", StringComparison.Ordinal)).ToArray() : [];
         if (Directory.Exists(RuntimeDirectory))
         {
             Directory.Delete(RuntimeDirectory, recursive: true);

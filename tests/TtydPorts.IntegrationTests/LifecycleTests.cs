@@ -105,44 +105,37 @@ public sealed class LifecycleTests(ContainerLab lab)
     {
         var adopted = lab.StartContainer();
         var reaped = lab.StartContainer();
-        var dir = Directory.CreateTempSubdirectory("tp-kill-").FullName;
-        try
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+
+        // A host killed while its new ttyd is not ready yet: this one never listens (ttyd runs on without a listener when
+        // its interface does not exist), so the host is certainly inside EnsureSessionAsync when it dies.
+        using (var host = Process.Start(new ProcessStartInfo("dotnet", [
+            Path.Combine(AppContext.BaseDirectory, "TtydPorts.ConsoleSample.dll"),
+            $"--TtydPorts:InstanceName={instance}", "--TtydPorts:ExtraTtydArguments:0=-i", "--TtydPorts:ExtraTtydArguments:1=nosuchif0",
+            "--TtydPorts:PortRangeStart=18230", "--TtydPorts:PortRangeEnd=18239", $"--TtydPorts:RuntimeDirectory={runtime}", reaped])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!)
         {
-            var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
-            foreach (var name in new[] { adopted, reaped })
-            {
-                // A ttyd that says when it was spawned and then waits for the test before it really starts.
-                RealParts.Run("mkfifo", Path.Combine(dir, name + ".go"));
-                File.WriteAllText(Path.Combine(dir, name + ".sh"),
-                    $"#!/bin/sh\ntouch '{dir}/{name}.spawned'\nread go < '{dir}/{name}.go'\nexec ttyd \"$@\"\n");
-                File.SetUnixFileMode(Path.Combine(dir, name + ".sh"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                using var host = Process.Start(new ProcessStartInfo("dotnet", [
-                    Path.Combine(AppContext.BaseDirectory, "TtydPorts.ConsoleSample.dll"),
-                    $"--TtydPorts:InstanceName={instance}", $"--TtydPorts:TtydPath={dir}/{name}.sh",
-                    "--TtydPorts:PortRangeStart=18230", "--TtydPorts:PortRangeEnd=18239", $"--TtydPorts:RuntimeDirectory={dir}", name])
-                { RedirectStandardOutput = true, RedirectStandardError = true })!;
-                await Poll.UntilAsync(() => File.Exists(Path.Combine(dir, name + ".spawned")), Poll.Within(60));
-                host.Kill(); // SIGKILL, in the middle of EnsureSessionAsync
-                await host.WaitForExitAsync(Ct);
-            }
-
-            // One of the half-started sessions comes up after its host died; the other never does.
-            await File.WriteAllTextAsync(Path.Combine(dir, adopted + ".go"), "go\n", Ct);
-            await using var next = new ManagerUnderTest(18230, 18239, instance: instance);
-            await Poll.UntilAsync(() => next.TtydProcesses().Any(p => p.Markers["TTYDPORTS_CONTAINER"] == adopted && next.Ports.IsListening(int.Parse(p.Markers["TTYDPORTS_PORT"], System.Globalization.CultureInfo.InvariantCulture))), Poll.Within(30));
-
-            var repaired = await next.Manager.RepairAsync(Ct);
-            var status = next.Manager.GetStatus();
-
-            Assert.Equal([reaped], repaired.Stopped.Select(s => s.Container));
-            Assert.Equal([adopted], status.Containers);
-            Assert.True(status.Sessions.Single().Healthy);
-            Assert.Equal(status.Sessions.Select(s => s.Session.ProcessId), next.TtydProcesses().Select(p => p.Process.ProcessId));
+            var supervisor = new LinuxProcessSupervisor();
+            await Poll.UntilAsync(() => supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", instance).Count > 0, Poll.Within(60));
+            host.Kill(); // SIGKILL, in the middle of EnsureSessionAsync
+            await host.WaitForExitAsync(Ct);
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+
+        // And one that finished its start before its host went: the next host must adopt it, not reap it.
+        var earlier = new ManagerUnderTest(18230, 18239, instance: instance);
+        var kept = await earlier.Manager.EnsureSessionAsync(adopted, "alice", null, Ct);
+        await earlier.AbandonAsync();
+
+        await using var next = new ManagerUnderTest(18230, 18239, instance: instance);
+        var repaired = await next.Manager.RepairAsync(Ct);
+        var status = next.Manager.GetStatus();
+
+        Assert.Equal([reaped], repaired.Stopped.Select(s => s.Container));
+        Assert.Equal([adopted], status.Containers);
+        Assert.True(status.Sessions.Single().Healthy);
+        Assert.Equal(kept!.ProcessId, status.Sessions.Single().Session.ProcessId);
+        Assert.Equal(status.Sessions.Select(s => s.Session.ProcessId), next.TtydProcesses().Select(p => p.Process.ProcessId));
     }
 
     [Fact]

@@ -9,8 +9,9 @@ using TtydPorts.Tool.Machine;
 namespace TtydPorts.Tool.Tests;
 
 /// <summary>The tool's decisions over Moq mocks of the library's abstractions and the tool's process table: no processes, no engine.</summary>
-public sealed class DecisionTests
+public sealed class DecisionTests : IDisposable
 {
+    private const string Ttyd = "/usr/local/bin/ttyd";
     private static readonly DateTimeOffset Now = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
     private readonly Mock<IProcessSupervisor> _supervisor = new(MockBehavior.Strict);
     private readonly Mock<IContainerInventory> _inventory = new(MockBehavior.Strict);
@@ -22,10 +23,22 @@ public sealed class DecisionTests
     private readonly StringWriter _out = new();
     private readonly StringWriter _error = new();
 
+    // A real runtime folder with instance keys: the tool believes only markers signed with them.
+    private readonly RuntimeFolder _folder = new(Path.Combine(Path.GetTempPath(), "tp-decisions-" + Guid.NewGuid().ToString("N")[..8]), Native.geteuid());
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_folder.Path))
+        {
+            Directory.Delete(_folder.Path, recursive: true);
+        }
+    }
+
     public DecisionTests()
     {
         _supervisor.Setup(s => s.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", null)).Returns(() => [.. _marked]);
         _supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns(true);
+        _supervisor.Setup(s => s.IsStopped(It.IsAny<ProcessIdentity>())).Returns(false);
         _supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>())).ReturnsAsync(true);
         _inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ReturnsAsync(() => [.. _containers]);
         _table.Setup(t => t.ReadListeners()).Returns(() => [.. _listeners]);
@@ -39,7 +52,7 @@ public sealed class DecisionTests
         var markers = new Dictionary<string, string>
         {
             ["TTYDPORTS_INSTANCE"] = instance,
-            ["TTYDPORTS_SESSION"] = "token" + pid,
+            ["TTYDPORTS_SESSION"] = pid.ToString("x32", CultureInfo.InvariantCulture),
             ["TTYDPORTS_CONTAINER"] = container,
             ["TTYDPORTS_USER"] = user,
             ["TTYDPORTS_PORT"] = (8000 + pid % 1000).ToString(CultureInfo.InvariantCulture),
@@ -50,8 +63,11 @@ public sealed class DecisionTests
             markers["TTYDPORTS_TOPOLOGY"] = topology;
         }
 
+        markers[SessionAdoption.RuntimeMarker] = _folder.Path;
+        markers[SessionAdoption.ExecutableMarker] = Ttyd;
+        markers[MarkerSignature.Marker] = MarkerSignature.Compute(_folder.GetOrCreateKey(instance), markers);
         var identity = new ProcessIdentity(pid, (ulong)pid * 10);
-        _marked.Add(new MarkedProcess(identity, 1, markers));
+        _marked.Add(new MarkedProcess(identity, 1, markers) { OwnerUid = Native.geteuid(), ExecutablePath = Ttyd });
         if (listening)
         {
             _listeners.Add(new Listener(IPAddress.Loopback, 8000 + pid % 1000, [new HostProcess(identity, "ttyd ...")]));
@@ -125,6 +141,23 @@ public sealed class DecisionTests
         Assert.Equal(0, await RunAsync("cleanup", "--all", "--instance", "lab"));
 
         VerifyStopped(mine);
+    }
+
+    [Fact]
+    public async Task Sessions_with_forged_markers_are_neither_listed_nor_stopped_even_with_all()
+    {
+        var real = Session(101, "c1", "alice");
+        Session(102, "c2", "bob");
+        Session(103, "c3", "carol");
+        Session(104, "c4", "dave");
+        _marked[1] = _marked[1] with { Markers = _marked[1].Markers.Where(m => m.Key != MarkerSignature.Marker).ToDictionary() };
+        _marked[2] = _marked[2] with { OwnerUid = Native.geteuid() + 4242 };
+        _marked[3] = _marked[3] with { ExecutablePath = "/usr/bin/sleep" }; // a docker exec child left behind, or a copy
+
+        Assert.Equal(0, await RunAsync("cleanup", "--all"));
+
+        VerifyStopped(real);
+        Assert.DoesNotContain("c2", _out.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using TtydPorts.IntegrationTests;
 
@@ -107,6 +108,26 @@ public sealed class ToolCleanupTests(ToolLab lab)
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.False(sut.IsAlive(session));
         Assert.False(File.Exists(session.SocketPath), run.ToString());
+    }
+
+    [Fact]
+    public async Task Default_cleanup_leaves_healthy_proxy_sessions_alone_and_stops_a_frozen_one()
+    {
+        var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
+        await using var sut = new LabManager(20122, 20123, o => o.ListenMode = TtydListenMode.UnixSocket);
+        var healthy = await sut.StartAsync(c[0], "alice");
+        var frozen = await sut.StartAsync(c[1], "bob");
+        Native.kill(frozen.ProcessId, 19); // SIGSTOP: alive and its socket still there, but it would never answer
+
+        var status = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance);
+        var run = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(Regex.IsMatch(status.Output, $@"{c[0]}\s.*\sok\b"), status.ToString());
+        Assert.True(Regex.IsMatch(status.Output, $@"{c[1]}\s.*\sstopped\b"), status.ToString());
+        Assert.True(sut.IsAlive(healthy), run.ToString());
+        Assert.True(File.Exists(healthy.SocketPath));
+        Assert.False(sut.IsAlive(frozen), run.ToString());
     }
 
     [Fact]

@@ -23,6 +23,7 @@ namespace TtydPorts.AspNetCore;
 internal sealed class TtydTerminalForwarder : IDisposable
 {
     private static readonly HttpRequestOptionsKey<string> SocketPathKey = new("TtydPorts.SocketPath");
+    private static readonly HttpRequestOptionsKey<int> ProcessIdKey = new("TtydPorts.ProcessId");
 
     private static readonly ForwarderRequestConfig RequestConfig = new()
     {
@@ -174,6 +175,16 @@ internal sealed class TtydTerminalForwarder : IDisposable
         try
         {
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+
+            // The folder is checked, but whoever listens is checked too, where it matters: the kernel says which process
+            // listened on this socket (SO_PEERCRED). Anything but the session's own ttyd, run by this OS user, would
+            // receive the session's credential and answer in its name.
+            if (!context.InitialRequestMessage.Options.TryGetValue(ProcessIdKey, out var expected) || PeerOf(socket) is not { } peer
+                || peer.ProcessId != expected || peer.UserId != Native.geteuid())
+            {
+                throw new IOException($"The socket '{path}' is not served by the session's ttyd (pid {expected}); refusing to forward to it.");
+            }
+
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch
@@ -181,6 +192,16 @@ internal sealed class TtydTerminalForwarder : IDisposable
             socket.Dispose();
             throw;
         }
+    }
+
+    private static (int ProcessId, uint UserId)? PeerOf(Socket socket)
+    {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } from getsockopt(SOL_SOCKET, SO_PEERCRED).
+        Span<byte> credentials = stackalloc byte[12];
+        const int SolSocket = 1, SoPeerCred = 17;
+        return socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) == 12
+            ? (BitConverter.ToInt32(credentials), BitConverter.ToUInt32(credentials[4..]))
+            : null;
     }
 
     /// <summary>
@@ -202,6 +223,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
             }
 
             proxyRequest.Options.Set(SocketPathKey, session.SocketPath!);
+            proxyRequest.Options.Set(ProcessIdKey, session.ProcessId);
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

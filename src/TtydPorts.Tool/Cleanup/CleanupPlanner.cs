@@ -85,8 +85,13 @@ internal static class CleanupPlanner
         }
 
         return view.Orphan ? "orphan: its container is gone"
-            : !view.Alive ? "unhealthy: its process is gone"
-            : !view.Listening ? string.Create(CultureInfo.InvariantCulture, $"unhealthy: nothing of it listens on port {s.Port}")
-            : null;
+            : view.Health switch
+            {
+                SessionHealthState.Gone => "unhealthy: its process is gone",
+                SessionHealthState.Stopped => "unhealthy: its process is stopped (SIGSTOP) and would never answer",
+                SessionHealthState.NotListening when s.SocketPath is not null => $"unhealthy: its socket {s.SocketPath} is gone",
+                SessionHealthState.NotListening => string.Create(CultureInfo.InvariantCulture, $"unhealthy: nothing of it listens on port {s.Port}"),
+                _ => null,
+            };
     }
 }

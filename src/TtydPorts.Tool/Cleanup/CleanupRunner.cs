@@ -17,7 +17,7 @@ internal enum StopOutcome
 internal sealed record StopResult(CleanupTarget Target, StopOutcome Outcome, string? Error);
 
 /// <summary>Stops the planned processes through the library's supervisor (SIGTERM, then SIGKILL, whole tree, identity-checked).</summary>
-internal sealed class CleanupRunner(IProcessSupervisor supervisor, IHostProcessTable table)
+internal sealed class CleanupRunner(IProcessSupervisor supervisor)
 {
     private const int MaxParallel = 8;
 
@@ -34,20 +34,15 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IHostProcessT
 
     private async Task<StopResult> StopAsync(CleanupTarget target, TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
-        // The session's log is ttyd's standard output; once ttyd is gone nothing else removes it.
-        var log = target.Session is { } s ? SessionLog(s) : null;
         try
         {
             var stopped = await supervisor.StopAsync(target.Process, gracePeriod, cancellationToken).ConfigureAwait(false);
-            if (log is not null)
-            {
-                TryDelete(log);
-            }
 
-            // In proxy mode ttyd listened on a Unix socket: ttyd removes it on SIGTERM, not when it had to be killed.
-            if (target.Session?.Session.SocketPath is { } socket && IsSessionSocket(socket))
+            // The session's log, and its socket when ttyd had to be killed, are removed by the folder that named them
+            // (the session's own runtime folder, verified when the session was found), never from a path in a marker.
+            if (target.Session?.Found is { Folder: { } folder } found)
             {
-                TryDelete(socket);
+                folder.DeleteSessionFiles(found.Token);
             }
 
             return new StopResult(target, stopped ? StopOutcome.Stopped : StopOutcome.AlreadyGone, null);
@@ -55,30 +50,6 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IHostProcessT
         catch (TtydPortsException e)
         {
             return new StopResult(target, StopOutcome.Failed, e.Message);
-        }
-    }
-
-    // Only a file named the way the library names session logs is ever deleted.
-    private string? SessionLog(SessionView view)
-    {
-        var path = table.StandardOutputFile(view.Session.ProcessId);
-        var expected = $"{view.Found.InstanceName}-{view.Session.Container}-{view.Session.Port}.log";
-        return path is not null && string.Equals(Path.GetFileName(path), expected, StringComparison.Ordinal) ? path : null;
-    }
-
-    // Only a file named the way the library names session sockets (24 hex digits) is ever deleted.
-    private static bool IsSessionSocket(string path) =>
-        Path.GetFileName(path) is { Length: 29 } name && name.EndsWith(".sock", StringComparison.Ordinal)
-        && name[..24].All(char.IsAsciiHexDigitLower) && File.Exists(path);
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
         }
     }
 }

@@ -17,19 +17,28 @@ internal enum ContainerPresence
 
 /// <summary>One session of this library found on the machine, and how it is doing.</summary>
 /// <param name="Found">What its markers say.</param>
-/// <param name="Alive">Whether its process still runs (same PID and start time).</param>
-/// <param name="Listening">Whether its process holds the listening socket of its port.</param>
+/// <param name="Health">The library's own health verdict (<see cref="SessionHealth"/>), as the manager sees it.</param>
 /// <param name="Container">Whether its container exists.</param>
-internal sealed record SessionView(DiscoveredSession Found, bool Alive, bool Listening, ContainerPresence Container)
+internal sealed record SessionView(DiscoveredSession Found, SessionHealthState Health, ContainerPresence Container)
 {
     public TtydSession Session => Found.Session;
 
     public bool Orphan => Container == ContainerPresence.Missing;
 
-    public bool Healthy => Alive && Listening;
+    public bool Alive => Health != SessionHealthState.Gone;
 
-    /// <summary>A short word for tables: ok, orphan, dead, not-listening.</summary>
-    public string State => Orphan ? "orphan" : !Alive ? "dead" : !Listening ? "not-listening" : "ok";
+    public bool Listening => Health == SessionHealthState.Healthy;
+
+    public bool Healthy => Health == SessionHealthState.Healthy;
+
+    /// <summary>A short word for tables: ok, orphan, dead, stopped, not-listening.</summary>
+    public string State => Orphan ? "orphan" : Health switch
+    {
+        SessionHealthState.Gone => "dead",
+        SessionHealthState.Stopped => "stopped",
+        SessionHealthState.NotListening => "not-listening",
+        _ => "ok",
+    };
 }
 
 /// <summary>Everything the commands read from the machine, taken at one moment.</summary>
@@ -71,8 +80,7 @@ internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInv
         var sessions = found
             .Select(f => new SessionView(
                 f,
-                supervisor.IsAlive(f.Session.Process),
-                IsListening(f.Session, listeners),
+                SessionHealth.Check(f.Session, supervisor, port => IsListening(f.Session, listeners)),
                 containers is null ? ContainerPresence.Unknown
                     : containers.TryGetValue(f.Session.Container, out var running) ? (running ? ContainerPresence.Running : ContainerPresence.NotRunning)
                     : ContainerPresence.Missing))

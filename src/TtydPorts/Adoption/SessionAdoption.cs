@@ -132,6 +132,6 @@ internal sealed class SessionAdoption
         }
 
         refusal = AdoptionRefusal.None;
-        return found;
+        return found with { Folder = folder };
     }
 }

@@ -67,6 +67,12 @@ internal sealed partial class RuntimeFolder
             throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
         }
 
+        // Parents first: nothing is created inside a folder that someone else controls.
+        if (CheckParents() is { } parentProblem)
+        {
+            return parentProblem;
+        }
+
         if (create && Native.LStat(Path) is null)
         {
             var parent = System.IO.Path.GetDirectoryName(Path);
@@ -111,14 +117,6 @@ internal sealed partial class RuntimeFolder
 
             // Ours and a real directory (lstat above): chmod cannot be led through a link here.
             File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
-        for (var dir = System.IO.Path.GetDirectoryName(Path); dir is not null; dir = System.IO.Path.GetDirectoryName(dir))
-        {
-            if (CheckParent(dir) is { } problem)
-            {
-                return problem;
-            }
         }
 
         return null;

@@ -7,12 +7,16 @@ namespace TtydPorts;
 /// <param name="InstanceName">The manager instance that started it.</param>
 /// <param name="Session">The session it serves.</param>
 /// <param name="Token">The session's secret marker, shared by the processes it spawned (including inside the container).</param>
-public sealed record DiscoveredSession(string InstanceName, TtydSession Session, string Token);
+public sealed record DiscoveredSession(string InstanceName, TtydSession Session, string Token)
+{
+    // The verified runtime folder that names and deletes this session's files.
+    internal RuntimeFolder? Folder { get; init; }
+}
 
 /// <summary>
-/// Finds the ttyd processes this library started, from the markers each carries in its environment. Needs no
-/// state of its own, so it works whether or not the host that started them still runs (adoption, the
-/// <c>ttyd-ports</c> tool). A ttyd without markers (not ours) is never reported.
+/// Finds the ttyd processes this library started, from the signed markers each carries in its environment. Needs no
+/// state of its own, so it works whether or not the host that started them still runs (the <c>ttyd-ports</c> tool).
+/// A ttyd without valid markers (not ours, or forged) is never reported.
 /// </summary>
 public static class TtydProcessDiscovery
 {
@@ -34,16 +38,16 @@ public static class TtydProcessDiscovery
     /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>
     public const string ExecMarker = "TTYDPORTS_EXEC";
 
-    /// <summary>The sessions of <paramref name="instanceName"/> (or of every instance when null) running on this machine.</summary>
+    /// <summary>
+    /// The sessions of <paramref name="instanceName"/> (or of every instance when null) running on this machine that this
+    /// library provably started: run by this OS user (by any, when called as root) from the ttyd their signed markers
+    /// name, with a trusted runtime folder whose instance key verifies the markers. A process with forged or copied
+    /// markers is never reported.
+    /// </summary>
     public static IReadOnlyList<DiscoveredSession> Find(IProcessSupervisor supervisor, string? instanceName = null)
     {
         ArgumentNullException.ThrowIfNull(supervisor);
-        var marked = supervisor.FindMarkedProcesses(MarkerPrefix, InstanceMarker, instanceName);
-        var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
-
-        // Children of ttyd (its docker exec clients) inherit its environment; the session's own process is the one
-        // whose parent carries no markers.
-        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId)).Select(TryParse).OfType<DiscoveredSession>()];
+        return SessionAdoption.ForMachine().Find(supervisor, instanceName);
     }
 
     /// <summary>Reads a session from a marked process, or <see langword="null"/> when its markers are incomplete or invalid.</summary>

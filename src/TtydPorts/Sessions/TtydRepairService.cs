@@ -48,14 +48,14 @@ public sealed class TtydRepairService : BackgroundService
         {
             try
             {
-                if (first)
+                // The first pass runs at once: it adopts what an earlier run left, and stops at once what of it cannot be
+                // handed out (dead, frozen, or unfit for today's options, such as a port session after a switch to proxy mode).
+                if (!first)
                 {
-                    // Adopts what an earlier run left at once (the manager would otherwise do it on first use).
-                    first = false;
-                    _ = _manager.GetStatus();
+                    await _wake.WaitAsync(_options.RepairInterval, _time, stoppingToken).ConfigureAwait(false);
                 }
 
-                await _wake.WaitAsync(_options.RepairInterval, _time, stoppingToken).ConfigureAwait(false);
+                first = false;
                 await _manager.RepairAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
