@@ -41,6 +41,38 @@ public sealed class HealthCheckTests
     }
 
     [Fact]
+    public async Task Is_unhealthy_and_names_the_folder_when_another_user_owns_the_runtime_folder()
+    {
+        RealParts.Require();
+        var planted = Path.Combine(Path.GetTempPath(), Unique.Name("tp-planted"));
+        Directory.CreateDirectory(planted);
+        try
+        {
+            // What another user who got there first leaves behind (uid 65534, "nobody", stands in for them).
+            var (code, output) = RealParts.Run("chown", "65534", planted);
+            Assert.True(code == 0, $"chown needs root: {output}");
+            await using var refused = Services(o => o.RuntimeDirectory = planted);
+            await using var fine = Services(o => o.RuntimeDirectory = planted + "-own");
+
+            var bad = await CheckAsync(refused);
+            var good = await CheckAsync(fine);
+
+            Assert.Equal(HealthStatus.Unhealthy, bad.Status);
+            Assert.Contains(planted, bad.Description, StringComparison.Ordinal);
+            Assert.Contains("uid 65534", bad.Description, StringComparison.Ordinal);
+            Assert.Equal(HealthStatus.Healthy, good.Status); // positive control: a folder of this user
+        }
+        finally
+        {
+            Directory.Delete(planted, recursive: true);
+            if (Directory.Exists(planted + "-own"))
+            {
+                Directory.Delete(planted + "-own", recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Is_unhealthy_and_names_the_path_when_ttyd_cannot_be_found()
     {
         await using var services = Services(o => o.TtydPath = "/nonexistent/tpa/ttyd");

@@ -233,10 +233,12 @@ internal static class TtydProbe
             .Count(f => f.Length >= 8 && f[7] == socketPath && f[5] == "03");
 
     /// <summary>HTTP requests and WebSocket upgrades ttyd handled, from its own log ("HTTP /path - ..." lines), which holds them for good.</summary>
-    public static int Requests(ProxyHost host, TtydSession session)
+    public static int Requests(TtydSession session)
     {
-        var log = Path.Combine(host.RuntimeDirectory, $"{host.Instance}-{session.Container}-{session.Port}.log");
-        return File.Exists(log) ? File.ReadLines(log).Count(line => line.Contains("N: HTTP ", StringComparison.Ordinal) || line.Contains("N: WS ", StringComparison.Ordinal)) : 0;
+        // ttyd's standard output is its session log.
+        var log = new FileInfo($"/proc/{session.ProcessId}/fd/1").LinkTarget;
+        return log is not null && File.Exists(log) ? File.ReadLines(log).Count(line => (line.Contains("N: HTTP ", StringComparison.Ordinal) || line.Contains("N: WS ", StringComparison.Ordinal))
+            && !line.Contains("ttydports-probe", StringComparison.Ordinal)) : 0; // repair's health probe is no user request
     }
 
     public static IReadOnlyList<int> Children(int pid) =>

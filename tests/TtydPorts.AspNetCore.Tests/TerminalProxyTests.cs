@@ -66,7 +66,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         var refused = await Assert.ThrowsAsync<WebSocketException>(() => bob.ConnectAsync(container, host.Origin, Ct));
         Assert.Contains("403", refused.Message, StringComparison.Ordinal);
         Assert.Equal(0, TtydProbe.Connections(session!.SocketPath!));
-        Assert.Equal(0, TtydProbe.Requests(host, session));
+        Assert.Equal(0, TtydProbe.Requests(session));
         Assert.Empty(TtydProbe.Children(session.ProcessId));
 
         // The same probes see the owner's connection: the assertions above could fail.
@@ -94,7 +94,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         await Assert.ThrowsAsync<WebSocketException>(() => anonymous.ConnectAsync(container, host.Origin, Ct));
         Assert.Equal(HttpStatusCode.Redirect, await anonymous.RawGetAsync("/terminals/tpx-no-such-container/")); // no hint which terminals exist
         Assert.Equal(0, TtydProbe.Connections(session!.SocketPath!));
-        Assert.Equal(0, TtydProbe.Requests(host, session));
+        Assert.Equal(0, TtydProbe.Requests(session));
         Assert.Empty(TtydProbe.Children(session.ProcessId));
     }
 
@@ -113,7 +113,7 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         await Assert.ThrowsAsync<WebSocketException>(() => alice.ConnectAsync(container, $"http://localhost:{host.BaseAddress.Port}", Ct, fetchToken: false));
         await Assert.ThrowsAsync<WebSocketException>(() => alice.ConnectAsync(container, null, Ct, fetchToken: false));
         Assert.Equal(0, TtydProbe.Connections(session!.SocketPath!));
-        Assert.Equal(0, TtydProbe.Requests(host, session));
+        Assert.Equal(0, TtydProbe.Requests(session));
         Assert.Empty(TtydProbe.Children(session.ProcessId));
 
         // ttyd's own -O check holds too, even for a client that has the secret.
@@ -214,12 +214,12 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
         }
 
         Assert.Equal(0, TtydProbe.Connections(session!.SocketPath!));
-        Assert.Equal(0, TtydProbe.Requests(host, session));
+        Assert.Equal(0, TtydProbe.Requests(session));
 
         // The same request shape for the real container is forwarded, and ttyd's own log shows it (a connection count
         // would not: the proxy's pooled connection may be closed again by the time it is read).
         Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/"));
-        await Poll.UntilAsync(() => TtydProbe.Requests(host, session) > 0, Poll.Within(10));
+        await Poll.UntilAsync(() => TtydProbe.Requests(session) > 0, Poll.Within(10));
     }
 
     [Fact]

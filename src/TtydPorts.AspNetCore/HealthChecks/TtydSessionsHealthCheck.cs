@@ -4,8 +4,9 @@ using Microsoft.Extensions.Options;
 namespace TtydPorts.AspNetCore;
 
 /// <summary>
-/// Unhealthy when ttyd cannot be found or the container engine does not answer; degraded when 90% or more of the port
-/// range is reserved. Reads no process table: one <c>PATH</c> lookup and one engine request.
+/// Unhealthy when ttyd cannot be found, the runtime folder cannot be trusted or the container engine does not answer;
+/// degraded when 90% or more of the port range is reserved. Reads no process table: one <c>PATH</c> lookup, a few
+/// <c>statx</c> calls and one engine request.
 /// </summary>
 internal sealed class TtydSessionsHealthCheck(
     IOptions<TtydSessionOptions> options,
@@ -24,7 +25,7 @@ internal sealed class TtydSessionsHealthCheck(
         var ttydPath = options.Value.TtydPath;
         var rangeSize = ports.RangeEnd - ports.RangeStart + 1;
         var reserved = ports.ReservedCount;
-        var resolved = ResolveProgram(ttydPath);
+        var resolved = Native.ResolveExecutable(ttydPath);
         var data = new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["ttyd"] = resolved ?? "(not found)",
@@ -40,6 +41,14 @@ internal sealed class TtydSessionsHealthCheck(
             problems.Add(ttydPath.Contains('/', StringComparison.Ordinal)
                 ? $"ttyd '{ttydPath}' does not exist or is not executable."
                 : $"ttyd '{ttydPath}' is not on PATH.");
+        }
+
+        // A runtime folder another user planted or can replace stops every start: say so here, not only in a log.
+        var folder = new RuntimeFolder(options.Value.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
+        data["runtime_directory"] = folder.Path;
+        if (folder.Check(create: true) is { } folderProblem)
+        {
+            problems.Add(folderProblem);
         }
 
         Exception? engineError = null;
@@ -62,31 +71,5 @@ internal sealed class TtydSessionsHealthCheck(
         return share >= DegradedShare
             ? HealthCheckResult.Degraded($"{reserved} of {rangeSize} ports ({share:P0}) of the range {ports.RangeStart}-{ports.RangeEnd} are in use.", data: data)
             : HealthCheckResult.Healthy($"ttyd found, engine answers, {reserved} of {rangeSize} ports in use.", data);
-    }
-
-    /// <summary>The program's full path as <c>posix_spawnp</c> would find it, or <see langword="null"/>.</summary>
-    internal static string? ResolveProgram(string program)
-    {
-        if (program.Contains('/', StringComparison.Ordinal))
-        {
-            return IsExecutableFile(program) ? program : null;
-        }
-
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(directory, program);
-            if (IsExecutableFile(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
-
-    private static bool IsExecutableFile(string path)
-    {
-        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
-        return File.Exists(path) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(path) & anyExecute) != 0);
     }
 }

@@ -24,6 +24,9 @@ internal enum SessionHealthState
 /// </summary>
 internal static class SessionHealth
 {
+    /// <summary>The path repair asks for: ttyd answers it (404, or 401 with credentials), and its log tells it from users' requests.</summary>
+    public const string ProbePath = "ttydports-probe";
+
     /// <summary>The session's state. <paramref name="isPortListening"/> tells whether something listens on a TCP port.</summary>
     public static SessionHealthState Check(TtydSession session, IProcessSupervisor supervisor, Func<int, bool> isPortListening)
     {
@@ -56,7 +59,7 @@ internal static class SessionHealth
         try
         {
             await socket.ConnectAsync(endpoint, deadline.Token).ConfigureAwait(false);
-            var request = Encoding.ASCII.GetBytes($"GET {session.BasePath}/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            var request = Encoding.ASCII.GetBytes($"GET {session.BasePath}/{ProbePath} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             await socket.SendAsync(request, SocketFlags.None, deadline.Token).ConfigureAwait(false);
             var buffer = new byte[16];
             var read = 0;
