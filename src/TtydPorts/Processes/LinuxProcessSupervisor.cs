@@ -130,7 +130,8 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
 
     /// <inheritdoc />
     public bool IsStopped(ProcessIdentity process) =>
-        ProcFs.ReadStat(process.ProcessId) is { State: 'T' or 't' } stat && stat.StartTime == process.StartTime;
+        _handles.TryGetValue(process, out var handle) ? handle.IsStopped
+        : ProcFs.ReadStat(process.ProcessId) is { State: 'T' or 't' } stat && stat.StartTime == process.StartTime;
 
     // Verifies the process by PID and start time and, where pidfds exist, keeps a handle on it from then on.
     private bool Track(ProcessIdentity process, out PidFd? handle)

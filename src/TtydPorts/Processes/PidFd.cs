@@ -10,13 +10,63 @@ namespace TtydPorts;
 /// </summary>
 internal sealed class PidFd : SafeHandleZeroOrMinusOneIsInvalid
 {
-    private PidFd(int fd) : base(ownsHandle: true) => SetHandle(fd);
+    // /proc/PID/stat, held open: a read is one pread, and it can only ever describe this process (once the process is
+    // gone the read fails, whoever gets the PID next).
+    private readonly SafeFileHandle? _stat;
+
+    private PidFd(int fd, SafeFileHandle? stat) : base(ownsHandle: true)
+    {
+        SetHandle(fd);
+        _stat = stat;
+    }
 
     /// <summary>Opens a pidfd on <paramref name="pid"/>, or returns <see langword="null"/> when it is gone or pidfds are unsupported.</summary>
     public static PidFd? Open(int pid)
     {
         var fd = Native.pidfd_open(pid);
-        return fd >= 0 ? new PidFd(fd) : null;
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        SafeFileHandle? stat;
+        try
+        {
+            stat = File.OpenHandle($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stat = null;
+        }
+
+        return new PidFd(fd, stat);
+    }
+
+    /// <summary>Whether the process is stopped (state <c>T</c>, or <c>t</c> under a tracer): one read of its held stat file.</summary>
+    public bool IsStopped
+    {
+        get
+        {
+            if (_stat is null)
+            {
+                return false;
+            }
+
+            // "pid (comm) S ...": comm is at most 16 bytes, so the state is within the first 64.
+            Span<byte> head = stackalloc byte[64];
+            int length;
+            try
+            {
+                length = RandomAccess.Read(_stat, head, 0);
+            }
+            catch (IOException)
+            {
+                return false; // gone: not stopped, and IsAlive says the rest
+            }
+
+            var close = head[..length].LastIndexOf((byte)')');
+            return close >= 0 && close + 2 < length && head[close + 2] is (byte)'T' or (byte)'t';
+        }
     }
 
     /// <summary>Whether the process has exited (or is a zombie).</summary>
@@ -66,5 +116,9 @@ internal sealed class PidFd : SafeHandleZeroOrMinusOneIsInvalid
         }
     }
 
-    protected override bool ReleaseHandle() => Native.close((int)handle) == 0;
+    protected override bool ReleaseHandle()
+    {
+        _stat?.Dispose();
+        return Native.close((int)handle) == 0;
+    }
 }
