@@ -119,6 +119,33 @@ public sealed class OptionsValidationTests
     }
 
     [Theory]
+    [InlineData("::ffff:127.0.0.1", "IPv4-mapped")]
+    [InlineData("fe80::1%1", "scope id")]
+    [InlineData("fe80::1", "link-local")]
+    [InlineData("239.1.2.3", "multicast")]
+    [InlineData("ff02::1", "multicast")]
+    [InlineData("255.255.255.255", "broadcast")]
+    public void An_address_ttyd_cannot_listen_on_is_refused_naming_it(string address, string why)
+    {
+        var error = ValidationError(o => (o.BindAddress, o.AllowRemoteAccess) = (address, true));
+        Assert.Contains($"BindAddress '{address}'", error, StringComparison.Ordinal);
+        Assert.Contains(why, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_ipv4_mapped_loopback_passes_no_loopback_check_by_default() =>
+        Assert.Contains("BindAddress '::ffff:127.0.0.1' is an IPv4-mapped IPv6 address", ValidationError(o => o.BindAddress = "::ffff:127.0.0.1"), StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("0.0.0.0", true)]
+    [InlineData("::", true)]
+    [InlineData("192.0.2.10", true)]
+    public void Plain_addresses_of_either_family_are_accepted(string address, bool remote) =>
+        Assert.Equal(address, Provider(o => (o.BindAddress, o.AllowRemoteAccess) = (address, remote)).GetRequiredService<IOptions<TtydSessionOptions>>().Value.BindAddress);
+
+    [Theory]
     [InlineData("terminals")]
     [InlineData("/terminals/")]
     [InlineData("/a/../b")]

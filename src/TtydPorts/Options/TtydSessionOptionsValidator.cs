@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace TtydPorts;
@@ -20,6 +21,10 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
         if (!IPAddress.TryParse(options.BindAddress, out var address))
         {
             builder.AddError($"BindAddress '{options.BindAddress}' is not an IP address.");
+        }
+        else if (Unbindable(address) is { } why)
+        {
+            builder.AddError($"BindAddress '{options.BindAddress}' is {why}, which ttyd cannot listen on; use an IPv4 or IPv6 literal such as 127.0.0.1 or ::1.");
         }
         else if (!IPAddress.IsLoopback(address) && !options.AllowRemoteAccess && options.ListenMode == TtydListenMode.Tcp)
         {
@@ -62,6 +67,16 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
 
         return builder.Build();
     }
+
+    // Addresses that parse, and may even pass the loopback check, but on which ttyd never listens, so that every
+    // start would only time out: ttyd's -i takes a plain address (no scope id) of one family.
+    private static string? Unbindable(IPAddress address) =>
+        address.IsIPv4MappedToIPv6 ? "an IPv4-mapped IPv6 address (use the IPv4 address itself)"
+        : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? "an IPv6 address with a scope id"
+        : address.IsIPv6LinkLocal ? "an IPv6 link-local address (it needs a scope id)"
+        : address.IsIPv6Multicast || (address.AddressFamily == AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239) ? "a multicast address"
+        : address.Equals(IPAddress.Broadcast) ? "the broadcast address"
+        : null;
 
     private static bool IsPath(string path) =>
         path.Length is > 1 and <= 200 && path[0] == '/'
