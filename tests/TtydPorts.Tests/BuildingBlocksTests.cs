@@ -257,3 +257,12 @@ public sealed class TickerTests
         Assert.Equal("broken check", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing.WaitAsync(TimeSpan.FromSeconds(10), Ct))).Message);
     }
 }
+
+public sealed class RedactionTests
+{
+    [Fact]
+    public void Every_secret_is_replaced_whole_and_other_text_is_kept() =>
+        Assert.Equal(
+            "credential: *** user *** pass *** port 8000",
+            LinuxProcessSupervisor.Redact("credential: dXNlcjpwdw== user u:pw pass pw port 8000", ["pw", "u:pw", "dXNlcjpwdw==", ""]));
+}

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -65,9 +66,9 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             {
                 throw new ProcessLaunchException(
                     LaunchFailure.Timeout,
-                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch.LogPath)}",
+                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
                     null,
-                    ReadTail(launch.LogPath));
+                    ReadTail(launch));
             }
 
             if (ready)
@@ -76,7 +77,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             }
 
             _children.TryRemove(pid, out var exitCode);
-            var output = ReadTail(launch.LogPath);
+            var output = ReadTail(launch);
             throw new ProcessLaunchException(
                 LaunchFailure.ExitedEarly,
                 $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
@@ -280,22 +281,41 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         }
     }
 
-    private static string? ReadTail(string? path)
+    // The output is scrubbed here, where it is read, so that no layer above (exceptions, LastError, logs, HTTP
+    // bodies) ever holds a secret. Scrubbed before it is cut to its tail, so no fragment of a secret survives the cut.
+    private static string? ReadTail(ProcessLaunch launch)
     {
-        if (path is null)
+        if (launch.LogPath is not { } path)
         {
             return null;
         }
 
+        string text;
         try
         {
-            var text = File.ReadAllText(path);
-            return text.Length > 2000 ? text[^2000..].Trim() : text.Trim();
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            file.Seek(Math.Max(0, file.Length - 65536), SeekOrigin.Begin);
+            using var reader = new StreamReader(file);
+            text = reader.ReadToEnd();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
+
+        text = Redact(text, launch.Secrets);
+        return text.Length > 2000 ? text[^2000..].Trim() : text.Trim();
+    }
+
+    internal static string Redact(string text, ImmutableArray<string> secrets)
+    {
+        // Longest first, so that a secret containing another is replaced whole.
+        foreach (var secret in secrets.Where(s => !string.IsNullOrEmpty(s)).OrderByDescending(s => s.Length))
+        {
+            text = text.Replace(secret, "***", StringComparison.Ordinal);
+        }
+
+        return text;
     }
 
     private static unsafe int Spawn(ProcessLaunch launch)

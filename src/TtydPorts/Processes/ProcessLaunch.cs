@@ -16,7 +16,14 @@ public sealed record ProcessLaunch(
     ImmutableDictionary<string, string> Environment,
     EndPoint ReadyEndpoint,
     TimeSpan ReadyTimeout,
-    string? LogPath);
+    string? LogPath)
+{
+    /// <summary>
+    /// Strings the process may print that must never leave it (e.g. ttyd prints its credential at start): the
+    /// supervisor replaces each with <c>***</c> in every output it reports, so no exception, log or status shows them.
+    /// </summary>
+    public ImmutableArray<string> Secrets { get; init; } = [];
+}
 
 /// <summary>A running process that carries this library's markers in its environment.</summary>
 /// <param name="Process">The process.</param>

@@ -344,7 +344,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
             _options.StartTimeout,
-            LogPathOf(container, planned.Port));
+            LogPathOf(container, planned.Port))
+        {
+            // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
+            Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
+        };
     }
 
     private string SocketPathFor(string token)
