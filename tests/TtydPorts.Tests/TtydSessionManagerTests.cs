@@ -25,13 +25,41 @@ public sealed class TtydSessionManagerTests : IDisposable
         var launch = Assert.Single(_h.Launches);
         Assert.Equal("ttyd", launch.FileName);
         Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
-        Assert.Equal(["docker", "exec", "-it"], launch.Arguments[5..8]);
+        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[5..10]);
         Assert.Equal(["node1", "/bin/sh"], launch.Arguments[^2..]);
         Assert.Equal("alice", launch.Environment["TTYDPORTS_USER"]);
         Assert.Equal("topo1", launch.Environment["TTYDPORTS_TOPOLOGY"]);
         Assert.Equal("default", launch.Environment["TTYDPORTS_INSTANCE"]);
         Assert.Equal(8000, session.Port);
         Assert.Equal(_h.Time.GetUtcNow(), session.StartedAt);
+    }
+
+    [Fact]
+    public async Task Ttyd_gets_the_allow_listed_host_variables_what_the_host_adds_the_pinned_engine_and_the_markers_only()
+    {
+        var secret = "LAB_UNIT_SECRET_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(secret, "hunter2");
+        try
+        {
+            _h.Options.DockerEndpoint = "unix:///run/lab/docker.sock";
+            _h.Options.LaunchEnvironment["LAB_PROXY"] = "http://proxy.lab:3128";
+
+            await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+            var environment = Assert.Single(_h.Launches).Environment;
+            Assert.DoesNotContain(secret, environment.Keys);
+            Assert.All(environment.Keys, name => Assert.True(
+                name.StartsWith("TTYDPORTS_", StringComparison.Ordinal) || name is "PATH" or "HOME" or "LANG" or "LANGUAGE" or "LC_ALL" or "LC_CTYPE" or "LC_MESSAGES" or "TZ" or "DOCKER_CONFIG" or "DOCKER_HOST" or "LAB_PROXY",
+                $"{name} is not allow-listed"));
+            Assert.Equal(Environment.GetEnvironmentVariable("PATH"), environment["PATH"]);
+            Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
+            Assert.Equal("unix:///run/lab/docker.sock", environment["DOCKER_HOST"]);
+            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[6..9]);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(secret, null);
+        }
     }
 
     [Fact]

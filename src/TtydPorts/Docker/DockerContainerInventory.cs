@@ -19,11 +19,12 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
     private readonly string _socketPath;
     private string? _apiPrefix;
 
-    /// <summary>Creates the inventory for the configured endpoint.</summary>
+    /// <summary>Creates the inventory for the configured endpoint (<see cref="TtydSessionOptions.DockerEndpoint"/>, else <c>DOCKER_HOST</c>).</summary>
+    /// <exception cref="InvalidOperationException">The endpoint is not a Unix socket (start-up validation reports the same).</exception>
     public DockerContainerInventory(IOptions<TtydSessionOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _socketPath = ResolveSocketPath(options.Value.DockerEndpoint, Environment.GetEnvironmentVariable("DOCKER_HOST"));
+        _socketPath = DockerEndpoints.Resolve(options.Value.DockerEndpoint);
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (_, cancellationToken) =>
@@ -48,19 +49,6 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
 
     /// <summary>The Unix socket this inventory talks to.</summary>
     public string SocketPath => _socketPath;
-
-    internal static string ResolveSocketPath(string? configured, string? dockerHost)
-    {
-        foreach (var candidate in new[] { configured, dockerHost })
-        {
-            if (candidate is not null && candidate.StartsWith("unix://", StringComparison.Ordinal))
-            {
-                return candidate["unix://".Length..];
-            }
-        }
-
-        return "/var/run/docker.sock";
-    }
 
     /// <inheritdoc />
     public async Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default)

@@ -8,8 +8,16 @@ namespace TtydPorts;
 internal sealed partial class TtydSessionOptionsValidator : IValidateOptions<TtydSessionOptions>;
 
 /// <summary>The rules that span several properties, which annotations cannot say.</summary>
-internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOptions>
+internal sealed class TtydSessionOptionsRules(Func<string, string?> environment) : IValidateOptions<TtydSessionOptions>
 {
+    private readonly Func<string, string?> _environment = environment;
+
+    /// <summary>Validates against the process's own environment (<c>DOCKER_HOST</c>, <c>DOCKER_CONTEXT</c>).</summary>
+    public TtydSessionOptionsRules()
+        : this(Environment.GetEnvironmentVariable)
+    {
+    }
+
     public ValidateOptionsResult Validate(string? name, TtydSessionOptions options)
     {
         var builder = new ValidateOptionsResultBuilder();
@@ -47,9 +55,17 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
             builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");
         }
 
-        if (options.DockerEndpoint is { } endpoint && !endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        if (DockerEndpoints.TryResolve(options.DockerEndpoint, _environment, out var endpointError) is null)
         {
-            builder.AddError($"DockerEndpoint '{endpoint}' must be a unix:// socket.");
+            builder.AddError(endpointError!);
+        }
+
+        foreach (var (variable, value) in options.LaunchEnvironment)
+        {
+            if (LaunchVariableError(variable, value) is { } error)
+            {
+                builder.AddError(error);
+            }
         }
 
         if (options.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
@@ -76,6 +92,17 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
         : address.IsIPv6LinkLocal ? "an IPv6 link-local address (it needs a scope id)"
         : address.IsIPv6Multicast || (address.AddressFamily == AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239) ? "a multicast address"
         : address.Equals(IPAddress.Broadcast) ? "the broadcast address"
+        : null;
+
+    private static string? LaunchVariableError(string name, string? value) =>
+        name is null || name.Length == 0 || !(char.IsAsciiLetter(name[0]) || name[0] == '_') || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} must match [A-Za-z_][A-Za-z0-9_]*."
+        : name.StartsWith(TtydProcessDiscovery.MarkerPrefix, StringComparison.Ordinal)
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} starts with {TtydProcessDiscovery.MarkerPrefix}, the prefix of the session markers, which only the library sets."
+        : name is "DOCKER_HOST" or "DOCKER_CONTEXT"
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} would point the terminals at another engine than the inventory's; set DockerEndpoint instead."
+        : value is null || value.Contains('\0', StringComparison.Ordinal)
+            ? $"LaunchEnvironment variable {SessionIds.Quote(name)} must have a value without NUL characters."
         : null;
 
     private static bool IsPath(string path) =>

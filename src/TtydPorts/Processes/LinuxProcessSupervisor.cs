@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Net;
@@ -322,16 +321,8 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     {
         var argv = new List<string>(launch.Arguments.Length + 1) { launch.FileName };
         argv.AddRange(launch.Arguments);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            env[(string)entry.Key] = (string?)entry.Value ?? "";
-        }
-
-        foreach (var (key, value) in launch.Environment)
-        {
-            env[key] = value;
-        }
+        // The launch's environment is the whole environment: nothing of the host's is inherited.
+        var env = launch.Environment;
 
         var strings = new List<IntPtr>();
         var fileActions = NativeMemory.AllocZeroed(Native.FileActionsSize);
@@ -349,7 +340,10 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             var n = 0;
             foreach (var (key, value) in env)
             {
-                envPtr[n++] = Utf8($"{key}={value}", strings);
+                // Named, never quoted: a value may be a secret.
+                envPtr[n++] = !key.Contains('\0', StringComparison.Ordinal) && !value.Contains('\0', StringComparison.Ordinal)
+                    ? Utf8($"{key}={value}", strings)
+                    : throw new ArgumentException($"Environment variable {SessionIds.Quote(key)} contains a NUL character.", nameof(launch));
             }
 
             Check(Native.posix_spawn_file_actions_init(fileActions), "posix_spawn_file_actions_init");

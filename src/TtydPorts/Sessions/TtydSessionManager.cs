@@ -20,6 +20,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     // Processes left inside a container get a moment to end on SIGTERM; interactive shells ignore it.
     private static readonly TimeSpan ExecGracePeriod = TimeSpan.FromMilliseconds(500);
 
+    // What ttyd and the docker client need of the host's environment (finding programs, the client's config, text
+    // encoding, local time); nothing else of the host's, whose secrets would outlive it in /proc/PID/environ. ttyd
+    // sets TERM for its command itself.
+    private static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "DOCKER_CONFIG"];
+
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
     private readonly IContainerInventory _inventory;
@@ -31,6 +36,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private readonly bool _useSockets;
     private readonly bool _useCredentials;
     private readonly TtydPortsMetrics _metrics;
+    private readonly string _dockerEndpoint;
+    private readonly ImmutableDictionary<string, string> _launchEnvironment;
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
     private readonly Lock _limitLock = new();
@@ -65,6 +72,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _useSockets = _options.ListenMode == TtydListenMode.UnixSocket;
         _useCredentials = _useSockets || _options.RequireCredentials || _options.AllowRemoteAccess || !IPAddress.IsLoopback(_address);
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
+        _dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
+        _launchEnvironment = LaunchEnvironment();
     }
 
     /// <inheritdoc />
@@ -326,20 +335,14 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         arguments.AddRange(_options.ExtraTtydArguments);
 
         // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
-        // found from the host when the session stops (a killed `docker exec` client does not end them).
-        arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
-
-        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned));
-        if (_options.DockerEndpoint is { } endpoint)
-        {
-            // docker exec must reach the engine the inventory asked.
-            environment = environment.SetItem("DOCKER_HOST", endpoint);
-        }
+        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
+        // the client to the inventory's engine whatever a context or the client's config says.
+        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
 
         return new ProcessLaunch(
             _options.TtydPath,
             arguments.ToImmutable(),
-            environment,
+            _launchEnvironment.SetItems(TtydProcessDiscovery.Markers(_options.InstanceName, token, planned)),
             planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
@@ -349,6 +352,24 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
             Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
         };
+    }
+
+    // The whole environment of ttyd and its command: the allow-listed host variables, what the host adds explicitly,
+    // and DOCKER_HOST pinned to the inventory's engine (for a DockerPath that is a wrapper); markers come per session.
+    private ImmutableDictionary<string, string> LaunchEnvironment()
+    {
+        var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var name in InheritedVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
+            {
+                environment[name] = value;
+            }
+        }
+
+        environment.AddRange(_options.LaunchEnvironment.Where(v => !string.IsNullOrEmpty(v.Key)));
+        environment["DOCKER_HOST"] = _dockerEndpoint;
+        return environment.ToImmutable();
     }
 
     private string SocketPathFor(string token)
