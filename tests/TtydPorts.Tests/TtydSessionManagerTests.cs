@@ -26,7 +26,9 @@ public sealed class TtydSessionManagerTests : IDisposable
         Assert.Equal("ttyd", launch.FileName);
         Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
         Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[5..10]);
-        Assert.Equal(["node1", "/bin/sh"], launch.Arguments[^2..]);
+        Assert.Equal([ManagerHarness.IdOf("node1"), "/bin/sh"], launch.Arguments[^2..]); // the id, never the name
+        Assert.Equal(ManagerHarness.IdOf("node1"), session.ContainerId);
+        Assert.Equal(ManagerHarness.IdOf("node1"), launch.Environment["TTYDPORTS_CONTAINER_ID"]);
         Assert.Equal("alice", launch.Environment["TTYDPORTS_USER"]);
         Assert.Equal("topo1", launch.Environment["TTYDPORTS_TOPOLOGY"]);
         Assert.Equal("default", launch.Environment["TTYDPORTS_INSTANCE"]);
@@ -359,6 +361,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         {
             ["TTYDPORTS_INSTANCE"] = "default", ["TTYDPORTS_SESSION"] = "abc", ["TTYDPORTS_CONTAINER"] = "node9",
             ["TTYDPORTS_USER"] = "carol", ["TTYDPORTS_TOPOLOGY"] = "t9", ["TTYDPORTS_PORT"] = "8005", ["TTYDPORTS_STARTED"] = "1764144000000",
+            ["TTYDPORTS_CONTAINER_ID"] = ManagerHarness.IdOf("node9"),
         };
         _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers));
         _h.Marked.Add(new MarkedProcess(new ProcessIdentity(502, 5020), 501, markers)); // its docker exec child inherits the markers
@@ -367,10 +370,38 @@ public sealed class TtydSessionManagerTests : IDisposable
         var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
 
         Assert.Equal(501, session!.ProcessId);
+        Assert.Equal(ManagerHarness.IdOf("node9"), session.ContainerId);
         Assert.Equal(8005, session.Port);
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1764144000000), session.StartedAt);
         Assert.Empty(_h.Launches);
         Assert.Contains(8005, _h.Reserved);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("node9")]
+    public async Task An_adopted_session_without_a_valid_recorded_container_id_is_replaced_not_handed_out(string? recordedId)
+    {
+        lock (_h.Alive) { _h.Alive.Add(501); }
+        var markers = new Dictionary<string, string>
+        {
+            ["TTYDPORTS_INSTANCE"] = "default", ["TTYDPORTS_SESSION"] = "abc", ["TTYDPORTS_CONTAINER"] = "node9",
+            ["TTYDPORTS_USER"] = "carol", ["TTYDPORTS_PORT"] = "8005", ["TTYDPORTS_STARTED"] = "1764144000000",
+        };
+        if (recordedId is not null)
+        {
+            markers["TTYDPORTS_CONTAINER_ID"] = recordedId; // a name where an id belongs
+        }
+
+        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers));
+        var manager = _h.Create();
+
+        Assert.Null(manager.FindSession("node9"));
+        var session = await manager.EnsureSessionAsync("node9", "carol", null, Ct);
+
+        Assert.NotEqual(501, session!.ProcessId);
+        Assert.DoesNotContain(501, _h.Alive);
+        Assert.Equal(ManagerHarness.IdOf("node9"), session.ContainerId);
     }
 
     [Fact]

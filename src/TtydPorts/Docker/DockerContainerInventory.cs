@@ -78,7 +78,7 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<string> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
         var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\"]}");
@@ -121,10 +121,10 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
                     throw new ContainerEngineException($"The Docker engine at unix://{_socketPath} closed its event stream.");
                 }
 
-                if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor.Attributes: { } attributes }
+                if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
                     && attributes.TryGetValue("name", out var name))
                 {
-                    yield return name.TrimStart('/');
+                    yield return new ContainerInfo(id, name.TrimStart('/'), "destroyed", new Dictionary<string, string>());
                 }
             }
         }
@@ -192,7 +192,7 @@ internal sealed record ContainerInspect(string Id, string Name, ContainerState? 
 
 internal sealed record ListContainer(string Id, string[] Names, string? State, Dictionary<string, string>? Labels);
 
-internal sealed record EventActor(Dictionary<string, string>? Attributes);
+internal sealed record EventActor(string? Id, Dictionary<string, string>? Attributes);
 
 internal sealed record EngineEvent(string? Action, EventActor? Actor);
 

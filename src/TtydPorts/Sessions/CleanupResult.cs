@@ -19,6 +19,11 @@ public enum StopReason
     Idle,
     /// <summary>The host shut down with stop-on-shutdown on.</summary>
     Shutdown,
+    /// <summary>
+    /// The container it was started for is gone and its name now means another container (removed and recreated,
+    /// possibly by someone else): a session stays bound to the container whose id it recorded.
+    /// </summary>
+    Replaced,
 }
 
 /// <summary>A session that could not be stopped, and why. Its port stays reserved.</summary>

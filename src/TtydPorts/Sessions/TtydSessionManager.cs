@@ -87,7 +87,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         EnsureAdopted();
-        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current.Session))
+        if (_slots.TryGetValue(container, out var slot) && slot.Current is { Stale: false } current && IsHealthy(current.Session))
         {
             ThrowIfConflict(current.Session, userId, topologyId);
             _metrics.Started("reused");
@@ -112,16 +112,25 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
                 if (slot.Current is { } existing)
                 {
-                    if (IsHealthy(existing.Session))
+                    if (existing.Stale)
+                    {
+                        // Bound to a container that is gone: never handed out, whoever asks for the name now.
+                        Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId);
+                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        slot.Current = null;
+                    }
+                    else if (IsHealthy(existing.Session))
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         _metrics.Started("reused");
                         return existing.Session;
                     }
-
-                    Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
-                    await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
-                    slot.Current = null;
+                    else
+                    {
+                        Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
+                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        slot.Current = null;
+                    }
                 }
 
                 slot.Current = await StartAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
@@ -158,11 +167,18 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             throw new ContainerNotFoundException(container, info?.State);
         }
 
+        if (!SessionIds.IsValidContainerId(info.Id))
+        {
+            // The id goes on docker's command line as the exec target: only what an id can look like.
+            _metrics.Started("failed");
+            throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
+        }
+
         ReserveLimit(userId, container);
         var started = _time.GetTimestamp();
         try
         {
-            var entry = await StartProcessAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, cancellationToken).ConfigureAwait(false);
             if (entry is null)
             {
                 ReleaseLimit(userId);
@@ -188,7 +204,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private async Task<SessionEntry?> StartProcessAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, CancellationToken cancellationToken)
     {
         ProcessLaunchException? last = null;
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
@@ -205,7 +221,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
                 _useSockets ? SocketPathFor(token) : null,
                 _useCredentials ? TtydCredential.CreateRandom() : null,
-                _options.BasePath is { } basePath ? $"{basePath}/{container}" : null);
+                _options.BasePath is { } basePath ? $"{basePath}/{container}" : null)
+            {
+                ContainerId = containerId,
+            };
             ProcessLaunch launch;
             try
             {
@@ -337,7 +356,9 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
         // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
         // the client to the inventory's engine whatever a context or the client's config says.
-        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
+        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
+        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}",
+            planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{container}'."), _options.Shell);
 
         return new ProcessLaunch(
             _options.TtydPath,
@@ -451,7 +472,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
         EnsureAdopted();
-        return _slots.TryGetValue(container, out var slot) ? slot.Current?.Session : null;
+        return _slots.TryGetValue(container, out var slot) && slot.Current is { Stale: false } entry ? entry.Session : null;
     }
 
     private static void ThrowIfConflict(TtydSession session, string userId, string? topologyId)
@@ -492,9 +513,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
     {
         var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
-        var existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
-        var orphans = await StopWhereAsync(e => !existing.Contains(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
-        return Combine(dead, orphans);
+        var existing = await ListContainerIdsAsync(cancellationToken).ConfigureAwait(false);
+        MarkStale(existing);
+        var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
+        var orphans = await StopWhereAsync(e => !existing.ContainsKey(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
+        return Combine(Combine(dead, replaced), orphans);
     }
 
     /// <inheritdoc />
@@ -503,10 +526,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         var dead = await StopWhereAsync(e => !IsHealthy(e.Session), StopReason.Dead, cancellationToken).ConfigureAwait(false);
 
         var orphans = CleanupResult.Empty;
-        HashSet<string>? existing = null;
+        Dictionary<string, string>? existing = null;
         try
         {
-            existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
+            existing = await ListContainerIdsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (ContainerEngineException e)
         {
@@ -515,20 +538,24 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
         if (existing is not null)
         {
+            MarkStale(existing);
             var now = _time.GetTimestamp();
             foreach (var slot in _slots.Values)
             {
                 if (slot.Current is { } entry)
                 {
-                    entry.MissingSince = existing.Contains(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
+                    entry.MissingSince = existing.ContainsKey(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
                 }
             }
 
             orphans = await StopWhereAsync(
-                e => e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
+                e => !e.Stale && e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
                 StopReason.Orphan,
                 cancellationToken).ConfigureAwait(false);
         }
+
+        // Also when the engine does not answer: a destroy event may have marked them.
+        var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
 
         var idle = CleanupResult.Empty;
         if (_options.IdleTimeout is { } idleTimeout)
@@ -548,11 +575,49 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             idle = await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false);
         }
 
-        return Combine(Combine(dead, orphans), idle);
+        return Combine(Combine(Combine(dead, replaced), orphans), idle);
     }
 
-    private async Task<HashSet<string>> ListContainerNamesAsync(CancellationToken cancellationToken) =>
-        (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+    /// <inheritdoc />
+    public bool MarkContainerRemoved(string containerId)
+    {
+        ArgumentNullException.ThrowIfNull(containerId);
+        var marked = false;
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry && string.Equals(entry.Session.ContainerId, containerId, StringComparison.Ordinal))
+            {
+                entry.Stale = marked = true;
+            }
+        }
+
+        return marked;
+    }
+
+    // A name that now means another container (another id) makes its session stale; a missing name is left to the
+    // grace period (the same container may only be missing from one listing).
+    private void MarkStale(Dictionary<string, string> idsByName)
+    {
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry && idsByName.TryGetValue(entry.Session.Container, out var id)
+                && !string.Equals(id, entry.Session.ContainerId, StringComparison.Ordinal))
+            {
+                entry.Stale = true;
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
+    {
+        var idsByName = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var container in await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+        {
+            idsByName[container.Name] = container.Id;
+        }
+
+        return idsByName;
+    }
 
     private static CleanupResult Combine(CleanupResult a, CleanupResult b) =>
         a.Stopped.Count + a.Failed.Count == 0 ? b
@@ -737,5 +802,15 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // TimeProvider timestamps, touched only by repair passes.
         public long LastActive { get; set; } = lastActive;
         public long MissingSince { get; set; }
+
+        // Set once the container it was started for is gone or its name means another container; never cleared. Read
+        // without a lock on the reuse path. A session without a recorded id cannot be told from its successor: stale.
+        private volatile bool _stale = session.ContainerId is null;
+
+        public bool Stale
+        {
+            get => _stale;
+            set => _stale |= value;
+        }
     }
 }
