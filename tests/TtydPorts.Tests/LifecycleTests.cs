@@ -141,7 +141,7 @@ public sealed class LifecycleTests : IDisposable
         Containers("node", "other");
         var result = await manager.RepairAsync(Ct);
 
-        Assert.Equal([old], result.Stopped);
+        Assert.Equal([old!], result.Stopped);
         Assert.DoesNotContain(old!.ProcessId, _h.Alive);
         Assert.Same(other, await manager.EnsureSessionAsync("other", "alice", null, Ct));
         var fresh = await manager.EnsureSessionAsync("node", "bob", null, Ct); // the new container's owner, no conflict with alice's
@@ -181,7 +181,7 @@ public sealed class LifecycleTests : IDisposable
 
         var result = await manager.RepairAsync(Ct);
 
-        Assert.Equal([old], result.Stopped);
+        Assert.Equal([old!], result.Stopped);
         Assert.Contains(kept!.ProcessId, _h.Alive);
     }
 
