@@ -3,7 +3,19 @@ using TtydPorts;
 using TtydPorts.Tool.Commands;
 using TtydPorts.Tool.Machine;
 
-using var inventory = new DockerContainerInventory(Options.Create(new TtydSessionOptions()));
+DockerContainerInventory inventory;
+try
+{
+    inventory = new DockerContainerInventory(Options.Create(new TtydSessionOptions()));
+}
+catch (InvalidOperationException e)
+{
+    // DOCKER_HOST or DOCKER_CONTEXT names an engine the library cannot reach: say so rather than ask another engine.
+    await Console.Error.WriteLineAsync($"ttyd-ports: {e.Message}").ConfigureAwait(false);
+    return 2;
+}
+
+using var disposeInventory = inventory;
 var context = new ToolContext(
     new LinuxProcessSupervisor(),
     inventory,

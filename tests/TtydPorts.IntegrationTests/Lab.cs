@@ -17,7 +17,9 @@ public sealed class ContainerLab : IDisposable
     private readonly ConcurrentBag<string> _containers = [];
     private int _next;
 
-    public string StartContainer() => StartContainer($"tp-{_run}-{Interlocked.Increment(ref _next)}", "sleep", "3600");
+    public string StartContainer() => StartContainer(NextName(), "sleep", "3600");
+
+    public string NextName() => $"tp-{_run}-{Interlocked.Increment(ref _next)}";
 
     /// <summary>Starts (or, after a removal, recreates) a container with the given name and command.</summary>
     public string StartContainer(string name, params string[] command)

@@ -205,20 +205,40 @@ public sealed class LifecycleTests(ContainerLab lab)
     }
 
     [Fact]
-    public async Task A_container_recreated_under_the_same_name_keeps_a_working_terminal()
+    public async Task A_container_recreated_under_the_same_name_is_never_reached_through_the_old_session()
     {
-        var container = lab.StartContainer();
+        var container = lab.StartContainer(lab.NextName(), "sh", "-c", "echo generation-1 > /tmp/gen; exec sleep 3600");
         await using var sut = new ManagerUnderTest(18250, 18254);
-        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var old = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await using (var before = await TtydClient.ConnectAsync(old!.GetUrl(), Ct))
+        {
+            await before.TypeAsync("cat /tmp/gen\r", Ct);
+            await before.WaitForAsync("generation-1", Poll.Within(30)); // control: the old session reaches its container
+        }
 
         ContainerLab.RemoveContainer(container);
-        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped); // missing, but within the grace period
-        lab.StartContainer(container, "sh", "-c", "echo generation-2 > /tmp/gen; exec sleep 3600");
-        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+        lab.StartContainer(container, "sh", "-c", "echo generation-2 > /tmp/gen; exec sleep 3600"); // someone else's, same name
 
-        var again = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        Assert.Equal(session!.ProcessId, again!.ProcessId);
-        await using var client = await TtydClient.ConnectAsync(again.GetUrl(), Ct);
+        // The old ttyd still runs, but its terminal execs into the id it recorded, which is gone.
+        await using (var after = await TtydClient.ConnectAsync(old.GetUrl(), Ct))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await after.TypeAsync("cat /tmp/gen\r", Ct);
+                await after.WaitForAsync("generation-2", Poll.Within(10));
+            });
+            Assert.Contains("No such container", after.Screen, StringComparison.Ordinal);
+            Assert.DoesNotContain("generation-2", after.Screen, StringComparison.Ordinal);
+        }
+
+        var repair = await sut.Manager.RepairAsync(Ct); // within the grace period: the other id is enough
+        Assert.Equal([old.ProcessId], repair.Stopped.Select(s => s.ProcessId));
+        Assert.False(sut.Supervisor.IsAlive(old.Process));
+
+        var fresh = await sut.Manager.EnsureSessionAsync(container, "bob", null, Ct);
+        Assert.NotEqual(old.ProcessId, fresh!.ProcessId);
+        Assert.NotEqual(old.ContainerId, fresh.ContainerId);
+        await using var client = await TtydClient.ConnectAsync(fresh.GetUrl(), Ct);
         await client.TypeAsync("cat /tmp/gen\r", Ct);
         await client.WaitForAsync("generation-2", Poll.Within(30));
     }
@@ -316,7 +336,7 @@ public sealed class LifecycleTests(ContainerLab lab)
             (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18270, 18274, instance);
             o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
             o.RepairInterval = TimeSpan.FromHours(1); // only the event can trigger the pass
-            o.ContainerGracePeriod = TimeSpan.Zero;
+            o.ContainerGracePeriod = TimeSpan.FromHours(1); // and the event itself, not a missing name, makes it stale
             o.StopSessionsOnShutdown = true;
         });
         using var host = builder.Build();

@@ -119,6 +119,33 @@ public sealed class OptionsValidationTests
     }
 
     [Theory]
+    [InlineData("::ffff:127.0.0.1", "IPv4-mapped")]
+    [InlineData("fe80::1%1", "scope id")]
+    [InlineData("fe80::1", "link-local")]
+    [InlineData("239.1.2.3", "multicast")]
+    [InlineData("ff02::1", "multicast")]
+    [InlineData("255.255.255.255", "broadcast")]
+    public void An_address_ttyd_cannot_listen_on_is_refused_naming_it(string address, string why)
+    {
+        var error = ValidationError(o => (o.BindAddress, o.AllowRemoteAccess) = (address, true));
+        Assert.Contains($"BindAddress '{address}'", error, StringComparison.Ordinal);
+        Assert.Contains(why, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_ipv4_mapped_loopback_passes_no_loopback_check_by_default() =>
+        Assert.Contains("BindAddress '::ffff:127.0.0.1' is an IPv4-mapped IPv6 address", ValidationError(o => o.BindAddress = "::ffff:127.0.0.1"), StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("0.0.0.0", true)]
+    [InlineData("::", true)]
+    [InlineData("192.0.2.10", true)]
+    public void Plain_addresses_of_either_family_are_accepted(string address, bool remote) =>
+        Assert.Equal(address, Provider(o => (o.BindAddress, o.AllowRemoteAccess) = (address, remote)).GetRequiredService<IOptions<TtydSessionOptions>>().Value.BindAddress);
+
+    [Theory]
     [InlineData("terminals")]
     [InlineData("/terminals/")]
     [InlineData("/a/../b")]
@@ -194,13 +221,71 @@ public sealed class ProcFsTests
 
 public sealed class DockerEndpointTests
 {
+    private static string? Resolve(string? configured, string? dockerHost = null, string? dockerContext = null) =>
+        DockerEndpoints.TryResolve(configured, name => name switch { "DOCKER_HOST" => dockerHost, "DOCKER_CONTEXT" => dockerContext, _ => null }, out _);
+
     [Theory]
-    [InlineData(null, null, "/var/run/docker.sock")]
-    [InlineData(null, "unix:///run/user/1000/docker.sock", "/run/user/1000/docker.sock")]
-    [InlineData(null, "tcp://10.0.0.1:2375", "/var/run/docker.sock")]
-    [InlineData("unix:///tmp/d.sock", "unix:///run/other.sock", "/tmp/d.sock")]
-    public void The_socket_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string expected) =>
-        Assert.Equal(expected, DockerContainerInventory.ResolveSocketPath(configured, dockerHost));
+    [InlineData(null, null, null, "/var/run/docker.sock")]
+    [InlineData(null, "unix:///run/user/1000/docker.sock", null, "/run/user/1000/docker.sock")]
+    [InlineData("unix:///tmp/d.sock", "unix:///run/other.sock", null, "/tmp/d.sock")]
+    [InlineData("unix:///tmp/d.sock", "tcp://10.0.0.1:2375", "remote", "/tmp/d.sock")]
+    [InlineData(null, null, "default", "/var/run/docker.sock")]
+    public void The_socket_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string? dockerContext, string expected) =>
+        Assert.Equal(expected, Resolve(configured, dockerHost, dockerContext));
+
+    [Theory]
+    [InlineData("tcp://10.0.0.1:2375")]
+    [InlineData("ssh://lab@10.0.0.1")]
+    [InlineData("unix://relative.sock")]
+    public void A_DOCKER_HOST_the_library_cannot_use_fails_validation_naming_it_instead_of_falling_back(string dockerHost)
+    {
+        var rules = new TtydSessionOptionsRules(name => name == "DOCKER_HOST" ? dockerHost : null);
+
+        var result = rules.Validate(null, new TtydSessionOptions());
+        var pinned = rules.Validate(null, new TtydSessionOptions { DockerEndpoint = "unix:///var/run/docker.sock" });
+
+        Assert.True(result.Failed);
+        Assert.Contains($"DOCKER_HOST '{dockerHost}' is not a unix:// socket", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(pinned.Succeeded, pinned.FailureMessage); // an explicit endpoint is what both the inventory and the terminals use
+        Assert.Null(Resolve(null, dockerHost));
+    }
+
+    [Fact]
+    public void A_DOCKER_CONTEXT_without_an_explicit_endpoint_fails_validation_naming_it()
+    {
+        var result = new TtydSessionOptionsRules(name => name == "DOCKER_CONTEXT" ? "remote-lab" : null).Validate(null, new TtydSessionOptions());
+        var unixHost = new TtydSessionOptionsRules(name => name switch { "DOCKER_CONTEXT" => "remote-lab", "DOCKER_HOST" => "unix:///run/d.sock", _ => null })
+            .Validate(null, new TtydSessionOptions());
+
+        Assert.Contains("DOCKER_CONTEXT 'remote-lab' is set", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(unixHost.Succeeded, unixHost.FailureMessage); // DOCKER_HOST names the engine, as it does for the docker client
+    }
+
+    [Theory]
+    [InlineData("unix://")]
+    [InlineData("tcp://127.0.0.1:2375")]
+    public void A_docker_endpoint_that_is_not_an_absolute_unix_socket_is_refused(string endpoint) =>
+        Assert.Contains($"DockerEndpoint '{endpoint}'", new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { DockerEndpoint = endpoint }).FailureMessage, StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("1ABC", "must match")]
+    [InlineData("A-B", "must match")]
+    [InlineData("TTYDPORTS_USER", "prefix of the session markers")]
+    [InlineData("DOCKER_HOST", "set DockerEndpoint instead")]
+    [InlineData("DOCKER_CONTEXT", "set DockerEndpoint instead")]
+    [InlineData("NUL_VALUE", "without NUL")]
+    public void Launch_variables_that_are_malformed_or_override_what_the_library_pins_are_refused(string name, string why)
+    {
+        var options = new TtydSessionOptions();
+        options.LaunchEnvironment[name] = name == "NUL_VALUE" ? "a\0b" : "x";
+        options.LaunchEnvironment["GOOD_NAME_1"] = "fine";
+
+        var error = new TtydSessionOptionsRules(_ => null).Validate(null, options).FailureMessage;
+
+        Assert.Contains($"'{name}'", error, StringComparison.Ordinal);
+        Assert.Contains(why, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("GOOD_NAME_1", error, StringComparison.Ordinal);
+    }
 }
 
 public sealed class TickerTests
@@ -229,4 +314,13 @@ public sealed class TickerTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => never);
         Assert.Equal("broken check", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing.WaitAsync(TimeSpan.FromSeconds(10), Ct))).Message);
     }
+}
+
+public sealed class RedactionTests
+{
+    [Fact]
+    public void Every_secret_is_replaced_whole_and_other_text_is_kept() =>
+        Assert.Equal(
+            "credential: *** user *** pass *** port 8000",
+            LinuxProcessSupervisor.Redact("credential: dXNlcjpwdw== user u:pw pass pw port 8000", ["pw", "u:pw", "dXNlcjpwdw==", ""]));
 }

@@ -23,7 +23,7 @@ public sealed class LifecycleTests : IDisposable
 
     private void Containers(params string[] names) =>
         _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
-            .ReturnsAsync([.. names.Select(n => ManagerHarness.Container(n))]);
+            .ReturnsAsync([.. names.Select(_h.Info)]);
 
     [Fact]
     public async Task A_user_over_the_per_user_limit_gets_a_typed_refusal_and_nothing_starts()
@@ -129,6 +129,75 @@ public sealed class LifecycleTests : IDisposable
     }
 
     [Fact]
+    public async Task A_name_that_now_means_another_container_makes_its_session_stale_and_repair_stops_it_at_once()
+    {
+        var manager = _h.Create();
+        var old = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        var other = await manager.EnsureSessionAsync("other", "alice", null, Ct);
+        Containers("node", "other");
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped); // control: the same containers, nothing stale
+
+        _h.Generations["node"] = 2; // removed and created again under the same name, within the grace period
+        Containers("node", "other");
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal([old!], result.Stopped);
+        Assert.DoesNotContain(old!.ProcessId, _h.Alive);
+        Assert.Same(other, await manager.EnsureSessionAsync("other", "alice", null, Ct));
+        var fresh = await manager.EnsureSessionAsync("node", "bob", null, Ct); // the new container's owner, no conflict with alice's
+        Assert.NotEqual(old.ProcessId, fresh!.ProcessId);
+        Assert.Equal(ManagerHarness.IdOf("node", 2), fresh.ContainerId);
+        Assert.Equal(ManagerHarness.IdOf("node", 2), _h.Launches[^1].Arguments[^2]);
+    }
+
+    [Fact]
+    public async Task A_destroyed_container_makes_its_session_stale_at_once_so_it_is_never_handed_out_again()
+    {
+        var manager = _h.Create();
+        var old = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        var other = await manager.EnsureSessionAsync("other", "alice", null, Ct);
+
+        Assert.False(manager.MarkContainerRemoved(ManagerHarness.IdOf("node", 2))); // another id: nothing marked
+        Assert.Same(old, await manager.EnsureSessionAsync("node", "alice", null, Ct));
+        Assert.True(manager.MarkContainerRemoved(ManagerHarness.IdOf("node")));
+
+        Assert.Null(manager.FindSession("node"));
+        Assert.Same(other, manager.FindSession("other"));
+        _h.Generations["node"] = 2;
+        var fresh = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        Assert.NotEqual(old!.ProcessId, fresh!.ProcessId);
+        Assert.DoesNotContain(old.ProcessId, _h.Alive); // the slow path stopped the stale one before starting
+        Assert.Equal(ManagerHarness.IdOf("node", 2), fresh.ContainerId);
+    }
+
+    [Fact]
+    public async Task A_stale_session_is_stopped_by_repair_even_when_the_engine_does_not_answer()
+    {
+        var manager = _h.Create();
+        var old = await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        var kept = await manager.EnsureSessionAsync("kept", "alice", null, Ct);
+        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("down"));
+        manager.MarkContainerRemoved(ManagerHarness.IdOf("node"));
+
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal([old!], result.Stopped);
+        Assert.Contains(kept!.ProcessId, _h.Alive);
+    }
+
+    [Fact]
+    public async Task An_engine_id_that_is_not_a_container_id_starts_nothing()
+    {
+        _h.Inventory.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>()))
+            .ReturnsAsync(new ContainerInfo("--privileged", "node", "running", new Dictionary<string, string>()));
+
+        var error = await Assert.ThrowsAsync<ContainerEngineException>(() => _h.Create().EnsureSessionAsync("node", "alice", null, Ct).AsTask());
+
+        Assert.Contains("'--privileged'", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_h.Launches);
+    }
+
+    [Fact]
     public async Task Repair_drops_dead_sessions_even_when_the_engine_does_not_answer()
     {
         var manager = _h.Create();
@@ -226,7 +295,7 @@ public sealed class LifecycleTests : IDisposable
         var manager = new Mock<ITtydSessionManager>();
         var passes = 0;
         manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).Callback(() => Interlocked.Increment(ref passes)).ReturnsAsync(CleanupResult.Empty);
-        var removals = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        var removals = System.Threading.Channels.Channel.CreateUnbounded<ContainerInfo>();
         var inventory = new Mock<IContainerInventory>();
         inventory.As<IContainerEventSource>().Setup(e => e.WatchRemovedContainersAsync(It.IsAny<CancellationToken>()))
             .Returns((CancellationToken ct) => removals.Reader.ReadAllAsync(ct));
@@ -234,16 +303,17 @@ public sealed class LifecycleTests : IDisposable
         using var service = new TtydRepairService(manager.Object, inventory.Object, options, time);
 
         await service.StartAsync(Ct);
-        await PollAsync(() => manager.Invocations.Any(i => i.Method.Name == nameof(ITtydSessionManager.GetStatus))); // adoption at once
-        Assert.Equal(0, Volatile.Read(ref passes));
+        await PollAsync(() => Volatile.Read(ref passes) == 1); // the first pass at once: adoption, and what it cannot hand out
+        var first = Volatile.Read(ref passes);
 
         // The loop registers its wait on the fake clock asynchronously, so the clock is moved until a pass ran.
-        await PollAsync(() => { time.Advance(TimeSpan.FromSeconds(30)); return Volatile.Read(ref passes) >= 1; });
+        await PollAsync(() => { time.Advance(TimeSpan.FromSeconds(30)); return Volatile.Read(ref passes) > first; });
         var afterInterval = Volatile.Read(ref passes);
-        await removals.Writer.WriteAsync("node1", Ct);
+        await removals.Writer.WriteAsync(ManagerHarness.Container("node1", "destroyed"), Ct);
         await PollAsync(() => Volatile.Read(ref passes) > afterInterval); // the clock stands still: only the event can cause it
         await service.StopAsync(Ct);
 
+        manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("node1")), Times.Once); // stale before the pass runs
         manager.Verify(m => m.CleanupAllAsync(It.IsAny<CancellationToken>()), Times.Never); // sessions outlive the host by default
     }
 

@@ -60,12 +60,20 @@ internal sealed class ManagerHarness
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_EXEC", It.IsAny<string?>())).Returns(() => Execs);
 
         Inventory.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
-            .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Container(name)));
+            .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Info(name)));
     }
 
     public delegate bool TryAcquireDelegate(out int port);
 
-    public static ContainerInfo Container(string name, string state = "running") => new("id-" + name, name, state, new Dictionary<string, string>());
+    /// <summary>How often each name was (re)created; a new generation is another container under the same name.</summary>
+    public Dictionary<string, int> Generations { get; } = [];
+
+    public ContainerInfo Info(string name) => Container(name, generation: Generations.GetValueOrDefault(name, 1));
+
+    public static ContainerInfo Container(string name, string state = "running", int generation = 1) => new(IdOf(name, generation), name, state, new Dictionary<string, string>());
+
+    public static string IdOf(string name, int generation = 1) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{name}#{generation}")));
 
     public ProcessIdentity Spawn(ProcessLaunch launch)
     {

@@ -25,13 +25,43 @@ public sealed class TtydSessionManagerTests : IDisposable
         var launch = Assert.Single(_h.Launches);
         Assert.Equal(Native.ResolveExecutable("ttyd") ?? "ttyd", launch.FileName);
         Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
-        Assert.Equal(["docker", "exec", "-it"], launch.Arguments[5..8]);
-        Assert.Equal(["node1", "/bin/sh"], launch.Arguments[^2..]);
+        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[5..10]);
+        Assert.Equal([ManagerHarness.IdOf("node1"), "/bin/sh"], launch.Arguments[^2..]); // the id, never the name
+        Assert.Equal(ManagerHarness.IdOf("node1"), session.ContainerId);
+        Assert.Equal(ManagerHarness.IdOf("node1"), launch.Environment["TTYDPORTS_CONTAINER_ID"]);
         Assert.Equal("alice", launch.Environment["TTYDPORTS_USER"]);
         Assert.Equal("topo1", launch.Environment["TTYDPORTS_TOPOLOGY"]);
         Assert.Equal("default", launch.Environment["TTYDPORTS_INSTANCE"]);
         Assert.Equal(8000, session.Port);
         Assert.Equal(_h.Time.GetUtcNow(), session.StartedAt);
+    }
+
+    [Fact]
+    public async Task Ttyd_gets_the_allow_listed_host_variables_what_the_host_adds_the_pinned_engine_and_the_markers_only()
+    {
+        var secret = "LAB_UNIT_SECRET_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(secret, "hunter2");
+        try
+        {
+            _h.Options.DockerEndpoint = "unix:///run/lab/docker.sock";
+            _h.Options.LaunchEnvironment["LAB_PROXY"] = "http://proxy.lab:3128";
+
+            await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+            var environment = Assert.Single(_h.Launches).Environment;
+            Assert.DoesNotContain(secret, environment.Keys);
+            Assert.All(environment.Keys, name => Assert.True(
+                name.StartsWith("TTYDPORTS_", StringComparison.Ordinal) || name is "PATH" or "HOME" or "LANG" or "LANGUAGE" or "LC_ALL" or "LC_CTYPE" or "LC_MESSAGES" or "TZ" or "DOCKER_CONFIG" or "DOCKER_HOST" or "LAB_PROXY",
+                $"{name} is not allow-listed"));
+            Assert.Equal(Environment.GetEnvironmentVariable("PATH"), environment["PATH"]);
+            Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
+            Assert.Equal("unix:///run/lab/docker.sock", environment["DOCKER_HOST"]);
+            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[6..9]);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(secret, null);
+        }
     }
 
     [Fact]
@@ -335,6 +365,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
 
         Assert.Equal(501, session!.ProcessId);
+        Assert.Equal(ManagerHarness.IdOf("node9"), session.ContainerId);
         Assert.Equal(ManagerHarness.PortOf(launch), session.Port);
         Assert.Single(_h.Launches); // the earlier run's only
         Assert.Contains(session.Port, _h.Reserved);
@@ -422,6 +453,33 @@ public sealed class TtydSessionManagerTests : IDisposable
             OwnerUid = Native.geteuid(),
             ExecutablePath = environment[SessionAdoption.ExecutableMarker],
         };
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("node9")]
+    public async Task An_adopted_session_without_a_valid_recorded_container_id_is_replaced_not_handed_out(string? recordedId)
+    {
+        var (launch, _) = await EarlierRunAsync("node9", "carol", "t9");
+        var markers = launch.Environment.Where(e => e.Key.StartsWith("TTYDPORTS_", StringComparison.Ordinal)).ToDictionary();
+        markers.Remove("TTYDPORTS_CONTAINER_ID");
+        if (recordedId is not null)
+        {
+            markers["TTYDPORTS_CONTAINER_ID"] = recordedId; // a name where an id belongs
+        }
+
+        // Signed with the instance key, so only the id decides.
+        markers[MarkerSignature.Marker] = MarkerSignature.Compute(new RuntimeFolder(_h.Options.RuntimeDirectory!, Native.geteuid()).GetOrCreateKey("default"), markers);
+        _h.Marked.Add(Marked(501, 1, markers));
+        lock (_h.Alive) { _h.Alive.Add(501); }
+        var manager = _h.Create();
+
+        Assert.Null(manager.FindSession("node9"));
+        var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
+
+        Assert.NotEqual(501, session!.ProcessId);
+        Assert.DoesNotContain(501, _h.Alive);
+        Assert.Equal(ManagerHarness.IdOf("node9"), session.ContainerId);
+    }
 
     [Fact]
     public async Task Cancelling_a_start_keeps_no_port_and_no_session()

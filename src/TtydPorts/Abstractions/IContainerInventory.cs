@@ -18,7 +18,10 @@ public interface IContainerInventory
 /// </summary>
 public interface IContainerEventSource
 {
-    /// <summary>Names of containers as they are destroyed, until <paramref name="cancellationToken"/> ends the stream.</summary>
+    /// <summary>
+    /// Containers as they are destroyed (id and name; state <c>destroyed</c>), until <paramref name="cancellationToken"/>
+    /// ends the stream.
+    /// </summary>
     /// <exception cref="ContainerEngineException">The engine did not answer or the stream broke.</exception>
-    IAsyncEnumerable<string> WatchRemovedContainersAsync(CancellationToken cancellationToken);
+    IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync(CancellationToken cancellationToken);
 }

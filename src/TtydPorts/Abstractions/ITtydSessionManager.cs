@@ -49,6 +49,14 @@ public interface ITtydSessionManager
     /// </summary>
     Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Tells the manager that the engine removed the container with this id (the repair service calls it on the
+    /// engine's destroy events). The session bound to it is never handed out again, and the next repair pass (or
+    /// <see cref="EnsureSessionAsync"/> for its name) stops it. Cheap: changes no process.
+    /// </summary>
+    /// <returns>Whether a session was bound to that container.</returns>
+    bool MarkContainerRemoved(string containerId);
+
     /// <summary>The seed's status figures plus every session's details. Reads no process table and no socket table.</summary>
     TtydStatus GetStatus();
 }

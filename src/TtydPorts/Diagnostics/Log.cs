@@ -31,6 +31,9 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Error, "A repair pass failed; the next one runs at the next interval.")]
     public static partial void RepairFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(30, LogLevel.Warning, "Session of container {Container} (pid {ProcessId}) was started for container id {ContainerId}, which the name no longer means; it is stopped and never handed out again.")]
+    public static partial void SessionStale(ILogger logger, string container, int processId, string? containerId);
+
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
 

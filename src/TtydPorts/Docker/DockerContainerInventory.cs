@@ -19,11 +19,12 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
     private readonly string _socketPath;
     private string? _apiPrefix;
 
-    /// <summary>Creates the inventory for the configured endpoint.</summary>
+    /// <summary>Creates the inventory for the configured endpoint (<see cref="TtydSessionOptions.DockerEndpoint"/>, else <c>DOCKER_HOST</c>).</summary>
+    /// <exception cref="InvalidOperationException">The endpoint is not a Unix socket (start-up validation reports the same).</exception>
     public DockerContainerInventory(IOptions<TtydSessionOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _socketPath = ResolveSocketPath(options.Value.DockerEndpoint, Environment.GetEnvironmentVariable("DOCKER_HOST"));
+        _socketPath = DockerEndpoints.Resolve(options.Value.DockerEndpoint);
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (_, cancellationToken) =>
@@ -48,19 +49,6 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
 
     /// <summary>The Unix socket this inventory talks to.</summary>
     public string SocketPath => _socketPath;
-
-    internal static string ResolveSocketPath(string? configured, string? dockerHost)
-    {
-        foreach (var candidate in new[] { configured, dockerHost })
-        {
-            if (candidate is not null && candidate.StartsWith("unix://", StringComparison.Ordinal))
-            {
-                return candidate["unix://".Length..];
-            }
-        }
-
-        return "/var/run/docker.sock";
-    }
 
     /// <inheritdoc />
     public async Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default)
@@ -90,7 +78,7 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<string> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
         var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\"]}");
@@ -133,10 +121,10 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
                     throw new ContainerEngineException($"The Docker engine at unix://{_socketPath} closed its event stream.");
                 }
 
-                if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor.Attributes: { } attributes }
+                if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
                     && attributes.TryGetValue("name", out var name))
                 {
-                    yield return name.TrimStart('/');
+                    yield return new ContainerInfo(id, name.TrimStart('/'), "destroyed", new Dictionary<string, string>());
                 }
             }
         }
@@ -204,7 +192,7 @@ internal sealed record ContainerInspect(string Id, string Name, ContainerState? 
 
 internal sealed record ListContainer(string Id, string[] Names, string? State, Dictionary<string, string>? Labels);
 
-internal sealed record EventActor(Dictionary<string, string>? Attributes);
+internal sealed record EventActor(string? Id, Dictionary<string, string>? Attributes);
 
 internal sealed record EngineEvent(string? Action, EventActor? Actor);
 

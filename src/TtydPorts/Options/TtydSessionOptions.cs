@@ -137,8 +137,19 @@ public sealed class TtydSessionOptions
     public bool StopSessionsOnShutdown { get; set; }
 
     /// <summary>
-    /// Docker Engine endpoint. Default <see langword="null"/>: <c>DOCKER_HOST</c> when it is <c>unix://</c>, else
-    /// <c>unix:///var/run/docker.sock</c>.
+    /// Docker Engine endpoint, a <c>unix://</c> socket, used by the container inventory and by every terminal's
+    /// <c>docker exec</c> alike. Default <see langword="null"/>: <c>DOCKER_HOST</c>, which must then be a <c>unix://</c>
+    /// socket, else <c>unix:///var/run/docker.sock</c>. Without it, a <c>DOCKER_HOST</c> of another scheme or a
+    /// <c>DOCKER_CONTEXT</c> other than <c>default</c> fails start-up validation rather than being ignored.
     /// </summary>
     public string? DockerEndpoint { get; set; }
+
+    /// <summary>
+    /// Variables added to the environment of ttyd and its <c>docker exec</c>, which otherwise get only <c>PATH</c>,
+    /// <c>HOME</c>, the locale (<c>LANG</c>, <c>LANGUAGE</c>, <c>LC_ALL</c>, <c>LC_CTYPE</c>, <c>LC_MESSAGES</c>), <c>TZ</c> and
+    /// <c>DOCKER_CONFIG</c> from the host, the pinned <c>DOCKER_HOST</c> and the session markers: never the host's other
+    /// variables (its secrets would outlive it in <c>/proc/PID/environ</c>). Names match <c>[A-Za-z_][A-Za-z0-9_]*</c>; the
+    /// marker prefix <c>TTYDPORTS_</c>, <c>DOCKER_HOST</c> and <c>DOCKER_CONTEXT</c> are refused. Default none.
+    /// </summary>
+    public IDictionary<string, string> LaunchEnvironment { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace TtydPorts;
@@ -7,8 +8,16 @@ namespace TtydPorts;
 internal sealed partial class TtydSessionOptionsValidator : IValidateOptions<TtydSessionOptions>;
 
 /// <summary>The rules that span several properties, which annotations cannot say.</summary>
-internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOptions>
+internal sealed class TtydSessionOptionsRules(Func<string, string?> environment) : IValidateOptions<TtydSessionOptions>
 {
+    private readonly Func<string, string?> _environment = environment;
+
+    /// <summary>Validates against the process's own environment (<c>DOCKER_HOST</c>, <c>DOCKER_CONTEXT</c>).</summary>
+    public TtydSessionOptionsRules()
+        : this(Environment.GetEnvironmentVariable)
+    {
+    }
+
     public ValidateOptionsResult Validate(string? name, TtydSessionOptions options)
     {
         var builder = new ValidateOptionsResultBuilder();
@@ -20,6 +29,10 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
         if (!IPAddress.TryParse(options.BindAddress, out var address))
         {
             builder.AddError($"BindAddress '{options.BindAddress}' is not an IP address.");
+        }
+        else if (Unbindable(address) is { } why)
+        {
+            builder.AddError($"BindAddress '{options.BindAddress}' is {why}, which ttyd cannot listen on; use an IPv4 or IPv6 literal such as 127.0.0.1 or ::1.");
         }
         else if (!IPAddress.IsLoopback(address) && !options.AllowRemoteAccess && options.ListenMode == TtydListenMode.Tcp)
         {
@@ -42,9 +55,17 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
             builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");
         }
 
-        if (options.DockerEndpoint is { } endpoint && !endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        if (DockerEndpoints.TryResolve(options.DockerEndpoint, _environment, out var endpointError) is null)
         {
-            builder.AddError($"DockerEndpoint '{endpoint}' must be a unix:// socket.");
+            builder.AddError(endpointError!);
+        }
+
+        foreach (var (variable, value) in options.LaunchEnvironment)
+        {
+            if (LaunchVariableError(variable, value) is { } error)
+            {
+                builder.AddError(error);
+            }
         }
 
         if (options.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
@@ -62,6 +83,27 @@ internal sealed class TtydSessionOptionsRules : IValidateOptions<TtydSessionOpti
 
         return builder.Build();
     }
+
+    // Addresses that parse, and may even pass the loopback check, but on which ttyd never listens, so that every
+    // start would only time out: ttyd's -i takes a plain address (no scope id) of one family.
+    private static string? Unbindable(IPAddress address) =>
+        address.IsIPv4MappedToIPv6 ? "an IPv4-mapped IPv6 address (use the IPv4 address itself)"
+        : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? "an IPv6 address with a scope id"
+        : address.IsIPv6LinkLocal ? "an IPv6 link-local address (it needs a scope id)"
+        : address.IsIPv6Multicast || (address.AddressFamily == AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239) ? "a multicast address"
+        : address.Equals(IPAddress.Broadcast) ? "the broadcast address"
+        : null;
+
+    private static string? LaunchVariableError(string name, string? value) =>
+        name is null || name.Length == 0 || !(char.IsAsciiLetter(name[0]) || name[0] == '_') || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} must match [A-Za-z_][A-Za-z0-9_]*."
+        : name.StartsWith(TtydProcessDiscovery.MarkerPrefix, StringComparison.Ordinal)
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} starts with {TtydProcessDiscovery.MarkerPrefix}, the prefix of the session markers, which only the library sets."
+        : name is "DOCKER_HOST" or "DOCKER_CONTEXT"
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} would point the terminals at another engine than the inventory's; set DockerEndpoint instead."
+        : value is null || value.Contains('\0', StringComparison.Ordinal)
+            ? $"LaunchEnvironment variable {SessionIds.Quote(name)} must have a value without NUL characters."
+        : null;
 
     private static bool IsPath(string path) =>
         path.Length is > 1 and <= 200 && path[0] == '/'

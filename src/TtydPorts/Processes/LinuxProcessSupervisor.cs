@@ -1,5 +1,5 @@
-using System.Collections;
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -65,9 +65,9 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             {
                 throw new ProcessLaunchException(
                     LaunchFailure.Timeout,
-                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch.LogPath)}",
+                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
                     null,
-                    ReadTail(launch.LogPath));
+                    ReadTail(launch));
             }
 
             if (ready)
@@ -76,7 +76,7 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             }
 
             _children.TryRemove(pid, out var exitCode);
-            var output = ReadTail(launch.LogPath);
+            var output = ReadTail(launch);
             throw new ProcessLaunchException(
                 LaunchFailure.ExitedEarly,
                 $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
@@ -290,38 +290,49 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         }
     }
 
-    private static string? ReadTail(string? path)
+    // The output is scrubbed here, where it is read, so that no layer above (exceptions, LastError, logs, HTTP
+    // bodies) ever holds a secret. Scrubbed before it is cut to its tail, so no fragment of a secret survives the cut.
+    private static string? ReadTail(ProcessLaunch launch)
     {
-        if (path is null)
+        if (launch.LogPath is not { } path)
         {
             return null;
         }
 
+        string text;
         try
         {
-            var text = File.ReadAllText(path);
-            return text.Length > 2000 ? text[^2000..].Trim() : text.Trim();
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            file.Seek(Math.Max(0, file.Length - 65536), SeekOrigin.Begin);
+            using var reader = new StreamReader(file);
+            text = reader.ReadToEnd();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
+
+        text = Redact(text, launch.Secrets);
+        return text.Length > 2000 ? text[^2000..].Trim() : text.Trim();
+    }
+
+    internal static string Redact(string text, ImmutableArray<string> secrets)
+    {
+        // Longest first, so that a secret containing another is replaced whole.
+        foreach (var secret in secrets.Where(s => !string.IsNullOrEmpty(s)).OrderByDescending(s => s.Length))
+        {
+            text = text.Replace(secret, "***", StringComparison.Ordinal);
+        }
+
+        return text;
     }
 
     private static unsafe int Spawn(ProcessLaunch launch)
     {
         var argv = new List<string>(launch.Arguments.Length + 1) { launch.FileName };
         argv.AddRange(launch.Arguments);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            env[(string)entry.Key] = (string?)entry.Value ?? "";
-        }
-
-        foreach (var (key, value) in launch.Environment)
-        {
-            env[key] = value;
-        }
+        // The launch's environment is the whole environment: nothing of the host's is inherited.
+        var env = launch.Environment;
 
         var strings = new List<IntPtr>();
         var fileActions = NativeMemory.AllocZeroed(Native.FileActionsSize);
@@ -339,7 +350,10 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
             var n = 0;
             foreach (var (key, value) in env)
             {
-                envPtr[n++] = Utf8($"{key}={value}", strings);
+                // Named, never quoted: a value may be a secret.
+                envPtr[n++] = !key.Contains('\0', StringComparison.Ordinal) && !value.Contains('\0', StringComparison.Ordinal)
+                    ? Utf8($"{key}={value}", strings)
+                    : throw new ArgumentException($"Environment variable {SessionIds.Quote(key)} contains a NUL character.", nameof(launch));
             }
 
             Check(Native.posix_spawn_file_actions_init(fileActions), "posix_spawn_file_actions_init");

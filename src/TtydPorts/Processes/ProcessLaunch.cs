@@ -3,10 +3,10 @@ using System.Net;
 
 namespace TtydPorts;
 
-/// <summary>What to start: an argument list (never a shell string), extra environment, and when it counts as ready.</summary>
+/// <summary>What to start: an argument list (never a shell string), its whole environment, and when it counts as ready.</summary>
 /// <param name="FileName">Program, resolved through <c>PATH</c> when it has no slash.</param>
 /// <param name="Arguments">Arguments, passed as they are.</param>
-/// <param name="Environment">Variables added to the inherited environment.</param>
+/// <param name="Environment">The whole environment of the process: nothing of the starting process's own environment is inherited.</param>
 /// <param name="ReadyEndpoint">The process is ready once this endpoint (TCP, or a Unix socket) accepts a connection.</param>
 /// <param name="ReadyTimeout">How long to wait for readiness before the process is stopped and the start fails.</param>
 /// <param name="LogPath">File that receives the process's standard output and error (appended); <see langword="null"/> discards them.</param>
@@ -16,7 +16,14 @@ public sealed record ProcessLaunch(
     ImmutableDictionary<string, string> Environment,
     EndPoint ReadyEndpoint,
     TimeSpan ReadyTimeout,
-    string? LogPath);
+    string? LogPath)
+{
+    /// <summary>
+    /// Strings the process may print that must never leave it (e.g. ttyd prints its credential at start): the
+    /// supervisor replaces each with <c>***</c> in every output it reports, so no exception, log or status shows them.
+    /// </summary>
+    public ImmutableArray<string> Secrets { get; init; } = [];
+}
 
 /// <summary>A running process that carries this library's markers in its environment.</summary>
 /// <param name="Process">The process.</param>

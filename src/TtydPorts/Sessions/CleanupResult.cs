@@ -21,6 +21,11 @@ public enum StopReason
     Shutdown,
     /// <summary>It was adopted from a run whose options it does not fit (listen mode, base path, credentials, address or port range).</summary>
     Unfit,
+    /// <summary>
+    /// The container it was started for is gone and its name now means another container (removed and recreated,
+    /// possibly by someone else): a session stays bound to the container whose id it recorded.
+    /// </summary>
+    Replaced,
 }
 
 /// <summary>A session that could not be stopped, and why. Its port stays reserved.</summary>

@@ -23,6 +23,9 @@ public static class SessionIds
     /// <summary>Whether <paramref name="name"/> is a valid container name.</summary>
     public static bool IsValidContainerName(string? name) => IsValid(name, ContainerChars);
 
+    /// <summary>Whether <paramref name="id"/> is a full Docker container id: 64 lowercase hex digits.</summary>
+    internal static bool IsValidContainerId(string? id) => id is { Length: 64 } && id.All(char.IsAsciiHexDigitLower);
+
     /// <summary>Whether <paramref name="id"/> is a valid user or topology id.</summary>
     public static bool IsValidId(string? id) => IsValid(id, IdChars);
 

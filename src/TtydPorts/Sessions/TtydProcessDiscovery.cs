@@ -26,6 +26,7 @@ public static class TtydProcessDiscovery
     internal const string InstanceMarker = "TTYDPORTS_INSTANCE";
     internal const string SessionMarker = "TTYDPORTS_SESSION";
     internal const string ContainerMarker = "TTYDPORTS_CONTAINER";
+    internal const string ContainerIdMarker = "TTYDPORTS_CONTAINER_ID";
     internal const string UserMarker = "TTYDPORTS_USER";
     internal const string TopologyMarker = "TTYDPORTS_TOPOLOGY";
     internal const string PortMarker = "TTYDPORTS_PORT";
@@ -70,7 +71,10 @@ public static class TtydProcessDiscovery
         var credential = m.TryGetValue(SecretMarker, out var secret) && secret.Length > 0 ? new TtydCredential("ttydports", secret) : null;
         var session = new TtydSession(
             container, port, address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started),
-            m.GetValueOrDefault(SocketMarker), credential, m.GetValueOrDefault(BasePathMarker));
+            m.GetValueOrDefault(SocketMarker), credential, m.GetValueOrDefault(BasePathMarker))
+        {
+            ContainerId = m.TryGetValue(ContainerIdMarker, out var id) && SessionIds.IsValidContainerId(id) ? id : null,
+        };
         return new DiscoveredSession(instance, session, token);
     }
 
@@ -79,6 +83,11 @@ public static class TtydProcessDiscovery
         yield return new(InstanceMarker, instance);
         yield return new(SessionMarker, token);
         yield return new(ContainerMarker, session.Container);
+        if (session.ContainerId is not null)
+        {
+            yield return new(ContainerIdMarker, session.ContainerId);
+        }
+
         yield return new(UserMarker, session.UserId);
         yield return new(PortMarker, session.Port.ToString(CultureInfo.InvariantCulture));
         yield return new(AddressMarker, session.Address.ToString());

@@ -79,8 +79,10 @@ public sealed class TtydRepairService : BackgroundService
         {
             try
             {
-                await foreach (var _ in source.WatchRemovedContainersAsync(stoppingToken).ConfigureAwait(false))
+                await foreach (var removed in source.WatchRemovedContainersAsync(stoppingToken).ConfigureAwait(false))
                 {
+                    // Stale at once, so that no reuse hands the session out while the pass below runs.
+                    _manager.MarkContainerRemoved(removed.Id);
                     if (_wake.CurrentCount == 0)
                     {
                         _wake.Release();

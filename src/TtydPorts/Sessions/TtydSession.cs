@@ -30,6 +30,13 @@ public sealed record TtydSession(
     public int ProcessId => Process.ProcessId;
 
     /// <summary>
+    /// The engine id of the container the session was started for, which its terminal runs <c>docker exec</c> against: a
+    /// container that later takes the same name is never reached through this session. <see langword="null"/> only for a
+    /// session adopted without a valid recorded id, which the manager never hands out.
+    /// </summary>
+    public string? ContainerId { get; init; }
+
+    /// <summary>
     /// The terminal's URL as a browser on <paramref name="host"/> reaches it, e.g. <c>http://lab.example:8001/</c>.
     /// IPv6 literals are bracketed.
     /// </summary>

@@ -20,6 +20,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     // Processes left inside a container get a moment to end on SIGTERM; interactive shells ignore it.
     private static readonly TimeSpan ExecGracePeriod = TimeSpan.FromMilliseconds(500);
 
+    // What ttyd and the docker client need of the host's environment (finding programs, the client's config, text
+    // encoding, local time); nothing else of the host's, whose secrets would outlive it in /proc/PID/environ. ttyd
+    // sets TERM for its command itself.
+    private static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "DOCKER_CONFIG"];
+
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
     private readonly IContainerInventory _inventory;
@@ -35,6 +40,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
     // Repair's HTTP round trip to each ttyd; unit tests, whose processes are mocks, replace it.
     internal Func<TtydSession, CancellationToken, Task<bool>> AnswersProbe { get; set; }
+    private readonly string _dockerEndpoint;
+    private readonly ImmutableDictionary<string, string> _launchEnvironment;
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
     private readonly Lock _limitLock = new();
@@ -71,6 +78,8 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _isPortListening = _ports.IsListening;
         AnswersProbe = (session, ct) => SessionHealth.AnswersAsync(session, _address, _options.ResponseTimeout, ct);
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
+        _dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
+        _launchEnvironment = LaunchEnvironment();
     }
 
     /// <inheritdoc />
@@ -109,16 +118,25 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
                 if (slot.Current is { } existing)
                 {
-                    if (IsHealthy(existing))
+                    if (existing.Stale)
+                    {
+                        // Bound to a container that is gone: never handed out, whoever asks for the name now.
+                        Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId);
+                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        slot.Current = null;
+                    }
+                    else if (IsHealthy(existing))
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         _metrics.Started("reused");
                         return existing.Session;
                     }
-
-                    Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
-                    await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
-                    slot.Current = null;
+                    else
+                    {
+                        Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
+                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        slot.Current = null;
+                    }
                 }
 
                 slot.Current = await StartAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
@@ -155,11 +173,18 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             throw new ContainerNotFoundException(container, info?.State);
         }
 
+        if (!SessionIds.IsValidContainerId(info.Id))
+        {
+            // The id goes on docker's command line as the exec target: only what an id can look like.
+            _metrics.Started("failed");
+            throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
+        }
+
         ReserveLimit(userId, container);
         var started = _time.GetTimestamp();
         try
         {
-            var entry = await StartProcessAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, cancellationToken).ConfigureAwait(false);
             if (entry is null)
             {
                 ReleaseLimit(userId);
@@ -185,7 +210,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private async Task<SessionEntry?> StartProcessAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, CancellationToken cancellationToken)
     {
         ProcessLaunchException? last = null;
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
@@ -208,7 +233,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                     container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
                     _useSockets ? _folder.SocketPath(token) : null,
                     _useCredentials ? TtydCredential.CreateRandom() : null,
-                    ExpectedBasePath(container));
+                    ExpectedBasePath(container))
+                {
+                    ContainerId = containerId,
+                };
                 launch = BuildLaunch(planned, token, key);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
@@ -344,28 +372,50 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         arguments.AddRange(_options.ExtraTtydArguments);
 
         // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
-        // found from the host when the session stops (a killed `docker exec` client does not end them).
-        arguments.AddRange(_options.DockerPath, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}", container, _options.Shell);
+        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
+        // the client to the inventory's engine whatever a context or the client's config says.
+        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
+        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}",
+            planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{container}'."), _options.Shell);
 
-        var environment = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
+        // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes
+        // nothing else.
+        var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
             .SetItem(SessionAdoption.RuntimeMarker, _folder.Path)
             .SetItem(SessionAdoption.ExecutableMarker, ttyd);
-        environment = environment.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, environment));
-        if (_options.DockerEndpoint is { } endpoint)
-        {
-            // docker exec must reach the engine the inventory asked.
-            environment = environment.SetItem("DOCKER_HOST", endpoint);
-        }
+        markers = markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
 
         return new ProcessLaunch(
             ttyd,
             arguments.ToImmutable(),
-            environment,
+            _launchEnvironment.SetItems(markers),
             planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
             _options.StartTimeout,
-            _folder.LogPath(token));
+            _folder.LogPath(token))
+        {
+            // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
+            Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
+        };
+    }
+
+    // The whole environment of ttyd and its command: the allow-listed host variables, what the host adds explicitly,
+    // and DOCKER_HOST pinned to the inventory's engine (for a DockerPath that is a wrapper); markers come per session.
+    private ImmutableDictionary<string, string> LaunchEnvironment()
+    {
+        var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var name in InheritedVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
+            {
+                environment[name] = value;
+            }
+        }
+
+        environment.AddRange(_options.LaunchEnvironment.Where(v => !string.IsNullOrEmpty(v.Key)));
+        environment["DOCKER_HOST"] = _dockerEndpoint;
+        return environment.ToImmutable();
     }
 
     private void ReleaseEndpoint(TtydSession session, string token)
@@ -381,7 +431,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     }
 
     // The reuse path: a few system calls, no lock, no I/O beyond them.
-    private bool IsHealthy(SessionEntry entry) => !entry.Unfit && Health(entry.Session) == SessionHealthState.Healthy;
+    private bool IsHealthy(SessionEntry entry) => !entry.Unfit && !entry.Stale && Health(entry.Session) == SessionHealthState.Healthy;
 
     private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, _isPortListening);
 
@@ -390,7 +440,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
         EnsureAdopted();
-        return _slots.TryGetValue(container, out var slot) ? slot.Current?.Session : null;
+        return _slots.TryGetValue(container, out var slot) && slot.Current is { Stale: false } entry ? entry.Session : null;
     }
 
     private static void ThrowIfConflict(TtydSession session, string userId, string? topologyId)
@@ -431,9 +481,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
     {
         var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
-        var existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
-        var orphans = await StopWhereAsync(e => !existing.Contains(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
-        return Combine(dead, orphans);
+        var existing = await ListContainerIdsAsync(cancellationToken).ConfigureAwait(false);
+        MarkStale(existing);
+        var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
+        var orphans = await StopWhereAsync(e => !existing.ContainsKey(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
+        return Combine(Combine(dead, replaced), orphans);
     }
 
     /// <inheritdoc />
@@ -450,10 +502,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         var orphans = CleanupResult.Empty;
-        HashSet<string>? existing = null;
+        Dictionary<string, string>? existing = null;
         try
         {
-            existing = await ListContainerNamesAsync(cancellationToken).ConfigureAwait(false);
+            existing = await ListContainerIdsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (ContainerEngineException e)
         {
@@ -462,20 +514,24 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
         if (existing is not null)
         {
+            MarkStale(existing);
             var now = _time.GetTimestamp();
             foreach (var slot in _slots.Values)
             {
                 if (slot.Current is { } entry)
                 {
-                    entry.MissingSince = existing.Contains(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
+                    entry.MissingSince = existing.ContainsKey(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
                 }
             }
 
             orphans = await StopWhereAsync(
-                e => e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
+                e => !e.Stale && e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
                 StopReason.Orphan,
                 cancellationToken).ConfigureAwait(false);
         }
+
+        // Also when the engine does not answer: a destroy event may have marked them.
+        var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
 
         var idle = CleanupResult.Empty;
         if (_options.IdleTimeout is { } idleTimeout)
@@ -495,7 +551,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             idle = await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false);
         }
 
-        return Combine(Combine(dead, orphans), idle);
+        return Combine(Combine(Combine(dead, replaced), orphans), idle);
     }
 
     private async Task<CleanupResult> StopUnhealthyAsync(CancellationToken cancellationToken)
@@ -526,8 +582,46 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         return frozen;
     }
 
-    private async Task<HashSet<string>> ListContainerNamesAsync(CancellationToken cancellationToken) =>
-        (await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+    /// <inheritdoc />
+    public bool MarkContainerRemoved(string containerId)
+    {
+        ArgumentNullException.ThrowIfNull(containerId);
+        var marked = false;
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry && string.Equals(entry.Session.ContainerId, containerId, StringComparison.Ordinal))
+            {
+                entry.Stale = marked = true;
+            }
+        }
+
+        return marked;
+    }
+
+    // A name that now means another container (another id) makes its session stale; a missing name is left to the
+    // grace period (the same container may only be missing from one listing).
+    private void MarkStale(Dictionary<string, string> idsByName)
+    {
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry && idsByName.TryGetValue(entry.Session.Container, out var id)
+                && !string.Equals(id, entry.Session.ContainerId, StringComparison.Ordinal))
+            {
+                entry.Stale = true;
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
+    {
+        var idsByName = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var container in await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+        {
+            idsByName[container.Name] = container.Id;
+        }
+
+        return idsByName;
+    }
 
     private static CleanupResult Combine(CleanupResult a, CleanupResult b) =>
         a.Stopped.Count + a.Failed.Count == 0 ? b
@@ -747,5 +841,15 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // TimeProvider timestamps, touched only by repair passes.
         public long LastActive { get; set; } = lastActive;
         public long MissingSince { get; set; }
+
+        // Set once the container it was started for is gone or its name means another container; never cleared. Read
+        // without a lock on the reuse path. A session without a recorded id cannot be told from its successor: stale.
+        private volatile bool _stale = session.ContainerId is null;
+
+        public bool Stale
+        {
+            get => _stale;
+            set => _stale |= value;
+        }
     }
 }
