@@ -118,6 +118,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
         var healthy = await sut.StartAsync(c[0], "alice");
         var frozen = await sut.StartAsync(c[1], "bob");
         Native.kill(frozen.ProcessId, 19); // SIGSTOP: alive and its socket still there, but it would never answer
+        await Poll.UntilAsync(() => ProcFs.ReadStat(frozen.ProcessId)?.State == 'T', Poll.Within(10)); // the kernel stops it asynchronously
 
         var status = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance);
         var run = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance);

@@ -491,6 +491,12 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default)
     {
+        // Clients are counted first: the health probe below opens connections of its own.
+        if (_options.IdleTimeout is not null)
+        {
+            MarkActiveSessions();
+        }
+
         var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
 
         // A ttyd that is alive and listening but does not answer (frozen) is replaced too; the reuse path does not
@@ -533,25 +539,26 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // Also when the engine does not answer: a destroy event may have marked them.
         var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
 
-        var idle = CleanupResult.Empty;
-        if (_options.IdleTimeout is { } idleTimeout)
-        {
-            var clients = _useSockets ? null : _ports.CountEstablishedConnections();
-            var socketClients = _useSockets ? ProcFs.CountUnixConnections() : null;
-            var now = _time.GetTimestamp();
-            foreach (var slot in _slots.Values)
-            {
-                if (slot.Current is { } entry
-                    && (entry.Session.SocketPath is { } socket ? socketClients?.GetValueOrDefault(socket) : clients?.GetValueOrDefault(entry.Session.Port)) > 0)
-                {
-                    entry.LastActive = now;
-                }
-            }
-
-            idle = await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false);
-        }
+        var idle = _options.IdleTimeout is { } idleTimeout
+            ? await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false)
+            : CleanupResult.Empty;
 
         return Combine(Combine(Combine(dead, replaced), orphans), idle);
+    }
+
+    private void MarkActiveSessions()
+    {
+        var clients = _useSockets ? null : _ports.CountEstablishedConnections();
+        var socketClients = _useSockets ? ProcFs.CountUnixConnections() : null;
+        var now = _time.GetTimestamp();
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Current is { } entry
+                && (entry.Session.SocketPath is { } socket ? socketClients?.GetValueOrDefault(socket) : clients?.GetValueOrDefault(entry.Session.Port)) > 0)
+            {
+                entry.LastActive = now;
+            }
+        }
     }
 
     private async Task<CleanupResult> StopUnhealthyAsync(CancellationToken cancellationToken)
