@@ -33,4 +33,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(30, LogLevel.Warning, "AllowUnauthenticatedLoopbackTerminals: terminals on {BindAddress} take no credential. Every local user, and any web page opened in a browser on this machine, can get a shell in the containers.")]
+    public static partial void UnauthenticatedTerminals(ILogger logger, string bindAddress);
 }

@@ -65,6 +65,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _useSockets = _options.ListenMode == TtydListenMode.UnixSocket;
         _useCredentials = _useSockets || _options.RequireCredentials || _options.AllowRemoteAccess || !IPAddress.IsLoopback(_address);
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
+        if (!_useCredentials)
+        {
+            Log.UnauthenticatedTerminals(_logger, _options.BindAddress);
+        }
     }
 
     /// <inheritdoc />
@@ -314,6 +318,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         if (_options.CheckOrigin)
         {
             arguments.Add("-O");
+        }
+
+        if (_options.MaxClientsPerTerminal > 0)
+        {
+            arguments.AddRange("-m", _options.MaxClientsPerTerminal.ToString(CultureInfo.InvariantCulture));
         }
 
         if (planned.Credential is { } credential)
