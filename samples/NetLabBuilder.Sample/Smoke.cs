@@ -39,7 +39,7 @@ internal static class Smoke
 
                 using var response = await http.SendAsync(request);
                 var body = await response.EnsureSuccessStatusCode().Content.ReadAsStringAsync();
-                Console.WriteLine($"{terminal.ContainerName}: {url.GetLeftPart(UriPartial.Authority)}/ answers ({body.Length} bytes)");
+                Console.WriteLine($"{terminal.ContainerName}: {url.Scheme}://{url.Authority}/ answers ({body.Length} bytes)");
             }
 
             return 0;
