@@ -19,7 +19,7 @@ public static partial class LabEndpoints
     {
         ttyd.MapGet("getOwnNodes", GetOwnNodesAsync);
 
-        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling();
+        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling().AddEndpointFilter(JsonOnly);
         lab.MapPost("deploy", DeployAsync);
         lab.MapDelete("nodes/{container}", DeleteNodeAsync);
         lab.MapDelete("topologies/{topologyId}", ClearTopologyAsync);
@@ -65,7 +65,9 @@ public static partial class LabEndpoints
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"The request body is not a valid JSON object {{\"user_id\":\"...\",\"nodes\":N}}: {e.Message}", "body", e);
+            // The serializer's own message names the sample's types; the path and position say what is wrong.
+            throw new ArgumentException(
+                $"The request body is not a valid JSON object {{\"user_id\":\"...\",\"nodes\":N}} (at {e.Path ?? "$"}, line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).", "body", e);
         }
 
         var user = RequireUser(request?.UserId);
@@ -85,6 +87,22 @@ public static partial class LabEndpoints
         var user = RequireUser(userId);
         var (result, containers) = await lab.ClearTopologyAsync(user, topologyId, cancellationToken);
         return Message($"Topology '{topologyId}' cleared: {result.Stopped.Count} terminal(s) stopped, {containers} node(s) removed.");
+    }
+
+    /// <summary>
+    /// Every endpoint that changes the lab takes only <c>Content-Type: application/json</c> (also a DELETE, which has no body):
+    /// a page of another site can send a form or <c>text/plain</c> without asking, but not JSON, which needs a CORS preflight
+    /// this host never grants. So a cross-site request is a 415 and changes nothing.
+    /// </summary>
+    private static ValueTask<object?> JsonOnly(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        return request.HasJsonContentType()
+            ? next(context)
+            : ValueTask.FromResult<object?>(Results.Json(
+                new LabMessage("error", $"This endpoint takes only Content-Type: application/json, not '{request.ContentType ?? "(none)"}'; nothing was changed."),
+                LabJson.Default.LabMessage,
+                statusCode: StatusCodes.Status415UnsupportedMediaType));
     }
 
     private static string RequireUser(string? userId)

@@ -19,7 +19,7 @@ public sealed record DeployResponse(string Status, string UserId, string Topolog
 /// <summary>A plain answer.</summary>
 public sealed record LabMessage(string Status, string Message);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(OwnNodesResponse))]
 [JsonSerializable(typeof(DeployRequest))]
 [JsonSerializable(typeof(DeployResponse))]

@@ -29,8 +29,17 @@ internal static class Smoke
                     return 1;
                 }
 
-                var body = await http.GetStringAsync(new Uri(terminal.Url));
-                Console.WriteLine($"{terminal.ContainerName}: {terminal.Url} answers ({body.Length} bytes)");
+                // The URL carries the terminal's credential, as a browser uses it; HttpClient needs it as a header.
+                var url = new Uri(terminal.Url);
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                if (url.UserInfo.Length > 0)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Uri.UnescapeDataString(url.UserInfo))));
+                }
+
+                using var response = await http.SendAsync(request);
+                var body = await response.EnsureSuccessStatusCode().Content.ReadAsStringAsync();
+                Console.WriteLine($"{terminal.ContainerName}: {url.Scheme}://{url.Authority}/ answers ({body.Length} bytes)");
             }
 
             return 0;

@@ -37,8 +37,16 @@ try
         Console.WriteLine($"{container}: {session.GetUrl()} (ttyd pid {session.ProcessId})");
         if (once)
         {
+            // A browser signs in with the credential the URL carries; HttpClient needs it as a header.
             using var http = new HttpClient();
-            var page = await http.GetStringAsync(session.GetUrl());
+            using var request = new HttpRequestMessage(HttpMethod.Get, session.GetUrl());
+            if (session.Credential is { } credential)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", credential.AuthorizationHeaderValue);
+            }
+
+            using var response = await http.SendAsync(request);
+            var page = await response.EnsureSuccessStatusCode().Content.ReadAsStringAsync();
             Console.WriteLine($"{container}: terminal page answers ({page.Length} bytes)");
         }
     }

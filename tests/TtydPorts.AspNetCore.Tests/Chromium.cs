@@ -26,7 +26,7 @@ internal static class Chromium
         Assert.Skip(reason);
     }
 
-    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync()
+    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync(params string[] extraArguments)
     {
         Require();
         var playwright = await Playwright.CreateAsync();
@@ -36,7 +36,7 @@ internal static class Chromium
             {
                 ExecutablePath = Path,
                 Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", .. extraArguments],
             });
             return (playwright, browser);
         }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Moq;
 
@@ -111,4 +112,41 @@ public sealed class ErrorTranslationTests
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("Container 'r9' does not exist.", (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString());
     }
+
+    [Theory]
+    [InlineData(SessionLimitScope.Global, "30")]
+    [InlineData(SessionLimitScope.User, null)]
+    public async Task A_session_limit_is_a_429_with_retry_after_only_for_the_manager_wide_limit(SessionLimitScope scope, string? retryAfter)
+    {
+        var manager = Manager();
+        manager.Setup(m => m.EnsureSessionAsync("r9", "alice", null, It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new SessionLimitExceededException(scope, 2, "alice", "r9"));
+        await using var host = await StartAsync(manager, endpoints: e =>
+            e.Group.MapGet("open", async (ITtydSessionManager m) => (await m.EnsureSessionAsync("r9", "alice"))?.Port));
+
+        using var response = await host.Client.GetAsync("/api/ttyd/open", Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal(retryAfter, response.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var message = (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString();
+        Assert.Contains("the most allowed", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_body_a_host_endpoint_cannot_read_as_json_is_a_400_that_names_no_type()
+    {
+        var manager = Manager();
+        await using var host = await StartAsync(manager, endpoints: e =>
+            e.Group.MapPost("typed", async (HttpRequest request) => (await request.ReadFromJsonAsync<OpenRequest>())!.Container));
+
+        using var bad = await host.Client.PostAsync("/api/ttyd/typed", new StringContent("""{"container":42}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        using var good = await host.Client.PostAsJsonAsync("/api/ttyd/typed", new { container = "r1" }, Ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var message = (await TtydEndpointsTests.ReadJsonAsync(bad)).GetProperty("message").GetString();
+        Assert.Equal("The request body is not valid JSON of the shape this endpoint takes.", message);
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+    }
+
+    public sealed record OpenRequest(string Container);
 }

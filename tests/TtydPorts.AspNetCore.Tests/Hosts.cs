@@ -186,6 +186,14 @@ public sealed class SampleHost : IAsyncDisposable
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
+    /// <summary>A DELETE as the sample's page sends it: no body, <c>Content-Type: application/json</c>.</summary>
+    public async Task<HttpResponseMessage> DeleteAsync(string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, path) { Content = new ByteArrayContent([]) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        return await Client.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
     public async Task<JsonElement> GetOwnNodesAsync(string user)
     {
         using var response = await Client.GetAsync($"/api/ttyd/getOwnNodes?user_id={Uri.EscapeDataString(user)}", TestContext.Current.CancellationToken);

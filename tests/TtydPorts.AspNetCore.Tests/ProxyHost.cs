@@ -42,7 +42,8 @@ public sealed class ProxyHost : IAsyncDisposable
     public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
     public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
 
-    public static async Task<ProxyHost> StartAsync(Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null)
+    public static async Task<ProxyHost> StartAsync(
+        Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null, Action<IServiceCollection>? services = null)
     {
         RealParts.Require();
         var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
@@ -50,6 +51,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        services?.Invoke(builder.Services); // before AddTtydSessions, whose TryAdd* then keep what was registered here
         builder.Services.AddTtydSessions(o =>
         {
             o.PortRangeStart = 19500;

@@ -35,10 +35,19 @@ public sealed class SampleApiTests
             Assert.Equal(["container_name", "url", "port", "status", "topology_id"], terminal.EnumerateObject().Select(p => p.Name));
             var port = terminal.GetProperty("port").GetInt32();
             Assert.InRange(port, 19200, 19209);
-            Assert.Equal($"http://127.0.0.1:{port}/", terminal.GetProperty("url").GetString());
+            var url = new Uri(terminal.GetProperty("url").GetString()!);
+            Assert.Equal($"http://127.0.0.1:{port}/", $"{url.Scheme}://{url.Authority}{url.AbsolutePath}");
+            Assert.Matches("^ttydports:[A-Za-z0-9_-]{43}$", url.UserInfo); // the terminal's own credential, for a one-click open
             Assert.Equal("running", terminal.GetProperty("status").GetString());
             Assert.Equal(topology, terminal.GetProperty("topology_id").GetString());
-            using var page = await http.GetAsync(terminal.GetProperty("url").GetString(), Ct);
+            using (var anonymous = await http.GetAsync($"http://127.0.0.1:{port}/", Ct))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+            }
+
+            using var signedIn = new HttpRequestMessage(HttpMethod.Get, url);
+            signedIn.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(url.UserInfo)));
+            using var page = await http.SendAsync(signedIn, Ct);
             Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         }
 
@@ -81,6 +90,8 @@ public sealed class SampleApiTests
     [InlineData("""{"user_id":""", "not a valid JSON object")]
     [InlineData("""{"user_id":"alice","nodes":9}""", "nodes 9 is out of range")]
     [InlineData("""{"nodes":1}""", "user_id is required")]
+    [InlineData("""{"userId":"alice"}""", "(at $.userId, line 1")]
+    [InlineData("""{"user_id":"alice","nodes":"3"}""", "(at $.nodes, line 1")]
     public async Task Bad_deploy_input_is_a_400_error_and_creates_no_container(string body, string expected)
     {
         await using var sample = await SampleHost.StartAsync(19230, 19239);
@@ -89,8 +100,54 @@ public sealed class SampleApiTests
         using var response = await sample.Client.PostAsync("/api/lab/deploy", content, Ct);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains(expected, (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        var message = (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString();
+        Assert.Contains(expected, message, StringComparison.Ordinal);
+        Assert.DoesNotContain("NetLabBuilder", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("DeployRequest", message, StringComparison.Ordinal);
         Assert.Empty(sample.Containers());
+    }
+
+    [Fact]
+    public async Task State_changing_requests_that_are_not_json_are_a_415_and_change_nothing()
+    {
+        await using var sample = await SampleHost.StartAsync(19240, 19249);
+        await sample.DeployAsync("alice");
+        var nodes = sample.Containers();
+        var topology = (await sample.GetOwnNodesAsync("alice")).GetProperty("terminals")[0].GetProperty("topology_id").GetString();
+        var processes = sample.TtydProcesses().Count;
+
+        // What a page of another site can send without a preflight: a form, text/plain, or a body without a content type.
+        using var form = await sample.Client.PostAsync("/api/lab/deploy", new FormUrlEncodedContent([new("user_id", "mallory")]), Ct);
+        using var text = await sample.Client.PostAsync("/api/lab/deploy", new StringContent("""{"user_id":"mallory"}""", Encoding.UTF8, "text/plain"), Ct);
+        using var deleteNode = await sample.Client.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice", Ct);
+        using var clear = await sample.Client.DeleteAsync($"/api/lab/topologies/{topology}?user_id=alice", Ct);
+
+        Assert.All([form, text, deleteNode, clear], r => Assert.Equal(HttpStatusCode.UnsupportedMediaType, r.StatusCode));
+        Assert.Contains("application/json", (await TtydEndpointsTests.ReadJsonAsync(text)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(nodes, sample.Containers());
+        Assert.Equal(processes, sample.TtydProcesses().Count);
+
+        // Positive control: the same delete as the page sends it (JSON content type) does remove the node.
+        using var deleted = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        Assert.Equal(nodes.Skip(1), sample.Containers());
+    }
+
+    [Fact]
+    public async Task A_request_under_another_host_name_is_refused_so_dns_rebinding_cannot_read_the_terminal_urls()
+    {
+        await using var sample = await SampleHost.StartAsync(19250, 19259);
+        await sample.DeployAsync("alice");
+
+        using var rebound = new HttpRequestMessage(HttpMethod.Get, "/api/ttyd/getOwnNodes?user_id=alice");
+        rebound.Headers.Host = $"evil.test:{sample.BaseAddress.Port}";
+        using var refused = await sample.Client.SendAsync(rebound, Ct);
+        using var loopback = await sample.Client.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.DoesNotContain("ttydports:", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, loopback.StatusCode);
+        Assert.Contains("ttydports:", await loopback.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -101,7 +158,7 @@ public sealed class SampleApiTests
         await sample.GetOwnNodesAsync("alice");
         var sessions = sample.Manager.GetStatus().Sessions.ToDictionary(s => s.Session.Container, s => s.Session);
 
-        using var response = await sample.Client.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice", Ct);
+        using var response = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("success", (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("status").GetString());
@@ -118,7 +175,7 @@ public sealed class SampleApiTests
         var nodes = (await sample.DeployAsync("alice")).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
         await sample.GetOwnNodesAsync("alice");
 
-        using var response = await sample.Client.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=bob", Ct);
+        using var response = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=bob");
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal($"User 'bob' has no node '{nodes[0]}'.", (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString());
@@ -135,7 +192,7 @@ public sealed class SampleApiTests
         await sample.GetOwnNodesAsync("alice");
         Assert.Equal(4, sample.TtydProcesses().Count);
 
-        using var response = await sample.Client.DeleteAsync($"/api/lab/topologies/{first}?user_id=alice", Ct);
+        using var response = await sample.DeleteAsync($"/api/lab/topologies/{first}?user_id=alice");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(

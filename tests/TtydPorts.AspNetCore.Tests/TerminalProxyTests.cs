@@ -162,25 +162,26 @@ public sealed class TerminalProxyTests(ProxyContainers containers) : IClassFixtu
     }
 
     [Fact]
-    public async Task In_direct_mode_with_required_credentials_the_port_refuses_clients_without_the_secret()
+    public async Task By_default_in_direct_mode_the_port_refuses_clients_without_the_secret()
     {
         var container = containers.Start();
-        await using var host = await ApiHost.StartAsync(19510, 19514, b => b.Services.Configure<TtydSessionOptions>(o => o.RequireCredentials = true));
+        await using var host = await ApiHost.StartAsync(19510, 19514);
 
         var session = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
 
         Assert.NotNull(session!.Credential);
         using var http = new HttpClient();
-        using (var noSecret = await http.GetAsync(session.GetUrl(), Ct))
+        using (var noSecret = await http.GetAsync($"http://127.0.0.1:{session.Port}/", Ct))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, noSecret.StatusCode);
         }
 
         var ws = new Uri($"ws://127.0.0.1:{session.Port}/ws");
-        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, null, Ct));
-        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, new TtydCredential("ttydports", "guess"), null, null, Ct));
+        var origin = $"http://127.0.0.1:{session.Port}";
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, origin, Ct));
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, new TtydCredential("ttydports", "guess"), null, origin, Ct));
         Assert.Empty(TtydProbe.Children(session.ProcessId));
-        await using var client = await TtydClient.ConnectAsync(ws, session.Credential, null, null, Ct);
+        await using var client = await TtydClient.ConnectAsync(ws, session.Credential, null, origin, Ct);
         await client.TypeAsync("echo with-secret\r", Ct);
         await client.WaitForAsync("with-secret", Poll.Within(30));
     }

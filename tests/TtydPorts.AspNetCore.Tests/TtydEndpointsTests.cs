@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
 using TtydPorts.IntegrationTests;
 
 namespace TtydPorts.AspNetCore.Tests;
@@ -64,18 +65,17 @@ public sealed class TtydEndpointsTests(TestContainers containers)
     }
 
     [Theory]
-    [InlineData(null)]
     [InlineData("")]
-    [InlineData("{}")]
-    [InlineData("""{"user_id":null}""")]
-    public async Task Cleanup_without_a_user_id_stops_every_terminal(string? body)
+    [InlineData(" \r\n")]
+    [InlineData("""{"all":true}""")]
+    public async Task Cleanup_with_an_empty_json_body_or_all_true_stops_every_terminal(string body)
     {
         var (a, b) = (containers.Start(), containers.Start());
         await using var host = await ApiHost.StartAsync(19030, 19039);
         var first = await host.Manager.EnsureSessionAsync(a, "alice", null, Ct);
         var second = await host.Manager.EnsureSessionAsync(b, "bob", null, Ct);
 
-        using var content = body is null ? null : new StringContent(body, Encoding.UTF8, "application/json");
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
         using var response = await host.Client.PostAsync("/api/ttyd/cleanup", content, Ct);
 
         var json = await ReadJsonAsync(response);
@@ -87,10 +87,19 @@ public sealed class TtydEndpointsTests(TestContainers containers)
     }
 
     [Theory]
-    [InlineData("""{"user_id":""", "not a valid JSON object")]
-    [InlineData("not json", "not a valid JSON object")]
-    [InlineData("[]", "not a valid JSON object")]
-    [InlineData("""{"user_id":42}""", "not a valid JSON object")]
+    [InlineData("""{"user_id":""", "not valid JSON (line 1, byte 12)")]
+    [InlineData("not json", "not valid JSON (line 1, byte 2)")]
+    [InlineData("[]", "The request body is an array, not a JSON object")]
+    [InlineData("null", "The request body is null, not a JSON object")]
+    [InlineData("{}", "The cleanup request names no user: send {\"user_id\":\"...\"} for one user, or {\"all\":true}")]
+    [InlineData("""{"user_id":null}""", "'user_id' must be a string, not null")]
+    [InlineData("""{"user_id":42}""", "'user_id' must be a string, not a number")]
+    [InlineData("""{"userId":"alice"}""", "Unknown field(s) 'userId' in the cleanup request")]
+    [InlineData("""{"user_id":"alice","User_Id":"bob","al l":true}""", "Unknown field(s) 'User_Id', 'al l' in the cleanup request")]
+    [InlineData("""{"user_id":"alice","user_id":"bob"}""", "The field 'user_id' is given twice")]
+    [InlineData("""{"all":false}""", "'all' can only be true, not a boolean")]
+    [InlineData("""{"all":"true"}""", "'all' can only be true, not a string")]
+    [InlineData("""{"all":true,"user_id":"alice"}""", "Give either 'user_id' or 'all', not both")]
     [InlineData("""{"user_id":""}""", "User id '' is invalid")]
     [InlineData("""{"user_id":"../etc"}""", "User id '../etc' is invalid")]
     [InlineData("""{"user_id":"a b"}""", "User id 'a b' is invalid")]
@@ -109,26 +118,68 @@ public sealed class TtydEndpointsTests(TestContainers containers)
         var json = await ReadJsonAsync(response);
         Assert.Equal(["status", "message"], json.EnumerateObject().Select(p => p.Name));
         Assert.Equal("error", json.GetProperty("status").GetString());
-        Assert.Contains(expected, json.GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", json.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var message = json.GetProperty("message").GetString();
+        Assert.Contains(expected, message, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("TtydPorts", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", message, StringComparison.Ordinal);
         Assert.True(host.Supervisor.IsAlive(session!.Process));
+
+        // Positive control: the same session does stop for a well-formed request.
+        using var good = await host.Client.PostAsJsonAsync("/api/ttyd/cleanup", new { user_id = "alice" }, Ct);
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+        Assert.False(host.Supervisor.IsAlive(session.Process));
     }
 
-    [Fact]
-    public async Task A_cleanup_body_that_is_not_json_is_a_415_error_and_stops_nothing()
+    [Theory]
+    [InlineData("application/x-www-form-urlencoded", "user_id=alice")]
+    [InlineData("application/x-www-form-urlencoded", "")]
+    [InlineData("text/plain", """{"user_id":"alice"}""")]
+    [InlineData("text/plain", "")]
+    [InlineData("multipart/form-data; boundary=x", "--x--\r\n")]
+    [InlineData(null, "")]
+    [InlineData(null, """{"user_id":"alice"}""")]
+    public async Task A_cleanup_request_that_is_not_json_is_a_415_error_even_without_a_body_and_stops_nothing(string? contentType, string body)
     {
         var container = containers.Start();
         await using var host = await ApiHost.StartAsync(19050, 19059);
         var session = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
 
-        using var content = new StringContent("user_id=alice", Encoding.UTF8, "application/x-www-form-urlencoded");
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        if (contentType is not null)
+        {
+            content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
         using var response = await host.Client.PostAsync("/api/ttyd/cleanup", content, Ct);
 
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
         var json = await ReadJsonAsync(response);
         Assert.Equal("error", json.GetProperty("status").GetString());
-        Assert.Contains("application/x-www-form-urlencoded", json.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains($"not '{contentType?.Split(';')[0] ?? "(none)"}", json.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.True(host.Supervisor.IsAlive(session!.Process));
+    }
+
+    [Fact]
+    public async Task A_container_held_by_another_user_is_a_409_that_names_neither_the_user_nor_the_topology()
+    {
+        var container = containers.Start();
+        await using var host = await ApiHost.StartAsync(19070, 19079, configureEndpoints: e =>
+            e.Group.MapGet("open", async (string container, string user, string? topology, ITtydSessionManager m) => (await m.EnsureSessionAsync(container, user, topology))?.Port));
+        var held = await host.Manager.EnsureSessionAsync(container, "alice-owner", "topo-secret", Ct);
+
+        using var byBob = await host.Client.GetAsync($"/api/ttyd/open?container={container}&user=bob", Ct);
+        using var otherTopology = await host.Client.GetAsync($"/api/ttyd/open?container={container}&user=alice-owner&topology=topo-other", Ct);
+        using var owner = await host.Client.GetAsync($"/api/ttyd/open?container={container}&user=alice-owner&topology=topo-secret", Ct);
+
+        Assert.Equal(HttpStatusCode.Conflict, byBob.StatusCode);
+        var json = await ReadJsonAsync(byBob);
+        Assert.Equal(["status", "message"], json.EnumerateObject().Select(p => p.Name));
+        Assert.Equal($"Container '{container}' is held by another user.", json.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.Conflict, otherTopology.StatusCode);
+        Assert.DoesNotContain("topo-secret", await otherTopology.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+        Assert.Equal(held!.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), await owner.Content.ReadAsStringAsync(Ct));
     }
 
     [Fact]

@@ -49,15 +49,16 @@ public sealed class AccessTests(ContainerLab lab)
     }
 
     [Fact]
-    public async Task With_the_origin_check_a_websocket_from_another_origin_is_refused()
+    public async Task By_default_a_websocket_from_another_origin_is_refused_even_with_the_credential()
     {
         var container = lab.StartContainer();
-        await using var sut = new ManagerUnderTest(18305, 18309, o => o.CheckOrigin = true);
+        await using var sut = new ManagerUnderTest(18305, 18309);
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         var ws = new Uri($"ws://127.0.0.1:{session!.Port}/ws");
 
-        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, "http://evil.example", Ct));
-        await using var client = await TtydClient.ConnectAsync(ws, null, null, $"http://127.0.0.1:{session.Port}", Ct);
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, session.Credential, null, "http://evil.example", Ct));
+        await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(ws, null, null, $"http://127.0.0.1:{session.Port}", Ct));
+        await using var client = await TtydClient.ConnectAsync(ws, session.Credential, null, $"http://127.0.0.1:{session.Port}", Ct);
         await client.TypeAsync("echo same-origin\r", Ct);
         await client.WaitForAsync("same-origin", Poll.Within(30));
     }
@@ -81,4 +82,50 @@ public sealed class AccessTests(ContainerLab lab)
         Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(handler, page, second.Credential));
         Assert.Equal(HttpStatusCode.OK, await GetAsync(handler, page, session.Credential));
     }
+
+    [Fact]
+    public async Task A_fifth_concurrent_client_of_a_terminal_is_refused_at_the_handshake_while_four_work()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18315, 18319);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var page = session!.GetUrl();
+        var clients = new List<TtydClient>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var client = await TtydClient.ConnectAsync(page, Ct);
+                clients.Add(client);
+                await client.TypeAsync($"echo client-$((40+{i}))\r", Ct);
+                await client.WaitForAsync($"client-{40 + i}", Poll.Within(30));
+            }
+
+            // The fifth gets no 101: ttyd drops the connection during the handshake, and starts no shell for it.
+            var refused = await Assert.ThrowsAsync<WebSocketException>(() => TtydClient.ConnectAsync(page, Ct));
+            Assert.Equal(WebSocketError.Faulted, refused.WebSocketErrorCode);
+            Assert.Equal(4, ChildrenOf(session.ProcessId));
+
+            // A slot freed by a client that leaves is taken by the next one.
+            await clients[0].DisposeAsync();
+            clients.RemoveAt(0);
+            await Poll.UntilAsync(() => ChildrenOf(session.ProcessId) == 3, Poll.Within(30));
+            var next = await TtydClient.ConnectAsync(page, Ct);
+            clients.Add(next);
+            await next.TypeAsync("echo fifth-$((6*7))\r", Ct);
+            await next.WaitForAsync("fifth-42", Poll.Within(30));
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    // ttyd forks one child per connected terminal client.
+    private static int ChildrenOf(int pid) =>
+        Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .Sum(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
 }

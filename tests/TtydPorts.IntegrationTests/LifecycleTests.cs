@@ -187,7 +187,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var sut = new ManagerUnderTest(18275, 18279, o => (o.IdleTimeout, o.ListenMode) = (TimeSpan.FromMinutes(5), TtydListenMode.UnixSocket), services: s => s.TryAddSingleton<TimeProvider>(time));
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        var client = await TtydClient.ConnectAsync(new Uri("ws://localhost/ws"), session!.Credential, session.SocketPath, null, Ct);
+        var client = await TtydClient.ConnectAsync(new Uri("ws://localhost/ws"), session!.Credential, session.SocketPath, "http://localhost", Ct);
         await client.TypeAsync("echo connected\r", Ct);
         await client.WaitForAsync("connected", Poll.Within(30));
 

@@ -9,8 +9,17 @@ internal sealed class TtydClient : IAsyncDisposable
     private readonly ClientWebSocket _socket = new();
     private readonly StringBuilder _screen = new();
 
-    public static Task<TtydClient> ConnectAsync(Uri page, CancellationToken cancellationToken) =>
-        ConnectAsync(new Uri($"ws://{page.Authority}{page.AbsolutePath.TrimEnd('/')}/ws"), null, null, null, cancellationToken);
+    /// <summary>
+    /// Opens the terminal of a page URL as <see cref="TtydSession.GetUrl"/> gives it, as ttyd's page would: the credential the
+    /// URL carries (user info), the page's own origin.
+    /// </summary>
+    public static Task<TtydClient> ConnectAsync(Uri page, CancellationToken cancellationToken)
+    {
+        var credential = page.UserInfo.Split(':', 2) is [{ Length: > 0 } user, var password]
+            ? new TtydCredential(Uri.UnescapeDataString(user), Uri.UnescapeDataString(password))
+            : null;
+        return ConnectAsync(new Uri($"ws://{page.Authority}{page.AbsolutePath.TrimEnd('/')}/ws"), credential, null, $"{page.Scheme}://{page.Authority}", cancellationToken);
+    }
 
     /// <summary>Opens a terminal over TCP or, with <paramref name="socketPath"/>, over ttyd's Unix socket.</summary>
     public static async Task<TtydClient> ConnectAsync(Uri ws, TtydCredential? credential, string? socketPath, string? origin, CancellationToken cancellationToken)

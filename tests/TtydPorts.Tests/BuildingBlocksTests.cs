@@ -88,6 +88,28 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public void Defaults_demand_a_credential_check_the_origin_and_cap_clients_per_terminal()
+    {
+        var options = Provider(_ => { }).GetRequiredService<IOptions<TtydSessionOptions>>().Value;
+        Assert.Equal((true, true, false, 4), (options.RequireCredentials, options.CheckOrigin, options.AllowUnauthenticatedLoopbackTerminals, options.MaxClientsPerTerminal));
+    }
+
+    [Fact]
+    public void Turning_credentials_off_on_loopback_needs_the_explicit_unsafe_opt_in()
+    {
+        var error = ValidationError(o => o.RequireCredentials = false);
+        Assert.Contains("RequireCredentials = false", error, StringComparison.Ordinal);
+        Assert.Contains("AllowUnauthenticatedLoopbackTerminals", error, StringComparison.Ordinal);
+
+        var options = Provider(o => (o.RequireCredentials, o.AllowUnauthenticatedLoopbackTerminals) = (false, true)).GetRequiredService<IOptions<TtydSessionOptions>>().Value;
+        Assert.False(options.RequireCredentials);
+    }
+
+    [Fact]
+    public void A_negative_client_cap_is_refused() =>
+        Assert.Contains("MaxClientsPerTerminal", ValidationError(o => o.MaxClientsPerTerminal = -1), StringComparison.Ordinal);
+
+    [Fact]
     public void A_range_whose_start_is_after_its_end_is_refused() =>
         Assert.Contains("PortRangeStart (9000) must not be greater than PortRangeEnd (8000)", ValidationError(o => (o.PortRangeStart, o.PortRangeEnd) = (9000, 8000)), StringComparison.Ordinal);
 

@@ -24,8 +24,8 @@ public sealed class TtydSessionManagerTests : IDisposable
         Assert.NotNull(session);
         var launch = Assert.Single(_h.Launches);
         Assert.Equal(Native.ResolveExecutable("ttyd") ?? "ttyd", launch.FileName);
-        Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W"], launch.Arguments[..5]);
-        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[5..10]);
+        Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W", "-O", "-m", "4", "-c", $"ttydports:{session!.Credential!.Password}"], launch.Arguments[..10]);
+        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[10..15]);
         Assert.Equal([ManagerHarness.IdOf("node1"), "/bin/sh"], launch.Arguments[^2..]); // the id, never the name
         Assert.Equal(ManagerHarness.IdOf("node1"), session.ContainerId);
         Assert.Equal(ManagerHarness.IdOf("node1"), launch.Environment["TTYDPORTS_CONTAINER_ID"]);
@@ -56,12 +56,63 @@ public sealed class TtydSessionManagerTests : IDisposable
             Assert.Equal(Environment.GetEnvironmentVariable("PATH"), environment["PATH"]);
             Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
             Assert.Equal("unix:///run/lab/docker.sock", environment["DOCKER_HOST"]);
-            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[6..9]);
+            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[11..14]);
         }
         finally
         {
             Environment.SetEnvironmentVariable(secret, null);
         }
+    }
+
+    [Fact]
+    public async Task By_default_each_session_has_its_own_credential_and_its_url_carries_it()
+    {
+        var manager = _h.Create();
+        var first = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+        var second = await manager.EnsureSessionAsync("node2", "alice", null, Ct);
+
+        Assert.NotEqual(first!.Credential!.Password, second!.Credential!.Password);
+        Assert.Equal($"http://ttydports:{first.Credential.Password}@127.0.0.1:{first.Port}/", first.GetUrl().ToString());
+        Assert.Equal($"http://ttydports:{first.Credential.Password}@lab.example:{first.Port}/", first.GetUrl("lab.example").ToString());
+    }
+
+    [Fact]
+    public async Task Unauthenticated_terminals_without_origin_check_or_client_cap_are_started_only_as_configured_and_warned_about()
+    {
+        (_h.Options.RequireCredentials, _h.Options.AllowUnauthenticatedLoopbackTerminals, _h.Options.CheckOrigin, _h.Options.MaxClientsPerTerminal) = (false, true, false, 0);
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<TtydSessionManager>();
+        var manager = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
+
+        var session = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
+
+        Assert.Null(session!.Credential);
+        Assert.Equal($"http://127.0.0.1:{session.Port}/", session.GetUrl().ToString());
+        Assert.DoesNotContain("-c", _h.Launches[0].Arguments);
+        Assert.DoesNotContain("-O", _h.Launches[0].Arguments);
+        Assert.DoesNotContain("-m", _h.Launches[0].Arguments);
+        var warning = Assert.Single(logs.Collector.GetSnapshot(), r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("AllowUnauthenticatedLoopbackTerminals", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("any web page", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_manager_with_the_default_options_logs_no_warning_about_unauthenticated_terminals()
+    {
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<TtydSessionManager>();
+        _ = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
+
+        Assert.Empty(logs.Collector.GetSnapshot());
+    }
+
+    [Fact]
+    public async Task The_client_cap_is_passed_to_ttyd_as_its_max_clients_option()
+    {
+        _h.Options.MaxClientsPerTerminal = 7;
+
+        await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
+
+        var arguments = _h.Launches[0].Arguments;
+        Assert.Equal("7", arguments[arguments.IndexOf("-m") + 1]);
     }
 
     [Fact]

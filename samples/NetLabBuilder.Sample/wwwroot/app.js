@@ -13,10 +13,14 @@ function say(text, isError) {
   message.className = isError ? "error" : "";
 }
 
+// Every call that changes something says Content-Type: application/json (the server refuses anything else), which a page
+// of another site cannot send without a CORS preflight.
 async function call(method, url, body) {
   const init = { method, headers: {} };
-  if (body !== undefined) {
+  if (method !== "GET") {
     init.headers["Content-Type"] = "application/json";
+  }
+  if (body !== undefined) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(url, init);

@@ -1,7 +1,9 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace TtydPorts.AspNetCore;
 
@@ -22,14 +24,14 @@ internal static class TtydEndpointHandlers
 
     public static async Task<IResult> CleanupAsync(HttpContext context, ITtydSessionManager manager, ILoggerFactory loggers)
     {
-        var (request, rejection) = await ReadCleanupRequestAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
+        var logger = loggers.CreateLogger(typeof(TtydEndpointHandlers).FullName!);
+        var (userId, rejection) = await ReadCleanupRequestAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
         if (rejection is not null)
         {
-            Log.RequestRejected(loggers.CreateLogger(typeof(TtydEndpointHandlers).FullName!), context.Request.Method, context.Request.Path, rejection.Value.Message);
+            Log.RequestRejected(logger, context.Request.Method, context.Request.Path, rejection.Value.Message);
             return ErrorResult(rejection.Value.Message, rejection.Value.StatusCode);
         }
 
-        var userId = request?.UserId;
         if (userId is not null)
         {
             SessionIds.ThrowIfInvalidId(userId, "user_id"); // the filter makes this a 400 that quotes the value
@@ -39,7 +41,7 @@ internal static class TtydEndpointHandlers
             ? await manager.CleanupAllAsync(context.RequestAborted).ConfigureAwait(false)
             : await manager.CleanupUserAsync(userId, context.RequestAborted).ConfigureAwait(false);
         var scope = userId is null ? "all users" : $"user '{userId}'";
-        Log.CleanupDone(loggers.CreateLogger(typeof(TtydEndpointHandlers).FullName!), scope, result.Stopped.Count, result.Failed.Count);
+        Log.CleanupDone(logger, scope, result.Stopped.Count, result.Failed.Count);
 
         if (!result.Succeeded)
         {
@@ -54,9 +56,21 @@ internal static class TtydEndpointHandlers
             TtydWireJson.Default.MessageResponse);
     }
 
-    private static async Task<(CleanupRequest? Request, (string Message, int StatusCode)? Rejection)> ReadCleanupRequestAsync(
+    /// <summary>
+    /// The cleanup request, strictly: only <c>application/json</c> (a cross-site form or <c>text/plain</c> POST cannot send
+    /// it without a CORS preflight), an empty body (the seed's clients) or <c>{"all":true}</c> for every user,
+    /// <c>{"user_id":"..."}</c> for one; anything else is refused, so that a typo never widens to "every user".
+    /// </summary>
+    /// <returns>The user id, or <see langword="null"/> for every user; or why the request is refused.</returns>
+    private static async Task<(string? UserId, (string Message, int StatusCode)? Rejection)> ReadCleanupRequestAsync(
         HttpRequest request, CancellationToken cancellationToken)
     {
+        if (!request.HasJsonContentType())
+        {
+            return (null, ($"Cleanup takes only a JSON request (Content-Type: application/json), not '{request.ContentType ?? "(none)"}'; nothing was stopped.",
+                StatusCodes.Status415UnsupportedMediaType));
+        }
+
         if (request.ContentLength > MaxBodyBytes)
         {
             return (null, ($"The request body is over {MaxBodyBytes} bytes.", StatusCodes.Status413PayloadTooLarge));
@@ -78,24 +92,95 @@ internal static class TtydEndpointHandlers
         var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
         if (body.Span.Trim(" \t\r\n"u8).IsEmpty)
         {
-            return (null, null); // no body: every session
+            return (null, null); // the seed's "no body": every user
         }
 
-        if (!request.HasJsonContentType())
-        {
-            return (null, ($"The request body must be JSON (Content-Type: application/json), not '{request.ContentType ?? "(none)"}'.",
-                StatusCodes.Status415UnsupportedMediaType));
-        }
+        return ParseCleanupBody(body);
+    }
 
+    private const string CleanupShape = "send {\"user_id\":\"...\"} for one user, or {\"all\":true} (or an empty body) for every user";
+
+    private static (string? UserId, (string Message, int StatusCode)? Rejection) ParseCleanupBody(ReadOnlyMemory<byte> body)
+    {
+        static (string?, (string, int)?) Bad(string message) => (null, ($"{message}; nothing was stopped.", StatusCodes.Status400BadRequest));
+
+        JsonDocument document;
         try
         {
-            return (JsonSerializer.Deserialize(body.Span, TtydWireJson.Default.CleanupRequest), null);
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
         {
-            return (null, ($"The request body is not a valid JSON object {{\"user_id\":\"...\"}}: {e.Message}", StatusCodes.Status400BadRequest));
+            return Bad($"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {CleanupShape}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Bad($"The request body is {Kind(root)}, not a JSON object: {CleanupShape}");
+            }
+
+            JsonElement? user = null, all = null;
+            var unknown = new List<string>();
+            foreach (var property in root.EnumerateObject())
+            {
+                switch (property.Name)
+                {
+                    case "user_id" when user is null:
+                        user = property.Value;
+                        break;
+                    case "all" when all is null:
+                        all = property.Value;
+                        break;
+                    case "user_id" or "all":
+                        return Bad($"The field '{property.Name}' is given twice");
+                    default:
+                        unknown.Add(property.Name);
+                        break;
+                }
+            }
+
+            if (unknown.Count > 0)
+            {
+                var names = string.Join(", ", unknown.Take(5).Select(n => "'" + JsonEncodedText.Encode(n.Length > 64 ? n[..64] + "..." : n) + "'"));
+                return Bad($"Unknown field(s) {names} in the cleanup request (the fields are 'user_id' and 'all')");
+            }
+
+            if (user is not null && all is not null)
+            {
+                return Bad("Give either 'user_id' or 'all', not both");
+            }
+
+            if (user is { } id)
+            {
+                return id.ValueKind == JsonValueKind.String
+                    ? (id.GetString(), null)
+                    : Bad($"'user_id' must be a string, not {Kind(id)}: {CleanupShape}");
+            }
+
+            if (all is { } a)
+            {
+                return a.ValueKind == JsonValueKind.True
+                    ? (null, null)
+                    : Bad($"'all' can only be true, not {Kind(a)}: {CleanupShape}");
+            }
+
+            return Bad($"The cleanup request names no user: {CleanupShape}");
         }
     }
+
+    private static string Kind(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Null => "null",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Object => "an object",
+        _ => "empty",
+    };
 
     public static async ValueTask<object?> TranslateErrorsAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
@@ -111,10 +196,20 @@ internal static class TtydEndpointHandlers
         {
             var (statusCode, message) = e switch
             {
+                // The serializer's message names the target type ("could not be converted to Foo.Bar"): say what is wrong instead.
+                JsonException => (StatusCodes.Status400BadRequest, "The request body is not valid JSON of the shape this endpoint takes."),
+                BadHttpRequestException { InnerException: JsonException } bad => (bad.StatusCode, "The request body is not valid JSON of the shape this endpoint takes."),
                 BadHttpRequestException bad => (bad.StatusCode, bad.Message),
                 ArgumentException argument => (StatusCodes.Status400BadRequest, WithoutParameterSuffix(argument)),
                 ContainerNotFoundException => (StatusCodes.Status404NotFound, e.Message),
-                SessionConflictException => (StatusCodes.Status409Conflict, e.Message),
+
+                // Who holds the container, and in which topology, is for the log only.
+                SessionConflictException { HeldByAnotherUser: true, Existing: { } held } =>
+                    (StatusCodes.Status409Conflict, $"Container '{held.Container}' is held by another user."),
+                SessionConflictException { Existing: { } held } =>
+                    (StatusCodes.Status409Conflict, $"Container '{held.Container}' already has a terminal of another topology."),
+                SessionConflictException => (StatusCodes.Status409Conflict, "The container is held by another user."),
+                SessionLimitExceededException => (StatusCodes.Status429TooManyRequests, e.Message),
                 ContainerEngineException => (StatusCodes.Status503ServiceUnavailable, e.Message),
                 TtydPortsException => (StatusCodes.Status500InternalServerError, e.Message),
                 _ => (StatusCodes.Status500InternalServerError, "An unexpected error occurred; the server log has the details."),
@@ -128,7 +223,15 @@ internal static class TtydEndpointHandlers
             }
             else
             {
-                Log.RequestRejected(logger, http.Request.Method, http.Request.Path, message);
+                Log.RequestRejected(logger, http.Request.Method, http.Request.Path, e.Message);
+            }
+
+            // A global limit frees up when sessions stop; repair stops dead, orphaned and idle ones on its interval. A user's
+            // own limit frees up only when that user closes a terminal: no time to give.
+            if (e is SessionLimitExceededException { Scope: SessionLimitScope.Global }
+                && http.RequestServices.GetService<IOptions<TtydSessionOptions>>()?.Value.RepairInterval is { } interval)
+            {
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(interval.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
             }
 
             return ErrorResult(message, statusCode);

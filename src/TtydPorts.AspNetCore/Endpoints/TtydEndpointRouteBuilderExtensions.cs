@@ -12,16 +12,21 @@ public static class TtydEndpointRouteBuilderExtensions
     /// Maps, under <paramref name="prefix"/>:
     /// <list type="bullet">
     /// <item><c>GET status</c>: <c>{"status":"success","data":{"active_sessions":N,"container_ports":N,"ttyd_processes":N,"containers":[...],"processes":[...]}}</c>.</item>
-    /// <item><c>POST cleanup</c> with an optional JSON body <c>{"user_id":"..."}</c>: stops that user's sessions, or every
-    /// session of the manager when the body or <c>user_id</c> is absent; <c>{"status":"success","message":"..."}</c>.</item>
+    /// <item><c>POST cleanup</c>, <c>Content-Type: application/json</c> only: <c>{"user_id":"..."}</c> stops that user's
+    /// sessions; <c>{"all":true}</c> or an empty body stops every session of the manager;
+    /// <c>{"status":"success","message":"..."}</c>.</item>
     /// </list>
-    /// Errors are <c>{"status":"error","message":"..."}</c>, never with a stack trace: 400 for a malformed body or an invalid
-    /// id, 415 for a body that is not JSON, 413 for a body over 16 KiB, 500 when a session could not be stopped.
+    /// Errors are <c>{"status":"error","message":"..."}</c>, never with a stack trace: 415 for any other content type (also
+    /// without a body: an HTML form cannot trigger a cleanup), 400 for malformed JSON, a body that is not such an object
+    /// (<c>{}</c>, <c>null</c>, <c>{"user_id":null}</c>, <c>{"all":false}</c>), an unknown field (named) or an invalid id
+    /// (quoted), 413 for a body over 16 KiB, 500 when a session could not be stopped. A refused request stops nothing.
     /// </summary>
     /// <remarks>
     /// The returned group carries an endpoint filter that turns exceptions of every route handler in it, including those a
     /// host maps into the group later, into that error format: <see cref="ArgumentException"/> 400,
-    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409,
+    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409 (naming
+    /// neither the holder nor its topology), <see cref="TtydPorts.SessionLimitExceededException"/> 429 (with
+    /// <c>Retry-After</c> for the manager-wide limit),
     /// <see cref="TtydPorts.ContainerEngineException"/> 503, any other <see cref="TtydPorts.TtydPortsException"/> 500 with its
     /// message, anything else 500 with a generic message (the exception is logged). Add <c>.RequireAuthorization()</c> to the
     /// group: the endpoints stop terminals of every user.
@@ -48,7 +53,9 @@ public static class TtydEndpointRouteBuilderExtensions
     /// <summary>
     /// Turns exceptions of the route handlers of <paramref name="builder"/> into <c>{"status":"error","message":"..."}</c>
     /// answers, as <see cref="MapTtydEndpoints"/> does for its own group: <see cref="ArgumentException"/> 400,
-    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409,
+    /// <see cref="TtydPorts.ContainerNotFoundException"/> 404, <see cref="TtydPorts.SessionConflictException"/> 409 (naming
+    /// neither the holder nor its topology), <see cref="TtydPorts.SessionLimitExceededException"/> 429 (with
+    /// <c>Retry-After</c> for the manager-wide limit),
     /// <see cref="TtydPorts.ContainerEngineException"/> 503, other <see cref="TtydPorts.TtydPortsException"/>s 500 with their
     /// message, anything else 500 with a generic message (logged with its stack trace, never sent).
     /// </summary>

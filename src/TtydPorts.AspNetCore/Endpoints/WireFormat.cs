@@ -15,12 +15,9 @@ internal sealed record StatusData(
 
 internal sealed record MessageResponse(string Status, string Message);
 
-internal sealed record CleanupRequest(string? UserId);
-
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(StatusResponse))]
 [JsonSerializable(typeof(MessageResponse))]
-[JsonSerializable(typeof(CleanupRequest))]
 internal sealed partial class TtydWireJson : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
@@ -31,6 +32,19 @@ internal sealed class TtydTerminalForwarder : IDisposable
         Version = HttpVersion.Version11,
         VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
     };
+
+    /// <summary>
+    /// ttyd's response headers that reach the browser: what its page, its token and its WebSocket handshake need. Nothing
+    /// else (no <c>Set-Cookie</c>, no authentication challenge, no <c>Server</c>) passes.
+    /// </summary>
+    internal static readonly FrozenSet<string> PassedResponseHeaders = FrozenSet.ToFrozenSet(
+        [
+            HeaderNames.ContentType, HeaderNames.ContentLength, HeaderNames.ContentEncoding, HeaderNames.CacheControl,
+            HeaderNames.ETag, HeaderNames.LastModified, HeaderNames.Expires, HeaderNames.Vary,
+            HeaderNames.Connection, HeaderNames.Upgrade, HeaderNames.SecWebSocketAccept, HeaderNames.SecWebSocketProtocol,
+            HeaderNames.SecWebSocketExtensions,
+        ],
+        StringComparer.OrdinalIgnoreCase);
 
     private readonly IHttpForwarder _forwarder;
     private readonly ITtydSessionManager _manager;
@@ -228,10 +242,35 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
-            var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            // ttyd's own challenge would make the browser ask for ttyd's secret; the proxy supplies it, so a 401 means the
+            // session and ttyd disagree: a gateway error, without ttyd's answer.
+            if (proxyResponse?.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                httpContext.Response.StatusCode = StatusCodes.Status502BadGateway;
+                return false;
+            }
 
-            // ttyd's own challenge would make the browser ask for ttyd's secret; the proxy supplies it, so never pass it on.
-            httpContext.Response.Headers.Remove(HeaderNames.WWWAuthenticate);
+            // Of ttyd's headers only those a terminal page needs pass (PassedResponseHeaders); the host's own stay as they were.
+            var headers = httpContext.Response.Headers;
+            var before = headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase);
+            var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            foreach (var name in headers.Keys.ToList())
+            {
+                if (PassedResponseHeaders.Contains(name))
+                {
+                    continue;
+                }
+
+                if (before.TryGetValue(name, out var own))
+                {
+                    headers[name] = own;
+                }
+                else
+                {
+                    headers.Remove(name);
+                }
+            }
+
             return proceed;
         }
     }

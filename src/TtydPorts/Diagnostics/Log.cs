@@ -45,4 +45,7 @@ internal static partial class Log
 
     [LoggerMessage(22, LogLevel.Warning, "ttyd for container {Container} on port {Port} (pid {ProcessId}) from an earlier run does not fit today's options (listen mode, base path, credentials, address or range); it is stopped and replaced, never handed out.")]
     public static partial void SessionAdoptedUnfit(ILogger logger, string container, int port, int processId);
+
+    [LoggerMessage(31, LogLevel.Warning, "AllowUnauthenticatedLoopbackTerminals: terminals on {BindAddress} take no credential. Every local user, and any web page opened in a browser on this machine, can get a shell in the containers.")]
+    public static partial void UnauthenticatedTerminals(ILogger logger, string bindAddress);
 }

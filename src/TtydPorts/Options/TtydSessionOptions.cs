@@ -30,13 +30,33 @@ public sealed class TtydSessionOptions
     public bool AllowRemoteAccess { get; set; }
 
     /// <summary>
-    /// Make every session demand its own random credential even on loopback. Default <see langword="false"/>; always on
-    /// in Unix-socket mode and with <see cref="AllowRemoteAccess"/>.
+    /// Make every session demand its own random credential (ttyd's <c>-c</c>; <see cref="TtydSession.Credential"/>, carried by
+    /// <see cref="TtydSession.GetUrl"/>), also on loopback. Default <see langword="true"/>: without it any web page the user
+    /// opens, and every local user, can open a shell in the container. Turning it off on loopback also needs
+    /// <see cref="AllowUnauthenticatedLoopbackTerminals"/>; it is always on in Unix-socket mode and with <see cref="AllowRemoteAccess"/>.
     /// </summary>
-    public bool RequireCredentials { get; set; }
+    public bool RequireCredentials { get; set; } = true;
 
-    /// <summary>Make ttyd refuse WebSockets whose <c>Origin</c> differs from the <c>Host</c> (ttyd's <c>-O</c>). Default <see langword="false"/>.</summary>
-    public bool CheckOrigin { get; set; }
+    /// <summary>
+    /// Accept <see cref="RequireCredentials"/> = <see langword="false"/>: loopback terminals that take no credential. Default
+    /// <see langword="false"/>. Unsafe: every local user and process, and any web page opened in a browser on this machine (a
+    /// cross-site page, or one that rebinds its DNS name to 127.0.0.1), can get a shell in the containers. The manager logs a
+    /// warning when it starts with it.
+    /// </summary>
+    public bool AllowUnauthenticatedLoopbackTerminals { get; set; }
+
+    /// <summary>
+    /// Make ttyd refuse WebSockets whose <c>Origin</c> host:port differs from the <c>Host</c> (ttyd's <c>-O</c>), so that a page
+    /// of another site cannot drive a terminal with credentials the browser remembers. Default <see langword="true"/>.
+    /// </summary>
+    public bool CheckOrigin { get; set; } = true;
+
+    /// <summary>
+    /// At most this many clients (WebSockets) per terminal at once (ttyd's <c>-m</c>); a further one is refused at the
+    /// handshake. Each client costs a <c>docker exec</c> and a shell. Default 4; 0: no limit.
+    /// </summary>
+    [Range(0, 10_000)]
+    public int MaxClientsPerTerminal { get; set; } = 4;
 
     /// <summary>
     /// Path prefix ttyd serves each terminal under, followed by the container name (<c>-b /terminals/node1</c>), for a

@@ -40,6 +40,13 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
                              "Set AllowRemoteAccess = true to allow it (each session then demands its own credential), or use the proxy mode.");
         }
 
+        if (!options.RequireCredentials && !options.AllowUnauthenticatedLoopbackTerminals && options.ListenMode == TtydListenMode.Tcp && !options.AllowRemoteAccess)
+        {
+            builder.AddError("RequireCredentials = false would let every local user and any web page opened on this machine get a shell " +
+                             "in the containers. Keep it true (open terminals with TtydSession.GetUrl()), or also set " +
+                             "AllowUnauthenticatedLoopbackTerminals = true to accept that.");
+        }
+
         if (options.BasePath is { } basePath && !IsPath(basePath))
         {
             builder.AddError($"BasePath {SessionIds.Quote(basePath)} must look like /segment[/segment...] with letters, digits, '_', '.' and '-'.");

@@ -73,10 +73,21 @@ public sealed class SessionConflictException : TtydPortsException
                $"user '{userId}' in topology '{topologyId ?? "(none)"}' asked for it.")
     {
         Existing = existing;
+        RequestedUserId = userId;
+        RequestedTopologyId = topologyId;
     }
 
     /// <summary>The session that holds the container.</summary>
     public TtydSession? Existing { get; }
+
+    /// <summary>The user who asked for the container.</summary>
+    public string? RequestedUserId { get; }
+
+    /// <summary>The topology asked for, if any.</summary>
+    public string? RequestedTopologyId { get; }
+
+    /// <summary>Whether the container is held by another user than the one who asked (rather than by another topology of the same user).</summary>
+    public bool HeldByAnotherUser => Existing is null || !string.Equals(Existing.UserId, RequestedUserId, StringComparison.Ordinal);
 }
 
 /// <summary>ttyd could not be started for a container after every attempt.</summary>

@@ -12,7 +12,7 @@ namespace TtydPorts;
 /// <param name="TopologyId">Topology, when one was given.</param>
 /// <param name="StartedAt">When the session was started.</param>
 /// <param name="SocketPath">The Unix socket ttyd listens on instead of a port (proxy mode), else <see langword="null"/>.</param>
-/// <param name="Credential">The credential ttyd demands, when it demands one (proxy mode, remote access).</param>
+/// <param name="Credential">The credential ttyd demands (by default every session has one; none only with <see cref="TtydSessionOptions.AllowUnauthenticatedLoopbackTerminals"/>).</param>
 /// <param name="BasePath">ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</param>
 public sealed record TtydSession(
     string Container,
@@ -37,8 +37,11 @@ public sealed record TtydSession(
     public string? ContainerId { get; init; }
 
     /// <summary>
-    /// The terminal's URL as a browser on <paramref name="host"/> reaches it, e.g. <c>http://lab.example:8001/</c>.
-    /// IPv6 literals are bracketed.
+    /// The terminal's URL as a browser on <paramref name="host"/> reaches it, e.g. <c>http://lab.example:8001/</c>. When the
+    /// session demands a credential (the default), the URL carries it as user info
+    /// (<c>http://ttydports:SECRET@127.0.0.1:8001/</c>): opened in a browser (a link, <c>window.open</c>) it signs the page,
+    /// its token request and its WebSocket in, in one click. Treat such a URL as the secret it is: hand it only to the
+    /// session's owner, never log it. IPv6 literals are bracketed.
     /// </summary>
     /// <param name="host">Host name or address the client uses; defaults to the bind address.</param>
     /// <param name="scheme"><c>http</c> or <c>https</c>.</param>
@@ -61,6 +64,13 @@ public sealed record TtydSession(
                 : throw new ArgumentException($"Host '{host}' is neither a host name nor an IP address.", nameof(host));
         }
 
-        return new UriBuilder(scheme, host, Port, (BasePath ?? "") + "/").Uri;
+        var url = new UriBuilder(scheme, host, Port, (BasePath ?? "") + "/");
+        if (Credential is { } credential)
+        {
+            url.UserName = Uri.EscapeDataString(credential.UserName);
+            url.Password = Uri.EscapeDataString(credential.Password);
+        }
+
+        return url.Uri;
     }
 }

@@ -80,6 +80,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
         _dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
         _launchEnvironment = LaunchEnvironment();
+        if (!_useCredentials)
+        {
+            Log.UnauthenticatedTerminals(_logger, _options.BindAddress);
+        }
     }
 
     /// <inheritdoc />
@@ -360,6 +364,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         if (_options.CheckOrigin)
         {
             arguments.Add("-O");
+        }
+
+        if (_options.MaxClientsPerTerminal > 0)
+        {
+            arguments.AddRange("-m", _options.MaxClientsPerTerminal.ToString(CultureInfo.InvariantCulture));
         }
 
         if (planned.Credential is { } credential)
