@@ -64,7 +64,7 @@ public sealed partial class WebPageAttackTests(TestContainers containers)
 
         // Both attempts reached ttyd and were refused at the handshake (the browser sends the remembered credential to no
         // other site), which ttyd drops without an HTTP answer; only the owner's WebSocket was ever accepted.
-        var log = File.ReadAllText(Path.Combine(host.RuntimeDirectory, $"{host.Instance}-{container}-{session.Port}.log"));
+        var log = File.ReadAllText(new FileInfo($"/proc/{session.ProcessId}/fd/1").LinkTarget!); // ttyd's output is its log
         Assert.Single(Regex.Matches(log, @"N: WS +/ws"));
         Assert.Equal(2, Regex.Matches(log, "User code denied connection").Count);
     }
