@@ -104,7 +104,8 @@ public sealed class ProxyResponseHeaderTests
 
         public ITtydSessionManager Manager(string container, string owner)
         {
-            var session = new TtydSession(container, 0, IPAddress.Loopback, new ProcessIdentity(1, 1), owner, null, DateTimeOffset.UtcNow,
+            // The upstream listens in this process, so the proxy's SO_PEERCRED check must find this process as the session's.
+            var session = new TtydSession(container, 0, IPAddress.Loopback, new ProcessIdentity(Environment.ProcessId, 1), owner, null, DateTimeOffset.UtcNow,
                 Socket, new TtydCredential("ttydports", "not-checked-here"), $"/terminals/{container}");
             var manager = new Mock<ITtydSessionManager>();
             manager.Setup(m => m.FindSession(container)).Returns(session);
