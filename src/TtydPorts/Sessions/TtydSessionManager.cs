@@ -23,7 +23,6 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     // What ttyd and the docker client need of the host's environment (finding programs, the client's config, text
     // encoding, local time); nothing else of the host's, whose secrets would outlive it in /proc/PID/environ. ttyd
     // sets TERM for its command itself.
-    private static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "DOCKER_CONFIG"];
 
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
@@ -31,22 +30,16 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private readonly TtydSessionOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly IPAddress _address;
     private readonly RuntimeFolder _folder;
-    private readonly bool _useSockets;
-    private readonly bool _useCredentials;
+    private readonly TtydLaunchBuilder _launch;
     private readonly TtydPortsMetrics _metrics;
     private readonly Func<int, bool> _isPortListening;
 
     // Repair's HTTP round trip to each ttyd; unit tests, whose processes are mocks, replace it.
     internal Func<TtydSession, CancellationToken, Task<bool>> AnswersProbe { get; set; }
-    private readonly string _dockerEndpoint;
-    private readonly ImmutableDictionary<string, string> _launchEnvironment;
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
-    private readonly Lock _limitLock = new();
-    private readonly Dictionary<string, int> _perUser = new(StringComparer.Ordinal);
-    private int _sessionCount;
+    private readonly SessionLimits _limits;
     private volatile bool _adopted;
     private volatile string? _lastError;
 
@@ -71,16 +64,14 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         _options = options.Value;
         _time = timeProvider;
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
-        _address = IPAddress.Parse(_options.BindAddress);
+        _limits = new SessionLimits(_options.MaxSessions, _options.MaxSessionsPerUser);
         _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
-        _useSockets = _options.ListenMode == TtydListenMode.UnixSocket;
-        _useCredentials = _useSockets || _options.RequireCredentials || _options.AllowRemoteAccess || !IPAddress.IsLoopback(_address);
+        var dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
+        _launch = new TtydLaunchBuilder(_options, _folder.Path, dockerEndpoint, Environment.GetEnvironmentVariable);
         _isPortListening = _ports.IsListening;
-        AnswersProbe = (session, ct) => SessionHealth.AnswersAsync(session, _address, _options.ResponseTimeout, ct);
-        _metrics = new TtydPortsMetrics(meterFactory, () => Volatile.Read(ref _sessionCount), () => _ports.ReservedCount);
-        _dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
-        _launchEnvironment = LaunchEnvironment();
-        if (!_useCredentials)
+        AnswersProbe = (session, ct) => SessionHealth.AnswersAsync(session, _launch.Address, _options.ResponseTimeout, ct);
+        _metrics = new TtydPortsMetrics(meterFactory, () => _limits.Count, () => _ports.ReservedCount);
+        if (!_launch.UseCredentials)
         {
             Log.UnauthenticatedTerminals(_logger, _options.BindAddress);
         }
@@ -184,14 +175,23 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
         }
 
-        ReserveLimit(userId, container);
+        try
+        {
+            _limits.Reserve(userId, container);
+        }
+        catch (SessionLimitExceededException)
+        {
+            _metrics.Started("refused");
+            throw;
+        }
+
         var started = _time.GetTimestamp();
         try
         {
             var entry = await StartProcessAsync(container, info.Id, userId, topologyId, cancellationToken).ConfigureAwait(false);
             if (entry is null)
             {
-                ReleaseLimit(userId);
+                _limits.Release(userId);
                 _metrics.Started("refused");
                 return null;
             }
@@ -203,7 +203,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
         catch (Exception e)
         {
-            ReleaseLimit(userId);
+            _limits.Release(userId);
             _metrics.Started("failed");
             if (e is TtydStartException)
             {
@@ -220,7 +220,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
         {
             var port = 0;
-            if (!_useSockets && !_ports.TryAcquire(out port))
+            if (!_launch.UseSockets && !_ports.TryAcquire(out port))
             {
                 Log.PortsExhausted(_logger, container, _ports.RangeStart, _ports.RangeEnd, _ports.ReservedCount);
                 return last is null ? null : throw StartFailed(container, attempt - 1, last);
@@ -234,18 +234,18 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 // The folder is checked at every start, not once: folders above it can change hands.
                 var key = _folder.GetOrCreateKey(_options.InstanceName);
                 planned = new TtydSession(
-                    container, port, _address, default, userId, topologyId, _time.GetUtcNow(),
-                    _useSockets ? _folder.SocketPath(token) : null,
-                    _useCredentials ? TtydCredential.CreateRandom() : null,
-                    ExpectedBasePath(container))
+                    container, port, _launch.Address, default, userId, topologyId, _time.GetUtcNow(),
+                    _launch.UseSockets ? _folder.SocketPath(token) : null,
+                    _launch.UseCredentials ? TtydCredential.CreateRandom() : null,
+                    _launch.BasePathFor(container))
                 {
                     ContainerId = containerId,
                 };
-                launch = BuildLaunch(planned, token, key);
+                launch = _launch.Build(planned, token, key, Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath, _folder.LogPath(token));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
-                if (!_useSockets)
+                if (!_launch.UseSockets)
                 {
                     _ports.Release(port);
                 }
@@ -259,7 +259,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process };
                 Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
-                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_useSockets };
+                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets };
             }
             catch (ProcessLaunchException e)
             {
@@ -287,145 +287,6 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
     private static TtydStartException StartFailed(string container, int attempts, ProcessLaunchException last) =>
         new($"ttyd for container '{container}' failed to start after {attempts} attempt(s). Last error: {last.Message}", last);
-
-    private void ReserveLimit(string userId, string container)
-    {
-        lock (_limitLock)
-        {
-            if (_options.MaxSessions > 0 && _sessionCount >= _options.MaxSessions)
-            {
-                _metrics.Started("refused");
-                throw new SessionLimitExceededException(SessionLimitScope.Global, _options.MaxSessions, userId, container);
-            }
-
-            var mine = _perUser.GetValueOrDefault(userId);
-            if (_options.MaxSessionsPerUser > 0 && mine >= _options.MaxSessionsPerUser)
-            {
-                _metrics.Started("refused");
-                throw new SessionLimitExceededException(SessionLimitScope.User, _options.MaxSessionsPerUser, userId, container);
-            }
-
-            _perUser[userId] = mine + 1;
-            _sessionCount++;
-        }
-    }
-
-    private void ReleaseLimit(string userId)
-    {
-        lock (_limitLock)
-        {
-            if (_perUser.TryGetValue(userId, out var mine))
-            {
-                if (mine <= 1)
-                {
-                    _perUser.Remove(userId);
-                }
-                else
-                {
-                    _perUser[userId] = mine - 1;
-                }
-            }
-
-            _sessionCount--;
-        }
-    }
-
-    private string? ExpectedBasePath(string container) => _options.BasePath is { } basePath ? $"{basePath}/{container}" : null;
-
-    private ProcessLaunch BuildLaunch(TtydSession planned, string token, byte[] key)
-    {
-        // Spawned by its canonical path, which adoption later compares with /proc/PID/exe.
-        var ttyd = Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath;
-        var container = planned.Container;
-        var arguments = ImmutableArray.CreateBuilder<string>();
-        if (planned.SocketPath is { } socket)
-        {
-            arguments.AddRange("-i", socket);
-        }
-        else
-        {
-            arguments.AddRange("-p", planned.Port.ToString(CultureInfo.InvariantCulture), "-i", _address.ToString());
-            if (_address.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                arguments.Add("-6");
-            }
-        }
-
-        if (_options.Writable)
-        {
-            arguments.Add("-W");
-        }
-
-        if (planned.BasePath is { } basePath)
-        {
-            arguments.AddRange("-b", basePath);
-        }
-
-        if (_options.CheckOrigin)
-        {
-            arguments.Add("-O");
-        }
-
-        if (_options.MaxClientsPerTerminal > 0)
-        {
-            arguments.AddRange("-m", _options.MaxClientsPerTerminal.ToString(CultureInfo.InvariantCulture));
-        }
-
-        if (planned.Credential is { } credential)
-        {
-            // ttyd takes the credential only on its command line, which every local user can read; what keeps it
-            // useful is where ttyd listens (README, threat model). It is never logged by this library.
-            arguments.AddRange("-c", $"{credential.UserName}:{credential.Password}");
-        }
-
-        arguments.AddRange(_options.ExtraTtydArguments);
-
-        // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
-        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
-        // the client to the inventory's engine whatever a context or the client's config says.
-        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
-        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}",
-            planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{container}'."), _options.Shell);
-
-        // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes
-        // nothing else.
-        var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
-            .SetItem(SessionAdoption.RuntimeMarker, _folder.Path)
-            .SetItem(SessionAdoption.ExecutableMarker, ttyd);
-        markers = markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
-
-        return new ProcessLaunch(
-            ttyd,
-            arguments.ToImmutable(),
-            _launchEnvironment.SetItems(markers),
-            planned.SocketPath is { } path
-                ? new UnixDomainSocketEndPoint(path)
-                : new IPEndPoint(_address.Equals(IPAddress.Any) ? IPAddress.Loopback : _address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : _address, planned.Port),
-            _options.StartTimeout,
-            _folder.LogPath(token))
-        {
-            // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
-            Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
-        };
-    }
-
-    // The whole environment of ttyd and its command: the allow-listed host variables, what the host adds explicitly,
-    // and DOCKER_HOST pinned to the inventory's engine (for a DockerPath that is a wrapper); markers come per session.
-    private ImmutableDictionary<string, string> LaunchEnvironment()
-    {
-        var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
-        foreach (var name in InheritedVariables)
-        {
-            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
-            {
-                environment[name] = value;
-            }
-        }
-
-        environment.AddRange(_options.LaunchEnvironment.Where(v => !string.IsNullOrEmpty(v.Key)));
-        environment["DOCKER_HOST"] = _dockerEndpoint;
-        return environment.ToImmutable();
-    }
 
     private void ReleaseEndpoint(TtydSession session, string token)
     {
@@ -491,7 +352,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     {
         var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
         var existing = await ListContainerIdsAsync(cancellationToken).ConfigureAwait(false);
-        MarkStale(existing);
+        RepairDecisions.MarkPresence(Entries(), existing, _time.GetTimestamp());
         var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
         var orphans = await StopWhereAsync(e => !existing.ContainsKey(e.Session.Container), StopReason.Orphan, cancellationToken).ConfigureAwait(false);
         return Combine(Combine(dead, replaced), orphans);
@@ -529,18 +390,10 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
         if (existing is not null)
         {
-            MarkStale(existing);
+            RepairDecisions.MarkPresence(Entries(), existing, _time.GetTimestamp());
             var now = _time.GetTimestamp();
-            foreach (var slot in _slots.Values)
-            {
-                if (slot.Current is { } entry)
-                {
-                    entry.MissingSince = existing.ContainsKey(entry.Session.Container) ? 0 : entry.MissingSince == 0 ? now : entry.MissingSince;
-                }
-            }
-
             orphans = await StopWhereAsync(
-                e => !e.Stale && e.MissingSince != 0 && _time.GetElapsedTime(e.MissingSince) >= _options.ContainerGracePeriod,
+                e => RepairDecisions.IsOrphanDue(e, now, _time.TimestampFrequency, _options.ContainerGracePeriod),
                 StopReason.Orphan,
                 cancellationToken).ConfigureAwait(false);
         }
@@ -548,27 +401,22 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // Also when the engine does not answer: a destroy event may have marked them.
         var replaced = await StopWhereAsync(static e => e.Stale, StopReason.Replaced, cancellationToken).ConfigureAwait(false);
 
+        var idleSince = _time.GetTimestamp();
         var idle = _options.IdleTimeout is { } idleTimeout
-            ? await StopWhereAsync(e => _time.GetElapsedTime(e.LastActive) >= idleTimeout, StopReason.Idle, cancellationToken).ConfigureAwait(false)
+            ? await StopWhereAsync(e => RepairDecisions.IsIdleDue(e, idleSince, _time.TimestampFrequency, idleTimeout), StopReason.Idle, cancellationToken).ConfigureAwait(false)
             : CleanupResult.Empty;
 
         return Combine(Combine(Combine(dead, replaced), orphans), idle);
     }
 
-    private void MarkActiveSessions()
-    {
-        var clients = _useSockets ? null : _ports.CountEstablishedConnections();
-        var socketClients = _useSockets ? ProcFs.CountUnixConnections() : null;
-        var now = _time.GetTimestamp();
-        foreach (var slot in _slots.Values)
-        {
-            if (slot.Current is { } entry
-                && (entry.Session.SocketPath is { } socket ? socketClients?.GetValueOrDefault(socket) : clients?.GetValueOrDefault(entry.Session.Port)) > 0)
-            {
-                entry.LastActive = now;
-            }
-        }
-    }
+    private void MarkActiveSessions() =>
+        RepairDecisions.MarkActive(
+            Entries(),
+            _launch.UseSockets ? null : _ports.CountEstablishedConnections(),
+            _launch.UseSockets ? ProcFs.CountUnixConnections() : null,
+            _time.GetTimestamp());
+
+    private IEnumerable<SessionEntry> Entries() => _slots.Values.Select(static s => s.Current).OfType<SessionEntry>();
 
     private async Task<CleanupResult> StopUnhealthyAsync(CancellationToken cancellationToken)
     {
@@ -580,7 +428,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private async Task<HashSet<SessionEntry>> FindUnresponsiveAsync(CancellationToken cancellationToken)
     {
         var frozen = new HashSet<SessionEntry>();
-        var entries = _slots.Values.Select(s => s.Current).OfType<SessionEntry>().ToList();
+        var entries = Entries().ToList();
         await Parallel.ForEachAsync(
             entries,
             new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
@@ -612,20 +460,6 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         return marked;
-    }
-
-    // A name that now means another container (another id) makes its session stale; a missing name is left to the
-    // grace period (the same container may only be missing from one listing).
-    private void MarkStale(Dictionary<string, string> idsByName)
-    {
-        foreach (var slot in _slots.Values)
-        {
-            if (slot.Current is { } entry && idsByName.TryGetValue(entry.Session.Container, out var id)
-                && !string.Equals(id, entry.Session.ContainerId, StringComparison.Ordinal))
-            {
-                entry.Stale = true;
-            }
-        }
     }
 
     private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
@@ -754,7 +588,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             ReleaseEndpoint(session, entry.Token);
         }
 
-        ReleaseLimit(session.UserId);
+        _limits.Release(session.UserId);
         _folder.DeleteSessionFiles(entry.Token, socket: false);
         _metrics.Stopped(reason);
         Log.SessionStopped(_logger, session.Container, session.Port, session.ProcessId, reason);
@@ -794,13 +628,9 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
                 if (slot.Current is null && _supervisor.IsAlive(session.Process))
                 {
                     var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
-                    var unfit = !Fits(session) || (session.SocketPath is null && !holdsPort);
+                    var unfit = !_launch.Fits(session) || (session.SocketPath is null && !holdsPort);
                     slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp()) { Unfit = unfit, HoldsPort = holdsPort };
-                    lock (_limitLock)
-                    {
-                        _perUser[session.UserId] = _perUser.GetValueOrDefault(session.UserId) + 1;
-                        _sessionCount++;
-                    }
+                    _limits.Add(session.UserId);
 
                     if (unfit)
                     {
@@ -817,12 +647,6 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
     }
 
-    private bool Fits(TtydSession session) =>
-        (session.SocketPath is not null) == _useSockets
-        && (session.Credential is not null) == _useCredentials
-        && string.Equals(session.BasePath, ExpectedBasePath(session.Container), StringComparison.Ordinal)
-        && (_useSockets || (session.Address.Equals(_address) && session.Port >= _ports.RangeStart && session.Port <= _ports.RangeEnd));
-
     /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -836,36 +660,4 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
 
     /// <inheritdoc cref="DisposeAsync" />
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
-
-    private sealed class SessionSlot
-    {
-        public readonly SemaphoreSlim Gate = new(1, 1);
-        public volatile SessionEntry? Current;
-    }
-
-    private sealed class SessionEntry(TtydSession session, string token, long lastActive)
-    {
-        public TtydSession Session { get; } = session;
-        public string Token { get; } = token;
-
-        // Adopted from a run with other options: never handed out, stopped by repair or replaced on first use.
-        public bool Unfit { get; init; }
-
-        // A TCP session's port is ours to release (an adopted port outside today's range never was).
-        public bool HoldsPort { get; init; } = true;
-
-        // TimeProvider timestamps, touched only by repair passes.
-        public long LastActive { get; set; } = lastActive;
-        public long MissingSince { get; set; }
-
-        // Set once the container it was started for is gone or its name means another container; never cleared. Read
-        // without a lock on the reuse path. A session without a recorded id cannot be told from its successor: stale.
-        private volatile bool _stale = session.ContainerId is null;
-
-        public bool Stale
-        {
-            get => _stale;
-            set => _stale |= value;
-        }
-    }
 }

@@ -1,0 +1,35 @@
+namespace TtydPorts;
+
+/// <summary>One container's place in the manager: its gate serialises starting and stopping for that container only.</summary>
+internal sealed class SessionSlot
+{
+    public readonly SemaphoreSlim Gate = new(1, 1);
+    public volatile SessionEntry? Current;
+}
+
+/// <summary>A running session as the manager tracks it, with what repair decides on.</summary>
+internal sealed class SessionEntry(TtydSession session, string token, long lastActive)
+{
+    public TtydSession Session { get; } = session;
+    public string Token { get; } = token;
+
+    // Adopted from a run with other options: never handed out, stopped by repair or replaced on first use.
+    public bool Unfit { get; init; }
+
+    // A TCP session's port is ours to release (an adopted port outside today's range never was).
+    public bool HoldsPort { get; init; } = true;
+
+    // TimeProvider timestamps, touched only by repair passes.
+    public long LastActive { get; set; } = lastActive;
+    public long MissingSince { get; set; }
+
+    // Set once the container it was started for is gone or its name means another container; never cleared. Read
+    // without a lock on the reuse path. A session without a recorded id cannot be told from its successor: stale.
+    private volatile bool _stale = session.ContainerId is null;
+
+    public bool Stale
+    {
+        get => _stale;
+        set => _stale |= value;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Net;
+
+namespace TtydPorts.Tests;
+
+/// <summary>The launch description as pure code: options and a planned session in, ttyd's argv and environment out.</summary>
+public sealed class LaunchBuilderTests
+{
+    private const string Id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    private const string Token = "0123456789abcdef0123456789abcdef";
+    private static readonly byte[] Key = new byte[32];
+
+    private static TtydLaunchBuilder Builder(TtydSessionOptions options, Dictionary<string, string>? host = null) =>
+        new(options, "/run/tp", "unix:///var/run/docker.sock", name => host?.GetValueOrDefault(name));
+
+    private static TtydSession Planned(TtydLaunchBuilder builder, int port = 8000, string? socket = null, TtydCredential? credential = null) =>
+        new("node1", port, builder.Address, default, "alice", null, DateTimeOffset.UnixEpoch, socket, credential, builder.BasePathFor("node1")) { ContainerId = Id };
+
+    [Fact]
+    public void Defaults_give_a_writable_origin_checked_capped_terminal_that_execs_into_the_recorded_id()
+    {
+        var builder = Builder(new TtydSessionOptions());
+        var credential = TtydCredential.CreateRandom();
+
+        var launch = builder.Build(Planned(builder, credential: credential), Token, Key, "/usr/bin/ttyd", "/run/tp/x.log");
+
+        Assert.True(builder.UseCredentials);
+        Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W", "-O", "-m", "4", "-c", $"ttydports:{credential.Password}"], launch.Arguments[..10]);
+        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={Token}", Id, "/bin/sh"], launch.Arguments[10..]);
+        Assert.Equal("/usr/bin/ttyd", launch.FileName);
+        Assert.Contains(credential.Password, launch.Secrets);
+    }
+
+    [Fact]
+    public void The_environment_holds_only_allow_listed_host_variables_the_hosts_own_the_pinned_engine_and_signed_markers()
+    {
+        var options = new TtydSessionOptions();
+        options.LaunchEnvironment["LAB_PROXY"] = "http://proxy.lab:3128";
+        var builder = Builder(options, new() { ["PATH"] = "/usr/bin", ["DATABASE_PASSWORD"] = "hunter2", ["LANG"] = "C.UTF-8" });
+
+        var environment = builder.Build(Planned(builder), Token, Key, "/usr/bin/ttyd", "/run/tp/x.log").Environment;
+
+        Assert.Equal("/usr/bin", environment["PATH"]);
+        Assert.Equal("C.UTF-8", environment["LANG"]);
+        Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
+        Assert.Equal("unix:///var/run/docker.sock", environment["DOCKER_HOST"]);
+        Assert.DoesNotContain("DATABASE_PASSWORD", environment.Keys);
+        Assert.Equal("/run/tp", environment[SessionAdoption.RuntimeMarker]);
+        Assert.Equal("/usr/bin/ttyd", environment[SessionAdoption.ExecutableMarker]);
+        Assert.True(MarkerSignature.Verify(Key, environment));
+        Assert.False(MarkerSignature.Verify(new byte[32].Select(_ => (byte)1).ToArray(), environment));
+    }
+
+    [Fact]
+    public void Proxy_mode_listens_on_the_socket_under_the_base_path_and_always_demands_a_credential()
+    {
+        var builder = Builder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, BasePath = "/terminals", RequireCredentials = false });
+
+        var launch = builder.Build(Planned(builder, port: 0, socket: "/run/tp/a.sock"), Token, Key, "/usr/bin/ttyd", "/run/tp/x.log");
+
+        Assert.True(builder.UseSockets);
+        Assert.True(builder.UseCredentials);
+        Assert.Equal(["-i", "/run/tp/a.sock", "-W", "-b", "/terminals/node1"], launch.Arguments[..5]);
+        Assert.DoesNotContain("-p", launch.Arguments);
+    }
+
+    [Fact]
+    public void A_session_fits_only_the_options_that_would_start_it_today()
+    {
+        var direct = Builder(new TtydSessionOptions());
+        var proxy = Builder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, BasePath = "/terminals" });
+        var session = Planned(direct, credential: TtydCredential.CreateRandom());
+
+        Assert.True(direct.Fits(session));
+        Assert.False(proxy.Fits(session)); // a port session after a switch to proxy mode
+        Assert.False(direct.Fits(session with { Credential = null })); // other credential policy
+        Assert.False(direct.Fits(session with { Port = 9001 })); // outside today's range
+        Assert.False(direct.Fits(session with { Address = IPAddress.IPv6Loopback }));
+    }
+
+    [Fact]
+    public void A_planned_session_without_a_container_id_cannot_be_launched()
+    {
+        var builder = Builder(new TtydSessionOptions());
+
+        var error = Assert.Throws<InvalidOperationException>(() => builder.Build(Planned(builder) with { ContainerId = null }, Token, Key, "/usr/bin/ttyd", "/x.log"));
+
+        Assert.Contains("node1", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The repair pass's decisions as pure code.</summary>
+public sealed class RepairDecisionTests
+{
+    private const long Frequency = TimeSpan.TicksPerSecond;
+    private static readonly string IdA = new('a', 64);
+
+    private static SessionEntry Entry(string container = "node1", int port = 8000, string? socket = null, long lastActive = 0) =>
+        new(new TtydSession(container, port, IPAddress.Loopback, new ProcessIdentity(1, 1), "alice", null, DateTimeOffset.UnixEpoch, socket) { ContainerId = IdA }, new string('0', 32), lastActive);
+
+    [Fact]
+    public void Only_sessions_with_a_client_become_active()
+    {
+        var withClient = Entry(port: 8000);
+        var withoutClient = Entry(port: 8001);
+        var socket = Entry(socket: "/run/tp/a.sock");
+
+        RepairDecisions.MarkActive([withClient, withoutClient, socket], new Dictionary<int, int> { [8000] = 1 }, new Dictionary<string, int> { ["/run/tp/a.sock"] = 2 }, now: 50);
+
+        Assert.Equal(50, withClient.LastActive);
+        Assert.Equal(0, withoutClient.LastActive);
+        Assert.Equal(50, socket.LastActive);
+    }
+
+    [Fact]
+    public void A_name_with_another_id_is_stale_at_once_and_a_missing_one_waits_out_the_grace_period()
+    {
+        var recreated = Entry("node1");
+        var missing = Entry("node2");
+        var present = Entry("node3");
+        var listing = new Dictionary<string, string> { ["node1"] = new('b', 64), ["node3"] = IdA };
+
+        RepairDecisions.MarkPresence([recreated, missing, present], listing, now: 10 * Frequency);
+
+        Assert.True(recreated.Stale);
+        Assert.False(missing.Stale);
+        Assert.False(present.Stale);
+        Assert.False(RepairDecisions.IsOrphanDue(missing, 69 * Frequency, Frequency, TimeSpan.FromSeconds(60)));
+        Assert.True(RepairDecisions.IsOrphanDue(missing, 70 * Frequency, Frequency, TimeSpan.FromSeconds(60)));
+        Assert.False(RepairDecisions.IsOrphanDue(present, 70 * Frequency, Frequency, TimeSpan.FromSeconds(60)));
+
+        RepairDecisions.MarkPresence([missing], new Dictionary<string, string> { ["node2"] = IdA }, now: 20 * Frequency); // back in time
+        Assert.False(RepairDecisions.IsOrphanDue(missing, 100 * Frequency, Frequency, TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public void A_session_is_idle_once_it_had_no_client_for_the_timeout()
+    {
+        var entry = Entry(lastActive: 100 * Frequency);
+
+        Assert.False(RepairDecisions.IsIdleDue(entry, 399 * Frequency, Frequency, TimeSpan.FromMinutes(5)));
+        Assert.True(RepairDecisions.IsIdleDue(entry, 400 * Frequency, Frequency, TimeSpan.FromMinutes(5)));
+    }
+}
