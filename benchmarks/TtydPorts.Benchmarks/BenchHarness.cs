@@ -16,7 +16,7 @@ public sealed class EveryContainerRunning : IContainerInventory
 
     /// <inheritdoc />
     public Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default) =>
-        Task.FromResult<ContainerInfo?>(new ContainerInfo(name, name, "running", NoLabels));
+        Task.FromResult<ContainerInfo?>(new ContainerInfo { Id = name, Name = name, State = "running", Labels = NoLabels });
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default) =>

@@ -63,9 +63,9 @@ public sealed class ErrorTranslationTests
     public async Task A_terminal_that_could_not_be_stopped_makes_cleanup_a_500_that_names_its_container()
     {
         var manager = Manager();
-        var session = new TtydSession("r1", 19091, IPAddress.Loopback, new ProcessIdentity(12345, 1), "alice", null, DateTimeOffset.UnixEpoch);
+        var session = new TtydSession { Container = "r1", Port = 19091, Process = new ProcessIdentity(12345, 1), UserId = "alice", StartedAt = DateTimeOffset.UnixEpoch };
         manager.Setup(m => m.CleanupUserAsync("alice", It.IsAny<CancellationToken>()))
-            .ReturnsAsync(new CleanupResult([], [new StopFailure(session, new ProcessStopException("pid 12345 survived SIGKILL"))]));
+            .ReturnsAsync(new CleanupResult { Stopped = [], Failed = [new StopFailure { Session = session, Error = new ProcessStopException("pid 12345 survived SIGKILL") }] });
         await using var host = await StartAsync(manager);
 
         using var response = await host.Client.PostAsJsonAsync("/api/ttyd/cleanup", new { user_id = "alice" }, Ct);

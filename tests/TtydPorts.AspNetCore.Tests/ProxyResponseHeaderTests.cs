@@ -105,8 +105,16 @@ public sealed class ProxyResponseHeaderTests
         public ITtydSessionManager Manager(string container, string owner)
         {
             // The upstream listens in this process, so the proxy's SO_PEERCRED check must find this process as the session's.
-            var session = new TtydSession(container, 0, IPAddress.Loopback, new ProcessIdentity(Environment.ProcessId, 1), owner, null, DateTimeOffset.UtcNow,
-                Socket, new TtydCredential("ttydports", "not-checked-here"), $"/terminals/{container}");
+            var session = new TtydSession
+            {
+                Container = container,
+                Process = new ProcessIdentity(Environment.ProcessId, 1),
+                UserId = owner,
+                StartedAt = DateTimeOffset.UtcNow,
+                SocketPath = Socket,
+                Credential = new TtydCredential("ttydports", "not-checked-here"),
+                BasePath = $"/terminals/{container}",
+            };
             var manager = new Mock<ITtydSessionManager>();
             manager.Setup(m => m.FindSession(container)).Returns(session);
             manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);

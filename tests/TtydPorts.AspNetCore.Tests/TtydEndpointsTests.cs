@@ -83,7 +83,7 @@ public sealed class TtydEndpointsTests(TestContainers containers)
         Assert.Equal("Stopped 2 terminal(s) of all users.", json.GetProperty("message").GetString());
         Assert.False(host.Supervisor.IsAlive(first!.Process));
         Assert.False(host.Supervisor.IsAlive(second!.Process));
-        Assert.Equal(0, host.Manager.GetStatus().TtydProcesses);
+        Assert.Empty(host.Manager.GetStatus().Sessions);
     }
 
     [Theory]

@@ -40,7 +40,7 @@ public sealed class TtydSessionTests
     public void A_credential_never_shows_its_password_when_printed()
     {
         var credential = new TtydCredential("ttydports", "s3cret-value");
-        var session = new TtydSession("n", 1, IPAddress.Loopback, default, "u", null, DateTimeOffset.UnixEpoch, Credential: credential);
+        var session = new TtydSession { Container = "n", Port = 1, UserId = "u", Credential = credential };
 
         Assert.DoesNotContain("s3cret-value", credential.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret-value", session.ToString(), StringComparison.Ordinal);
@@ -50,10 +50,10 @@ public sealed class TtydSessionTests
     [Fact]
     public void A_session_on_a_unix_socket_has_no_url_of_its_own() =>
         Assert.Contains("/terminals/n", Assert.Throws<InvalidOperationException>(() =>
-            new TtydSession("n", 0, IPAddress.Loopback, default, "u", null, DateTimeOffset.UnixEpoch, "/run/x.sock", null, "/terminals/n").GetUrl()).Message, StringComparison.Ordinal);
+            new TtydSession { Container = "n", UserId = "u", SocketPath = "/run/x.sock", BasePath = "/terminals/n" }.GetUrl()).Message, StringComparison.Ordinal);
 
     private static TtydSession Session(IPAddress address) =>
-        new("node1", 8001, address, new ProcessIdentity(10, 20), "alice", null, DateTimeOffset.UnixEpoch);
+        new() { Container = "node1", Port = 8001, Address = address, Process = new ProcessIdentity(10, 20), UserId = "alice" };
 
     [Fact]
     public void Url_uses_the_given_host_name() =>

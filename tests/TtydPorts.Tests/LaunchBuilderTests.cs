@@ -13,7 +13,7 @@ public sealed class LaunchBuilderTests
         new(options, "/run/tp", "unix:///var/run/docker.sock", name => host?.GetValueOrDefault(name));
 
     private static TtydSession Planned(TtydLaunchBuilder builder, int port = 8000, string? socket = null, TtydCredential? credential = null) =>
-        new("node1", port, builder.Address, default, "alice", null, DateTimeOffset.UnixEpoch, socket, credential, builder.BasePathFor("node1")) { ContainerId = Id };
+        new() { Container = "node1", ContainerId = Id, Port = port, Address = builder.Address, UserId = "alice", SocketPath = socket, Credential = credential, BasePath = builder.BasePathFor("node1") };
 
     [Fact]
     public void Defaults_give_a_writable_origin_checked_capped_terminal_that_execs_into_the_recorded_id()
@@ -95,7 +95,7 @@ public sealed class RepairDecisionTests
     private static readonly string IdA = new('a', 64);
 
     private static SessionEntry Entry(string container = "node1", int port = 8000, string? socket = null, long lastActive = 0) =>
-        new(new TtydSession(container, port, IPAddress.Loopback, new ProcessIdentity(1, 1), "alice", null, DateTimeOffset.UnixEpoch, socket) { ContainerId = IdA }, new string('0', 32), lastActive);
+        new(new TtydSession { Container = container, ContainerId = IdA, Port = port, Process = new ProcessIdentity(1, 1), UserId = "alice", SocketPath = socket }, new string('0', 32), lastActive);
 
     [Fact]
     public void Only_sessions_with_a_client_become_active()

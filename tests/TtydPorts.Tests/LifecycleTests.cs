@@ -189,7 +189,7 @@ public sealed class LifecycleTests : IDisposable
     public async Task An_engine_id_that_is_not_a_container_id_starts_nothing()
     {
         _h.Inventory.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>()))
-            .ReturnsAsync(new ContainerInfo("--privileged", "node", "running", new Dictionary<string, string>()));
+            .ReturnsAsync(new ContainerInfo { Id = "--privileged", Name = "node", State = "running", Labels = new Dictionary<string, string>() });
 
         var error = await Assert.ThrowsAsync<ContainerEngineException>(() => _h.Create().EnsureSessionAsync("node", "alice", null, Ct).AsTask());
 
@@ -253,9 +253,9 @@ public sealed class LifecycleTests : IDisposable
         var session = await manager.EnsureSessionAsync("node", "alice", null, Ct);
         var token = _h.Launches[0].Environment["TTYDPORTS_SESSION"];
         lock (_h.Alive) { _h.Alive.UnionWith([7001, 7002, 7003]); }
-        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7001, 1), 1, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token }));
-        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7002, 1), 7001, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token }));
-        _h.Execs.Add(new MarkedProcess(new ProcessIdentity(7003, 1), 1, new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = "another-session" }));
+        _h.Execs.Add(new MarkedProcess { Process = new ProcessIdentity(7001, 1), ParentProcessId = 1, Markers = new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token } });
+        _h.Execs.Add(new MarkedProcess { Process = new ProcessIdentity(7002, 1), ParentProcessId = 7001, Markers = new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = token } });
+        _h.Execs.Add(new MarkedProcess { Process = new ProcessIdentity(7003, 1), ParentProcessId = 1, Markers = new Dictionary<string, string> { ["TTYDPORTS_EXEC"] = "another-session" } });
 
         await manager.DeleteNodeAsync("node", Ct);
 

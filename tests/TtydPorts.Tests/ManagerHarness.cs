@@ -70,7 +70,7 @@ internal sealed class ManagerHarness
 
     public ContainerInfo Info(string name) => Container(name, generation: Generations.GetValueOrDefault(name, 1));
 
-    public static ContainerInfo Container(string name, string state = "running", int generation = 1) => new(IdOf(name, generation), name, state, new Dictionary<string, string>());
+    public static ContainerInfo Container(string name, string state = "running", int generation = 1) => new() { Id = IdOf(name, generation), Name = name, State = state };
 
     public static string IdOf(string name, int generation = 1) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{name}#{generation}")));

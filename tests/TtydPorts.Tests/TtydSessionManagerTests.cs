@@ -387,7 +387,7 @@ public sealed class TtydSessionManagerTests : IDisposable
     }
 
     [Fact]
-    public async Task Status_reports_the_seed_figures_and_each_session()
+    public async Task Status_reports_each_session_and_how_many_can_be_handed_out()
     {
         var manager = _h.Create();
         await manager.EnsureSessionAsync("b", "alice", null, Ct);
@@ -397,8 +397,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         var status = manager.GetStatus();
 
         Assert.Equal(1, status.ActiveSessions);
-        Assert.Equal(2, status.ContainerPorts);
-        Assert.Equal(2, status.TtydProcesses);
+        Assert.Equal(2, status.Sessions.Count);
         Assert.Equal(["a", "b"], status.Containers);
         Assert.False(status.Sessions[0].Healthy);
         Assert.True(status.Sessions[1].Healthy);
@@ -441,7 +440,7 @@ public sealed class TtydSessionManagerTests : IDisposable
             case "other-folder": markers[SessionAdoption.RuntimeMarker] = "/tmp/elsewhere"; break;
         }
 
-        _h.Marked.Add(new MarkedProcess(new ProcessIdentity(501, 5010), 1, markers) { OwnerUid = owner, ExecutablePath = exe });
+        _h.Marked.Add(new MarkedProcess { Process = new ProcessIdentity(501, 5010), ParentProcessId = 1, Markers = markers, OwnerUid = owner, ExecutablePath = exe });
         lock (_h.Alive) { _h.Alive.Add(501); }
 
         var manager = _h.Create();
@@ -499,8 +498,11 @@ public sealed class TtydSessionManagerTests : IDisposable
     }
 
     private static MarkedProcess Marked(int pid, int parent, IReadOnlyDictionary<string, string> environment) =>
-        new(new ProcessIdentity(pid, (ulong)pid * 10), parent, environment.Where(e => e.Key.StartsWith("TTYDPORTS_", StringComparison.Ordinal)).ToDictionary())
+        new()
         {
+            Process = new ProcessIdentity(pid, (ulong)pid * 10),
+            ParentProcessId = parent,
+            Markers = environment.Where(e => e.Key.StartsWith("TTYDPORTS_", StringComparison.Ordinal)).ToDictionary(),
             OwnerUid = Native.geteuid(),
             ExecutablePath = environment[SessionAdoption.ExecutableMarker],
         };

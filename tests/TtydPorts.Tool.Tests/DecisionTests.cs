@@ -67,7 +67,7 @@ public sealed class DecisionTests : IDisposable
         markers[SessionAdoption.ExecutableMarker] = Ttyd;
         markers[MarkerSignature.Marker] = MarkerSignature.Compute(_folder.GetOrCreateKey(instance), markers);
         var identity = new ProcessIdentity(pid, (ulong)pid * 10);
-        _marked.Add(new MarkedProcess(identity, 1, markers) { OwnerUid = Native.geteuid(), ExecutablePath = Ttyd });
+        _marked.Add(new MarkedProcess { Process = identity, ParentProcessId = 1, Markers = markers, OwnerUid = Native.geteuid(), ExecutablePath = Ttyd });
         if (listening)
         {
             _listeners.Add(new Listener(IPAddress.Loopback, 8000 + pid % 1000, [new HostProcess(identity, "ttyd ...")]));
@@ -75,7 +75,7 @@ public sealed class DecisionTests : IDisposable
 
         if (containerExists)
         {
-            _containers.Add(new ContainerInfo("id-" + container, container, "running", new Dictionary<string, string>()));
+            _containers.Add(new ContainerInfo { Id = "id-" + container, Name = container, State = "running", Labels = new Dictionary<string, string>() });
         }
 
         return identity;

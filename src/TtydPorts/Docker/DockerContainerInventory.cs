@@ -62,7 +62,7 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
         }
 
         var inspect = await ReadAsync(response, DockerJson.Default.ContainerInspect, cancellationToken).ConfigureAwait(false);
-        var found = new ContainerInfo(inspect.Id, inspect.Name.TrimStart('/'), inspect.State?.Status ?? "unknown", inspect.Config?.Labels ?? []);
+        var found = new ContainerInfo { Id = inspect.Id, Name = inspect.Name.TrimStart('/'), State = inspect.State?.Status ?? "unknown", Labels = inspect.Config?.Labels ?? [] };
 
         // The engine also resolves id prefixes; a terminal is only ever for the container of that exact name.
         return string.Equals(found.Name, name, StringComparison.Ordinal) ? found : null;
@@ -74,7 +74,7 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
         using var response = await SendAsync($"{prefix}/containers/json?all=1", cancellationToken).ConfigureAwait(false);
         var list = await ReadAsync(response, DockerJson.Default.ListContainerArray, cancellationToken).ConfigureAwait(false);
-        return [.. list.Select(c => new ContainerInfo(c.Id, (c.Names.FirstOrDefault() ?? c.Id).TrimStart('/'), c.State ?? "unknown", c.Labels ?? []))];
+        return [.. list.Select(c => new ContainerInfo { Id = c.Id, Name = (c.Names.FirstOrDefault() ?? c.Id).TrimStart('/'), State = c.State ?? "unknown", Labels = c.Labels ?? [] })];
     }
 
     /// <inheritdoc />
@@ -124,7 +124,7 @@ public sealed class DockerContainerInventory : IContainerInventory, IContainerEv
                 if (line.Length > 0 && JsonSerializer.Deserialize(line, DockerJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
                     && attributes.TryGetValue("name", out var name))
                 {
-                    yield return new ContainerInfo(id, name.TrimStart('/'), "destroyed", new Dictionary<string, string>());
+                    yield return new ContainerInfo { Id = id, Name = name.TrimStart('/'), State = "destroyed", Labels = new Dictionary<string, string>() };
                 }
             }
         }

@@ -117,16 +117,16 @@ internal sealed class TtydLaunchBuilder
             .SetItem(SessionAdoption.ExecutableMarker, ttyd);
         markers = markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
 
-        return new ProcessLaunch(
-            ttyd,
-            arguments.ToImmutable(),
-            _environment.SetItems(markers),
-            planned.SocketPath is { } path
+        return new ProcessLaunch
+        {
+            FileName = ttyd,
+            Arguments = arguments.ToImmutable(),
+            Environment = _environment.SetItems(markers),
+            ReadyEndpoint = planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
-            _options.StartTimeout,
-            logPath)
-        {
+            ReadyTimeout = _options.StartTimeout,
+            LogPath = logPath,
             // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
             Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
         };

@@ -220,8 +220,11 @@ public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                 && markers.TryGetValue(markerName, out var value) && (markerValue is null || value == markerValue)
                 && ProcFs.ReadStat(pid) is { HasExited: false } stat)
             {
-                found.Add(new MarkedProcess(new ProcessIdentity(pid, stat.StartTime), stat.ParentId, markers)
+                found.Add(new MarkedProcess
                 {
+                    Process = new ProcessIdentity(pid, stat.StartTime),
+                    ParentProcessId = stat.ParentId,
+                    Markers = markers,
                     OwnerUid = Native.LStat($"/proc/{pid}")?.Uid,
                     ExecutablePath = ProcFs.ReadExecutable(pid),
                 });

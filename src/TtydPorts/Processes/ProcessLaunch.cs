@@ -4,20 +4,26 @@ using System.Net;
 namespace TtydPorts;
 
 /// <summary>What to start: an argument list (never a shell string), its whole environment, and when it counts as ready.</summary>
-/// <param name="FileName">Program, resolved through <c>PATH</c> when it has no slash.</param>
-/// <param name="Arguments">Arguments, passed as they are.</param>
-/// <param name="Environment">The whole environment of the process: nothing of the starting process's own environment is inherited.</param>
-/// <param name="ReadyEndpoint">The process is ready once this endpoint (TCP, or a Unix socket) accepts a connection.</param>
-/// <param name="ReadyTimeout">How long to wait for readiness before the process is stopped and the start fails.</param>
-/// <param name="LogPath">File that receives the process's standard output and error (appended); <see langword="null"/> discards them.</param>
-public sealed record ProcessLaunch(
-    string FileName,
-    ImmutableArray<string> Arguments,
-    ImmutableDictionary<string, string> Environment,
-    EndPoint ReadyEndpoint,
-    TimeSpan ReadyTimeout,
-    string? LogPath)
+public sealed record ProcessLaunch
 {
+    /// <summary>Program, resolved through <c>PATH</c> when it has no slash.</summary>
+    public required string FileName { get; init; }
+
+    /// <summary>Arguments, passed as they are.</summary>
+    public ImmutableArray<string> Arguments { get; init; } = [];
+
+    /// <summary>The whole environment of the process: nothing of the starting process's own environment is inherited.</summary>
+    public ImmutableDictionary<string, string> Environment { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>The process is ready once this endpoint (TCP, or a Unix socket) accepts a connection.</summary>
+    public required EndPoint ReadyEndpoint { get; init; }
+
+    /// <summary>How long to wait for readiness before the process is stopped and the start fails. Default 10 s.</summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>File that receives the process's standard output and error (appended); <see langword="null"/> discards them.</summary>
+    public string? LogPath { get; init; }
+
     /// <summary>
     /// Strings the process may print that must never leave it (e.g. ttyd prints its credential at start): the
     /// supervisor replaces each with <c>***</c> in every output it reports, so no exception, log or status shows them.
@@ -26,11 +32,17 @@ public sealed record ProcessLaunch(
 }
 
 /// <summary>A running process that carries this library's markers in its environment.</summary>
-/// <param name="Process">The process.</param>
-/// <param name="ParentProcessId">Its parent's PID (children inherit the markers; the parent tells them apart).</param>
-/// <param name="Markers">Its environment variables that start with the marker prefix.</param>
-public sealed record MarkedProcess(ProcessIdentity Process, int ParentProcessId, IReadOnlyDictionary<string, string> Markers)
+public sealed record MarkedProcess
 {
+    /// <summary>The process.</summary>
+    public required ProcessIdentity Process { get; init; }
+
+    /// <summary>Its parent's PID (children inherit the markers; the parent tells them apart).</summary>
+    public int ParentProcessId { get; init; }
+
+    /// <summary>Its environment variables that start with the marker prefix.</summary>
+    public required IReadOnlyDictionary<string, string> Markers { get; init; }
+
     /// <summary>The OS user (uid) the process runs as, or <see langword="null"/> when it could not be read.</summary>
     public uint? OwnerUid { get; init; }
 

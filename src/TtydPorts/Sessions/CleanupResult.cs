@@ -29,17 +29,26 @@ public enum StopReason
 }
 
 /// <summary>A session that could not be stopped, and why. Its port stays reserved.</summary>
-/// <param name="Session">The session.</param>
-/// <param name="Error">What went wrong.</param>
-public sealed record StopFailure(TtydSession Session, Exception Error);
+public sealed record StopFailure
+{
+    /// <summary>The session.</summary>
+    public required TtydSession Session { get; init; }
+
+    /// <summary>What went wrong.</summary>
+    public required Exception Error { get; init; }
+}
 
 /// <summary>What a cleanup stopped, so a caller can report it.</summary>
-/// <param name="Stopped">Sessions that were stopped (their processes are gone and their ports free).</param>
-/// <param name="Failed">Sessions that could not be stopped.</param>
-public sealed record CleanupResult(IReadOnlyList<TtydSession> Stopped, IReadOnlyList<StopFailure> Failed)
+public sealed record CleanupResult
 {
     /// <summary>A result that stopped nothing.</summary>
-    public static CleanupResult Empty { get; } = new([], []);
+    public static CleanupResult Empty { get; } = new();
+
+    /// <summary>Sessions that were stopped (their processes are gone and their ports free).</summary>
+    public IReadOnlyList<TtydSession> Stopped { get; init; } = [];
+
+    /// <summary>Sessions that could not be stopped.</summary>
+    public IReadOnlyList<StopFailure> Failed { get; init; } = [];
 
     /// <summary>Whether every session that was to be stopped was stopped.</summary>
     public bool Succeeded => Failed.Count == 0;

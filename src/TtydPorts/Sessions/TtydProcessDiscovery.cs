@@ -69,11 +69,19 @@ public static class TtydProcessDiscovery
         var address = m.TryGetValue(AddressMarker, out var a) && IPAddress.TryParse(a, out var parsed) ? parsed : IPAddress.Loopback;
         var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
         var credential = m.TryGetValue(SecretMarker, out var secret) && secret.Length > 0 ? new TtydCredential("ttydports", secret) : null;
-        var session = new TtydSession(
-            container, port, address, process.Process, user, topology, DateTimeOffset.FromUnixTimeMilliseconds(started),
-            m.GetValueOrDefault(SocketMarker), credential, m.GetValueOrDefault(BasePathMarker))
+        var session = new TtydSession
         {
+            Container = container,
             ContainerId = m.TryGetValue(ContainerIdMarker, out var id) && SessionIds.IsValidContainerId(id) ? id : null,
+            UserId = user,
+            TopologyId = topology,
+            Port = port,
+            Address = address,
+            Process = process.Process,
+            StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(started),
+            SocketPath = m.GetValueOrDefault(SocketMarker),
+            Credential = credential,
+            BasePath = m.GetValueOrDefault(BasePathMarker),
         };
         return new DiscoveredSession(instance, session, token);
     }

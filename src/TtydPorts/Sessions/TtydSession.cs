@@ -3,29 +3,42 @@ using System.Net.Sockets;
 
 namespace TtydPorts;
 
-/// <summary>One running ttyd serving one container's terminal. Immutable.</summary>
-/// <param name="Container">Container name.</param>
-/// <param name="Port">TCP port ttyd listens on.</param>
-/// <param name="Address">Address ttyd is bound to.</param>
-/// <param name="Process">The ttyd process (PID and start time).</param>
-/// <param name="UserId">Owner.</param>
-/// <param name="TopologyId">Topology, when one was given.</param>
-/// <param name="StartedAt">When the session was started.</param>
-/// <param name="SocketPath">The Unix socket ttyd listens on instead of a port (proxy mode), else <see langword="null"/>.</param>
-/// <param name="Credential">The credential ttyd demands (by default every session has one; none only with <see cref="TtydSessionOptions.AllowUnauthenticatedLoopbackTerminals"/>).</param>
-/// <param name="BasePath">ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</param>
-public sealed record TtydSession(
-    string Container,
-    int Port,
-    IPAddress Address,
-    ProcessIdentity Process,
-    string UserId,
-    string? TopologyId,
-    DateTimeOffset StartedAt,
-    string? SocketPath = null,
-    TtydCredential? Credential = null,
-    string? BasePath = null)
+/// <summary>
+/// One running ttyd serving one container's terminal. Immutable; a record of <c>init</c> properties, so that new details
+/// can be added without breaking anyone who builds one (a test double of <see cref="ITtydSessionManager"/>, say).
+/// </summary>
+public sealed record TtydSession
 {
+    /// <summary>Container name.</summary>
+    public required string Container { get; init; }
+
+    /// <summary>Owner.</summary>
+    public required string UserId { get; init; }
+
+    /// <summary>Topology, when one was given.</summary>
+    public string? TopologyId { get; init; }
+
+    /// <summary>TCP port ttyd listens on; 0 when it listens on a Unix socket (<see cref="SocketPath"/>).</summary>
+    public int Port { get; init; }
+
+    /// <summary>Address ttyd is bound to. Default loopback.</summary>
+    public IPAddress Address { get; init; } = IPAddress.Loopback;
+
+    /// <summary>The ttyd process (PID and start time).</summary>
+    public ProcessIdentity Process { get; init; }
+
+    /// <summary>When the session was started.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>The Unix socket ttyd listens on instead of a port (proxy mode), else <see langword="null"/>.</summary>
+    public string? SocketPath { get; init; }
+
+    /// <summary>The credential ttyd demands (by default every session has one; none only with <see cref="TtydSessionOptions.AllowUnauthenticatedLoopbackTerminals"/>).</summary>
+    public TtydCredential? Credential { get; init; }
+
+    /// <summary>ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</summary>
+    public string? BasePath { get; init; }
+
     /// <summary>The ttyd process id.</summary>
     public int ProcessId => Process.ProcessId;
 

@@ -233,13 +233,18 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             {
                 // The folder is checked at every start, not once: folders above it can change hands.
                 var key = _folder.GetOrCreateKey(_options.InstanceName);
-                planned = new TtydSession(
-                    container, port, _launch.Address, default, userId, topologyId, _time.GetUtcNow(),
-                    _launch.UseSockets ? _folder.SocketPath(token) : null,
-                    _launch.UseCredentials ? TtydCredential.CreateRandom() : null,
-                    _launch.BasePathFor(container))
+                planned = new TtydSession
                 {
+                    Container = container,
                     ContainerId = containerId,
+                    UserId = userId,
+                    TopologyId = topologyId,
+                    Port = port,
+                    Address = _launch.Address,
+                    StartedAt = _time.GetUtcNow(),
+                    SocketPath = _launch.UseSockets ? _folder.SocketPath(token) : null,
+                    Credential = _launch.UseCredentials ? TtydCredential.CreateRandom() : null,
+                    BasePath = _launch.BasePathFor(container),
                 };
                 launch = _launch.Build(planned, token, key, Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath, _folder.LogPath(token));
             }
@@ -476,7 +481,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
     private static CleanupResult Combine(CleanupResult a, CleanupResult b) =>
         a.Stopped.Count + a.Failed.Count == 0 ? b
         : b.Stopped.Count + b.Failed.Count == 0 ? a
-        : new CleanupResult([.. a.Stopped, .. b.Stopped], [.. a.Failed, .. b.Failed]);
+        : new CleanupResult { Stopped = [.. a.Stopped, .. b.Stopped], Failed = [.. a.Failed, .. b.Failed] };
 
     /// <inheritdoc />
     public TtydStatus GetStatus()
@@ -487,13 +492,12 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         {
             if (slot.Current is { } entry)
             {
-                sessions.Add(new TtydSessionStatus(entry.Session, IsHealthy(entry)));
+                sessions.Add(new TtydSessionStatus { Session = entry.Session, Healthy = IsHealthy(entry) });
             }
         }
 
         sessions.Sort(static (a, b) => string.CompareOrdinal(a.Session.Container, b.Session.Container));
-        var names = sessions.ConvertAll(s => s.Session.Container);
-        return new TtydStatus(sessions.Count(s => s.Healthy), sessions.Count, sessions.Count, names, names, sessions, _lastError);
+        return new TtydStatus { Sessions = sessions, LastError = _lastError };
     }
 
     private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
@@ -516,9 +520,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         // One look at the machine for every session's leftovers inside containers, not one per session.
         var execs = FindExecProcesses(token: null);
         var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, cancellationToken))).ConfigureAwait(false);
-        return new CleanupResult(
-            [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)],
-            [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)]);
+        return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
     }
 
     private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
@@ -539,7 +541,7 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
             }
             catch (TtydPortsException e)
             {
-                return (null, new StopFailure(entry.Session, e));
+                return (null, new StopFailure { Session = entry.Session, Error = e });
             }
 
             slot.Current = null;

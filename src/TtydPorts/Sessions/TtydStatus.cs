@@ -1,23 +1,27 @@
 namespace TtydPorts;
 
-/// <summary>The seed's status figures, plus each session's details.</summary>
-/// <param name="ActiveSessions">Sessions whose process is alive and listening.</param>
-/// <param name="ContainerPorts">Containers that hold a port.</param>
-/// <param name="TtydProcesses">ttyd processes this manager tracks.</param>
-/// <param name="Containers">Names of the containers that hold a port.</param>
-/// <param name="Processes">Names of the containers whose ttyd is tracked.</param>
-/// <param name="Sessions">Every tracked session.</param>
-/// <param name="LastError">Why the most recent start failed, until a start succeeds again (e.g. a missing ttyd binary).</param>
-public sealed record TtydStatus(
-    int ActiveSessions,
-    int ContainerPorts,
-    int TtydProcesses,
-    IReadOnlyList<string> Containers,
-    IReadOnlyList<string> Processes,
-    IReadOnlyList<TtydSessionStatus> Sessions,
-    string? LastError = null);
+/// <summary>What a manager tracks now. (The seed's wire-format figures are the ASP.NET Core package's business.)</summary>
+public sealed record TtydStatus
+{
+    /// <summary>Every tracked session, ordered by container name.</summary>
+    public IReadOnlyList<TtydSessionStatus> Sessions { get; init; } = [];
+
+    /// <summary>Why the most recent start failed, until a start succeeds again (e.g. a missing ttyd binary).</summary>
+    public string? LastError { get; init; }
+
+    /// <summary>Sessions that can be handed out now.</summary>
+    public int ActiveSessions => Sessions.Count(s => s.Healthy);
+
+    /// <summary>Names of the containers that have a session.</summary>
+    public IReadOnlyList<string> Containers => [.. Sessions.Select(s => s.Session.Container)];
+}
 
 /// <summary>One session in <see cref="TtydStatus"/>.</summary>
-/// <param name="Session">The session.</param>
-/// <param name="Healthy">Whether its process is alive and listening.</param>
-public sealed record TtydSessionStatus(TtydSession Session, bool Healthy);
+public sealed record TtydSessionStatus
+{
+    /// <summary>The session.</summary>
+    public required TtydSession Session { get; init; }
+
+    /// <summary>Whether it can be handed out: alive, the same process, not stopped, listening, bound to its container.</summary>
+    public bool Healthy { get; init; }
+}
