@@ -12,9 +12,9 @@ namespace TtydPorts;
 internal static class TtydPlatform
 {
     // Tests pretend to be on another OS within their own async flow, without touching tests that run beside them.
-    private static readonly AsyncLocal<bool?> s_simulatedLinux = new();
+    private static readonly AsyncLocal<bool?> SimulatedLinux = new();
 
-    public static bool IsSupported => s_simulatedLinux.Value ?? OperatingSystem.IsLinux();
+    public static bool IsSupported => SimulatedLinux.Value ?? OperatingSystem.IsLinux();
 
     /// <summary>Throws a <see cref="PlatformNotSupportedException"/> unless the process runs on Linux.</summary>
     public static void ThrowIfUnsupported()
@@ -30,13 +30,13 @@ internal static class TtydPlatform
     /// <summary>For tests: within the current async flow, the OS check answers <paramref name="isLinux"/> until disposed.</summary>
     internal static IDisposable Simulate(bool isLinux)
     {
-        var previous = s_simulatedLinux.Value;
-        s_simulatedLinux.Value = isLinux;
+        var previous = SimulatedLinux.Value;
+        SimulatedLinux.Value = isLinux;
         return new Restore(previous);
     }
 
     private sealed class Restore(bool? previous) : IDisposable
     {
-        public void Dispose() => s_simulatedLinux.Value = previous;
+        public void Dispose() => SimulatedLinux.Value = previous;
     }
 }

@@ -98,7 +98,7 @@ internal static partial class Native
     // generic table since Linux 5.3), so no per-architecture table is needed.
     private const long SYS_pidfd_send_signal = 424;
     private const long SYS_pidfd_open = 434;
-    private static volatile bool s_noLibcPidfd;
+    private static volatile bool NoLibcPidfd;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a1, long a2, long a3, long a4);
@@ -115,7 +115,7 @@ internal static partial class Native
     /// </summary>
     public static PidFd pidfd_open(int pid)
     {
-        if (!s_noLibcPidfd)
+        if (!NoLibcPidfd)
         {
             try
             {
@@ -123,7 +123,7 @@ internal static partial class Native
             }
             catch (EntryPointNotFoundException)
             {
-                s_noLibcPidfd = true; // glibc older than 2.36
+                NoLibcPidfd = true; // glibc older than 2.36
             }
         }
 
@@ -135,7 +135,7 @@ internal static partial class Native
     /// <summary>Sends a signal through a pidfd (never EINTR: it does not block); -1 with errno set on failure.</summary>
     public static int pidfd_send_signal(PidFd pidfd, int signal)
     {
-        if (!s_noLibcPidfd)
+        if (!NoLibcPidfd)
         {
             try
             {
@@ -143,7 +143,7 @@ internal static partial class Native
             }
             catch (EntryPointNotFoundException)
             {
-                s_noLibcPidfd = true;
+                NoLibcPidfd = true;
             }
         }
 
