@@ -7,8 +7,12 @@ namespace TtydPorts.IntegrationTests;
 /// Keeps the core's <c>IsAotCompatible</c> true in fact: a small consumer (tests/TtydPorts.AotConsumer) is published
 /// with Native AOT, which must pass without a single trim or AOT warning, and the native binary must run.
 /// </summary>
+[Collection(Name)]
 public sealed class AotPublishTests : IDisposable
 {
+    // Alone: a Native AOT publish takes both cores for a minute, which would skew the timing of other tests.
+    public const string Name = "Native AOT publish";
+
     private readonly string _artifacts = Path.Combine(Path.GetTempPath(), "ttydports-aot-" + Guid.NewGuid().ToString("N")[..8]);
 
     public void Dispose()
@@ -63,3 +67,6 @@ public sealed class AotPublishTests : IDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 }
+
+[CollectionDefinition(AotPublishTests.Name, DisableParallelization = true)]
+public sealed class AotPublishCollection;

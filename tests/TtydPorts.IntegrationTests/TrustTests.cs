@@ -135,6 +135,7 @@ public sealed class TrustTests(ContainerLab lab)
         var stopped = await sut.Manager.EnsureSessionAsync(frozen, "alice", null, Ct);
         var healthy = await sut.Manager.EnsureSessionAsync(fine, "alice", null, Ct);
         Assert.Equal(0, Native.kill(stopped!.ProcessId, 19)); // SIGSTOP: alive, listening, never answering
+        await Poll.UntilAsync(() => ProcFs.ReadStat(stopped.ProcessId) is { State: 'T' }, Poll.Within(10)); // the kernel stops it a moment later
 
         var status = sut.Manager.GetStatus();
         var repaired = await sut.Manager.RepairAsync(Ct);
