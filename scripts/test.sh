@@ -11,6 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-ttyd.sh
 scripts/docker-up.sh
 scripts/install-chromium.sh
+scripts/install-aot-deps.sh
 trap 'scripts/docker-down.sh' EXIT
 
 # Live ttyd processes only: a zombie has exited and just waits for its parent (often PID 1) to collect it.

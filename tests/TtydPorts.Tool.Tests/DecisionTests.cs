@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Moq;
 using TtydPorts.Tool.Cleanup;
@@ -44,7 +45,6 @@ public sealed class DecisionTests : IDisposable
         _table.Setup(t => t.ReadListeners()).Returns(() => [.. _listeners]);
         _table.Setup(t => t.FindForeignTtyd()).Returns(() => [.. _foreign]);
         _table.Setup(t => t.OwnLineage()).Returns(new HashSet<int> { 1, 4242 });
-        _table.Setup(t => t.StandardOutputFile(It.IsAny<int>())).Returns((string?)null);
     }
 
     private ProcessIdentity Session(int pid, string container, string user, string? topology = null, string instance = "lab", bool listening = true, bool containerExists = true)
@@ -257,21 +257,26 @@ public sealed class DecisionTests : IDisposable
         Assert.NotEqual(default, identity);
     }
 
+    private const string TcpHeader = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+
     [Theory]
     [InlineData("   1: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 100 0 0 10 0", "127.0.0.1", 8000, "123456")]
     [InlineData("   0: 00000000:4E20 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 42 1 0000000000000000 100 0 0 10 0", "0.0.0.0", 20000, "42")]
     [InlineData("   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1", "::1", 8080, "77")]
     public void Listening_sockets_are_read_from_the_kernels_table(string line, string address, int port, string inode)
     {
-        var parsed = LinuxProcessTable.ParseListenLine(line);
+        var parsed = Assert.Single(ProcFs.ParseTcpTable(Encoding.ASCII.GetBytes(TcpHeader + line), readAddress: true));
 
-        Assert.Equal((IPAddress.Parse(address), port, inode), parsed);
+        Assert.Equal(ProcFs.TcpListen, parsed.State);
+        Assert.Equal((IPAddress.Parse(address), port, inode), (parsed.LocalAddress, parsed.LocalPort, parsed.Inode.ToString(CultureInfo.InvariantCulture)));
     }
 
     [Fact]
     public void Connections_that_do_not_listen_are_not_listeners()
     {
-        Assert.Null(LinuxProcessTable.ParseListenLine("   2: 0100007F:1F40 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 99 1"));
+        var line = "   2: 0100007F:1F40 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 99 1";
+
+        Assert.DoesNotContain(ProcFs.ParseTcpTable(Encoding.ASCII.GetBytes(TcpHeader + line), readAddress: true), s => s.State == ProcFs.TcpListen);
     }
 
     [Fact]
@@ -279,8 +284,11 @@ public sealed class DecisionTests : IDisposable
     {
         var stat = "4711 (my (odd) name) S 1 4711 4711 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 18446744073709551615";
 
-        Assert.Equal((false, 1, 987654UL), LinuxProcessTable.ParseStat(stat));
-        Assert.Equal((true, 1, 987654UL), LinuxProcessTable.ParseStat(stat.Replace(") S ", ") Z ", StringComparison.Ordinal)));
+        static (bool, int, ulong)? Parse(string text) =>
+            ProcFs.ParseStat(Encoding.ASCII.GetBytes(text)) is { } s ? (s.HasExited, s.ParentId, s.StartTime) : null;
+
+        Assert.Equal((false, 1, 987654UL), Parse(stat));
+        Assert.Equal((true, 1, 987654UL), Parse(stat.Replace(") S ", ") Z ", StringComparison.Ordinal)));
     }
 
     [Theory]

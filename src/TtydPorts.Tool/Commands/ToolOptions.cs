@@ -37,7 +37,7 @@ internal static class ToolOptions
             var value = result.GetValueOrDefault<string?>();
             if (!SessionIds.IsValidContainerName(value))
             {
-                result.AddError($"Container name {Quote(value)} is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most {SessionIds.MaxLength} characters.");
+                result.AddError($"Container name {SessionIds.Quote(value)} is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most {SessionIds.MaxLength} characters.");
             }
         });
         return option;
@@ -64,7 +64,7 @@ internal static class ToolOptions
                 return address;
             }
 
-            result.AddError($"Bind address {Quote(text)} is invalid: give an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1.");
+            result.AddError($"Bind address {SessionIds.Quote(text)} is invalid: give an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1.");
             return IPAddress.Loopback;
         },
     };
@@ -84,7 +84,7 @@ internal static class ToolOptions
                 return seconds;
             }
 
-            result.AddError($"Grace period {Quote(text)} is invalid: give seconds from 0 to 3600, e.g. 5 or 0.5.");
+            result.AddError($"Grace period {SessionIds.Quote(text)} is invalid: give seconds from 0 to 3600, e.g. 5 or 0.5.");
             return 0;
         },
     };
@@ -99,11 +99,11 @@ internal static class ToolOptions
         {
             if (start is < 1 or > 65535 || end is < 1 or > 65535)
             {
-                result.AddError($"Port range {Quote(text)} is invalid: ports must be from 1 to 65535.");
+                result.AddError($"Port range {SessionIds.Quote(text)} is invalid: ports must be from 1 to 65535.");
             }
             else if (start > end)
             {
-                result.AddError($"Port range {Quote(text)} is invalid: its start is above its end.");
+                result.AddError($"Port range {SessionIds.Quote(text)} is invalid: its start is above its end.");
             }
             else
             {
@@ -112,7 +112,7 @@ internal static class ToolOptions
         }
         else
         {
-            result.AddError($"Port range {Quote(text)} is invalid: write it as START-END, e.g. 8000-9000.");
+            result.AddError($"Port range {SessionIds.Quote(text)} is invalid: write it as START-END, e.g. 8000-9000.");
         }
 
         return new PortRange(DefaultRangeStart, DefaultRangeEnd);
@@ -126,22 +126,9 @@ internal static class ToolOptions
             var value = result.GetValueOrDefault<string?>();
             if (!SessionIds.IsValidId(value))
             {
-                result.AddError($"{what} {Quote(value)} is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.@-]* and be at most {SessionIds.MaxLength} characters.");
+                result.AddError($"{what} {SessionIds.Quote(value)} is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.@-]* and be at most {SessionIds.MaxLength} characters.");
             }
         });
         return option;
-    }
-
-    /// <summary>The value in quotes, control characters escaped and long values cut, so a message stays one readable line.</summary>
-    internal static string Quote(string? value)
-    {
-        if (value is null)
-        {
-            return "(none)";
-        }
-
-        var shown = value.Length > 80 ? value[..80] + "…" : value;
-        var escaped = string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
-        return $"'{escaped}'" + (value.Length > 80 ? string.Create(CultureInfo.InvariantCulture, $" ({value.Length} characters)") : "");
     }
 }

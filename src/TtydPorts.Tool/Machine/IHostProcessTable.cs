@@ -27,7 +27,4 @@ internal interface IHostProcessTable
 
     /// <summary>This process and its ancestors: never to be stopped by this tool.</summary>
     IReadOnlySet<int> OwnLineage();
-
-    /// <summary>The file a process writes its standard output to, when it is a regular file.</summary>
-    string? StandardOutputFile(int processId);
 }

@@ -11,9 +11,11 @@ public static class TtydSessionsServiceCollectionExtensions
     /// Adds <see cref="ITtydSessionManager"/> with its default parts. Every part is registered with <c>TryAdd</c>,
     /// so a host can replace any of them by registering its own first.
     /// </summary>
+    /// <exception cref="PlatformNotSupportedException">The process does not run on Linux.</exception>
     public static ITtydSessionsBuilder AddTtydSessions(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        TtydPlatform.ThrowIfUnsupported();
         services.AddOptions<TtydSessionOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsRules>());

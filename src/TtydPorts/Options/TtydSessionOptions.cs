@@ -1,8 +1,11 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 
 namespace TtydPorts;
 
 /// <summary>Settings of the session manager. Validated when the host starts.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode",
+    Justification = "The attributes are read only by the source-generated TtydSessionOptionsValidator, which checks TimeSpan ranges with its own code; nothing validates them by reflection.")]
 public sealed class TtydSessionOptions
 {
     /// <summary>First port of the range, inclusive. Default 8000.</summary>

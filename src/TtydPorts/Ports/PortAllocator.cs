@@ -25,7 +25,7 @@ public sealed class PortAllocator : IPortAllocator, IDisposable
     private const int SockCloexec = 0x80000;
 
     private const int MaxPooledProbes = 16;
-    private readonly System.Collections.Concurrent.ConcurrentBag<int> _probes = [];
+    private readonly System.Collections.Concurrent.ConcurrentBag<SafeFd> _probes = [];
     private volatile bool _disposed;
     private readonly byte[] _sockaddr;
     private readonly int _family;
@@ -183,57 +183,62 @@ public sealed class PortAllocator : IPortAllocator, IDisposable
         _sockaddr.CopyTo(address);
         address[2] = (byte)(port >> 8);
         address[3] = (byte)port;
-        var fd = RentProbe();
+        var probe = RentProbe();
         int result, error;
         fixed (byte* raw = address)
         {
-            result = Native.bind(fd, raw, (uint)address.Length);
+            result = Native.bind(probe, raw, (uint)address.Length);
             error = result == 0 ? 0 : Marshal.GetLastPInvokeError();
         }
 
         if (result == 0)
         {
-            Native.close(fd); // bound now: useless as a probe
+            probe.Dispose(); // bound now: useless as a probe
             return false;
         }
 
-        ReturnProbe(fd);
+        ReturnProbe(probe);
         return error is Native.EADDRINUSE or Native.EACCES ? true : throw new SocketException(error);
     }
 
-    private unsafe int RentProbe()
+    private unsafe SafeFd RentProbe()
     {
         if (_probes.TryTake(out var pooled))
         {
             return pooled;
         }
 
-        var fd = Native.socket(_family, SockStream | SockCloexec, 0);
-        if (fd < 0)
-        {
-            throw new SocketException(Marshal.GetLastPInvokeError());
-        }
-
-        var one = 1;
-        if (Native.setsockopt(fd, SolSocket, SoReuseAddr, &one, sizeof(int)) != 0)
+        var probe = Native.socket(_family, SockStream | SockCloexec, 0);
+        if (probe.IsInvalid)
         {
             var error = Marshal.GetLastPInvokeError();
-            Native.close(fd);
+            probe.Dispose();
             throw new SocketException(error);
         }
 
-        return fd;
+        var one = 1;
+        if (Native.setsockopt(probe, SolSocket, SoReuseAddr, &one, sizeof(int)) != 0)
+        {
+            var error = Marshal.GetLastPInvokeError();
+            probe.Dispose();
+            throw new SocketException(error);
+        }
+
+        return probe;
     }
 
-    private void ReturnProbe(int fd)
+    private void ReturnProbe(SafeFd probe)
     {
         if (_disposed || _probes.Count >= MaxPooledProbes)
         {
-            Native.close(fd);
+            probe.Dispose();
+            return;
         }
-        else
+
+        _probes.Add(probe);
+        if (_disposed)
         {
-            _probes.Add(fd);
+            DisposeProbes(); // Dispose ran between the check and the add
         }
     }
 
@@ -241,9 +246,14 @@ public sealed class PortAllocator : IPortAllocator, IDisposable
     public void Dispose()
     {
         _disposed = true;
-        while (_probes.TryTake(out var fd))
+        DisposeProbes();
+    }
+
+    private void DisposeProbes()
+    {
+        while (_probes.TryTake(out var probe))
         {
-            Native.close(fd);
+            probe.Dispose();
         }
     }
 

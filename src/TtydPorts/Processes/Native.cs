@@ -29,8 +29,21 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int sig);
 
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int waitpid(int pid, out int status, int options);
+    [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+    private static partial int waitpid_(int pid, out int status, int options);
+
+    /// <summary><c>waitpid</c>, again when a signal interrupted it.</summary>
+    public static int waitpid(int pid, out int status, int options)
+    {
+        int result;
+        do
+        {
+            result = waitpid_(pid, out status, options);
+        }
+        while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        return result;
+    }
 
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial int posix_spawnp(out int pid, string file, void* fileActions, void* attributes, byte** argv, byte** envp);
@@ -75,23 +88,88 @@ internal static partial class Native
     public const int EADDRINUSE = 98;
     public const int EACCES = 13;
     public const short POLLIN = 0x001;
+
+    // pidfd_open and pidfd_send_signal: glibc exports them since 2.36 (Debian 12, Ubuntu 22.10); on an older glibc they
+    // go through syscall(2). syscall is variadic, and is bound here with a fixed signature of four longs: that is exact on
+    // the two ABIs this library runs on. On x86-64 (System V) variadic integer arguments travel in the same registers as
+    // fixed ones (%al, the vector-register count, is read only by callees that save vector registers, which glibc's
+    // assembly syscall does not); on Linux arm64 (AAPCS64) variadic arguments are passed exactly like fixed ones (unlike
+    // Apple's arm64, which puts them on the stack: not a target). The system call numbers are the same on both (the
+    // generic table since Linux 5.3), so no per-architecture table is needed.
     private const long SYS_pidfd_send_signal = 424;
     private const long SYS_pidfd_open = 434;
+    private static volatile bool NoLibcPidfd;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a1, long a2, long a3, long a4);
 
-    /// <summary>A descriptor that names one process for as long as it is open, immune to PID reuse (Linux 5.3+).</summary>
-    public static int pidfd_open(int pid) => (int)syscall(SYS_pidfd_open, pid, 0, 0, 0);
+    [LibraryImport("libc", EntryPoint = "pidfd_open", SetLastError = true)]
+    private static partial PidFd pidfd_open_libc(int pid, uint flags);
 
-    public static int pidfd_send_signal(int pidfd, int signal) => (int)syscall(SYS_pidfd_send_signal, pidfd, signal, 0, 0);
+    [LibraryImport("libc", EntryPoint = "pidfd_send_signal", SetLastError = true)]
+    private static partial int pidfd_send_signal_libc(PidFd pidfd, int signal, nint info, uint flags);
+
+    /// <summary>
+    /// A descriptor that names one process for as long as it is open, immune to PID reuse (Linux 5.3+). The descriptor
+    /// goes straight into its handle, so nothing between the call and the handle can leak it; invalid when it failed.
+    /// </summary>
+    public static PidFd pidfd_open(int pid)
+    {
+        if (!NoLibcPidfd)
+        {
+            try
+            {
+                return pidfd_open_libc(pid, 0);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                NoLibcPidfd = true; // glibc older than 2.36
+            }
+        }
+
+        var handle = new PidFd();
+        handle.Adopt((int)syscall(SYS_pidfd_open, pid, 0, 0, 0));
+        return handle;
+    }
+
+    /// <summary>Sends a signal through a pidfd (never EINTR: it does not block); -1 with errno set on failure.</summary>
+    public static int pidfd_send_signal(PidFd pidfd, int signal)
+    {
+        if (!NoLibcPidfd)
+        {
+            try
+            {
+                return pidfd_send_signal_libc(pidfd, signal, 0, 0);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                NoLibcPidfd = true;
+            }
+        }
+
+        var added = false;
+        pidfd.DangerousAddRef(ref added);
+        try
+        {
+            return (int)syscall(SYS_pidfd_send_signal, pidfd.DangerousGetHandle(), signal, 0, 0);
+        }
+        finally
+        {
+            if (added)
+            {
+                pidfd.DangerousRelease();
+            }
+        }
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int poll(PollFd* fds, nuint count, int timeout);
 
+    // Never retried on EINTR: Linux releases the descriptor even then, and a retry could close one another thread just got.
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    // An early return on EINTR only makes one tick shorter.
     [LibraryImport("libc")]
     public static partial int usleep(uint microseconds);
 
@@ -108,7 +186,14 @@ internal static partial class Native
     {
         // struct statx has one layout on every architecture: stx_uid at 20, stx_mode at 28; 256 bytes in all.
         var buffer = stackalloc byte[256];
-        if (statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid, buffer) != 0)
+        int result;
+        do
+        {
+            result = statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid, buffer); // EINTR: FUSE and network file systems
+        }
+        while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        if (result != 0)
         {
             return null;
         }
@@ -170,19 +255,47 @@ internal static partial class Native
     }
 
     [LibraryImport("libc", SetLastError = true)]
-    public static unsafe partial nint send(int fd, void* buffer, nuint length, int flags);
+    private static unsafe partial nint send(SafeFd fd, void* buffer, nuint length, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
-    public static unsafe partial nint recv(int fd, void* buffer, nuint length, int flags);
+    private static unsafe partial nint recv(SafeFd fd, void* buffer, nuint length, int flags);
+
+    /// <summary><c>send</c>, again when a signal interrupted it.</summary>
+    public static unsafe nint Send(SafeFd fd, void* buffer, nuint length, int flags)
+    {
+        nint result;
+        do
+        {
+            result = send(fd, buffer, length, flags);
+        }
+        while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        return result;
+    }
+
+    /// <summary><c>recv</c>, again when a signal interrupted it.</summary>
+    public static unsafe nint Receive(SafeFd fd, void* buffer, nuint length, int flags)
+    {
+        nint result;
+        do
+        {
+            result = recv(fd, buffer, length, flags);
+        }
+        while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        return result;
+    }
+
+    /// <summary>A socket, owned by its handle from the moment it exists (invalid when the call failed).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial SafeFd socket(int domain, int type, int protocol);
 
     [LibraryImport("libc", SetLastError = true)]
-    public static partial int socket(int domain, int type, int protocol);
+    public static unsafe partial int setsockopt(SafeFd fd, int level, int name, void* value, uint length);
 
+    // bind on a TCP or netlink socket does not block, so it never fails with EINTR.
     [LibraryImport("libc", SetLastError = true)]
-    public static unsafe partial int setsockopt(int fd, int level, int name, void* value, uint length);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static unsafe partial int bind(int fd, byte* address, uint length);
+    public static unsafe partial int bind(SafeFd fd, byte* address, uint length);
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     public struct PollFd
@@ -191,4 +304,20 @@ internal static partial class Native
         public short Events;
         public short Revents;
     }
+}
+
+/// <summary>
+/// A file descriptor that only its handle closes: once, when disposed, or by the finalizer when a race dropped it.
+/// Negative values are invalid; 0 is a valid descriptor.
+/// </summary>
+internal sealed class SafeFd : SafeHandle
+{
+    /// <summary>For the interop marshaller, which sets the descriptor a call returns.</summary>
+    public SafeFd() : base(-1, ownsHandle: true)
+    {
+    }
+
+    public override bool IsInvalid => handle < 0;
+
+    protected override bool ReleaseHandle() => Native.close((int)handle) == 0;
 }

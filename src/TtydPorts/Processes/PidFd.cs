@@ -8,38 +8,41 @@ namespace TtydPorts;
 /// when the process exits, zombies included) and signals go through <c>pidfd_send_signal</c>, so a signal can
 /// never reach a process that merely inherited the PID.
 /// </summary>
-internal sealed class PidFd : SafeHandleZeroOrMinusOneIsInvalid
+internal sealed class PidFd : SafeHandle
 {
     // /proc/PID/stat, held open: a read is one pread, and it can only ever describe this process (once the process is
     // gone the read fails, whoever gets the PID next).
-    private readonly SafeFileHandle? _stat;
+    private SafeFileHandle? _stat;
 
-    private PidFd(int fd, SafeFileHandle? stat) : base(ownsHandle: true)
+    /// <summary>For the interop marshaller, which sets the descriptor <c>pidfd_open</c> returns. 0 is a valid descriptor.</summary>
+    public PidFd() : base(-1, ownsHandle: true)
     {
-        SetHandle(fd);
-        _stat = stat;
     }
+
+    public override bool IsInvalid => handle < 0;
+
+    /// <summary>Takes <paramref name="fd"/> (negative: a failed call) as this handle's descriptor.</summary>
+    internal void Adopt(int fd) => SetHandle(fd);
 
     /// <summary>Opens a pidfd on <paramref name="pid"/>, or returns <see langword="null"/> when it is gone or pidfds are unsupported.</summary>
     public static PidFd? Open(int pid)
     {
-        var fd = Native.pidfd_open(pid);
-        if (fd < 0)
+        var handle = Native.pidfd_open(pid);
+        if (handle.IsInvalid)
         {
+            handle.Dispose();
             return null;
         }
 
-        SafeFileHandle? stat;
         try
         {
-            stat = File.OpenHandle($"/proc/{pid}/stat");
+            handle._stat = File.OpenHandle($"/proc/{pid}/stat");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            stat = null;
         }
 
-        return new PidFd(fd, stat);
+        return handle;
     }
 
     /// <summary>Whether the process is stopped (state <c>T</c>, or <c>t</c> under a tracer): one read of its held stat file.</summary>
@@ -99,22 +102,7 @@ internal sealed class PidFd : SafeHandleZeroOrMinusOneIsInvalid
     }
 
     /// <summary>Sends <paramref name="signal"/>; false when the process is already gone.</summary>
-    public bool Signal(int signal)
-    {
-        var added = false;
-        DangerousAddRef(ref added);
-        try
-        {
-            return Native.pidfd_send_signal((int)handle, signal) == 0;
-        }
-        finally
-        {
-            if (added)
-            {
-                DangerousRelease();
-            }
-        }
-    }
+    public bool Signal(int signal) => Native.pidfd_send_signal(this, signal) == 0;
 
     protected override bool ReleaseHandle()
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -68,6 +69,40 @@ internal static class ProcFs
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The file name of the program a process runs, from <c>/proc/PID/exe</c> (a replaced binary reads
+    /// "/usr/bin/ttyd (deleted)", which still names ttyd); null when it cannot be read.
+    /// </summary>
+    public static string? ReadExecutableName(int pid) =>
+        ReadExecutable(pid) is { } exe ? Path.GetFileName(exe.EndsWith(" (deleted)", StringComparison.Ordinal) ? exe[..^10] : exe) : null;
+
+    /// <summary>The process's <c>comm</c> (its name, at most 15 bytes), or null when it cannot be read.</summary>
+    public static string? ReadComm(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The process's arguments joined by spaces, <c>[comm]</c> for a kernel thread, "?" when unreadable.</summary>
+    public static string ReadCommandLine(int pid)
+    {
+        try
+        {
+            var command = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
+            return command.Length > 0 ? command : $"[{File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n')}]";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "?";
         }
     }
 
@@ -177,25 +212,7 @@ internal static class ProcFs
     /// <summary>Whether the process holds a socket that listens on TCP <paramref name="port"/> (IPv4 or IPv6).</summary>
     public static bool OwnsListeningSocket(int pid, int port)
     {
-        var inodes = new HashSet<ulong>();
-        try
-        {
-            foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
-            {
-                var target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)
-                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
-                {
-                    inodes.Add(inode);
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-
-        if (inodes.Count == 0)
+        if (ReadSocketInodes(pid) is not { Count: > 0 } inodes)
         {
             return false;
         }
@@ -228,6 +245,64 @@ internal static class ProcFs
         return false;
     }
 
+    /// <summary>
+    /// The inodes of the sockets a process holds (its <c>/proc/PID/fd</c> links that read <c>socket:[inode]</c>), or null
+    /// when its descriptors cannot be read (another user's process, or gone). A descriptor closed during the walk is skipped.
+    /// </summary>
+    public static HashSet<ulong>? ReadSocketInodes(int pid)
+    {
+        var inodes = new HashSet<ulong>();
+        try
+        {
+            foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+            {
+                string? target;
+                try
+                {
+                    target = new FileInfo(fd).LinkTarget;
+                }
+                catch (IOException)
+                {
+                    continue;
+                }
+
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)
+                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
+                {
+                    inodes.Add(inode);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return inodes;
+    }
+
+    /// <summary>Every listening TCP socket of the machine's <c>/proc/net/tcp</c> and <c>tcp6</c>, with its local address.</summary>
+    public static List<TcpSocket> ReadTcpListeners()
+    {
+        var listeners = new List<TcpSocket>();
+        foreach (var table in (ReadOnlySpan<string>)["/proc/net/tcp", "/proc/net/tcp6"])
+        {
+            byte[] text;
+            try
+            {
+                text = File.ReadAllBytes(table);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // no IPv6 on this machine
+            }
+
+            listeners.AddRange(ParseTcpTable(text, readAddress: true).Where(s => s.State == TcpListen));
+        }
+
+        return listeners;
+    }
+
     internal static bool HasListener(ReadOnlySpan<byte> table, int port, HashSet<ulong> inodes) =>
         ParseTcpTable(table).Exists(s => s.State == TcpListen && s.LocalPort == port && inodes.Contains(s.Inode));
 
@@ -238,7 +313,9 @@ internal static class ProcFs
     /// The sockets of a <c>/proc/net/tcp</c> or <c>tcp6</c> table: "sl local_address rem_address st tx:rx tr:when
     /// retrnsmt uid timeout inode ...", the local port in hex after the colon, the state in hex.
     /// </summary>
-    internal static List<TcpSocket> ParseTcpTable(ReadOnlySpan<byte> table)
+    /// <param name="table">The table's text, header line included.</param>
+    /// <param name="readAddress">Whether to fill <see cref="TcpSocket.LocalAddress"/> (an allocation per line, so only when asked).</param>
+    internal static List<TcpSocket> ParseTcpTable(ReadOnlySpan<byte> table, bool readAddress = false)
     {
         var sockets = new List<TcpSocket>();
         var header = true;
@@ -274,16 +351,49 @@ internal static class ProcFs
                 && byte.TryParse(state, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var st)
                 && ulong.TryParse(inode, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
             {
-                sockets.Add(new TcpSocket(port, st, number));
+                var address = readAddress ? ParseTcpAddress(local[..colon]) : null;
+                if (!readAddress || address is not null)
+                {
+                    sockets.Add(new TcpSocket(port, st, number) { LocalAddress = address });
+                }
             }
         }
 
         return sockets;
     }
+
+    /// <summary>An address as the tables print it: 4 or 16 bytes in hex, as 32-bit words in host (little-endian) order.</summary>
+    internal static IPAddress? ParseTcpAddress(ReadOnlySpan<byte> hex)
+    {
+        if (hex.Length is not (8 or 32))
+        {
+            return null;
+        }
+
+        Span<byte> bytes = stackalloc byte[hex.Length / 2];
+        for (var word = 0; word < bytes.Length / 4; word++)
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                if (!byte.TryParse(hex.Slice((word * 4 + i) * 2, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var b))
+                {
+                    return null;
+                }
+
+                bytes[word * 4 + 3 - i] = b;
+            }
+        }
+
+        return new IPAddress(bytes);
+    }
 }
 
 /// <summary>One line of a <c>/proc/net/tcp</c> table.</summary>
-internal readonly record struct TcpSocket(int LocalPort, byte State, ulong Inode);
+internal readonly record struct TcpSocket(int LocalPort, byte State, ulong Inode)
+{
+    /// <summary>The local address, when the table was parsed with it.</summary>
+    public IPAddress? LocalAddress { get; init; }
+}
 
 /// <summary>What <c>/proc/PID/stat</c> says of a process.</summary>
 internal readonly record struct ProcStat(char State, int ParentId, ulong StartTime)

@@ -24,34 +24,27 @@ internal static class SockDiag
     private const uint TcpListenMask = 1u << 10;
 
     /// <summary>Inodes of the sockets listening on <paramref name="port"/>, or <see langword="null"/> when the kernel would not say.</summary>
-    public static unsafe HashSet<ulong>? FindListenerInodes(int port)
+    public static HashSet<ulong>? FindListenerInodes(int port)
     {
-        var fd = Native.socket(AfNetlink, SockDgram | SockCloexec, NetlinkSockDiag);
-        if (fd < 0)
+        using var fd = Native.socket(AfNetlink, SockDgram | SockCloexec, NetlinkSockDiag);
+        if (fd.IsInvalid)
         {
             return null;
         }
 
-        try
+        var found = new HashSet<ulong>();
+        foreach (var family in (ReadOnlySpan<byte>)[AfInet, AfInet6])
         {
-            var found = new HashSet<ulong>();
-            foreach (var family in (ReadOnlySpan<byte>)[AfInet, AfInet6])
+            if (!Dump(fd, family, port, found))
             {
-                if (!Dump(fd, family, port, found))
-                {
-                    return null;
-                }
+                return null;
             }
+        }
 
-            return found;
-        }
-        finally
-        {
-            Native.close(fd);
-        }
+        return found;
     }
 
-    private static unsafe bool Dump(int fd, byte family, int port, HashSet<ulong> found)
+    private static unsafe bool Dump(SafeFd fd, byte family, int port, HashSet<ulong> found)
     {
         // nlmsghdr (16) + inet_diag_req_v2 (56)
         Span<byte> request = stackalloc byte[72];
@@ -65,7 +58,7 @@ internal static class SockDiag
         BinaryPrimitives.WriteUInt32LittleEndian(request[20..], TcpListenMask);
         fixed (byte* raw = request)
         {
-            if (Native.send(fd, raw, (nuint)request.Length, 0) != request.Length)
+            if (Native.Send(fd, raw, (nuint)request.Length, 0) != request.Length)
             {
                 return false;
             }
@@ -82,14 +75,14 @@ internal static class SockDiag
         }
     }
 
-    private static unsafe bool Receive(int fd, byte[] buffer, int port, HashSet<ulong> found)
+    private static unsafe bool Receive(SafeFd fd, byte[] buffer, int port, HashSet<ulong> found)
     {
         while (true)
         {
             nint received;
             fixed (byte* raw = buffer)
             {
-                received = Native.recv(fd, raw, (nuint)buffer.Length, 0);
+                received = Native.Receive(fd, raw, (nuint)buffer.Length, 0);
             }
 
             if (received <= 0)
