@@ -24,7 +24,7 @@ public sealed class EveryContainerRunning : IContainerInventory
 }
 
 /// <summary>Counts the ttyd processes the manager starts, by decorating the real supervisor.</summary>
-public sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProcessSupervisor
+internal sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProcessSupervisor
 {
     private int _started;
 
@@ -100,11 +100,11 @@ public sealed class BenchHarness : IAsyncDisposable
     public string Instance { get; }
     public string RuntimeDirectory { get; }
     public ITtydSessionManager Manager { get; }
-    public CountingSupervisor Supervisor { get; }
+    internal CountingSupervisor Supervisor { get; }
     public IPortAllocator Ports { get; }
 
     /// <summary>The ttyd processes of this instance running on the machine, read from their markers.</summary>
-    public IReadOnlyList<DiscoveredSession> RunningTtyds() => TtydProcessDiscovery.Find(Supervisor, Instance);
+    internal IReadOnlyList<DiscoveredSession> RunningTtyds() => TtydProcessDiscovery.Find(Supervisor, Instance);
 
     /// <summary>Starts <paramref name="count"/> sessions (containers <c>{prefix}{i}</c>), at most <paramref name="parallel"/> at a time.</summary>
     public async Task CreateAsync(string prefix, int count, int parallel = 8)

@@ -12,7 +12,7 @@ namespace TtydPorts;
 /// The API version is negotiated with the engine (<c>GET /version</c>), since current engines refuse clients
 /// older than 1.44 and older engines (20.10 speaks 1.41) refuse newer ones.
 /// </summary>
-public sealed class DockerContainerInventory : IContainerInventory, IContainerEventSource, IDisposable
+internal sealed class DockerContainerInventory : IContainerInventory, IContainerEventSource, IDisposable
 {
     private readonly HttpClient _http;
     private readonly HttpClient _events;

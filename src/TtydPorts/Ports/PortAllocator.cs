@@ -15,7 +15,7 @@ namespace TtydPorts;
 /// listener uses. With it Linux refuses the bind exactly when a socket listens on the port (connections in
 /// TIME_WAIT do not count), so the probe predicts ttyd's bind without reading the machine's socket table.
 /// </remarks>
-public sealed class PortAllocator : IPortAllocator, IDisposable
+internal sealed class PortAllocator : IPortAllocator, IDisposable
 {
     private const int SolSocket = 1;
     private const int SoReuseAddr = 2;

@@ -12,7 +12,7 @@ namespace TtydPorts;
 /// default signal dispositions, standard input from <c>/dev/null</c>, and output to a log file rather than a pipe
 /// that would break, or fill up, when nobody reads it. Reads liveness and start times from <c>/proc</c>.
 /// </summary>
-public sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
+internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
 {
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
 

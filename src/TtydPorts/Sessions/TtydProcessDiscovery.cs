@@ -7,7 +7,7 @@ namespace TtydPorts;
 /// <param name="InstanceName">The manager instance that started it.</param>
 /// <param name="Session">The session it serves.</param>
 /// <param name="Token">The session's secret marker, shared by the processes it spawned (including inside the container).</param>
-public sealed record DiscoveredSession(string InstanceName, TtydSession Session, string Token)
+internal sealed record DiscoveredSession(string InstanceName, TtydSession Session, string Token)
 {
     // The verified runtime folder that names and deletes this session's files.
     internal RuntimeFolder? Folder { get; init; }
@@ -18,7 +18,7 @@ public sealed record DiscoveredSession(string InstanceName, TtydSession Session,
 /// state of its own, so it works whether or not the host that started them still runs (the <c>ttyd-ports</c> tool).
 /// A ttyd without valid markers (not ours, or forged) is never reported.
 /// </summary>
-public static class TtydProcessDiscovery
+internal static class TtydProcessDiscovery
 {
     /// <summary>Prefix of every marker variable.</summary>
     public const string MarkerPrefix = "TTYDPORTS_";

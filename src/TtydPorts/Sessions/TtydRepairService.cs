@@ -10,7 +10,7 @@ namespace TtydPorts;
 /// once when the container engine reports a container destroyed. Adopts the sessions of an earlier run when it starts.
 /// Stops every session on shutdown only when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set.
 /// </summary>
-public sealed class TtydRepairService : BackgroundService
+internal sealed class TtydRepairService : BackgroundService
 {
     private static readonly TimeSpan EventRetry = TimeSpan.FromSeconds(5);
     private readonly ITtydSessionManager _manager;

@@ -15,7 +15,7 @@ namespace TtydPorts;
 /// creation and stopping for that container only, so concurrent calls for one container start one ttyd while
 /// calls for other containers go on in parallel. The reuse path takes no lock and reads one <c>/proc</c> file.
 /// </summary>
-public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
+internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
     // Processes left inside a container get a moment to end on SIGTERM; interactive shells ignore it.
     private static readonly TimeSpan ExecGracePeriod = TimeSpan.FromMilliseconds(500);
