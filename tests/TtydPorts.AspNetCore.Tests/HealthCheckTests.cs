@@ -124,4 +124,41 @@ public sealed class HealthCheckTests
             taken.ForEach(ports.Release);
         }
     }
+
+    [Fact]
+    public async Task In_proxy_mode_reports_no_port_figures_and_is_not_degraded_by_a_full_range()
+    {
+        RealParts.Require();
+        await using var proxy = Services(o => o.ListenMode = TtydListenMode.UnixSocket);
+        await using var direct = Services();
+        var reservations = new List<(IPortAllocator Ports, int Port)>();
+        try
+        {
+            // Each provider's whole range reserved: what degrades a TCP-mode manager.
+            foreach (var ports in new[] { proxy.GetRequiredService<IPortAllocator>(), direct.GetRequiredService<IPortAllocator>() })
+            {
+                while (ports.TryAcquire(out var port))
+                {
+                    reservations.Add((ports, port));
+                }
+            }
+
+            var inProxyMode = await CheckAsync(proxy);
+            var inDirectMode = await CheckAsync(direct);
+
+            Assert.Equal(HealthStatus.Degraded, inDirectMode.Status); // positive control: the full range degrades TCP mode
+            Assert.Equal("tcp", inDirectMode.Data["listen_mode"]);
+            Assert.True(inDirectMode.Data.ContainsKey("port_range"));
+
+            Assert.Equal(HealthStatus.Healthy, inProxyMode.Status);
+            Assert.Equal("unix_socket", inProxyMode.Data["listen_mode"]);
+            Assert.DoesNotContain(inProxyMode.Data.Keys, k => k.StartsWith("port", StringComparison.Ordinal));
+            Assert.DoesNotContain("port", inProxyMode.Description, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("Unix sockets", inProxyMode.Description, StringComparison.Ordinal);
+        }
+        finally
+        {
+            reservations.ForEach(r => r.Ports.Release(r.Port));
+        }
+    }
 }

@@ -24,14 +24,14 @@ internal static class TtydEndpointHandlers
         return Results.Json(new StatusResponse(Success, data), TtydWireJson.Default.StatusResponse);
     }
 
-    public static async Task<IResult> CleanupAsync(HttpContext context, ITtydSessionManager manager, ILoggerFactory loggers)
+    public static async Task<IResult> CleanupAsync(HttpContext context, ITtydSessionManager manager, ILoggerFactory loggers, TtydErrorFormat format)
     {
         var logger = loggers.CreateLogger(typeof(TtydEndpointHandlers).FullName!);
         var (userId, rejection) = await ReadCleanupRequestAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
         if (rejection is not null)
         {
             Log.RequestRejected(logger, context.Request.Method, context.Request.Path, rejection.Value.Message);
-            return ErrorResult(rejection.Value.Message, rejection.Value.StatusCode);
+            return ErrorResult(rejection.Value.Message, rejection.Value.StatusCode, format);
         }
 
         if (userId is not null)
@@ -50,7 +50,8 @@ internal static class TtydEndpointHandlers
             var failures = string.Join("; ", result.Failed.Select(f => $"container '{f.Session.Container}': {f.Error.Message}"));
             return ErrorResult(
                 $"Stopped {result.Stopped.Count} terminal(s) of {scope}; {result.Failed.Count} could not be stopped: {failures}",
-                StatusCodes.Status500InternalServerError);
+                StatusCodes.Status500InternalServerError,
+                format);
         }
 
         return Results.Json(
@@ -184,7 +185,7 @@ internal static class TtydEndpointHandlers
         _ => "empty",
     };
 
-    public static async ValueTask<object?> TranslateErrorsAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    public static async ValueTask<object?> TranslateErrorsAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next, TtydErrorFormat format)
     {
         try
         {
@@ -236,12 +237,31 @@ internal static class TtydEndpointHandlers
                 http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(interval.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
             }
 
-            return ErrorResult(message, statusCode);
+            return ErrorResult(message, statusCode, format);
         }
     }
 
-    internal static IResult ErrorResult(string message, int statusCode) =>
-        Results.Json(new MessageResponse(Error, message), TtydWireJson.Default.MessageResponse, statusCode: statusCode);
+    internal static IResult ErrorResult(string message, int statusCode, TtydErrorFormat format) => format switch
+    {
+        // The type stays RFC 9110's section for the status (what Results.Problem fills in); hosts that register
+        // AddProblemDetails() customise through their IProblemDetailsService, which Results.Problem does not call.
+        TtydErrorFormat.ProblemDetails => Results.Problem(detail: message, statusCode: statusCode, title: ProblemTitle(statusCode)),
+        _ => Results.Json(new MessageResponse(Error, message), TtydWireJson.Default.MessageResponse, statusCode: statusCode),
+    };
+
+    // One short, stable title per status; the detail says what was wrong with this request.
+    internal static string ProblemTitle(int statusCode) => statusCode switch
+    {
+        StatusCodes.Status400BadRequest => "The request is invalid.",
+        StatusCodes.Status401Unauthorized => "Authentication is required.",
+        StatusCodes.Status404NotFound => "The container does not exist.",
+        StatusCodes.Status409Conflict => "The container's terminal belongs to someone else.",
+        StatusCodes.Status413PayloadTooLarge => "The request body is too large.",
+        StatusCodes.Status415UnsupportedMediaType => "The request must be JSON.",
+        StatusCodes.Status429TooManyRequests => "Too many terminals.",
+        StatusCodes.Status503ServiceUnavailable => "The container engine does not answer.",
+        _ => "The server could not complete the request.",
+    };
 
     // ArgumentException appends " (Parameter 'name')" to the message; the message already names the value.
     private static string WithoutParameterSuffix(ArgumentException e)

@@ -8,8 +8,9 @@ public static class TtydHealthChecksBuilderExtensions
 {
     /// <summary>
     /// Adds a health check that is unhealthy (or <paramref name="failureStatus"/>) when ttyd cannot be found or the container
-    /// engine does not answer, and degraded when 90% or more of the port range is in use. Its data carries the resolved ttyd
-    /// path, the port range, the reserved ports and the active sessions. Needs <c>AddTtydSessions()</c> on the services.
+    /// engine does not answer, and, in TCP mode, degraded when 90% or more of the port range is in use. Its data carries the
+    /// resolved ttyd path, the listen mode (<c>tcp</c> or <c>unix_socket</c>), the runtime folder and the active sessions,
+    /// and in TCP mode the port range and the reserved ports. Needs <c>AddTtydSessions()</c> on the services.
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
     /// <param name="name">Name of the check. Default <c>ttyd</c>.</param>

@@ -5,8 +5,8 @@ namespace TtydPorts.AspNetCore;
 
 /// <summary>
 /// Unhealthy when ttyd cannot be found, the runtime folder cannot be trusted or the container engine does not answer;
-/// degraded when 90% or more of the port range is reserved. Reads no process table: one <c>PATH</c> lookup, a few
-/// <c>statx</c> calls and one engine request.
+/// in TCP mode, degraded when 90% or more of the port range is reserved (proxy mode takes no port: no port figures, no
+/// port-based degradation). Reads no process table: one <c>PATH</c> lookup, a few <c>statx</c> calls and one engine request.
 /// </summary>
 internal sealed class TtydSessionsHealthCheck(
     IOptions<TtydSessionOptions> options,
@@ -23,17 +23,26 @@ internal sealed class TtydSessionsHealthCheck(
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var ttydPath = options.Value.TtydPath;
-        var rangeSize = ports.RangeEnd - ports.RangeStart + 1;
-        var reserved = ports.ReservedCount;
         var resolved = Native.ResolveExecutable(ttydPath);
+
+        // In proxy mode (Unix sockets) no session takes a port: the range's figures would only mislead.
+        var usesPorts = options.Value.ListenMode == TtydListenMode.Tcp;
         var data = new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["ttyd"] = resolved ?? "(not found)",
-            ["port_range"] = $"{ports.RangeStart}-{ports.RangeEnd}",
-            ["ports_reserved"] = reserved,
-            ["ports_total"] = rangeSize,
+            ["listen_mode"] = usesPorts ? "tcp" : "unix_socket",
             ["active_sessions"] = manager.GetStatus().ActiveSessions,
         };
+
+        int rangeSize = 0, reserved = 0;
+        if (usesPorts)
+        {
+            rangeSize = ports.RangeEnd - ports.RangeStart + 1;
+            reserved = ports.ReservedCount;
+            data["port_range"] = $"{ports.RangeStart}-{ports.RangeEnd}";
+            data["ports_reserved"] = reserved;
+            data["ports_total"] = rangeSize;
+        }
 
         var problems = new List<string>();
         if (resolved is null)
@@ -65,6 +74,11 @@ internal sealed class TtydSessionsHealthCheck(
         if (problems.Count > 0)
         {
             return new HealthCheckResult(context.Registration.FailureStatus, string.Join(" ", problems), engineError, data);
+        }
+
+        if (!usesPorts)
+        {
+            return HealthCheckResult.Healthy($"ttyd found, engine answers, {data["active_sessions"]} session(s) on Unix sockets.", data);
         }
 
         var share = (double)reserved / rangeSize;

@@ -2,28 +2,36 @@ using Microsoft.Extensions.Logging;
 
 namespace TtydPorts;
 
+// Messages read right in both listen modes: {Endpoint} is "port 8001" or "socket /run/.../x.sock" (EndpointOf), never
+// "port 0"; {Topology} is "topology t1" or "no topology" (TopologyOf), never "topology (null)".
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Started ttyd for container {Container} on port {Port} (pid {ProcessId}, user {UserId}, topology {TopologyId}).")]
-    public static partial void SessionStarted(ILogger logger, string container, int port, int processId, string userId, string? topologyId);
+    /// <summary>Where the session's ttyd listens, as log messages and traces name it.</summary>
+    public static string EndpointOf(TtydSession session) =>
+        session.SocketPath is { } socket ? "socket " + socket : "port " + session.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public static string TopologyOf(string? topologyId) => topologyId is null ? "no topology" : "topology " + topologyId;
+
+    [LoggerMessage(1, LogLevel.Information, "Started ttyd for container {Container} on {Endpoint} (pid {ProcessId}, user {UserId}, {Topology}).")]
+    public static partial void SessionStarted(ILogger logger, string container, string endpoint, int processId, string userId, string topology);
 
     [LoggerMessage(2, LogLevel.Warning, "No free port in {RangeStart}-{RangeEnd} for container {Container}; {Reserved} reserved by this manager.")]
     public static partial void PortsExhausted(ILogger logger, string container, int rangeStart, int rangeEnd, int reserved);
 
-    [LoggerMessage(3, LogLevel.Warning, "ttyd for container {Container} failed to start on port {Port} (attempt {Attempt}): {Reason}")]
-    public static partial void StartAttemptFailed(ILogger logger, string container, int port, int attempt, string reason);
+    [LoggerMessage(3, LogLevel.Warning, "ttyd for container {Container} failed to start on {Endpoint} (attempt {Attempt}): {Reason}")]
+    public static partial void StartAttemptFailed(ILogger logger, string container, string endpoint, int attempt, string reason);
 
-    [LoggerMessage(4, LogLevel.Information, "Stopped ttyd for container {Container} on port {Port} (pid {ProcessId}): {Reason}.")]
-    public static partial void SessionStopped(ILogger logger, string container, int port, int processId, StopReason reason);
+    [LoggerMessage(4, LogLevel.Information, "Stopped ttyd for container {Container} on {Endpoint} (pid {ProcessId}, reason {Reason}).")]
+    public static partial void SessionStopped(ILogger logger, string container, string endpoint, int processId, StopReason reason);
 
-    [LoggerMessage(5, LogLevel.Error, "Could not stop ttyd for container {Container} on port {Port} (pid {ProcessId}); its port stays reserved.")]
-    public static partial void StopFailed(ILogger logger, Exception exception, string container, int port, int processId);
+    [LoggerMessage(5, LogLevel.Error, "Could not stop ttyd for container {Container} on {Endpoint} (pid {ProcessId}); the session stays tracked and its endpoint reserved.")]
+    public static partial void StopFailed(ILogger logger, Exception exception, string container, string endpoint, int processId);
 
-    [LoggerMessage(6, LogLevel.Information, "Session of container {Container} was unhealthy (pid {ProcessId}, port {Port}); starting a new one.")]
-    public static partial void SessionUnhealthy(ILogger logger, string container, int processId, int port);
+    [LoggerMessage(6, LogLevel.Information, "Session of container {Container} on {Endpoint} (pid {ProcessId}) was unhealthy ({State}); starting a new one.")]
+    public static partial void SessionUnhealthy(ILogger logger, string container, string endpoint, int processId, SessionHealthState state);
 
-    [LoggerMessage(7, LogLevel.Information, "Adopted ttyd for container {Container} on port {Port} (pid {ProcessId}) from an earlier run.")]
-    public static partial void SessionAdopted(ILogger logger, string container, int port, int processId);
+    [LoggerMessage(7, LogLevel.Information, "Adopted ttyd for container {Container} on {Endpoint} (pid {ProcessId}) from an earlier run.")]
+    public static partial void SessionAdopted(ILogger logger, string container, string endpoint, int processId);
 
     [LoggerMessage(8, LogLevel.Warning, "Could not list containers while cleaning orphans.")]
     public static partial void InventoryFailed(ILogger logger, Exception exception);
@@ -32,7 +40,7 @@ internal static partial class Log
     public static partial void RepairFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(30, LogLevel.Warning, "Session of container {Container} (pid {ProcessId}) was started for container id {ContainerId}, which the name no longer means; it is stopped and never handed out again.")]
-    public static partial void SessionStale(ILogger logger, string container, int processId, string? containerId);
+    public static partial void SessionStale(ILogger logger, string container, int processId, string containerId);
 
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
@@ -43,9 +51,23 @@ internal static partial class Log
     [LoggerMessage(21, LogLevel.Warning, "ttyd for container {Container} (pid {ProcessId}) did not answer an HTTP request within {Timeout}; it is replaced.")]
     public static partial void SessionUnresponsive(ILogger logger, string container, int processId, TimeSpan timeout);
 
-    [LoggerMessage(22, LogLevel.Warning, "ttyd for container {Container} on port {Port} (pid {ProcessId}) from an earlier run does not fit today's options (listen mode, base path, credentials, address or range); it is stopped and replaced, never handed out.")]
-    public static partial void SessionAdoptedUnfit(ILogger logger, string container, int port, int processId);
+    [LoggerMessage(22, LogLevel.Warning, "ttyd for container {Container} on {Endpoint} (pid {ProcessId}) from an earlier run does not fit today's options (listen mode, base path, credentials, address or range); it is stopped and replaced, never handed out.")]
+    public static partial void SessionAdoptedUnfit(ILogger logger, string container, string endpoint, int processId);
 
     [LoggerMessage(31, LogLevel.Warning, "AllowUnauthenticatedLoopbackTerminals: terminals on {BindAddress} take no credential. Every local user, and any web page opened in a browser on this machine, can get a shell in the containers.")]
     public static partial void UnauthenticatedTerminals(ILogger logger, string bindAddress);
+
+    [LoggerMessage(40, LogLevel.Error, "Could not stop process {ProcessId}, which the terminal of container {Container} left inside it.")]
+    public static partial void ExecStopFailed(ILogger logger, Exception exception, string container, int processId);
+
+    // Decisions, at Debug: what a reader of a "why did my terminal change" question needs, too chatty for Information.
+
+    [LoggerMessage(41, LogLevel.Debug, "Reusing the session of container {Container} on {Endpoint} (pid {ProcessId}).")]
+    public static partial void SessionReused(ILogger logger, string container, string endpoint, int processId);
+
+    [LoggerMessage(42, LogLevel.Debug, "Not reusing the session of container {Container} on {Endpoint} (pid {ProcessId}): {Why}; it is stopped and replaced.")]
+    public static partial void SessionReplaced(ILogger logger, string container, string endpoint, int processId, string why);
+
+    [LoggerMessage(43, LogLevel.Debug, "No session for container {Container}; starting one for {Topology}.")]
+    public static partial void SessionMissing(ILogger logger, string container, string topology);
 }

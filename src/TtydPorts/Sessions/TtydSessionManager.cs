@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
@@ -92,6 +93,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         {
             ThrowIfConflict(current.Session, userId, topologyId);
             _metrics.Started("reused");
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.SessionReused(_logger, container, Log.EndpointOf(current.Session), current.Session.ProcessId);
+            }
+
             return new(current.Session);
         }
 
@@ -99,6 +105,20 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     }
 
     private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    {
+        using var activity = TtydPortsActivities.StartCreate(container, topologyId);
+        try
+        {
+            return await EnsureSlowAsync(container, userId, topologyId, activity, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            TtydPortsActivities.Failed(activity, e);
+            throw;
+        }
+    }
+
+    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, Activity? activity, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -116,7 +136,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     if (existing.Stale)
                     {
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
-                        Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId);
+                        Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
+                        Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
                         await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token)).ConfigureAwait(false);
                         slot.Current = null;
                     }
@@ -124,17 +145,35 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         _metrics.Started("reused");
+                        TtydPortsActivities.Created(activity, "reused", existing.Session);
+                        Log.SessionReused(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId);
                         return existing.Session;
                     }
                     else
                     {
-                        Log.SessionUnhealthy(_logger, container, existing.Session.ProcessId, existing.Session.Port);
+                        var endpoint = Log.EndpointOf(existing.Session);
+                        if (existing.Unfit)
+                        {
+                            Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, "adopted from a run with other options");
+                        }
+                        else
+                        {
+                            var state = Health(existing.Session);
+                            Log.SessionUnhealthy(_logger, container, endpoint, existing.Session.ProcessId, state);
+                            Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, $"its ttyd is {state}");
+                        }
                         await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
                         slot.Current = null;
                     }
                 }
 
+                if (slot.Current is null)
+                {
+                    Log.SessionMissing(_logger, container, Log.TopologyOf(topologyId));
+                }
+
                 slot.Current = await StartAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+                TtydPortsActivities.Created(activity, slot.Current is null ? "refused" : "created", slot.Current?.Session);
                 return slot.Current?.Session;
             }
             finally
@@ -263,14 +302,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process };
-                Log.SessionStarted(_logger, container, port, process.ProcessId, userId, topologyId);
+                Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets };
             }
             catch (ProcessLaunchException e)
             {
                 ReleaseEndpoint(planned, token);
                 _folder.DeleteSessionFiles(token, socket: false);
-                Log.StartAttemptFailed(_logger, container, port, attempt, e.Message);
+                Log.StartAttemptFailed(_logger, container, Log.EndpointOf(planned), attempt, e.Message);
                 if (e.Failure == LaunchFailure.NotExecutable)
                 {
                     throw new TtydStartException($"Cannot start ttyd for container '{container}': {e.Message}", e);
@@ -365,6 +404,22 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
     /// <inheritdoc />
     public async Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default)
+    {
+        using var activity = TtydPortsActivities.StartRepair();
+        try
+        {
+            var result = await RepairPassAsync(cancellationToken).ConfigureAwait(false);
+            TtydPortsActivities.Repaired(activity, result);
+            return result;
+        }
+        catch (Exception e)
+        {
+            TtydPortsActivities.Failed(activity, e);
+            throw;
+        }
+    }
+
+    private async Task<CleanupResult> RepairPassAsync(CancellationToken cancellationToken)
     {
         // Clients are counted first: the health probe below opens connections of its own.
         if (_options.IdleTimeout is not null)
@@ -563,13 +618,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs)
     {
         var session = entry.Session;
+        var endpoint = Log.EndpointOf(session);
+        using var activity = TtydPortsActivities.StartStop(session, reason);
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ProcessStopException e)
         {
-            Log.StopFailed(_logger, e, session.Container, session.Port, session.ProcessId);
+            Log.StopFailed(_logger, e, session.Container, endpoint, session.ProcessId);
+            TtydPortsActivities.Failed(activity, e);
             throw;
         }
 
@@ -581,7 +639,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             }
             catch (ProcessStopException e)
             {
-                Log.StopFailed(_logger, e, session.Container, session.Port, leftover.ProcessId);
+                Log.ExecStopFailed(_logger, e, session.Container, leftover.ProcessId);
             }
         }
 
@@ -593,7 +651,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         _limits.Release(session.UserId);
         _folder.DeleteSessionFiles(entry.Token, socket: false);
         _metrics.Stopped(reason);
-        Log.SessionStopped(_logger, session.Container, session.Port, session.ProcessId, reason);
+        Log.SessionStopped(_logger, session.Container, endpoint, session.ProcessId, reason);
     }
 
     // Re-adopts the ttyd processes a previous run of this instance started: only those SessionAdoption proves ours.
@@ -636,11 +694,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
                     if (unfit)
                     {
-                        Log.SessionAdoptedUnfit(_logger, session.Container, session.Port, session.ProcessId);
+                        Log.SessionAdoptedUnfit(_logger, session.Container, Log.EndpointOf(session), session.ProcessId);
                     }
                     else
                     {
-                        Log.SessionAdopted(_logger, session.Container, session.Port, session.ProcessId);
+                        Log.SessionAdopted(_logger, session.Container, Log.EndpointOf(session), session.ProcessId);
                     }
                 }
             }
