@@ -3,8 +3,8 @@
 # with a demo topology of busybox containers (label ttydports.demo=1) and prints the address to open.
 # Ctrl+C stops the sample; it removes its terminals and containers, and this script removes any demo container left
 # behind and an engine it started. `--once` checks that the page and every terminal answer, then exits.
-# Other arguments go to the sample (e.g. --Ttyd:PortRangeStart=8100). The address: SAMPLE_URL, default
-# http://127.0.0.1:5080 (use http://0.0.0.0:5080 together with --Ttyd:BindAddress=0.0.0.0 to open it from elsewhere).
+# Other arguments go to the sample (e.g. --TtydPorts:PortRangeStart=8100). The address: SAMPLE_URL, default
+# http://127.0.0.1:5080 (use http://0.0.0.0:5080 together with --TtydPorts:BindAddress=0.0.0.0 to open it from elsewhere).
 set -euo pipefail
 SCRIPT_NAME=run-sample
 # shellcheck source=common.sh
@@ -23,4 +23,4 @@ log "building the sample"
 run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
 # The docker client that matches the engine, for the sample and the terminals it opens.
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
-    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=demo-user --Ttyd:DockerPath="$docker" "$@"
+    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=demo-user --TtydPorts:DockerPath="$docker" "$@"

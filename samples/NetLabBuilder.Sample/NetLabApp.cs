@@ -17,12 +17,13 @@ public static class NetLabApp
             ContentRootPath = AppContext.BaseDirectory, // appsettings.json is copied to the output
         });
 
-        builder.Services.AddTtydSessions(options =>
+        // The sample's own defaults, then the "TtydPorts" configuration section (appsettings.json, --TtydPorts:X=Y) over them.
+        builder.Services.Configure<TtydSessionOptions>(options =>
         {
             options.InstanceName = "netlab-sample";
             options.StopSessionsOnShutdown = true; // a sample leaves nothing running behind it
         });
-        builder.Services.Configure<TtydSessionOptions>(builder.Configuration.GetSection("Ttyd"));
+        builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName));
         builder.Services.AddOptions<LabOptions>().Bind(builder.Configuration.GetSection("Lab")).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<DemoLab>();
         builder.Services.AddHostedService<DemoLabLifetime>();

@@ -17,8 +17,8 @@ if (containers.Length == 0)
 
 // Options come from configuration too, e.g. --TtydPorts:PortRangeStart=9000 or TtydPorts__InstanceName=lab2.
 var builder = Host.CreateApplicationBuilder(args.Where(a => a.StartsWith("--TtydPorts:", StringComparison.Ordinal)).ToArray());
-builder.Services.AddTtydSessions(options => options.InstanceName = "console-sample");
-builder.Services.Configure<TtydSessionOptions>(builder.Configuration.GetSection("TtydPorts"));
+builder.Services.Configure<TtydSessionOptions>(options => options.InstanceName = "console-sample"); // the default, before configuration
+builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName));
 using var host = builder.Build();
 await host.StartAsync();
 var manager = host.Services.GetRequiredService<ITtydSessionManager>();

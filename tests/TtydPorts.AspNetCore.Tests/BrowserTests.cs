@@ -14,7 +14,7 @@ public sealed partial class BrowserTests
     public async Task A_user_deploys_opens_a_terminal_runs_hostname_deletes_a_node_and_clears_the_topology_in_chromium()
     {
         Chromium.Require();
-        await using var sample = await SampleHost.StartAsync(19300, 19309, "--Ttyd:ExtraTtydArguments:0=-t", "--Ttyd:ExtraTtydArguments:1=rendererType=dom");
+        await using var sample = await SampleHost.StartAsync(19300, 19309, "--TtydPorts:ExtraTtydArguments:0=-t", "--TtydPorts:ExtraTtydArguments:1=rendererType=dom");
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;

@@ -161,12 +161,12 @@ public sealed class SampleHost : IAsyncDisposable
         string[] args =
         [
             "--urls", "http://127.0.0.1:0",
-            $"--Ttyd:PortRangeStart={rangeStart}",
-            $"--Ttyd:PortRangeEnd={rangeEnd}",
-            $"--Ttyd:InstanceName={instance}",
-            $"--Ttyd:RuntimeDirectory={runtime}",
-            $"--Ttyd:DockerPath={RealParts.DockerClient}",
-            "--Ttyd:StopGracePeriod=00:00:02",
+            $"--TtydPorts:PortRangeStart={rangeStart}",
+            $"--TtydPorts:PortRangeEnd={rangeEnd}",
+            $"--TtydPorts:InstanceName={instance}",
+            $"--TtydPorts:RuntimeDirectory={runtime}",
+            $"--TtydPorts:DockerPath={RealParts.DockerClient}",
+            "--TtydPorts:StopGracePeriod=00:00:02",
             $"--Lab:ContainerPrefix={instance}-",
             $"--Lab:Label={RealParts.TestLabel}",
             "--Lab:NodesPerTopology=2",

@@ -168,14 +168,12 @@ public sealed class PackedConsumerTests(TestContainers containers) : IDisposable
             ["Logging"] = new Dictionary<string, object> { ["LogLevel"] = new Dictionary<string, string> { ["Default"] = "Warning" } },
         }));
 
-        // AddTtydSessions(IConfiguration) is on its way (issue 14); until then the section is bound as any options class.
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
             using TtydPorts;
 
             var builder = WebApplication.CreateSlimBuilder(args);
             builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Services.AddTtydSessions();
-            builder.Services.Configure<TtydSessionOptions>(builder.Configuration.GetSection("TtydPorts"));
+            builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName));
 
             var app = builder.Build();
             app.MapTtydEndpoints("/api/ttyd");

@@ -174,20 +174,6 @@ public sealed class OptionsValidationTests
     [InlineData("/a b")]
     public void A_base_path_must_be_a_clean_absolute_path(string basePath) =>
         Assert.Contains("BasePath", ValidationError(o => o.BasePath = basePath), StringComparison.Ordinal);
-
-    [Fact]
-    public void Every_part_can_be_replaced_by_registering_it_first()
-    {
-        var inventory = Mock.Of<IContainerInventory>();
-        var services = new ServiceCollection().AddLogging();
-        services.AddSingleton(inventory);
-        services.AddTtydSessions();
-        using var provider = services.BuildServiceProvider();
-
-        Assert.Same(inventory, provider.GetRequiredService<IContainerInventory>());
-        Assert.IsType<PortAllocator>(provider.GetRequiredService<IPortAllocator>());
-        Assert.IsType<TtydSessionManager>(provider.GetRequiredService<ITtydSessionManager>());
-    }
 }
 
 public sealed class ProcFsTests

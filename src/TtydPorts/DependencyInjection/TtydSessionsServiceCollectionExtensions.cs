@@ -1,4 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TtydPorts;
 
@@ -8,23 +12,21 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class TtydSessionsServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="ITtydSessionManager"/> with its default parts. Every part is registered with <c>TryAdd</c>,
-    /// so a host can replace any of them by registering its own first.
+    /// Adds <see cref="ITtydSessionManager"/> with its default parts and the hosted service that adopts the sessions
+    /// of an earlier run at start and repairs them. Replace a part with the returned builder's <c>Use…</c> methods.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException">The process does not run on Linux.</exception>
     public static ITtydSessionsBuilder AddTtydSessions(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         TtydPlatform.ThrowIfUnsupported();
-        services.AddOptions<TtydSessionOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsRules>());
+        AddValidatedOptions(services, Options.Options.DefaultName);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPortAllocator, PortAllocator>();
         services.TryAddSingleton<IProcessSupervisor, LinuxProcessSupervisor>();
         services.TryAddSingleton<IContainerInventory, DockerContainerInventory>();
         services.TryAddSingleton<ITtydSessionManager, TtydSessionManager>();
-        services.AddHostedService<TtydRepairService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TtydRepairService>());
         return new TtydSessionsBuilder(services);
     }
 
@@ -38,12 +40,105 @@ public static class TtydSessionsServiceCollectionExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Adds <see cref="ITtydSessionManager"/> with options bound from <paramref name="configuration"/>, by convention
+    /// the section <see cref="TtydSessionOptions.SectionName"/> (<c>"TtydPorts"</c>):
+    /// <c>services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName))</c>.
+    /// </summary>
+    public static ITtydSessionsBuilder AddTtydSessions(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var builder = services.AddTtydSessions();
+        services.AddOptions<TtydSessionOptions>().Bind(configuration);
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a second (third, …) manager under <paramref name="serviceKey"/>, resolved with
+    /// <c>[FromKeyedServices("lab-b")] ITtydSessionManager</c> or <c>GetRequiredKeyedService</c>. It has its own named
+    /// options (<paramref name="serviceKey"/> is the options name), port allocator, repair service and, unless set,
+    /// <see cref="TtydSessionOptions.InstanceName"/> = the key, so that the managers never see each other's sessions;
+    /// the process supervisor, container inventory and <see cref="TimeProvider"/> of the default registration are shared.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">The process does not run on Linux.</exception>
+    public static IServiceCollection AddKeyedTtydSessions(this IServiceCollection services, string serviceKey, Action<TtydSessionOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        ArgumentNullException.ThrowIfNull(configure);
+        if (!SessionIds.IsValidId(serviceKey))
+        {
+            throw new ArgumentException($"Service key {SessionIds.Quote(serviceKey)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*: it is also the manager's default instance name.", nameof(serviceKey));
+        }
+
+        services.AddTtydSessions();
+        AddValidatedOptions(services, serviceKey);
+        services.Configure<TtydSessionOptions>(serviceKey, options => options.InstanceName = serviceKey);
+        services.Configure(serviceKey, configure);
+        services.AddKeyedSingleton<IPortAllocator>(serviceKey, (sp, _) =>
+            new PortAllocator(Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)), sp.GetRequiredService<TimeProvider>()));
+        services.AddKeyedSingleton<ITtydSessionManager>(serviceKey, (sp, _) =>
+            new TtydSessionManager(
+                sp.GetRequiredKeyedService<IPortAllocator>(serviceKey),
+                sp.GetRequiredService<IProcessSupervisor>(),
+                sp.GetRequiredService<IContainerInventory>(),
+                Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<ILogger<TtydSessionManager>>(),
+                sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton<IHostedService>(sp =>
+            new TtydRepairService(
+                sp.GetRequiredKeyedService<ITtydSessionManager>(serviceKey),
+                sp.GetRequiredService<IContainerInventory>(),
+                Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<ILogger<TtydRepairService>>()));
+        return services;
+    }
+
+    private static void AddValidatedOptions(IServiceCollection services, string name)
+    {
+        services.AddOptions<TtydSessionOptions>(name).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydSessionOptions>, TtydSessionOptionsRules>());
+    }
+
     private sealed record TtydSessionsBuilder(IServiceCollection Services) : ITtydSessionsBuilder;
 }
 
-/// <summary>Returned by <c>AddTtydSessions</c>, for add-ons that extend the registration.</summary>
+/// <summary>Returned by <c>AddTtydSessions</c>: replaces a part of the manager, or lets add-ons extend the registration.</summary>
 public interface ITtydSessionsBuilder
 {
     /// <summary>The service collection.</summary>
     IServiceCollection Services { get; }
+}
+
+/// <summary>Replace a default part of the session manager, as YARP's builder replaces its parts.</summary>
+public static class TtydSessionsBuilderExtensions
+{
+    /// <summary>Uses <typeparamref name="T"/> (a singleton) to hand out ports.</summary>
+    public static ITtydSessionsBuilder UsePortAllocator<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IPortAllocator =>
+        Replace<IPortAllocator, T>(builder);
+
+    /// <summary>Uses <typeparamref name="T"/> (a singleton) to start, watch and stop ttyd processes.</summary>
+    public static ITtydSessionsBuilder UseProcessSupervisor<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IProcessSupervisor =>
+        Replace<IProcessSupervisor, T>(builder);
+
+    /// <summary>Uses <typeparamref name="T"/> (a singleton) to find containers.</summary>
+    public static ITtydSessionsBuilder UseContainerInventory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IContainerInventory =>
+        Replace<IContainerInventory, T>(builder);
+
+    /// <summary>Uses <typeparamref name="T"/> (a singleton) as the session manager itself.</summary>
+    public static ITtydSessionsBuilder UseSessionManager<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, ITtydSessionManager =>
+        Replace<ITtydSessionManager, T>(builder);
+
+    private static ITtydSessionsBuilder Replace<TService, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TImplementation>(ITtydSessionsBuilder builder)
+        where TService : class
+        where TImplementation : class, TService
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Replace(ServiceDescriptor.Singleton<TService, TImplementation>());
+        return builder;
+    }
 }

@@ -8,6 +8,9 @@ namespace TtydPorts;
     Justification = "The attributes are read only by the source-generated TtydSessionOptionsValidator, which checks TimeSpan ranges with its own code; nothing validates them by reflection.")]
 public sealed class TtydSessionOptions
 {
+    /// <summary>The configuration section both samples and the documentation use: <c>"TtydPorts"</c>.</summary>
+    public const string SectionName = "TtydPorts";
+
     /// <summary>First port of the range, inclusive. Default 8000.</summary>
     [Range(1, 65535)]
     public int PortRangeStart { get; set; } = 8000;
