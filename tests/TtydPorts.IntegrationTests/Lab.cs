@@ -62,6 +62,7 @@ public sealed class ManagerUnderTest : IAsyncDisposable
             })
             .Services.BuildServiceProvider();
         Manager = _provider.GetRequiredService<ITtydSessionManager>();
+        Manager.AdoptAsync().AsTask().GetAwaiter().GetResult(); // what the hosted service does as a host starts
         Supervisor = _provider.GetRequiredService<IProcessSupervisor>();
         Ports = _provider.GetRequiredService<IPortAllocator>();
     }

@@ -461,6 +461,8 @@ public sealed class TtydSessionManagerTests : IDisposable
         _h.Options.RequireCredentials = !_h.Options.RequireCredentials; // the new run demands the opposite
 
         var manager = _h.Create();
+        Assert.Empty(manager.GetStatus().Sessions); // a read adopts nothing
+        await manager.AdoptAsync(Ct); // the hosted service, as the host starts
         Assert.False(Assert.Single(manager.GetStatus().Sessions).Healthy);
         var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
 
@@ -525,8 +527,9 @@ public sealed class TtydSessionManagerTests : IDisposable
         _h.Marked.Add(Marked(501, 1, markers));
         lock (_h.Alive) { _h.Alive.Add(501); }
         var manager = _h.Create();
+        await manager.AdoptAsync(Ct);
 
-        Assert.Null(manager.FindSession("node9"));
+        Assert.Null(manager.FindSession("node9")); // adopted, but never handed out
         var session = await manager.EnsureSessionAsync("node9", "carol", "t9", Ct);
 
         Assert.NotEqual(501, session!.ProcessId);

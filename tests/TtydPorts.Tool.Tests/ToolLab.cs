@@ -127,6 +127,7 @@ public sealed class LabManager : IAsyncDisposable
             })
             .Services.BuildServiceProvider();
         Manager = _provider.GetRequiredService<ITtydSessionManager>();
+        Manager.AdoptAsync().AsTask().GetAwaiter().GetResult(); // what the hosted service does as a host starts
         Supervisor = _provider.GetRequiredService<IProcessSupervisor>();
     }
 

@@ -57,6 +57,14 @@ public interface ITtydSessionManager
     /// <returns>Whether a session was bound to that container.</returns>
     bool MarkContainerRemoved(string containerId);
 
+    /// <summary>
+    /// Takes over the sessions an earlier run of this <see cref="TtydSessionOptions.InstanceName"/> left running (those it
+    /// can prove it started), once. The hosted repair service calls it as the host starts; reads
+    /// (<see cref="GetStatus"/>, <see cref="FindSession"/>) never adopt, while a start or a cleanup adopts first if the
+    /// host has not, so that it never races a process of an earlier run.
+    /// </summary>
+    ValueTask AdoptAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
     /// <summary>The seed's status figures plus every session's details. Reads no process table and no socket table.</summary>
     TtydStatus GetStatus();
 }

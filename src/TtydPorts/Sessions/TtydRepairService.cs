@@ -39,6 +39,13 @@ internal sealed class TtydRepairService : BackgroundService
         _logger = logger ?? NullLogger<TtydRepairService>.Instance;
     }
 
+    /// <summary>Adopts what an earlier run left, before the host goes on starting (and serving requests).</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _manager.AdoptAsync(cancellationToken).ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -48,8 +55,7 @@ internal sealed class TtydRepairService : BackgroundService
         {
             try
             {
-                // The first pass runs at once: it adopts what an earlier run left, and stops at once what of it cannot be
-                // handed out (dead, frozen, or unfit for today's options, such as a port session after a switch to proxy mode).
+                // The first pass runs at once: it stops at once what the adoption at start cannot hand out (dead, frozen, or unfit for today's options, such as a port session after a switch to proxy mode).
                 if (!first)
                 {
                     await _wake.WaitAsync(_options.RepairInterval, _time, stoppingToken).ConfigureAwait(false);

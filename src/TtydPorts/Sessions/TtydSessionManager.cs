@@ -88,7 +88,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
         }
 
-        EnsureAdopted();
         if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current))
         {
             ThrowIfConflict(current.Session, userId, topologyId);
@@ -120,6 +119,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
     private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, Activity? activity, CancellationToken cancellationToken)
     {
+        // A start must never race a process an earlier run left for the same container: adopt first if the host has
+        // not (the hosted service does it at start; a manager used without a host does it here).
+        EnsureAdopted();
         while (true)
         {
             var slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
@@ -353,7 +355,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     public TtydSession? FindSession(string container)
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
-        EnsureAdopted();
         return _slots.TryGetValue(container, out var slot) && slot.Current is { Stale: false } entry ? entry.Session : null;
     }
 
@@ -541,7 +542,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     /// <inheritdoc />
     public TtydStatus GetStatus()
     {
-        EnsureAdopted();
         var sessions = new List<TtydSessionStatus>(_slots.Count);
         foreach (var slot in _slots.Values)
         {
@@ -652,6 +652,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         _folder.DeleteSessionFiles(entry.Token, socket: false);
         _metrics.Stopped(reason);
         Log.SessionStopped(_logger, session.Container, endpoint, session.ProcessId, reason);
+    }
+
+    /// <inheritdoc />
+    public ValueTask AdoptAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        EnsureAdopted();
+        return ValueTask.CompletedTask;
     }
 
     // Re-adopts the ttyd processes a previous run of this instance started: only those SessionAdoption proves ours.
