@@ -154,8 +154,8 @@ public sealed class BenchHarness : IAsyncDisposable
     /// <summary>Ports of the range on which something listens (bind probe, as the allocator does).</summary>
     public static List<int> ListeningPorts(int start, int end, string address = "127.0.0.1")
     {
-        var probe = new PortAllocator(Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end, BindAddress = address }), TimeProvider.System);
-        var any = new PortAllocator(Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end, BindAddress = "0.0.0.0" }), TimeProvider.System);
+        using var probe = new ListenerProbe(System.Net.IPAddress.Parse(address));
+        using var any = new ListenerProbe(System.Net.IPAddress.Any);
         var busy = new List<int>();
         for (var port = start; port <= end; port++)
         {

@@ -208,7 +208,7 @@ public static class Scenarios
             await h.CreateAsync("hot", sessions);
             var status = h.Manager.GetStatus();
             var session = status.Sessions[0].Session;
-            var probe = new PortAllocator(Microsoft.Extensions.Options.Options.Create(new TtydSessionOptions { PortRangeStart = start, PortRangeEnd = end }), TimeProvider.System);
+            var probe = new ListenerProbe(System.Net.IPAddress.Loopback);
             var free = Enumerable.Range(start, 65535 - start).First(p => !probe.IsListening(p));
 
             double PerCall(int n, Action a)

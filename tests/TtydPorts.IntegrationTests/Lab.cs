@@ -73,6 +73,13 @@ public sealed class ManagerUnderTest : IAsyncDisposable
     public IProcessSupervisor Supervisor { get; }
     public IPortAllocator Ports { get; }
 
+    /// <summary>Whether anything listens on <paramref name="port"/> of the loopback address (the health model's probe).</summary>
+    public static bool IsListening(int port)
+    {
+        using var probe = new ListenerProbe(System.Net.IPAddress.Loopback);
+        return probe.IsListening(port);
+    }
+
     /// <summary>ttyd processes of this instance, read from the machine (children that inherit the markers are not counted).</summary>
     public IReadOnlyList<MarkedProcess> TtydProcesses()
     {

@@ -170,7 +170,7 @@ public sealed class LifecycleTests(ContainerLab lab)
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
 
         await client.DisposeAsync();
-        await Poll.UntilAsync(() => sut.Ports.CountEstablishedConnections().GetValueOrDefault(session.Port) == 0, Poll.Within(10));
+        await Poll.UntilAsync(() => ListenerProbe.CountEstablishedConnections(sut.Ports.RangeStart, sut.Ports.RangeEnd).GetValueOrDefault(session.Port) == 0, Poll.Within(10));
         time.Advance(TimeSpan.FromMinutes(4));
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
         time.Advance(TimeSpan.FromMinutes(2));

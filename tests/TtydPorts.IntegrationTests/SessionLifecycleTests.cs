@@ -95,7 +95,7 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
 
         Assert.Equal([removed], result.Stopped.Select(s => s.Container));
         Assert.False(sut.Supervisor.IsAlive(removedSession!.Process));
-        Assert.False(sut.Ports.IsListening(removedSession.Port));
+        Assert.False(ManagerUnderTest.IsListening(removedSession.Port));
         Assert.True(sut.Ports.TryAcquire(removedSession.Port));
         Assert.Equal([kept], sut.Manager.GetStatus().Containers);
         Assert.True(sut.Supervisor.IsAlive(keptSession!.Process));

@@ -157,7 +157,7 @@ public sealed class TrustTests(ContainerLab lab)
         var earlier = new ManagerUnderTest(18415, 18419, instance: instance);
         var direct = await earlier.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await earlier.AbandonAsync();
-        Assert.True(earlier.Ports.IsListening(direct!.Port)); // positive control: the old terminal outlived its host
+        Assert.True(ManagerUnderTest.IsListening(direct!.Port)); // positive control: the old terminal outlived its host
 
         await using var proxy = new ManagerUnderTest(18415, 18419, o => (o.ListenMode, o.BasePath) = (TtydListenMode.UnixSocket, "/terminals"), instance: instance);
         Assert.False(proxy.Manager.GetStatus().Sessions.Single().Healthy); // adopted only to be replaced
@@ -165,7 +165,7 @@ public sealed class TrustTests(ContainerLab lab)
 
         Assert.NotNull(session!.SocketPath);
         Assert.NotEqual(direct.ProcessId, session.ProcessId);
-        Assert.False(proxy.Ports.IsListening(direct.Port));
+        Assert.False(ManagerUnderTest.IsListening(direct.Port));
         Assert.Equal([session.ProcessId], proxy.TtydProcesses().Select(p => p.Process.ProcessId));
     }
 }

@@ -47,8 +47,6 @@ internal sealed class ManagerHarness
         }));
         Ports.Setup(p => p.TryAcquire(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Add(port); } });
         Ports.Setup(p => p.Release(It.IsAny<int>())).Callback((int port) => { lock (Reserved) { Reserved.Remove(port); } });
-        Ports.Setup(p => p.CountEstablishedConnections()).Returns(() => new Dictionary<int, int>(Clients));
-        Ports.Setup(p => p.IsListening(It.IsAny<int>())).Returns((int port) => { lock (Reserved) { return Reserved.Contains(port); } });
 
         Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
             .Returns((ProcessLaunch launch, CancellationToken _) => Task.FromResult(Spawn(launch)));
@@ -88,11 +86,22 @@ internal sealed class ManagerHarness
 
     public Dictionary<int, int> Clients { get; } = [];
 
+    private int _clientCounts;
+
+    /// <summary>How often the manager read the clients of its ports.</summary>
+    public int ClientCounts => Volatile.Read(ref _clientCounts);
+
     public TtydSessionManager Create(System.Diagnostics.Metrics.IMeterFactory? meters = null) =>
-        new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters)
-        {
-            AnswersProbe = (session, _) => { lock (Alive) { return Task.FromResult(!Frozen.Contains(session.ProcessId)); } },
-        };
+        WithSeams(new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters));
+
+    /// <summary>Points the manager's machine probes at this harness's model of processes and ports.</summary>
+    public TtydSessionManager WithSeams(TtydSessionManager manager)
+    {
+        manager.AnswersProbe = (session, _) => { lock (Alive) { return Task.FromResult(!Frozen.Contains(session.ProcessId)); } };
+        manager.IsPortListening = port => { lock (Reserved) { return Reserved.Contains(port); } }; // a reserved port's ttyd listens
+        manager.CountPortClients = () => { Interlocked.Increment(ref _clientCounts); return new Dictionary<int, int>(Clients); };
+        return manager;
+    }
 
     public static int PortOf(ProcessLaunch launch) => int.Parse(launch.Arguments[launch.Arguments.IndexOf("-p") + 1], System.Globalization.CultureInfo.InvariantCulture);
 

@@ -42,10 +42,7 @@ public sealed class ObservabilityTests : IDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private TtydSessionManager Manager() =>
-        new(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, _logs)
-        {
-            AnswersProbe = (_, _) => Task.FromResult(true),
-        };
+        _h.WithSeams(new(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, _logs));
 
     private List<Activity> Traced(Activity parent, string name) =>
         [.. _stopped.Where(a => a.TraceId == parent.TraceId && a.OperationName == name)];

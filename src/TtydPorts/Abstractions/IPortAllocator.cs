@@ -1,6 +1,9 @@
 namespace TtydPorts;
 
-/// <summary>Hands out ports from the configured range and tracks which ones are taken.</summary>
+/// <summary>
+/// Hands out ports from the configured range and tracks which ones are taken: allocation only (whether a port listens
+/// or has clients is the health model's question).
+/// </summary>
 public interface IPortAllocator
 {
     /// <summary>First port of the range (inclusive).</summary>
@@ -20,15 +23,6 @@ public interface IPortAllocator
 
     /// <summary>Gives a reserved port back. Call only once the process that used it is gone.</summary>
     void Release(int port);
-
-    /// <summary>Whether a listening socket holds <paramref name="port"/> on the bind address, whoever owns it.</summary>
-    bool IsListening(int port);
-
-    /// <summary>
-    /// Established TCP connections per local port of the range (clients connected to a terminal). Reads the
-    /// machine's socket table: meant for the periodic idle check, not for hot paths.
-    /// </summary>
-    IReadOnlyDictionary<int, int> CountEstablishedConnections();
 
     /// <summary>How many ports of the range are reserved by this allocator.</summary>
     int ReservedCount { get; }

@@ -34,10 +34,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private readonly RuntimeFolder _folder;
     private readonly TtydLaunchBuilder _launch;
     private readonly TtydPortsMetrics _metrics;
-    private readonly Func<int, bool> _isPortListening;
+    private readonly ListenerProbe _listeners;
 
     // Repair's HTTP round trip to each ttyd; unit tests, whose processes are mocks, replace it.
     internal Func<TtydSession, CancellationToken, Task<bool>> AnswersProbe { get; set; }
+
+    // The health model's questions about ports, asked of the machine; unit tests, whose processes are mocks, replace them.
+    internal Func<int, bool> IsPortListening { get; set; }
+
+    internal Func<IReadOnlyDictionary<int, int>> CountPortClients { get; set; }
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly Lock _adoptLock = new();
     private readonly SessionLimits _limits;
@@ -69,7 +74,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
         var dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
         _launch = new TtydLaunchBuilder(_options, _folder.Path, dockerEndpoint, Environment.GetEnvironmentVariable);
-        _isPortListening = _ports.IsListening;
+        _listeners = new ListenerProbe(_launch.Address);
+        IsPortListening = _listeners.IsListening;
+        CountPortClients = () => ListenerProbe.CountEstablishedConnections(_ports.RangeStart, _ports.RangeEnd);
         AnswersProbe = (session, ct) => SessionHealth.AnswersAsync(session, _launch.Address, _options.ResponseTimeout, ct);
         _metrics = new TtydPortsMetrics(meterFactory, () => _limits.Count, () => _ports.ReservedCount);
         if (!_launch.UseCredentials)
@@ -349,7 +356,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     // The reuse path: a few system calls, no lock, no I/O beyond them.
     private bool IsHealthy(SessionEntry entry) => !entry.Unfit && !entry.Stale && Health(entry.Session) == SessionHealthState.Healthy;
 
-    private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, _isPortListening);
+    private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, IsPortListening);
 
     /// <inheritdoc />
     public TtydSession? FindSession(string container)
@@ -473,7 +480,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private void MarkActiveSessions() =>
         RepairDecisions.MarkActive(
             Entries(),
-            _launch.UseSockets ? null : _ports.CountEstablishedConnections(),
+            _launch.UseSockets ? null : CountPortClients(),
             _launch.UseSockets ? ProcFs.CountUnixConnections() : null,
             _time.GetTimestamp());
 
@@ -679,14 +686,18 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 return;
             }
 
+            // A folder that does not exist yet is a first start: nothing to adopt, nothing wrong.
             IReadOnlyList<DiscoveredSession> trusted = [];
-            if (_folder.Check(create: false) is { } problem)
+            if (Native.LStat(_folder.Path) is not null)
             {
-                Log.RuntimeFolderRefused(_logger, problem); // nothing there can be trusted, so nothing is adopted
-            }
-            else
-            {
-                trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath)).Find(_supervisor, _options.InstanceName);
+                if (_folder.Check(create: false) is { } problem)
+                {
+                    Log.RuntimeFolderRefused(_logger, problem); // nothing there can be trusted, so nothing is adopted
+                }
+                else
+                {
+                    trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath)).Find(_supervisor, _options.InstanceName);
+                }
             }
 
             foreach (var found in trusted)
@@ -724,6 +735,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
 
         _metrics.Dispose();
+        _listeners.Dispose();
     }
 
     /// <inheritdoc cref="DisposeAsync" />
