@@ -48,4 +48,7 @@ internal static partial class Log
 
     [LoggerMessage(31, LogLevel.Warning, "AllowUnauthenticatedLoopbackTerminals: terminals on {BindAddress} take no credential. Every local user, and any web page opened in a browser on this machine, can get a shell in the containers.")]
     public static partial void UnauthenticatedTerminals(ILogger logger, string bindAddress);
+
+    [LoggerMessage(60, LogLevel.Warning, "The read-only observer terminal of container {Container} did not start; its owner's terminal runs, watching it answers 404: {Reason}")]
+    public static partial void ObserverStartFailed(ILogger logger, string container, string reason);
 }
