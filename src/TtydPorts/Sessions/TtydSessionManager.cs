@@ -611,10 +611,11 @@ public sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, 
         }
 
         var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
-        if (session.Persistent && rest.Count == 0 && SessionProcesses.TmuxAnswers(_folder.TmuxSocketPath(entry.Token)))
+        if (session.Persistent)
         {
-            // The first connection created the tmux server after the batch looked: look again, for this session only.
-            rest = [.. FindSessionProcesses(entry.Token)[entry.Token].Where(p => p != session.Process)];
+            // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
+            // catches one created after the batch looked (a connection that arrived meanwhile).
+            rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];
             execs = FindExecProcesses(entry.Token);
         }
 

@@ -28,24 +28,4 @@ internal static class SessionProcesses
                 && MarkerSignature.Verify(key, m.Markers))
             .ToLookup(m => m.Markers[TtydProcessDiscovery.SessionMarker], m => m.Process, StringComparer.Ordinal);
     }
-
-    /// <summary>Whether a tmux server still answers on <paramref name="socket"/> (tmux leaves the file when it ends).</summary>
-    public static bool TmuxAnswers(string socket)
-    {
-        if (!RuntimeFolder.IsSocket(socket))
-        {
-            return false;
-        }
-
-        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
 }
