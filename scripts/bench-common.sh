@@ -7,13 +7,13 @@ BENCH_RUN="bench-$$-$(date +%s%N)"
 export TTYDPORTS_BENCH_RUN=$BENCH_RUN
 BENCH_DLL=benchmarks/TtydPorts.Benchmarks/bin/Release/net10.0/TtydPorts.Benchmarks.dll
 
-# bench_sweep: SIGKILL every ttyd of this run that is still running; prints how many.
+# bench_sweep: SIGKILL every ttyd (and tmux server, which inherits the variable) of this run still running; prints how many.
 bench_sweep() {
     local n=0 p pid
     for p in /proc/[0-9]*; do
         pid=${p#/proc/}
-        [[ $(cat "$p/comm" 2>/dev/null) == ttyd ]] || continue
-        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "TTYDPORTS_BENCH_RUN=$BENCH_RUN"; then
+        [[ $(cat "$p/comm" 2>/dev/null) == @(ttyd|tmux*) ]] || continue
+        if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qx "TTYDPORTS_BENCH_RUN=$BENCH_RUN"; then
             kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
         fi
     done

@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
+scripts/install-tmux.sh
 scripts/docker-up.sh
 docker=$(docker_client)
 cleanup() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test against the real parts: installs ttyd when it is missing, starts a Docker engine when
-# none answers (and stops it again at the end), then checks that the suite left no ttyd process and no
-# test container behind. Exit status: that of the tests, or 1 for a leak.
+# Runs every test against the real parts: installs ttyd and tmux when they are missing, starts a Docker engine when
+# none answers (and stops it again at the end), then checks that the suite left no ttyd or tmux process and
+# no test container behind. Exit status: that of the tests, or 1 for a leak.
 set -euo pipefail
 SCRIPT_NAME=test
 # shellcheck source=common.sh
@@ -9,13 +9,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
+scripts/install-tmux.sh
 scripts/docker-up.sh
 scripts/install-chromium.sh
 scripts/install-aot-deps.sh
 trap 'scripts/docker-down.sh' EXIT
 
-# Live ttyd processes only: a zombie has exited and just waits for its parent (often PID 1) to collect it.
-ttyd_pids() { ps -eo pid=,stat=,comm= | awk '$3 == "ttyd" && $2 !~ /^Z/ {print $1}' | sort || true; }
+# Live ttyd and tmux processes only (a persistent shell's tmux server daemonizes, so it is nobody's child): a zombie
+# has exited and just waits for its parent (often PID 1) to collect it.
+ttyd_pids() { ps -eo pid=,stat=,comm= | awk '($3 == "ttyd" || $3 ~ /^tmux/) && $2 !~ /^Z/ {print $1}' | sort || true; }
 before=$(ttyd_pids)
 results=$(mktemp -d)
 status=0
@@ -29,7 +31,7 @@ rm -rf "$results"
 
 leaked=$(comm -13 <(echo "$before") <(ttyd_pids) | tr '\n' ' ')
 if [[ -n ${leaked// /} ]]; then
-    echo "test: ERROR: the suite left ttyd processes running: $leaked" >&2
+    echo "test: ERROR: the suite left ttyd or tmux processes running: $leaked" >&2
     ps -o pid,ppid,args -p "${leaked// /,}" >&2 || true
     kill -KILL $leaked 2>/dev/null || true
     status=1

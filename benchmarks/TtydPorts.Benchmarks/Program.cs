@@ -4,6 +4,7 @@ using TtydPorts.Benchmarks;
 
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
+// --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
 {
@@ -34,8 +35,13 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "100"),
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "persistence":
+            return await PersistenceScenario.RunAsync(
+                Int(Opt("--sessions") ?? "5"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence)");
             return 2;
     }
 }

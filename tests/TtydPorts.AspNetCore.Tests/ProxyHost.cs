@@ -143,12 +143,12 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
     /// Opens the terminal's WebSocket through the proxy as ttyd's page does: fetch <c>token</c>, connect with subprotocol
     /// <c>tty</c> and this client's cookies, send the hello with the token.
     /// </summary>
-    public async Task<ProxiedTerminal> ConnectAsync(string container, string? origin, CancellationToken cancellationToken, bool fetchToken = true)
+    public async Task<ProxiedTerminal> ConnectAsync(string container, string? origin, CancellationToken cancellationToken, bool fetchToken = true, string under = "")
     {
         var token = "";
         if (fetchToken)
         {
-            using var tokenResponse = await http.GetAsync($"/terminals/{container}/token", cancellationToken);
+            using var tokenResponse = await http.GetAsync($"/terminals/{container}{under}/token", cancellationToken);
             if (tokenResponse.IsSuccessStatusCode)
             {
                 token = JsonDocument.Parse(await tokenResponse.Content.ReadAsStringAsync(cancellationToken)).RootElement.GetProperty("token").GetString() ?? "";
@@ -165,7 +165,7 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
                 socket.Options.SetRequestHeader("Origin", origin);
             }
 
-            await socket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}/ws"), cancellationToken);
+            await socket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}{under}/ws"), cancellationToken);
             var terminal = new ProxiedTerminal(socket);
             await terminal.SendAsync($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}", cancellationToken);
             return terminal;

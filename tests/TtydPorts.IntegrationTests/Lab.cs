@@ -85,7 +85,20 @@ public sealed class ManagerUnderTest : IAsyncDisposable
     {
         var marked = Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
         var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
-        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId))];
+        var ttyd = Native.ResolveExecutable("ttyd");
+
+        // A persistent shell's tmux server and an observer ttyd carry the markers too; they are not sessions.
+        return [.. marked.Where(m => !pids.Contains(m.ParentProcessId) && m.ExecutablePath == ttyd && !m.Markers.ContainsKey("TTYDPORTS_ROLE"))];
+    }
+
+    /// <summary>Every process of this instance (ttyd, tmux servers, observers, docker clients): none may outlive a cleanup.</summary>
+    public IReadOnlyList<MarkedProcess> AllProcesses() => Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", Instance);
+
+    /// <summary>The tmux servers of this instance (daemonized: their parent carries no markers).</summary>
+    public IReadOnlyList<MarkedProcess> TmuxServers()
+    {
+        var tmux = Native.ResolveExecutable("tmux");
+        return [.. AllProcesses().Where(m => m.ExecutablePath == tmux && !AllProcesses().Any(p => p.Process.ProcessId == m.ParentProcessId))];
     }
 
     /// <summary>Ends this manager the way a host stops gracefully: its sessions keep running, for the next manager to adopt.</summary>

@@ -36,6 +36,11 @@ internal static class RealParts
             return "ttyd is not on PATH (scripts/install-ttyd.sh installs it)";
         }
 
+        if (!(Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, "tmux"))))
+        {
+            return "tmux is not on PATH (scripts/install-tmux.sh installs it; persistent shells need it)";
+        }
+
         try
         {
             using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

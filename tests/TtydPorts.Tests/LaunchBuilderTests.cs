@@ -68,13 +68,68 @@ public sealed class LaunchBuilderTests
     {
         var direct = Builder(new TtydSessionOptions());
         var proxy = Builder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, BasePath = "/terminals" });
-        var session = Planned(direct, credential: TtydCredential.CreateRandom());
+        var session = Planned(direct, credential: TtydCredential.CreateRandom()) with { Persistent = true };
 
         Assert.True(direct.Fits(session));
+        Assert.False(direct.Fits(session with { Persistent = false })); // a shell that dies with its page, after persistence was turned on
+        Assert.False(Builder(new TtydSessionOptions { PersistentShells = false }).Fits(session));
         Assert.False(proxy.Fits(session)); // a port session after a switch to proxy mode
         Assert.False(direct.Fits(session with { Credential = null })); // other credential policy
         Assert.False(direct.Fits(session with { Port = 9001 })); // outside today's range
         Assert.False(direct.Fits(session with { Address = IPAddress.IPv6Loopback }));
+    }
+
+    [Fact]
+    public void A_persistent_session_runs_tmux_on_its_socket_which_runs_the_exec_as_an_argument_list()
+    {
+        var builder = Builder(new TtydSessionOptions { ScrollbackLines = 500 });
+        var planned = Planned(builder) with { Persistent = true };
+
+        var arguments = builder.Build(planned, Token, Key, "/usr/bin/ttyd", "/run/tp/x.log", "/usr/bin/tmux", "/run/tp/t.tmux").Arguments;
+
+        var tmux = arguments.IndexOf("/usr/bin/tmux");
+        Assert.Equal(["/usr/bin/tmux", "-u", "-f", "/dev/null", "-S", "/run/tp/t.tmux", "start-server", ";"], arguments[tmux..(tmux + 8)]);
+        var newSession = arguments.IndexOf("new-session");
+        Assert.Equal(["new-session", "-A", "-s", "main", "--", "docker", "--host", "unix:///var/run/docker.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={Token}", "-e", "TERM=screen-256color", Id, "/bin/sh"],
+            arguments[newSession..]);
+        var settings = string.Join(' ', arguments[tmux..newSession]);
+        Assert.Contains("set-option -g status off ;", settings, StringComparison.Ordinal);
+        Assert.Contains("set-option -g prefix None ;", settings, StringComparison.Ordinal);
+        Assert.Contains("set-option -g window-size latest ;", settings, StringComparison.Ordinal);
+        Assert.Contains("set-option -g history-limit 500 ;", settings, StringComparison.Ordinal);
+        Assert.Contains("set-option -g exit-empty on ;", settings, StringComparison.Ordinal);
+        Assert.Contains("set-option -g destroy-unattached off ;", settings, StringComparison.Ordinal);
+        Assert.Equal("tmux", builder.Build(planned, Token, Key, "/usr/bin/ttyd", "/x.log", "/usr/bin/tmux", "/run/tp/t.tmux").Environment["TTYDPORTS_TERMINAL"]);
+
+        // Control: without persistence ttyd runs docker itself, and no tmux appears.
+        var plain = builder.Build(Planned(builder), Token, Key, "/usr/bin/ttyd", "/run/tp/x.log").Arguments;
+        Assert.DoesNotContain("/usr/bin/tmux", plain);
+        Assert.Equal("/bin/sh", plain[^1]);
+        Assert.Throws<InvalidOperationException>(() => builder.Build(planned, Token, Key, "/usr/bin/ttyd", "/x.log"));
+    }
+
+    [Fact]
+    public void The_observer_is_a_read_only_ttyd_with_a_read_only_tmux_client_under_watch_and_signed_as_an_observer()
+    {
+        var options = new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, BasePath = "/terminals", PersistentShells = true };
+        options.ExtraTtydArguments.Add("-W"); // an extra argument cannot make the observer writable
+        var builder = Builder(options);
+        var credential = TtydCredential.CreateRandom();
+        var planned = Planned(builder, port: 0, socket: "/run/tp/a.sock", credential: credential) with { Persistent = true, ObserverSocketPath = "/run/tp/a.watch.sock" };
+
+        var owner = builder.Build(planned, Token, Key, "/usr/bin/ttyd", "/x.log", "/usr/bin/tmux", "/run/tp/t.tmux");
+        var observer = builder.BuildObserver(planned, Token, Key, "/usr/bin/ttyd", "/usr/bin/tmux", "/run/tp/t.tmux");
+
+        Assert.True(builder.UseObservers);
+        Assert.Contains("-W", owner.Arguments); // control
+        Assert.DoesNotContain("-W", observer.Arguments);
+        Assert.Equal(["-i", "/run/tp/a.watch.sock", "-b", "/terminals/node1/watch", "-O", "-m", "4", "-c", $"ttydports:{credential.Password}"], observer.Arguments[..9]);
+        Assert.Equal(["/usr/bin/tmux", "-u", "-f", "/dev/null", "-S", "/run/tp/t.tmux", "attach-session", "-f", "read-only,ignore-size", "-t", "main"], observer.Arguments[9..]);
+        Assert.Equal("observer", observer.Environment["TTYDPORTS_ROLE"]);
+        Assert.False(owner.Environment.ContainsKey("TTYDPORTS_ROLE"));
+        Assert.True(MarkerSignature.Verify(Key, observer.Environment));
+        Assert.False(new TtydLaunchBuilder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, PersistentShells = false }, "/r", "unix:///d", _ => null).UseObservers);
+        Assert.False(Builder(new TtydSessionOptions()).UseObservers); // direct mode has no observer path
     }
 
     [Fact]

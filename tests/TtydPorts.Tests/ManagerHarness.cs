@@ -12,7 +12,8 @@ internal sealed class ManagerHarness
     public Mock<IProcessSupervisor> Supervisor { get; } = new(MockBehavior.Strict);
     public Mock<IContainerInventory> Inventory { get; } = new(MockBehavior.Strict);
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero));
-    public TtydSessionOptions Options { get; } = new() { RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-unit-" + Guid.NewGuid().ToString("N")) };
+    // Persistent shells are covered by the launch builder's tests and the integration tests; here ttyd runs the shell itself.
+    public TtydSessionOptions Options { get; } = new() { RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-unit-" + Guid.NewGuid().ToString("N")), PersistentShells = false };
 
     public HashSet<int> Reserved { get; } = [];
     public HashSet<int> Alive { get; } = [];
@@ -56,6 +57,7 @@ internal sealed class ManagerHarness
             .Returns((ProcessIdentity p, TimeSpan _, CancellationToken _) => { lock (Alive) { return Task.FromResult(Alive.Remove(p.ProcessId)); } });
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_INSTANCE", It.IsAny<string?>())).Returns(() => Marked);
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_EXEC", It.IsAny<string?>())).Returns(() => Execs);
+        Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_SESSION", It.IsAny<string?>())).Returns(() => []);
 
         Inventory.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
             .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Info(name)));

@@ -38,6 +38,7 @@ public sealed class DecisionTests : IDisposable
     public DecisionTests()
     {
         _supervisor.Setup(s => s.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", null)).Returns(() => [.. _marked]);
+        _supervisor.Setup(s => s.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_SESSION", It.IsAny<string?>())).Returns(() => []);
         _supervisor.Setup(s => s.IsAlive(It.IsAny<ProcessIdentity>())).Returns(true);
         _supervisor.Setup(s => s.IsStopped(It.IsAny<ProcessIdentity>())).Returns(false);
         _supervisor.Setup(s => s.StopAsync(It.IsAny<ProcessIdentity>(), It.IsAny<TimeSpan>(), It.IsAny<CancellationToken>())).ReturnsAsync(true);

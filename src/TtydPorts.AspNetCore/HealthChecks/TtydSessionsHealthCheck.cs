@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace TtydPorts.AspNetCore;
 
 /// <summary>
-/// Unhealthy when ttyd cannot be found, the runtime folder cannot be trusted or the container engine does not answer;
+/// Unhealthy when ttyd (or tmux, with persistent shells) cannot be found, the runtime folder cannot be trusted or the container engine does not answer;
 /// in TCP mode, degraded when 90% or more of the port range is reserved (proxy mode takes no port: no port figures, no
 /// port-based degradation). Reads no process table: one <c>PATH</c> lookup, a few <c>statx</c> calls and one engine request.
 /// </summary>
@@ -50,6 +50,17 @@ internal sealed class TtydSessionsHealthCheck(
             problems.Add(ttydPath.Contains('/', StringComparison.Ordinal)
                 ? $"ttyd '{ttydPath}' does not exist or is not executable."
                 : $"ttyd '{ttydPath}' is not on PATH.");
+        }
+
+        // Persistent shells without tmux start nothing: say so here too, never fall back.
+        if (options.Value.PersistentShells)
+        {
+            var tmux = Native.ResolveExecutable(options.Value.TmuxPath);
+            data["tmux"] = tmux ?? "(not found)";
+            if (tmux is null)
+            {
+                problems.Add($"tmux '{options.Value.TmuxPath}' was not found (PATH or TmuxPath) and PersistentShells is on: no terminal starts. Install tmux, or set PersistentShells = false.");
+            }
         }
 
         // A runtime folder another user planted or can replace stops every start: say so here, not only in a log.

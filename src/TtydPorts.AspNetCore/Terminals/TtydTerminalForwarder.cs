@@ -102,7 +102,17 @@ internal sealed class TtydTerminalForwarder : IDisposable
             return;
         }
 
-        var authorize = _options.Value.Authorize;
+        // {prefix}/{container}/watch/...: the session's read-only observer ttyd, under its own authorization decision.
+        var rest = context.GetRouteValue("rest") as string;
+        var watch = rest is not null && (rest == TtydLaunchBuilder.ObserverSegment || rest.StartsWith(TtydLaunchBuilder.ObserverSegment + "/", StringComparison.Ordinal));
+        if (watch && (session.ObserverSocketPath is null || session.ObserverProcess is null))
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "no observer terminal");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        var authorize = watch ? _options.Value.AuthorizeObserver : _options.Value.Authorize;
         var allowed = authorize is null
             ? string.Equals(_options.Value.UserIdSelector(context.User), session.UserId, StringComparison.Ordinal)
             : await authorize(context, session);
@@ -121,13 +131,16 @@ internal sealed class TtydTerminalForwarder : IDisposable
         }
 
         // /terminals/node1 -> /terminals/node1/: ttyd's page loads its parts relative to the folder.
-        if (context.Request.Path.Value is { } path && string.Equals(path, $"{prefix}/{container}", StringComparison.Ordinal))
+        if (context.Request.Path.Value is { } path
+            && (string.Equals(path, $"{prefix}/{container}", StringComparison.Ordinal) || (watch && string.Equals(path, $"{prefix}/{container}/{TtydLaunchBuilder.ObserverSegment}", StringComparison.Ordinal))))
         {
             context.Response.Redirect($"{context.Request.PathBase}{path}/{context.Request.QueryString}");
             return;
         }
 
-        var error = await _forwarder.SendAsync(context, $"http://{HostKey(session.SocketPath)}", _invoker, RequestConfig, new SessionTransformer(session));
+        // The observer ttyd serves under {base}/watch itself: the path goes through unchanged, to its own socket and pid.
+        var (socketPath, processId) = watch ? (session.ObserverSocketPath!, session.ObserverProcess!.Value.ProcessId) : (session.SocketPath, session.ProcessId);
+        var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId));
         if (error != ForwarderError.None)
         {
             Log.ForwardFailed(_logger, container, error, context.Features.Get<IForwarderErrorFeature>()?.Exception);
@@ -223,7 +236,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
     /// browser sent (ttyd's -O compares the Origin with it), no cookies of the host, and the session's credential instead of
     /// any Authorization the browser sent.
     /// </summary>
-    private sealed class SessionTransformer(TtydSession session) : HttpTransformer
+    private sealed class SessionTransformer(TtydSession session, string socketPath, int processId) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -236,8 +249,8 @@ internal sealed class TtydTerminalForwarder : IDisposable
                 proxyRequest.Headers.TryAddWithoutValidation(HeaderNames.Authorization, credential.AuthorizationHeaderValue);
             }
 
-            proxyRequest.Options.Set(SocketPathKey, session.SocketPath!);
-            proxyRequest.Options.Set(ProcessIdKey, session.ProcessId);
+            proxyRequest.Options.Set(SocketPathKey, socketPath);
+            proxyRequest.Options.Set(ProcessIdKey, processId);
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

@@ -25,6 +25,15 @@ public sealed class TtydTerminalProxyOptions
     /// </summary>
     public Func<HttpContext, TtydSession, ValueTask<bool>>? Authorize { get; set; }
 
+    /// <summary>
+    /// Decides whether an authenticated user may watch a session read-only at <c>{prefix}/{container}/watch/</c> (an
+    /// instructor looking over a student's shoulder); <see langword="false"/> answers 403. The observer's terminal is
+    /// read-only on the server side (a ttyd without <c>-W</c> running a read-only tmux client): its keystrokes never reach
+    /// the shell. Default <see langword="null"/>: only the session's owner. Independent of <see cref="Authorize"/>, so that
+    /// watching never grants typing and typing is never needed to watch.
+    /// </summary>
+    public Func<HttpContext, TtydSession, ValueTask<bool>>? AuthorizeObserver { get; set; }
+
     /// <summary>The default <see cref="UserIdSelector"/>: <see cref="ClaimTypes.NameIdentifier"/>, else <c>Identity.Name</c>.</summary>
     /// <param name="user">The signed-in user.</param>
     /// <returns>The user id, or <see langword="null"/>.</returns>

@@ -42,6 +42,12 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor)
             // (the session's own runtime folder, verified when the session was found), never from a path in a marker.
             if (target.Session?.Found is { Folder: { } folder } found)
             {
+                // A persistent shell's tmux server and the observer ttyd are no children of ttyd: found by their signed markers.
+                foreach (var rest in SessionProcesses.Find(supervisor, folder, found.InstanceName, found.Token)[found.Token])
+                {
+                    await supervisor.StopAsync(rest, gracePeriod, cancellationToken).ConfigureAwait(false);
+                }
+
                 folder.DeleteSessionFiles(found.Token);
             }
 

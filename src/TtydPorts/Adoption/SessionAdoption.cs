@@ -57,15 +57,26 @@ internal sealed class SessionAdoption
 
         // Children of ttyd (its docker exec clients) inherit its environment; the session's own process is the one
         // whose parent carries no markers. An orphaned child fails the executable check below.
+        var observers = new Dictionary<string, ProcessIdentity>(StringComparer.Ordinal);
         foreach (var process in marked.Where(m => !pids.Contains(m.ParentProcessId)))
         {
             if (Verify(process, keys) is { } session)
             {
-                found.Add(session);
+                // An observer ttyd (signed role marker) belongs to the session with its token, never a session of its own.
+                if (process.Markers.GetValueOrDefault(TtydProcessDiscovery.RoleMarker) == TtydProcessDiscovery.ObserverRole)
+                {
+                    observers[session.Token] = process.Process;
+                }
+                else if (!process.Markers.ContainsKey(TtydProcessDiscovery.RoleMarker))
+                {
+                    found.Add(session);
+                }
             }
         }
 
-        return found;
+        return [.. found.Select(f => observers.TryGetValue(f.Token, out var observer) && f.Folder is { } folder
+            ? f with { Session = f.Session with { ObserverProcess = observer, ObserverSocketPath = folder.ObserverSocketPath(f.Token) } }
+            : f)];
     }
 
     /// <summary>Why <paramref name="process"/> is not taken for a session, or <see cref="AdoptionRefusal.None"/>.</summary>

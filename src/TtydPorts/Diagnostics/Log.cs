@@ -70,4 +70,7 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Debug, "No session for container {Container}; starting one for {Topology}.")]
     public static partial void SessionMissing(ILogger logger, string container, string topology);
+
+    [LoggerMessage(60, LogLevel.Warning, "The read-only observer terminal of container {Container} did not start; its owner's terminal runs, watching it answers 404: {Reason}")]
+    public static partial void ObserverStartFailed(ILogger logger, string container, string reason);
 }

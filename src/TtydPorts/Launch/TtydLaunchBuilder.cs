@@ -36,6 +36,9 @@ internal sealed class TtydLaunchBuilder
     /// <summary>Whether sessions listen on a Unix socket (proxy mode) instead of a port.</summary>
     public bool UseSockets { get; }
 
+    /// <summary>Whether sessions get a read-only observer ttyd (proxy mode with persistent shells).</summary>
+    public bool UseObservers => UseSockets && _options.PersistentShells && _options.ObserverTerminals;
+
     /// <summary>Whether every session demands its own credential.</summary>
     public bool UseCredentials { get; }
 
@@ -47,7 +50,8 @@ internal sealed class TtydLaunchBuilder
     /// credential policy, base path, and for TCP the same address and a port inside the range.
     /// </summary>
     public bool Fits(TtydSession session) =>
-        (session.SocketPath is not null) == UseSockets
+        session.Persistent == _options.PersistentShells
+        && (session.SocketPath is not null) == UseSockets
         && (session.Credential is not null) == UseCredentials
         && string.Equals(session.BasePath, BasePathFor(session.Container), StringComparison.Ordinal)
         && (UseSockets || (session.Address.Equals(Address) && session.Port >= _options.PortRangeStart && session.Port <= _options.PortRangeEnd));
@@ -58,7 +62,9 @@ internal sealed class TtydLaunchBuilder
     /// <param name="key">The instance key that signs the markers.</param>
     /// <param name="ttyd">ttyd's canonical path, which adoption later compares with <c>/proc/PID/exe</c>.</param>
     /// <param name="logPath">Where ttyd's output goes.</param>
-    public ProcessLaunch Build(TtydSession planned, string token, byte[] key, string ttyd, string logPath)
+    /// <param name="tmux">tmux's resolved path, for a persistent session.</param>
+    /// <param name="tmuxSocket">The tmux server's socket, for a persistent session.</param>
+    public ProcessLaunch Build(TtydSession planned, string token, byte[] key, string ttyd, string logPath, string? tmux = null, string? tmuxSocket = null)
     {
         var arguments = ImmutableArray.CreateBuilder<string>();
         if (planned.SocketPath is { } socket)
@@ -107,21 +113,28 @@ internal sealed class TtydLaunchBuilder
         // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
         // the client to the inventory's engine whatever a context or the client's config says.
         // The target is the id recorded at start, never the name: a container that takes the name later is another one.
-        arguments.AddRange(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}",
-            planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'."), _options.Shell);
-
-        // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes
-        // nothing else.
-        var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
-            .SetItem(SessionAdoption.RuntimeMarker, _runtimeFolder)
-            .SetItem(SessionAdoption.ExecutableMarker, ttyd);
-        markers = markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
+        var exec = ImmutableArray.Create(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}");
+        var target = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'.");
+        if (planned.Persistent)
+        {
+            // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
+            arguments.AddRange(TmuxCommand.Attach(
+                tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
+                tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
+                _options.ScrollbackLines,
+                [.. exec, "-e", $"TERM={TmuxCommand.InnerTerm}", target, _options.Shell]));
+        }
+        else
+        {
+            arguments.AddRange(exec);
+            arguments.AddRange(target, _options.Shell);
+        }
 
         return new ProcessLaunch
         {
             FileName = ttyd,
             Arguments = arguments.ToImmutable(),
-            Environment = _environment.SetItems(markers),
+            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, observer: false)),
             ReadyEndpoint = planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
@@ -130,6 +143,64 @@ internal sealed class TtydLaunchBuilder
             // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
             Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
         };
+    }
+
+    /// <summary>
+    /// The read-only observer ttyd of a persistent session in proxy mode: no <c>-W</c> (ttyd drops input) and a read-only
+    /// tmux client (the tmux server drops its keys), on its own socket under <c>{base path}/watch</c>, with the session's
+    /// credential and its markers plus the observer role, signed, so that stop, adoption and the tool know it as part of
+    /// the session and never as a session of its own.
+    /// </summary>
+    public ProcessLaunch BuildObserver(TtydSession planned, string token, byte[] key, string ttyd, string tmux, string tmuxSocket)
+    {
+        var socket = planned.ObserverSocketPath ?? throw new InvalidOperationException("An observer needs its socket.");
+        var arguments = ImmutableArray.CreateBuilder<string>();
+        arguments.AddRange("-i", socket);
+        if (planned.BasePath is { } basePath)
+        {
+            arguments.AddRange("-b", basePath + "/" + ObserverSegment);
+        }
+
+        if (_options.CheckOrigin)
+        {
+            arguments.Add("-O");
+        }
+
+        if (_options.MaxClientsPerTerminal > 0)
+        {
+            arguments.AddRange("-m", _options.MaxClientsPerTerminal.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var credential = planned.Credential ?? throw new InvalidOperationException("An observer needs the session's credential.");
+        arguments.AddRange("-c", $"{credential.UserName}:{credential.Password}");
+        arguments.AddRange(_options.ExtraTtydArguments.Where(a => a != "-W" && a != "--writable"));
+        arguments.AddRange(TmuxCommand.Watch(tmux, tmuxSocket));
+        return new ProcessLaunch
+        {
+            FileName = ttyd,
+            Arguments = arguments.ToImmutable(),
+            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, observer: true)),
+            ReadyEndpoint = new UnixDomainSocketEndPoint(socket),
+            ReadyTimeout = _options.StartTimeout,
+            Secrets = [$"{credential.UserName}:{credential.Password}", credential.Password, credential.AuthorizationHeaderValue["Basic ".Length..]],
+        };
+    }
+
+    /// <summary>The path segment after the container under which the observer is served (<c>/terminals/node1/watch/</c>).</summary>
+    public const string ObserverSegment = "watch";
+
+    // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes nothing else.
+    private ImmutableDictionary<string, string> SignedMarkers(TtydSession planned, string token, byte[] key, string ttyd, bool observer)
+    {
+        var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
+            .SetItem(SessionAdoption.RuntimeMarker, _runtimeFolder)
+            .SetItem(SessionAdoption.ExecutableMarker, ttyd);
+        if (observer)
+        {
+            markers = markers.SetItem(TtydProcessDiscovery.RoleMarker, TtydProcessDiscovery.ObserverRole);
+        }
+
+        return markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
     }
 
     // The whole environment of ttyd and its command: the allow-listed host variables, what the host adds explicitly,

@@ -82,6 +82,31 @@ public sealed class TtydSessionOptions
     [Required]
     public string Shell { get; set; } = "/bin/sh";
 
+    /// <summary>
+    /// Keep each session's shell in a tmux server on the host, so that a reload, a closed tab or a dropped connection
+    /// detaches instead of ending the shell, and every connection of the session sees the same shell. Default
+    /// <see langword="true"/>. Needs <see cref="TmuxPath"/>: without tmux no session starts (a <see cref="TtydStartException"/>
+    /// naming it), never a silent fallback. <see langword="false"/>: each connection runs its own shell, which ends with it.
+    /// </summary>
+    public bool PersistentShells { get; set; } = true;
+
+    /// <summary>The tmux program used by <see cref="PersistentShells"/>: a path, or a name looked up on <c>PATH</c>. Default <c>tmux</c>.</summary>
+    [Required]
+    public string TmuxPath { get; set; } = "tmux";
+
+    /// <summary>
+    /// Lines of scrollback tmux keeps per persistent shell (<c>history-limit</c>). Default 10,000.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int ScrollbackLines { get; set; } = 10_000;
+
+    /// <summary>
+    /// In proxy mode with <see cref="PersistentShells"/>, also start a read-only ttyd per session that attaches to the same
+    /// shell with a read-only tmux client, served under <c>{prefix}/{container}/watch/</c> to whom the proxy's observer
+    /// authorization allows. Default <see langword="true"/>; it costs one idle ttyd per session.
+    /// </summary>
+    public bool ObserverTerminals { get; set; } = true;
+
     /// <summary>Whether clients may type (ttyd's <c>-W</c>). Default <see langword="true"/>: a lab terminal must be writable.</summary>
     public bool Writable { get; set; } = true;
 

@@ -57,6 +57,17 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError("TtydPath must be set.");
         }
 
+        if (options.PersistentShells && string.IsNullOrWhiteSpace(options.TmuxPath))
+        {
+            builder.AddError("TmuxPath must be set while PersistentShells is on (or set PersistentShells = false).");
+        }
+
+        // tmux reads an argument that ends in ';' as the end of a command: the shell would be cut there.
+        if (options.PersistentShells && options.Shell.EndsWith(';'))
+        {
+            builder.AddError($"Shell {SessionIds.Quote(options.Shell)} must not end with ';' while PersistentShells is on.");
+        }
+
         if (!SessionIds.IsValidId(options.InstanceName))
         {
             builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");

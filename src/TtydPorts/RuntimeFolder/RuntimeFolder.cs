@@ -183,6 +183,12 @@ internal sealed partial class RuntimeFolder
     /// <summary>The log (ttyd's output) of the session with <paramref name="token"/>.</summary>
     public string LogPath(string token) => Name(token, ".log");
 
+    /// <summary>The tmux server socket of the session with <paramref name="token"/> (persistent shells).</summary>
+    public string TmuxSocketPath(string token) => Name(token, ".tmux");
+
+    /// <summary>The socket of the session's read-only observer ttyd (proxy mode with persistent shells).</summary>
+    public string ObserverSocketPath(string token) => Name(token, ".watch.sock");
+
     private string Name(string token, string suffix)
     {
         if (!SessionToken().IsMatch(token))
@@ -191,7 +197,7 @@ internal sealed partial class RuntimeFolder
         }
 
         var path = System.IO.Path.Combine(Path, token[..24] + suffix);
-        return suffix != ".sock" || path.Length < 108 ? path
+        return suffix == ".log" || path.Length < 108 ? path
             : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
     }
 
@@ -202,10 +208,10 @@ internal sealed partial class RuntimeFolder
     public static bool IsSocket(string path) => Native.LStat(path) is { } stat && (stat.Mode & TypeMask) == SocketType;
 
     /// <summary>
-    /// Deletes the session's socket and log. Only names this folder gives out are deleted, only directly inside it,
+    /// Deletes the session's socket, log and the sockets of its tmux server and observer ttyd (never a recording). Only names this folder gives out are deleted, only directly inside it,
     /// only after the folder passed its checks; a name from anywhere else is refused.
     /// </summary>
-    public void DeleteSessionFiles(string token, bool socket = true, bool log = true)
+    public void DeleteSessionFiles(string token, bool socket = true, bool log = true, bool terminal = true)
     {
         if (!SessionToken().IsMatch(token) || Check(create: false) is not null)
         {
@@ -215,6 +221,13 @@ internal sealed partial class RuntimeFolder
         if (socket)
         {
             TryDelete(SocketPath(token));
+        }
+
+        if (terminal)
+        {
+            // tmux leaves its socket behind when its server ends.
+            TryDelete(TmuxSocketPath(token));
+            TryDelete(ObserverSocketPath(token));
         }
 
         if (log)

@@ -36,6 +36,13 @@ internal static class TtydProcessDiscovery
     internal const string SecretMarker = "TTYDPORTS_SECRET";
     internal const string BasePathMarker = "TTYDPORTS_BASE";
 
+    // A persistent session's ttyd runs tmux ("tmux"); its observer ttyd carries the role "observer" and is part of that
+    // session, never a session of its own.
+    internal const string TerminalMarker = "TTYDPORTS_TERMINAL";
+    internal const string RoleMarker = "TTYDPORTS_ROLE";
+    internal const string ObserverRole = "observer";
+    internal const string TmuxTerminal = "tmux";
+
     /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>
     public const string ExecMarker = "TTYDPORTS_EXEC";
 
@@ -82,6 +89,7 @@ internal static class TtydProcessDiscovery
             SocketPath = m.GetValueOrDefault(SocketMarker),
             Credential = credential,
             BasePath = m.GetValueOrDefault(BasePathMarker),
+            Persistent = m.GetValueOrDefault(TerminalMarker) == TmuxTerminal,
         };
         return new DiscoveredSession(instance, session, token);
     }
@@ -119,6 +127,11 @@ internal static class TtydProcessDiscovery
         if (session.BasePath is not null)
         {
             yield return new(BasePathMarker, session.BasePath);
+        }
+
+        if (session.Persistent)
+        {
+            yield return new(TerminalMarker, TmuxTerminal);
         }
     }
 }

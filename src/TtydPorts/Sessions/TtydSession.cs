@@ -39,6 +39,14 @@ public sealed record TtydSession
     /// <summary>ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</summary>
     public string? BasePath { get; init; }
 
+    // Persistent shell (tmux on the session's socket in the runtime folder); from a signed marker after adoption.
+    internal bool Persistent { get; init; }
+
+    // Proxy mode with persistent shells: the read-only observer ttyd and its socket, when one runs.
+    internal string? ObserverSocketPath { get; init; }
+
+    internal ProcessIdentity? ObserverProcess { get; init; }
+
     /// <summary>The ttyd process id.</summary>
     public int ProcessId => Process.ProcessId;
 

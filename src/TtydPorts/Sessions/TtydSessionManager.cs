@@ -147,7 +147,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
                         Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
-                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing))
@@ -171,7 +171,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                             Log.SessionUnhealthy(_logger, container, endpoint, existing.Session.ProcessId, state);
                             Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, $"its ttyd is {state}");
                         }
-                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
                         slot.Current = null;
                     }
                 }
@@ -265,6 +265,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, CancellationToken cancellationToken)
     {
         ProcessLaunchException? last = null;
+        var tmux = _options.PersistentShells ? TmuxOrThrow(container) : null;
         for (var attempt = 1; attempt <= _options.MaxStartAttempts; attempt++)
         {
             var port = 0;
@@ -277,10 +278,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             var token = Guid.NewGuid().ToString("N");
             TtydSession planned;
             ProcessLaunch launch;
+            byte[] key;
             try
             {
                 // The folder is checked at every start, not once: folders above it can change hands.
-                var key = _folder.GetOrCreateKey(_options.InstanceName);
+                key = _folder.GetOrCreateKey(_options.InstanceName);
                 planned = new TtydSession
                 {
                     Container = container,
@@ -293,8 +295,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     SocketPath = _launch.UseSockets ? _folder.SocketPath(token) : null,
                     Credential = _launch.UseCredentials ? TtydCredential.CreateRandom() : null,
                     BasePath = _launch.BasePathFor(container),
+                    Persistent = tmux is not null,
+                    ObserverSocketPath = _launch.UseObservers ? _folder.ObserverSocketPath(token) : null,
                 };
-                launch = _launch.Build(planned, token, key, Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath, _folder.LogPath(token));
+                launch = _launch.Build(planned, token, key, Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath, _folder.LogPath(token),
+                    tmux, tmux is null ? null : _folder.TmuxSocketPath(token));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -311,6 +316,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process };
+                if (planned.ObserverSocketPath is not null)
+                {
+                    session = await StartObserverAsync(session, token, key, launch.FileName, tmux!, cancellationToken).ConfigureAwait(false);
+                }
+
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets };
             }
@@ -336,6 +346,27 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
 
         throw StartFailed(container, _options.MaxStartAttempts, last!);
+    }
+
+    // Persistence never falls back silently to a shell that dies with the page.
+    private string TmuxOrThrow(string container) =>
+        Native.ResolveExecutable(_options.TmuxPath)
+        ?? throw new TtydStartException($"Cannot start a terminal for container '{container}': tmux {SessionIds.Quote(_options.TmuxPath)} was not found (PATH or TmuxPath), and PersistentShells is on. Install tmux, or set TtydSessionOptions.PersistentShells = false for shells that end with their connection.");
+
+    // The observer is part of the session, but the owner's terminal does not depend on it: a failure is logged, and
+    // the watch path answers 404 for this session.
+    private async Task<TtydSession> StartObserverAsync(TtydSession session, string token, byte[] key, string ttyd, string tmux, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var observer = await _supervisor.StartAsync(_launch.BuildObserver(session, token, key, ttyd, tmux, _folder.TmuxSocketPath(token)), cancellationToken).ConfigureAwait(false);
+            return session with { ObserverProcess = observer };
+        }
+        catch (ProcessLaunchException e)
+        {
+            Log.ObserverStartFailed(_logger, session.Container, e.Message);
+            return session with { ObserverSocketPath = null };
+        }
     }
 
     private static TtydStartException StartFailed(string container, int attempts, ProcessLaunchException last) =>
@@ -581,12 +612,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
         // One look at the machine for every session's leftovers inside containers, not one per session.
         var execs = FindExecProcesses(token: null);
-        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, cancellationToken))).ConfigureAwait(false);
+        var terminals = FindSessionProcesses(token: null);
+        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, terminals, cancellationToken))).ConfigureAwait(false);
         return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
     }
 
     private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
-        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> execs, CancellationToken cancellationToken)
+        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals,
+        CancellationToken cancellationToken)
     {
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -599,7 +632,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
             try
             {
-                await StopEntryAsync(entry, reason, execs).ConfigureAwait(false);
+                await StopEntryAsync(entry, reason, execs, terminals).ConfigureAwait(false);
             }
             catch (TtydPortsException e)
             {
@@ -620,9 +653,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         _supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.ExecMarker, token)
             .ToLookup(p => p.Markers[TtydProcessDiscovery.ExecMarker], p => p.Process, StringComparer.Ordinal);
 
-    // Stops the process tree, then what the session left inside its container; the port is released only once
-    // ttyd is gone. Not cancellable: a stop abandoned half-way would leave a process whose port we no longer track.
-    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs)
+    private ILookup<string, ProcessIdentity> FindSessionProcesses(string? token) =>
+        SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, token);
+
+    // Stops the process tree, then the session's processes outside it (tmux server, observer), then what the session
+    // left inside its container; the port is released only once ttyd is gone. Not cancellable: a stop abandoned
+    // half-way would leave a process whose port we no longer track.
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals)
     {
         var session = entry.Session;
         var endpoint = Log.EndpointOf(session);
@@ -636,6 +673,27 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             Log.StopFailed(_logger, e, session.Container, endpoint, session.ProcessId);
             TtydPortsActivities.Failed(activity, e);
             throw;
+        }
+
+        var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
+        if (session.Persistent)
+        {
+            // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
+            // catches one created after the batch looked (a connection that arrived meanwhile).
+            rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];
+            execs = FindExecProcesses(entry.Token);
+        }
+
+        foreach (var process in rest)
+        {
+            try
+            {
+                await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ProcessStopException e)
+            {
+                Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
+            }
         }
 
         foreach (var leftover in execs[entry.Token])

@@ -1,0 +1,64 @@
+using System.Collections.Immutable;
+using System.Globalization;
+
+namespace TtydPorts;
+
+/// <summary>
+/// Pure code: the tmux command lines that ttyd runs for a persistent shell. ttyd starts one tmux client per browser
+/// connection; the first creates the tmux server (on the session's socket in the runtime folder) and its one session,
+/// the others attach to it. The server daemonizes, so it is no child of ttyd: it inherits ttyd's signed markers, by
+/// which <see cref="SessionProcesses"/> finds and ends it with the session.
+/// </summary>
+internal static class TmuxCommand
+{
+    /// <summary>The one tmux session of a terminal.</summary>
+    public const string SessionName = "main";
+
+    /// <summary>
+    /// TERM inside the container: what tmux emulates (ttyd's xterm-256color describes the browser, not tmux). Every
+    /// ncurses ships it, unlike tmux-256color.
+    /// </summary>
+    public const string InnerTerm = "screen-256color";
+
+    /// <summary>
+    /// tmux as an invisible layer: no status bar, no prefix key (Ctrl-B stays the shell's, router CLIs use it), the pane
+    /// follows the size of the latest client, Escape is not delayed (vi), the browser's own scrollback keeps what scrolls
+    /// off (no alternate screen for xterm clients), and the server lives exactly as long as its shell.
+    /// </summary>
+    public static ImmutableArray<string> Settings(int scrollbackLines) =>
+    [
+        "set-option", "-g", "status", "off", ";",
+        "set-option", "-g", "prefix", "None", ";",
+        "set-option", "-g", "prefix2", "None", ";",
+        "set-option", "-g", "default-terminal", InnerTerm, ";",
+        "set-option", "-g", "window-size", "latest", ";",
+        "set-option", "-g", "aggressive-resize", "on", ";",
+        "set-option", "-g", "escape-time", "0", ";",
+        "set-option", "-g", "history-limit", scrollbackLines.ToString(CultureInfo.InvariantCulture), ";",
+        "set-option", "-g", "destroy-unattached", "off", ";",
+        "set-option", "-g", "exit-unattached", "off", ";",
+        "set-option", "-g", "exit-empty", "on", ";",
+        "set-option", "-g", "set-titles", "off", ";",
+        "set-option", "-ga", "terminal-overrides", ",xterm*:smcup@:rmcup@", ";",
+    ];
+
+    /// <summary>
+    /// The owner's command: attach to the session's shell, creating it (with <paramref name="shellCommand"/>, an argument
+    /// list tmux runs without a shell) when there is none. <c>-u</c>: UTF-8 whatever the host's locale says;
+    /// <c>-f /dev/null</c>: no user or system configuration changes the terminal.
+    /// </summary>
+    public static ImmutableArray<string> Attach(string tmux, string socket, int scrollbackLines, IEnumerable<string> shellCommand) =>
+    [
+        tmux, "-u", "-f", "/dev/null", "-S", socket, "start-server", ";",
+        .. Settings(scrollbackLines),
+        // Last, so that an argument of the shell command cannot end another tmux command (the validator refuses a Shell ending in ';').
+        "new-session", "-A", "-s", SessionName, "--", .. shellCommand,
+    ];
+
+    /// <summary>
+    /// The observer's command: a read-only client (the tmux server drops its keys) that never resizes the shell of
+    /// the owner. It never creates a shell: with none yet, it ends at once.
+    /// </summary>
+    public static ImmutableArray<string> Watch(string tmux, string socket) =>
+        [tmux, "-u", "-f", "/dev/null", "-S", socket, "attach-session", "-f", "read-only,ignore-size", "-t", SessionName];
+}

@@ -1,0 +1,158 @@
+namespace TtydPorts.IntegrationTests;
+
+/// <summary>Persistent shells over real ttyd, real tmux and a real container: reconnect, sharing, stop, restart, read-only observers.</summary>
+[Collection(RealPartsCollection.Name)]
+public sealed class PersistentShellTests(ContainerLab lab)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_reconnected_client_finds_the_same_shell_with_its_variable_and_its_earlier_output()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18300, 18309);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        await using (var first = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+        {
+            await first.TypeAsync("X=41; echo set-$X-$TERM\r", Ct);
+            await first.WaitForAsync("set-41-screen-256color", Poll.Within(30));
+        }
+
+        await using var second = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
+        await second.WaitForAsync("set-41-screen-256color", Poll.Within(30)); // tmux redraws the screen: the earlier output
+        await second.TypeAsync("echo result-$((X+1))\r", Ct);
+        await second.WaitForAsync("result-42", Poll.Within(30));
+
+        // Control: without persistence the reconnected client gets a new shell, where X is unset.
+        var other = lab.StartContainer();
+        await using var plain = new ManagerUnderTest(18310, 18319, o => o.PersistentShells = false);
+        var plainSession = await plain.Manager.EnsureSessionAsync(other, "alice", null, Ct);
+        await using (var first = await TtydClient.ConnectAsync(plainSession!.GetUrl(), Ct))
+        {
+            await first.TypeAsync("X=41; echo set-$X\r", Ct);
+            await first.WaitForAsync("set-41", Poll.Within(30));
+        }
+
+        await using var fresh = await TtydClient.ConnectAsync(plainSession.GetUrl(), Ct);
+        await fresh.TypeAsync("echo result-$((X+1))\r", Ct);
+        await fresh.WaitForAsync("result-1", Poll.Within(30));
+        Assert.Empty(plain.TmuxServers());
+    }
+
+    [Fact]
+    public async Task Two_clients_of_the_owner_see_and_type_into_the_same_shell()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18320, 18329);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        await using var one = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
+        await one.TypeAsync("echo ready-$((1+1))\r", Ct);
+        await one.WaitForAsync("ready-2", Poll.Within(30));
+        await using var two = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
+
+        await one.TypeAsync("echo from-one-$((20+1))\r", Ct);
+        await two.WaitForAsync("from-one-21", Poll.Within(30));
+        await two.TypeAsync("echo from-two-$((30+2))\r", Ct);
+        await one.WaitForAsync("from-two-32", Poll.Within(30));
+        Assert.Single(sut.TmuxServers());
+    }
+
+    [Fact]
+    public async Task Stopping_the_session_ends_the_tmux_server_the_shell_in_the_container_and_removes_the_socket()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18330, 18339);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+        {
+            await client.TypeAsync("echo up-$((2+3))\r", Ct);
+            await client.WaitForAsync("up-5", Poll.Within(30));
+        }
+
+        // Controls: the page is gone, yet the server, the shell in the container and the socket are there.
+        var server = Assert.Single(sut.TmuxServers());
+        var shells = sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker);
+        Assert.NotEmpty(shells);
+        var sockets = Directory.GetFiles(sut.RuntimeDirectory, "*.tmux");
+        Assert.Single(sockets);
+
+        var result = await sut.Manager.DeleteNodeAsync(container, Ct);
+
+        Assert.Single(result.Stopped);
+        Assert.False(sut.Supervisor.IsAlive(server.Process));
+        Assert.Empty(sut.AllProcesses());
+        Assert.DoesNotContain(sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker), p => shells.Any(s => s.Process == p.Process));
+        Assert.DoesNotContain("sh", RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Select(l => l.Trim().Split(' ', 2).Last()));
+        Assert.Empty(Directory.GetFiles(sut.RuntimeDirectory, "*.tmux"));
+    }
+
+    [Fact]
+    public async Task After_a_host_restart_the_adopted_session_keeps_its_shell_and_its_variable()
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var first = new ManagerUnderTest(18340, 18349, instance: instance);
+        var session = await first.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+        {
+            await client.TypeAsync("X=41; echo before-$X\r", Ct);
+            await client.WaitForAsync("before-41", Poll.Within(30));
+        }
+
+        await first.AbandonAsync();
+        await using var second = new ManagerUnderTest(18340, 18349, instance: instance);
+        var adopted = await second.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        Assert.Equal(session.ProcessId, adopted!.ProcessId);
+        await using var again = await TtydClient.ConnectAsync(adopted.GetUrl(), Ct);
+        await again.TypeAsync("echo after-$((X+1))\r", Ct);
+        await again.WaitForAsync("after-42", Poll.Within(30));
+    }
+
+    [Fact]
+    public async Task Without_tmux_no_session_starts_and_the_error_names_tmux_and_the_option()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18350, 18359, o => o.TmuxPath = "/nonexistent/tmux");
+
+        var error = await Assert.ThrowsAsync<TtydStartException>(async () => await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct));
+
+        Assert.Contains("'/nonexistent/tmux'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PersistentShells = false", error.Message, StringComparison.Ordinal);
+        Assert.Equal(error.Message, sut.Manager.GetStatus().LastError);
+        Assert.Empty(sut.TtydProcesses());
+
+        // Control: turning persistence off starts the terminal with the same missing tmux.
+        await using var plain = new ManagerUnderTest(18360, 18369, o => { o.TmuxPath = "/nonexistent/tmux"; o.PersistentShells = false; });
+        Assert.NotNull(await plain.Manager.EnsureSessionAsync(container, "alice", null, Ct));
+    }
+
+    [Fact]
+    public async Task An_observer_sees_the_owners_output_and_what_it_types_never_reaches_the_shell()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18370, 18379, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.NotNull(session!.ObserverSocketPath);
+
+        await using var owner = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/ws"), session.Credential, session.SocketPath, "http://localhost", Ct);
+        await owner.TypeAsync("echo owner-$((3*3))\r", Ct);
+        await owner.WaitForAsync("owner-9", Poll.Within(30));
+
+        await using var observer = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, session.ObserverSocketPath, "http://localhost", Ct);
+        await observer.WaitForAsync("owner-9", Poll.Within(30));
+        await observer.TypeAsync("touch /tmp/typed-by-observer\r", Ct);
+        await owner.TypeAsync("touch /tmp/typed-by-owner; echo owner-$((4*4))\r", Ct);
+        await observer.WaitForAsync("owner-16", Poll.Within(30));
+
+        Assert.Equal(0, RealParts.Run(RealParts.DockerClient, "exec", container, "test", "-e", "/tmp/typed-by-owner").ExitCode); // control
+        Assert.NotEqual(0, RealParts.Run(RealParts.DockerClient, "exec", container, "test", "-e", "/tmp/typed-by-observer").ExitCode);
+        Assert.DoesNotContain("typed-by-observer", owner.Screen, StringComparison.Ordinal);
+
+        var result = await sut.Manager.DeleteNodeAsync(container, Ct);
+        Assert.Single(result.Stopped);
+        Assert.False(sut.Supervisor.IsAlive(session.ObserverProcess!.Value));
+    }
+}
