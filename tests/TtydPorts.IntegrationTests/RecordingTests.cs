@@ -20,6 +20,8 @@ public sealed class RecordingTests(ContainerLab lab)
             var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
             await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
             {
+                // Typed once the recorder is attached (the file exists), so the output comes as live events, not in the snapshot.
+                await Poll.UntilAsync(() => Recording(recordings, container).Length > 0, Poll.Within(30));
                 await client.TypeAsync("echo rec-$((6*7))\r", Ct);
                 await client.WaitForAsync("rec-42", Poll.Within(30));
                 await Poll.UntilAsync(() => Output(Recording(recordings, container)).Contains("rec-42", StringComparison.Ordinal), Poll.Within(30));
