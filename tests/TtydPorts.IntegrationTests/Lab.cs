@@ -98,8 +98,12 @@ public sealed class ManagerUnderTest : IAsyncDisposable
     public IReadOnlyList<MarkedProcess> TmuxServers()
     {
         var tmux = Native.ResolveExecutable("tmux");
-        return [.. AllProcesses().Where(m => m.ExecutablePath == tmux && !AllProcesses().Any(p => p.Process.ProcessId == m.ParentProcessId))];
+        return [.. AllProcesses().Where(m => m.ExecutablePath == tmux && !m.Markers.ContainsKey("TTYDPORTS_ROLE") && !AllProcesses().Any(p => p.Process.ProcessId == m.ParentProcessId))];
     }
+
+    /// <summary>The recorders (tmux control-mode clients) of this instance's sessions.</summary>
+    public IReadOnlyList<MarkedProcess> Recorders() =>
+        [.. AllProcesses().Where(m => m.Markers.GetValueOrDefault("TTYDPORTS_ROLE") == TtydProcessDiscovery.RecorderRole)];
 
     /// <summary>Ends this manager the way a host stops gracefully: its sessions keep running, for the next manager to adopt.</summary>
     public async ValueTask AbandonAsync()

@@ -73,4 +73,13 @@ internal static partial class Log
 
     [LoggerMessage(60, LogLevel.Warning, "The read-only observer terminal of container {Container} did not start; its owner's terminal runs, watching it answers 404: {Reason}")]
     public static partial void ObserverStartFailed(ILogger logger, string container, string reason);
+
+    [LoggerMessage(80, LogLevel.Information, "Recording the terminal of container {Container} to {Path}.")]
+    public static partial void RecordingStarted(ILogger logger, string container, string path);
+
+    [LoggerMessage(81, LogLevel.Error, "Recording the terminal of container {Container} failed; the terminal runs on, unrecorded.")]
+    public static partial void RecordingFailed(ILogger logger, Exception exception, string container);
+
+    [LoggerMessage(82, LogLevel.Warning, "The recording of container {Container} reached RecordingMaxBytes ({MaxBytes} bytes) and stopped: {Path}.")]
+    public static partial void RecordingCapped(ILogger logger, string container, string path, long maxBytes);
 }

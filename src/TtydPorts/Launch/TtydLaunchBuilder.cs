@@ -134,7 +134,7 @@ internal sealed class TtydLaunchBuilder
         {
             FileName = ttyd,
             Arguments = arguments.ToImmutable(),
-            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, observer: false)),
+            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
             ReadyEndpoint = planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
@@ -179,25 +179,33 @@ internal sealed class TtydLaunchBuilder
         {
             FileName = ttyd,
             Arguments = arguments.ToImmutable(),
-            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, observer: true)),
+            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, TtydProcessDiscovery.ObserverRole)),
             ReadyEndpoint = new UnixDomainSocketEndPoint(socket),
             ReadyTimeout = _options.StartTimeout,
             Secrets = [$"{credential.UserName}:{credential.Password}", credential.Password, credential.AuthorizationHeaderValue["Basic ".Length..]],
         };
     }
 
+    /// <summary>
+    /// The environment of a session's recorder (a tmux control-mode client): the allow-listed variables and the session's
+    /// markers with the role <c>recorder</c>, signed, so that stop and the tool end it with the session and adoption never
+    /// takes it for one.
+    /// </summary>
+    public ImmutableDictionary<string, string> RecorderEnvironment(TtydSession session, string token, byte[] key, string ttyd) =>
+        _environment.SetItems(SignedMarkers(session, token, key, ttyd, TtydProcessDiscovery.RecorderRole));
+
     /// <summary>The path segment after the container under which the observer is served (<c>/terminals/node1/watch/</c>).</summary>
     public const string ObserverSegment = "watch";
 
     // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes nothing else.
-    private ImmutableDictionary<string, string> SignedMarkers(TtydSession planned, string token, byte[] key, string ttyd, bool observer)
+    private ImmutableDictionary<string, string> SignedMarkers(TtydSession planned, string token, byte[] key, string ttyd, string? role)
     {
         var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
             .SetItem(SessionAdoption.RuntimeMarker, _runtimeFolder)
             .SetItem(SessionAdoption.ExecutableMarker, ttyd);
-        if (observer)
+        if (role is not null)
         {
-            markers = markers.SetItem(TtydProcessDiscovery.RoleMarker, TtydProcessDiscovery.ObserverRole);
+            markers = markers.SetItem(TtydProcessDiscovery.RoleMarker, role);
         }
 
         return markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));

@@ -107,6 +107,22 @@ public sealed class TtydSessionOptions
     /// </summary>
     public bool ObserverTerminals { get; set; } = true;
 
+    /// <summary>
+    /// Record each persistent session's terminal output, with timing, as an asciicast v2 file in this folder (one file
+    /// per session start, and one more when a restarted host adopts the session). Default <see langword="null"/>: nothing
+    /// is recorded. Needs <see cref="PersistentShells"/>. The folder is created with mode 0700 and checked at every start
+    /// like <see cref="RuntimeDirectory"/>: a folder another user owns or can replace is refused with an error naming it.
+    /// Recordings hold everything the terminal shows (including what is typed with echo on); cleanups never delete them.
+    /// </summary>
+    public string? RecordingDirectory { get; set; }
+
+    /// <summary>
+    /// The size cap of one recording file, in bytes. When the next event would pass it, a last marker event says so and
+    /// the recording of that session stops. Default 64 MiB.
+    /// </summary>
+    [Range(4096, long.MaxValue)]
+    public long RecordingMaxBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Whether clients may type (ttyd's <c>-W</c>). Default <see langword="true"/>: a lab terminal must be writable.</summary>
     public bool Writable { get; set; } = true;
 

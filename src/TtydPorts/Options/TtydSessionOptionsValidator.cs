@@ -68,6 +68,19 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError($"Shell {SessionIds.Quote(options.Shell)} must not end with ';' while PersistentShells is on.");
         }
 
+        if (options.RecordingDirectory is { } recordings)
+        {
+            if (!options.PersistentShells)
+            {
+                builder.AddError($"RecordingDirectory {SessionIds.Quote(recordings)} is set but PersistentShells is off: recording reads the session's tmux server. Turn PersistentShells on, or leave RecordingDirectory unset.");
+            }
+
+            if (!Path.IsPathFullyQualified(recordings) || recordings.Contains('\0', StringComparison.Ordinal))
+            {
+                builder.AddError($"RecordingDirectory {SessionIds.Quote(recordings)} must be an absolute path.");
+            }
+        }
+
         if (!SessionIds.IsValidId(options.InstanceName))
         {
             builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");

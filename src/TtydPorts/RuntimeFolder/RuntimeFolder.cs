@@ -18,11 +18,25 @@ internal sealed partial class RuntimeFolder
     private const ushort GroupOrOtherWrite = 0x12, Sticky = 0x200;
 
     public RuntimeFolder(string path, uint owner)
+        : this(path, owner, "RuntimeDirectory", "terminal sockets and logs", "RuntimeDirectory or XDG_RUNTIME_DIR")
+    {
+    }
+
+    // The same check guards other folders (recordings); its messages then name that folder's option and contents.
+    private RuntimeFolder(string path, uint owner, string option, string contents, string hint)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Path = System.IO.Path.GetFullPath(path);
         Owner = owner;
+        _option = option;
+        _contents = contents;
+        _hint = hint;
     }
+
+    private readonly string _option, _contents, _hint;
+
+    /// <summary>The folder of terminal recordings (<see cref="TtydSessionOptions.RecordingDirectory"/>), checked as this folder is.</summary>
+    public static RuntimeFolder ForRecordings(string path, uint owner) => new(path, owner, "RecordingDirectory", "terminal recordings", "RecordingDirectory");
 
     /// <summary>The folder, as configured (absolute).</summary>
     public string Path { get; }
@@ -78,7 +92,7 @@ internal sealed partial class RuntimeFolder
             var parent = System.IO.Path.GetDirectoryName(Path);
             if (parent is not null && Native.LStat(parent) is null)
             {
-                return $"RuntimeDirectory '{Path}': its parent folder '{parent}' does not exist.";
+                return $"{_option} '{Path}': its parent folder '{parent}' does not exist.";
             }
 
             // mkdir does not follow a link planted at the path; a folder created meanwhile by someone else fails below.
@@ -88,31 +102,31 @@ internal sealed partial class RuntimeFolder
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                return $"RuntimeDirectory '{Path}' cannot be created: {e.Message}";
+                return $"{_option} '{Path}' cannot be created: {e.Message}";
             }
         }
 
         var found = Native.LStat(Path);
         if (found is not { } stat)
         {
-            return $"RuntimeDirectory '{Path}' does not exist.";
+            return $"{_option} '{Path}' does not exist.";
         }
 
         if ((stat.Mode & TypeMask) != DirectoryType)
         {
-            return $"RuntimeDirectory '{Path}' is not a directory (a link or a file another user may have planted); refusing to keep terminal sockets and logs there. Remove it, or set RuntimeDirectory or XDG_RUNTIME_DIR to a folder of uid {Owner}.";
+            return $"{_option} '{Path}' is not a directory (a link or a file another user may have planted); refusing to keep {_contents} there. Remove it, or set {_hint} to a folder of uid {Owner}.";
         }
 
         if (stat.Uid != Owner)
         {
-            return $"RuntimeDirectory '{Path}' is owned by uid {stat.Uid}, not by uid {Owner}; refusing to keep terminal sockets and logs there (another user may have created it first). Remove it, or set RuntimeDirectory or XDG_RUNTIME_DIR to a folder of uid {Owner}.";
+            return $"{_option} '{Path}' is owned by uid {stat.Uid}, not by uid {Owner}; refusing to keep {_contents} there (another user may have created it first). Remove it, or set {_hint} to a folder of uid {Owner}.";
         }
 
         if ((stat.Mode & 0x1FF) != 0x1C0)
         {
             if (Owner != Native.geteuid())
             {
-                return $"RuntimeDirectory '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700.";
+                return $"{_option} '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700.";
             }
 
             // Ours and a real directory (lstat above): chmod cannot be led through a link here.
@@ -135,7 +149,7 @@ internal sealed partial class RuntimeFolder
     {
         if (Native.LStat(dir) is not { } stat)
         {
-            return $"RuntimeDirectory '{Path}': '{dir}' cannot be read.";
+            return $"{_option} '{Path}': '{dir}' cannot be read.";
         }
 
         if ((stat.Mode & TypeMask) == LinkType)
@@ -143,22 +157,22 @@ internal sealed partial class RuntimeFolder
             // A link above the folder is as safe as the link itself and where it leads (e.g. /var/run -> /run).
             if (stat.Uid != 0 && stat.Uid != Owner)
             {
-                return $"RuntimeDirectory '{Path}': '{dir}' is a link owned by uid {stat.Uid}; refusing a folder another user can redirect.";
+                return $"{_option} '{Path}': '{dir}' is a link owned by uid {stat.Uid}; refusing a folder another user can redirect.";
             }
 
             var target = Directory.ResolveLinkTarget(dir, returnFinalTarget: true)?.FullName;
-            return target is null ? $"RuntimeDirectory '{Path}': the link '{dir}' leads nowhere."
-                : new RuntimeFolder(System.IO.Path.Combine(target, "x"), Owner).CheckParents();
+            return target is null ? $"{_option} '{Path}': the link '{dir}' leads nowhere."
+                : new RuntimeFolder(System.IO.Path.Combine(target, "x"), Owner, _option, _contents, _hint).CheckParents();
         }
 
         if (stat.Uid != 0 && stat.Uid != Owner)
         {
-            return $"RuntimeDirectory '{Path}': the folder '{dir}' above it is owned by uid {stat.Uid}, who could replace it; refusing it.";
+            return $"{_option} '{Path}': the folder '{dir}' above it is owned by uid {stat.Uid}, who could replace it; refusing it.";
         }
 
         if ((stat.Mode & GroupOrOtherWrite) != 0 && (stat.Mode & Sticky) == 0)
         {
-            return $"RuntimeDirectory '{Path}': the folder '{dir}' above it is writable by other users (mode {Convert.ToString(stat.Mode & 0xFFF, 8)}), who could rename it and put their own socket in its place; refusing it.";
+            return $"{_option} '{Path}': the folder '{dir}' above it is writable by other users (mode {Convert.ToString(stat.Mode & 0xFFF, 8)}), who could rename it and put their own socket in its place; refusing it.";
         }
 
         return null;
@@ -199,6 +213,36 @@ internal sealed partial class RuntimeFolder
         var path = System.IO.Path.Combine(Path, token[..24] + suffix);
         return suffix == ".log" || path.Length < 108 ? path
             : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
+    }
+
+    /// <summary>
+    /// Creates a new recording file (mode 0600, never an existing file or a link) directly in this folder, after the
+    /// folder passed its checks. Its name comes from the container, the start time and the token's first 8 digits, all
+    /// validated, never a path from elsewhere. Nothing of this class ever deletes a recording.
+    /// </summary>
+    public FileStream CreateRecording(string container, DateTimeOffset startedAt, string token)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
+        if (!SessionToken().IsMatch(token))
+        {
+            throw new ArgumentException($"Session token {SessionIds.Quote(token)} is not 32 lower-case hex digits.", nameof(token));
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+        }
+
+        EnsureTrusted();
+        var name = $"{container[..Math.Min(container.Length, 100)]}-{startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture)}-{token[..8]}.cast";
+        return new FileStream(System.IO.Path.Combine(Path, name), new FileStreamOptions
+        {
+            // O_CREAT|O_EXCL: a file or link already there fails, it is never appended to or followed.
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.Read,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
     }
 
     /// <summary>Whether <paramref name="token"/> is a session token as the manager makes them (32 lower-case hex digits).</summary>

@@ -19,6 +19,9 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // A TCP session's port is ours to release (an adopted port outside today's range never was).
     public bool HoldsPort { get; init; } = true;
 
+    // Records the terminal (RecordingDirectory); ended first when the session stops.
+    public SessionRecorder? Recorder { get; set; }
+
     // TimeProvider timestamps, touched only by repair passes.
     public long LastActive { get; set; } = lastActive;
     public long MissingSince { get; set; }

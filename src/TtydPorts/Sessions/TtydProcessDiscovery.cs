@@ -41,6 +41,7 @@ internal static class TtydProcessDiscovery
     internal const string TerminalMarker = "TTYDPORTS_TERMINAL";
     internal const string RoleMarker = "TTYDPORTS_ROLE";
     internal const string ObserverRole = "observer";
+    internal const string RecorderRole = "recorder";
     internal const string TmuxTerminal = "tmux";
 
     /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>

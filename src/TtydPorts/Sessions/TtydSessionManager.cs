@@ -32,6 +32,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RuntimeFolder _folder;
+    private readonly RuntimeFolder? _recordings;
     private readonly TtydLaunchBuilder _launch;
     private readonly TtydPortsMetrics _metrics;
     private readonly ListenerProbe _listeners;
@@ -72,6 +73,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _limits = new SessionLimits(_options.MaxSessions, _options.MaxSessionsPerUser);
         _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
+        _recordings = _options.RecordingDirectory is { } recordings && _options.PersistentShells ? RuntimeFolder.ForRecordings(recordings, Native.geteuid()) : null;
         var dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
         _launch = new TtydLaunchBuilder(_options, _folder.Path, dockerEndpoint, Environment.GetEnvironmentVariable);
         _listeners = new ListenerProbe(_launch.Address);
@@ -283,6 +285,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 // The folder is checked at every start, not once: folders above it can change hands.
                 key = _folder.GetOrCreateKey(_options.InstanceName);
+
+                // Recording was promised: an unsafe folder refuses the terminal rather than running it unrecorded.
+                _recordings?.EnsureTrusted();
                 planned = new TtydSession
                 {
                     Container = container,
@@ -322,7 +327,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 }
 
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
-                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets };
+                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets, Recorder = StartRecorder(session, token, key, launch.FileName, tmux) };
             }
             catch (ProcessLaunchException e)
             {
@@ -347,6 +352,23 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
         throw StartFailed(container, _options.MaxStartAttempts, last!);
     }
+
+    private SessionRecorder? StartRecorder(TtydSession session, string token, byte[] key, string ttyd, string? tmux) =>
+        _recordings is null || tmux is null || !session.Persistent ? null
+        : SessionRecorder.Start(
+            new RecorderPlan
+            {
+                Container = session.Container,
+                Token = token,
+                Tmux = tmux,
+                TmuxSocket = _folder.TmuxSocketPath(token),
+                Shell = _options.Shell,
+                Folder = _recordings,
+                MaxBytes = _options.RecordingMaxBytes,
+                Environment = _launch.RecorderEnvironment(session, token, key, ttyd),
+            },
+            _logger,
+            _time);
 
     // Persistence never falls back silently to a shell that dies with the page.
     private string TmuxOrThrow(string container) =>
@@ -675,6 +697,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             throw;
         }
 
+        // Before the tmux server goes, so that the recorder does not wait for a server that will never come back; its
+        // client, if still there, is also among the session's marked processes below. The file stays.
+        if (entry.Recorder is { } recorder)
+        {
+            entry.Recorder = null;
+            await recorder.DisposeAsync().ConfigureAwait(false);
+        }
+
         var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
         if (session.Persistent)
         {
@@ -767,6 +797,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
                     var unfit = !_launch.Fits(session) || (session.SocketPath is null && !holdsPort);
                     slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp()) { Unfit = unfit, HoldsPort = holdsPort };
+                    if (!unfit)
+                    {
+                        // The earlier run's recorder ended with it: recording goes on in a new file.
+                        slot.Current.Recorder = ResumeRecording(session, found.Token);
+                    }
                     _limits.Add(session.UserId);
 
                     if (unfit)
@@ -784,12 +819,28 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
+    private SessionRecorder? ResumeRecording(TtydSession session, string token) =>
+        _recordings is null || !session.Persistent || _folder.ReadKey(_options.InstanceName, byName: true) is not { } key
+            || Native.ResolveExecutable(_options.TmuxPath) is not { } tmux || Native.ResolveExecutable(_options.TtydPath) is not { } ttyd
+            ? null
+            : StartRecorder(session, token, key, ttyd, tmux);
+
     /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_options.StopSessionsOnShutdown)
         {
             await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
+        foreach (var entry in Entries().ToList())
+        {
+            if (entry.Recorder is { } recorder)
+            {
+                entry.Recorder = null;
+                await recorder.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         _metrics.Dispose();
