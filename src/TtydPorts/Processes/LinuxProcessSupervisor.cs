@@ -67,7 +67,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                     LaunchFailure.Timeout,
                     $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
                     null,
-                    ReadTail(launch));
+                    ReadTail(launch) ?? "");
             }
 
             if (ready)
@@ -82,7 +82,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                 $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
                 (string.IsNullOrWhiteSpace(output) ? "" : $" Its output: {output}"),
                 exitCode,
-                output);
+                output ?? "");
         }
         catch (Exception e) when (e is not ProcessLaunchException { Failure: LaunchFailure.ExitedEarly })
         {
@@ -379,7 +379,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                     LaunchFailure.NotExecutable,
                     $"Cannot run '{launch.FileName}': {Marshal.GetPInvokeErrorMessage(error)} (errno {error}). Install it or set its path in the options.",
                     null,
-                    null);
+                    "");
             }
 
             return pid;
@@ -417,7 +417,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     {
         if (result != 0)
         {
-            throw new ProcessLaunchException(LaunchFailure.NotExecutable, $"{call} failed with errno {result}.", null, null);
+            throw new ProcessLaunchException(LaunchFailure.NotExecutable, $"{call} failed with errno {result}.", null, "");
         }
     }
 
