@@ -189,14 +189,14 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         var tree = CollectTree(process);
         Signal(process, Native.SIGTERM);
         Signal(process, Native.SIGCONT); // a stopped process would hold SIGTERM pending until the grace period ran out
-        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken, IsAlive).ConfigureAwait(false))
+        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken).ConfigureAwait(false))
         {
             foreach (var member in tree)
             {
                 Signal(member, Native.SIGKILL);
             }
 
-            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None, IsAlive).ConfigureAwait(false))
+            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None).ConfigureAwait(false))
             {
                 var alive = string.Join(", ", tree.Where(IsAlive).Select(p => p.ProcessId));
                 throw new ProcessStopException($"Processes {alive} of the tree of pid {process.ProcessId} survived SIGKILL.");
@@ -268,13 +268,41 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         }
     }
 
-    private static async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken, Func<ProcessIdentity, bool> isAlive)
+    // The kernel says when each process exits (a pidfd turns readable); the wait costs nothing while they run.
+    private async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var handles = new List<PidFd>();
+        foreach (var member in tree)
+        {
+            if (!IsAlive(member))
+            {
+                continue;
+            }
+
+            if (!_handles.TryGetValue(member, out var handle))
+            {
+                return await PollAllExitedAsync(tree, timeout, cancellationToken).ConfigureAwait(false); // no pidfds on this kernel
+            }
+
+            handles.Add(handle);
+        }
+
+        if (handles.Count > 0 && !await ExitWaiter.Shared.WhenAllExitedAsync(handles, timeout, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // Reaps our own child and closes the handles; a member without a handle (opened too late) is checked by /proc.
+        return !tree.Exists(IsAlive) || await PollAllExitedAsync(tree, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<bool> PollAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            await Ticker.Shared.WhenAsync(() => !tree.Exists(p => isAlive(p)), deadline.Token).ConfigureAwait(false);
+            await Ticker.Shared.WhenAsync(() => !tree.Exists(IsAlive), deadline.Token).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
