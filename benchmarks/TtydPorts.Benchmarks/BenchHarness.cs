@@ -16,7 +16,11 @@ public sealed class EveryContainerRunning : IContainerInventory
 
     /// <inheritdoc />
     public Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default) =>
-        Task.FromResult<ContainerInfo?>(new ContainerInfo { Id = name, Name = name, State = "running", Labels = NoLabels });
+        Task.FromResult<ContainerInfo?>(new ContainerInfo { Id = IdOf(name), Name = name, State = "running", Labels = NoLabels });
+
+    // The manager takes only an engine's 64-digit hex id: a stable one per name, as an engine's is per container.
+    private static string IdOf(string name) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)));
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default) =>

@@ -5,6 +5,7 @@ using TtydPorts.Benchmarks;
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
+// --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
 {
@@ -40,8 +41,14 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "5"),
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "exits":
+            return await ExitsScenario.RunAsync(
+                Int(Opt("--sessions") ?? "50"),
+                Int(Opt("--idle") ?? "10"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, exits)");
             return 2;
     }
 }

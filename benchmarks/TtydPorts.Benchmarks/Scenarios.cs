@@ -267,7 +267,7 @@ public static class Scenarios
 
     private static double D(JsonObject o, string key) => o[key] is { } v ? double.Parse(v.ToJsonString(), Inv) : double.NaN;
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;

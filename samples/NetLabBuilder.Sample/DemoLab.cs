@@ -82,7 +82,7 @@ public sealed partial class DemoLab(
         SessionIds.ThrowIfInvalidId(userId, "user_id");
         SessionIds.ThrowIfInvalidContainerName(container, "container");
         var node = (await NodesOfAsync(userId, cancellationToken).ConfigureAwait(false)).FirstOrDefault(n => n.Container == container)
-            ?? throw new ContainerNotFoundException($"User '{userId}' has no node '{container}'.");
+            ?? throw new ContainerNotFoundException(container, null, $"User '{userId}' has no node '{container}'.");
         var result = await terminals.DeleteNodeAsync(node.Container, cancellationToken).ConfigureAwait(false);
         ThrowIfFailed(result);
         await RemoveContainersAsync([node.Container]).ConfigureAwait(false);
@@ -98,7 +98,8 @@ public sealed partial class DemoLab(
         var nodes = (await NodesOfAsync(userId, cancellationToken).ConfigureAwait(false)).Where(n => n.TopologyId == topologyId).ToList();
         if (nodes.Count == 0)
         {
-            throw new ContainerNotFoundException($"User '{userId}' has no topology '{topologyId}'.");
+            // No container to name: the topology is what was not found.
+            throw new ContainerNotFoundException(topologyId, null, $"User '{userId}' has no topology '{topologyId}'.");
         }
 
         var result = await terminals.ClearTopologyAsync(topologyId, cancellationToken).ConfigureAwait(false);

@@ -104,7 +104,7 @@ public sealed class ErrorTranslationTests
     {
         var manager = Manager();
         manager.Setup(m => m.EnsureSessionAsync("r9", "alice", null, It.IsAny<CancellationToken>()))
-            .ThrowsAsync(new ContainerNotFoundException("r9", state: null));
+            .ThrowsAsync(new ContainerNotFoundException("r9"));
         await using var host = await StartAsync(manager, endpoints: e =>
             e.Group.MapGet("open", async (ITtydSessionManager m) => (await m.EnsureSessionAsync("r9", "alice"))?.Port));
 

@@ -39,7 +39,7 @@ public sealed class ProblemDetailsAndOpenApiTests
         var manager = new Mock<ITtydSessionManager>(MockBehavior.Strict);
         manager.Setup(m => m.GetStatus()).Throws(new InvalidOperationException("secret detail in /etc/lab.conf"));
         manager.Setup(m => m.EnsureSessionAsync("r9", "alice", null, It.IsAny<CancellationToken>()))
-            .ThrowsAsync(new ContainerNotFoundException("r9", state: null));
+            .ThrowsAsync(new ContainerNotFoundException("r9"));
         manager.Setup(m => m.EnsureSessionAsync("r8", "alice", null, It.IsAny<CancellationToken>()))
             .ThrowsAsync(new SessionLimitExceededException(SessionLimitScope.Global, 2, "alice", "r8"));
         var builder = WebApplication.CreateSlimBuilder();

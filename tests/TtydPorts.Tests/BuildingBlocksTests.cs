@@ -324,6 +324,59 @@ public sealed class TickerTests
     }
 }
 
+public sealed class ExitWaiterTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static (System.Diagnostics.Process Process, PidFd Handle) Sleeper()
+    {
+        var process = System.Diagnostics.Process.Start("sleep", "30");
+        return (process, PidFd.Open(process.Id) ?? throw new InvalidOperationException("no pidfds on this kernel"));
+    }
+
+    [Fact]
+    public async Task A_wait_ends_true_once_every_process_has_exited_and_not_before()
+    {
+        var (first, firstHandle) = Sleeper();
+        var (second, secondHandle) = Sleeper();
+        using var h1 = firstHandle;
+        using var h2 = secondHandle;
+        var wait = ExitWaiter.Shared.WhenAllExitedAsync([h1, h2], TimeSpan.FromSeconds(20), Ct);
+
+        first.Kill();
+        await first.WaitForExitAsync(Ct);
+        await Task.Delay(50, Ct);
+        Assert.False(wait.IsCompleted); // the second still runs
+
+        second.Kill();
+        Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+    }
+
+    [Fact]
+    public async Task A_wait_ends_false_at_its_timeout_and_with_cancellation_when_cancelled()
+    {
+        var (process, handle) = Sleeper();
+        using var h = handle;
+        try
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            Assert.False(await ExitWaiter.Shared.WhenAllExitedAsync([h], TimeSpan.FromMilliseconds(100), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct));
+            Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) >= TimeSpan.FromMilliseconds(100));
+
+            using var cts = new CancellationTokenSource();
+            var cancelled = ExitWaiter.Shared.WhenAllExitedAsync([h], TimeSpan.FromSeconds(20), cts.Token);
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+            Assert.False(h.IsClosed); // the waiter gave its reference back and closed nothing
+            Assert.False(h.HasExited);
+        }
+        finally
+        {
+            process.Kill();
+        }
+    }
+}
+
 public sealed class RedactionTests
 {
     [Fact]

@@ -81,7 +81,7 @@ public sealed class LifecycleTests : IDisposable
         var first = true;
         _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
             .Returns((ProcessLaunch launch, CancellationToken _) => first && !(first = false)
-                ? Task.FromException<ProcessIdentity>(new ProcessLaunchException(LaunchFailure.NotExecutable, "no ttyd", null, null))
+                ? Task.FromException<ProcessIdentity>(new ProcessLaunchException(LaunchFailure.NotExecutable, "no ttyd", null, ""))
                 : Task.FromResult(_h.Spawn(launch)));
         var manager = _h.Create();
 

@@ -187,7 +187,7 @@ public sealed class TtydSessionManagerTests : IDisposable
     public async Task A_missing_ttyd_binary_fails_at_once_without_trying_other_ports()
     {
         _h.Supervisor.Setup(s => s.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
-            .ThrowsAsync(new ProcessLaunchException(LaunchFailure.NotExecutable, "Cannot run 'ttyd': No such file or directory", null, null));
+            .ThrowsAsync(new ProcessLaunchException(LaunchFailure.NotExecutable, "Cannot run 'ttyd': No such file or directory", null, ""));
 
         var error = await Assert.ThrowsAsync<TtydStartException>(() => _h.Create().EnsureSessionAsync("node1", "alice", null, Ct).AsTask());
 

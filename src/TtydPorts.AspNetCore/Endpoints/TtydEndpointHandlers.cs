@@ -207,11 +207,10 @@ internal static class TtydEndpointHandlers
                 ContainerNotFoundException => (StatusCodes.Status404NotFound, e.Message),
 
                 // Who holds the container, and in which topology, is for the log only.
-                SessionConflictException { HeldByAnotherUser: true, Existing: { } held } =>
-                    (StatusCodes.Status409Conflict, $"Container '{held.Container}' is held by another user."),
-                SessionConflictException { Existing: { } held } =>
-                    (StatusCodes.Status409Conflict, $"Container '{held.Container}' already has a terminal of another topology."),
-                SessionConflictException => (StatusCodes.Status409Conflict, "The container is held by another user."),
+                SessionConflictException { HeldByAnotherUser: true } conflict =>
+                    (StatusCodes.Status409Conflict, $"Container '{conflict.Existing.Container}' is held by another user."),
+                SessionConflictException conflict =>
+                    (StatusCodes.Status409Conflict, $"Container '{conflict.Existing.Container}' already has a terminal of another topology."),
                 SessionLimitExceededException => (StatusCodes.Status429TooManyRequests, e.Message),
                 ContainerEngineException => (StatusCodes.Status503ServiceUnavailable, e.Message),
                 TtydPortsException => (StatusCodes.Status500InternalServerError, e.Message),

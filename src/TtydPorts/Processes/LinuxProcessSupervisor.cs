@@ -67,7 +67,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                     LaunchFailure.Timeout,
                     $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
                     null,
-                    ReadTail(launch));
+                    ReadTail(launch) ?? "");
             }
 
             if (ready)
@@ -82,7 +82,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                 $"'{launch.FileName}' exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before {launch.ReadyEndpoint} accepted connections." +
                 (string.IsNullOrWhiteSpace(output) ? "" : $" Its output: {output}"),
                 exitCode,
-                output);
+                output ?? "");
         }
         catch (Exception e) when (e is not ProcessLaunchException { Failure: LaunchFailure.ExitedEarly })
         {
@@ -189,14 +189,14 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         var tree = CollectTree(process);
         Signal(process, Native.SIGTERM);
         Signal(process, Native.SIGCONT); // a stopped process would hold SIGTERM pending until the grace period ran out
-        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken, IsAlive).ConfigureAwait(false))
+        if (!await WaitAllExitedAsync(tree, gracePeriod, cancellationToken).ConfigureAwait(false))
         {
             foreach (var member in tree)
             {
                 Signal(member, Native.SIGKILL);
             }
 
-            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None, IsAlive).ConfigureAwait(false))
+            if (!await WaitAllExitedAsync(tree, KillWait, CancellationToken.None).ConfigureAwait(false))
             {
                 var alive = string.Join(", ", tree.Where(IsAlive).Select(p => p.ProcessId));
                 throw new ProcessStopException($"Processes {alive} of the tree of pid {process.ProcessId} survived SIGKILL.");
@@ -268,13 +268,41 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
         }
     }
 
-    private static async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken, Func<ProcessIdentity, bool> isAlive)
+    // The kernel says when each process exits (a pidfd turns readable); the wait costs nothing while they run.
+    private async Task<bool> WaitAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var handles = new List<PidFd>();
+        foreach (var member in tree)
+        {
+            if (!IsAlive(member))
+            {
+                continue;
+            }
+
+            if (!_handles.TryGetValue(member, out var handle))
+            {
+                return await PollAllExitedAsync(tree, timeout, cancellationToken).ConfigureAwait(false); // no pidfds on this kernel
+            }
+
+            handles.Add(handle);
+        }
+
+        if (handles.Count > 0 && !await ExitWaiter.Shared.WhenAllExitedAsync(handles, timeout, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // Reaps our own child and closes the handles; a member without a handle (opened too late) is checked by /proc.
+        return !tree.Exists(IsAlive) || await PollAllExitedAsync(tree, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<bool> PollAllExitedAsync(List<ProcessIdentity> tree, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            await Ticker.Shared.WhenAsync(() => !tree.Exists(p => isAlive(p)), deadline.Token).ConfigureAwait(false);
+            await Ticker.Shared.WhenAsync(() => !tree.Exists(IsAlive), deadline.Token).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -379,7 +407,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
                     LaunchFailure.NotExecutable,
                     $"Cannot run '{launch.FileName}': {Marshal.GetPInvokeErrorMessage(error)} (errno {error}). Install it or set its path in the options.",
                     null,
-                    null);
+                    "");
             }
 
             return pid;
@@ -417,7 +445,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     {
         if (result != 0)
         {
-            throw new ProcessLaunchException(LaunchFailure.NotExecutable, $"{call} failed with errno {result}.", null, null);
+            throw new ProcessLaunchException(LaunchFailure.NotExecutable, $"{call} failed with errno {result}.", null, "");
         }
     }
 

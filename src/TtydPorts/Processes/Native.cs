@@ -165,6 +165,20 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int poll(PollFd* fds, nuint count, int timeout);
 
+    /// <summary>An eventfd (close-on-exec, non-blocking) that wakes a <c>poll</c>; invalid when the call failed.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial SafeFd eventfd(uint initialValue, int flags);
+
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = 0x80000;
+
+    // On an eventfd, read and write move 8 bytes at once and never block here (EFD_NONBLOCK); EINTR cannot happen.
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint read(SafeFd fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint write(SafeFd fd, void* buffer, nuint count);
+
     // Never retried on EINTR: Linux releases the descriptor even then, and a retry could close one another thread just got.
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);

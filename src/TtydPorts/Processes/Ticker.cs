@@ -2,7 +2,7 @@ namespace TtydPorts;
 
 /// <summary>
 /// Checks registered conditions every half millisecond on one dedicated thread, and completes each waiter when its
-/// condition holds. Process readiness and exits are polled this way rather than with <c>Task.Delay</c>, whose timer
+/// condition holds. Process readiness is polled this way (and exits, on a kernel without pidfds: see <see cref="ExitWaiter"/>) rather than with <c>Task.Delay</c>, whose timer
 /// fires several milliseconds late on some machines (4 ms for a 1 ms delay was measured on these VMs), which would add
 /// that much to every start and stop. The thread exists only while something waits.
 /// </summary>
