@@ -20,7 +20,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
         var kept = lab.StartContainer();
         var removed = lab.StartContainer();
         await using var foreign = await ForeignTtyd.StartAsync(20010, Ct);
-        await using var sut = new LabManager(20000, 20009);
+        await using var sut = new ManagerUnderTest(20000, 20009);
         var keptSession = await sut.StartAsync(kept, "alice", "t1");
         var removedSession = await sut.StartAsync(removed, "alice", "t1");
 
@@ -42,7 +42,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     {
         var c = Enumerable.Range(0, 5).Select(_ => lab.StartContainer()).ToArray();
         await using var foreign = await ForeignTtyd.StartAsync(20030, Ct);
-        await using var sut = new LabManager(20020, 20029);
+        await using var sut = new ManagerUnderTest(20020, 20029);
         var alice = await sut.StartAsync(c[0], "alice", "t1");
         var alice1 = await sut.StartAsync(c[1], "alice1", "t1");
         var bob = await sut.StartAsync(c[2], "bob", "t2");
@@ -73,8 +73,8 @@ public sealed class ToolCleanupTests(ToolLab lab)
     {
         var c = Enumerable.Range(0, 3).Select(_ => lab.StartContainer()).ToArray();
         await using var foreign = await ForeignTtyd.StartAsync(20050, Ct);
-        await using var mine = new LabManager(20040, 20044);
-        await using var other = new LabManager(20045, 20049);
+        await using var mine = new ManagerUnderTest(20040, 20044);
+        await using var other = new ManagerUnderTest(20045, 20049);
         var a = await mine.StartAsync(c[0], "alice", "t1");
         var b = await mine.StartAsync(c[1], "bob");
         var kept = await other.StartAsync(c[2], "alice", "t1");
@@ -99,7 +99,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     public async Task All_stops_a_proxy_mode_session_and_leaves_no_socket_behind()
     {
         var container = lab.StartContainer();
-        await using var sut = new LabManager(20120, 20121, o => o.ListenMode = TtydListenMode.UnixSocket);
+        await using var sut = new ManagerUnderTest(20120, 20121, o => o.ListenMode = TtydListenMode.UnixSocket);
         var session = await sut.StartAsync(container, "alice");
         Assert.True(File.Exists(session.SocketPath));
 
@@ -114,7 +114,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     public async Task Default_cleanup_leaves_healthy_proxy_sessions_alone_and_stops_a_frozen_one()
     {
         var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
-        await using var sut = new LabManager(20122, 20123, o => o.ListenMode = TtydListenMode.UnixSocket);
+        await using var sut = new ManagerUnderTest(20122, 20123, o => o.ListenMode = TtydListenMode.UnixSocket);
         var healthy = await sut.StartAsync(c[0], "alice");
         var frozen = await sut.StartAsync(c[1], "bob");
         Native.kill(frozen.ProcessId, 19); // SIGSTOP: alive and its socket still there, but it would never answer
@@ -135,7 +135,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     public async Task Dry_run_lists_what_would_be_stopped_and_stops_nothing()
     {
         var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
-        await using var sut = new LabManager(20060, 20064);
+        await using var sut = new ManagerUnderTest(20060, 20064);
         var a = await sut.StartAsync(c[0], "alice");
         var b = await sut.StartAsync(c[1], "bob");
         ToolLab.RemoveContainer(c[1]);
@@ -159,7 +159,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     public async Task Status_json_parses_and_shows_each_session_with_its_state()
     {
         var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
-        await using var sut = new LabManager(20070, 20074);
+        await using var sut = new ManagerUnderTest(20070, 20074);
         var a = await sut.StartAsync(c[0], "alice", "t1");
         var b = await sut.StartAsync(c[1], "bob@example.org");
         ToolLab.RemoveContainer(c[1]);
@@ -192,7 +192,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     {
         var container = lab.StartContainer();
         await using var foreign = await ForeignTtyd.StartAsync(20083, Ct);
-        await using var sut = new LabManager(20080, 20082);
+        await using var sut = new ManagerUnderTest(20080, 20082);
         var session = await sut.StartAsync(container, "alice");
 
         var json = await TtydPortsTool.RunAsync("ports", "--range", "20080-20084", "--json");
@@ -238,7 +238,7 @@ public sealed class ToolCleanupTests(ToolLab lab)
     public async Task A_refused_command_stops_nothing()
     {
         var container = lab.StartContainer();
-        await using var sut = new LabManager(20090, 20094);
+        await using var sut = new ManagerUnderTest(20090, 20094);
         var session = await sut.StartAsync(container, "alice");
 
         var run = await TtydPortsTool.RunAsync("cleanup", "--all", "--instance", sut.Instance, "--container", "bad/name");

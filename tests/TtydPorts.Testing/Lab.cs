@@ -4,12 +4,6 @@ using Microsoft.Extensions.Logging;
 
 namespace TtydPorts.IntegrationTests;
 
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class RealPartsCollection : ICollectionFixture<ContainerLab>
-{
-    public const string Name = "Real ttyd and Docker engine";
-}
-
 /// <summary>Test containers from the busybox image, each labelled so that a crashed run's leftovers can be found; removed at the end.</summary>
 public sealed class ContainerLab : IDisposable
 {
@@ -47,6 +41,7 @@ public sealed class ManagerUnderTest : IAsyncDisposable
     {
         RealParts.Require();
         Instance = instance ?? "itest-" + Guid.NewGuid().ToString("N")[..8];
+        (RangeStart, RangeEnd) = (rangeStart, rangeEnd);
         RuntimeDirectory = Path.Combine(Path.GetTempPath(), Instance);
         var collection = new ServiceCollection().AddLogging(b => b.SetMinimumLevel(LogLevel.Debug));
         services?.Invoke(collection);
@@ -69,6 +64,9 @@ public sealed class ManagerUnderTest : IAsyncDisposable
 
     public string Instance { get; }
     public string RuntimeDirectory { get; }
+    public int RangeStart { get; }
+    public int RangeEnd { get; }
+    public string Range => $"{RangeStart}-{RangeEnd}";
     public ITtydSessionManager Manager { get; }
     public IProcessSupervisor Supervisor { get; }
     public IPortAllocator Ports { get; }
@@ -104,6 +102,16 @@ public sealed class ManagerUnderTest : IAsyncDisposable
     /// <summary>The recorders (tmux control-mode clients) of this instance's sessions.</summary>
     public IReadOnlyList<MarkedProcess> Recorders() =>
         [.. AllProcesses().Where(m => m.Markers.GetValueOrDefault("TTYDPORTS_ROLE") == TtydProcessDiscovery.RecorderRole)];
+
+    /// <summary>Ensures the container's session, which must be started (not refused for want of a port).</summary>
+    public async Task<TtydSession> StartAsync(string container, string user, string? topology = null)
+    {
+        var session = await Manager.EnsureSessionAsync(container, user, topology, TestContext.Current.CancellationToken);
+        Assert.NotNull(session);
+        return session;
+    }
+
+    public bool IsAlive(TtydSession session) => Supervisor.IsAlive(session.Process);
 
     /// <summary>Ends this manager the way a host stops gracefully: its sessions keep running, for the next manager to adopt.</summary>
     public async ValueTask AbandonAsync()

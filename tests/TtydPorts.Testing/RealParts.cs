@@ -7,7 +7,7 @@ namespace TtydPorts.IntegrationTests;
 /// Finds the real ttyd and Docker engine. Where one is missing a test skips with the reason, except under
 /// <c>CI=true</c>, where a missing part fails the run.
 /// </summary>
-internal static class RealParts
+public static class RealParts
 {
     public const string Image = "ttydports/busybox:test";
     public const string TestLabel = "ttydports.test=1";

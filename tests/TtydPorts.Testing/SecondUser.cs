@@ -7,7 +7,7 @@ namespace TtydPorts.IntegrationTests;
 /// Another local OS user, created for one test and deleted after it (also when the test fails): the attacker of the
 /// trust tests. Needs root; under <c>CI=true</c> a run that is not root fails instead of skipping.
 /// </summary>
-internal sealed class SecondUser : IDisposable
+public sealed class SecondUser : IDisposable
 {
     private readonly List<Process> _processes = [];
 

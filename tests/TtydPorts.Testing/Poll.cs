@@ -1,6 +1,6 @@
 namespace TtydPorts.IntegrationTests;
 
-internal static class Poll
+public static class Poll
 {
     /// <summary>The test's own cancellation, bounded to <paramref name="seconds"/>: the limit of a wait that polls.</summary>
     public static CancellationToken Within(int seconds)

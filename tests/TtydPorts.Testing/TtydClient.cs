@@ -4,7 +4,7 @@ using System.Text;
 namespace TtydPorts.IntegrationTests;
 
 /// <summary>A minimal client of ttyd's WebSocket protocol: subprotocol <c>tty</c>, a JSON hello, then '0'-prefixed input and output.</summary>
-internal sealed class TtydClient : IAsyncDisposable
+public sealed class TtydClient : IAsyncDisposable
 {
     private readonly ClientWebSocket _socket = new();
     private readonly StringBuilder _screen = new();
