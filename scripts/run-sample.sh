@@ -24,4 +24,4 @@ log "building the sample"
 run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
 # The docker client that matches the engine, for the sample and the terminals it opens.
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
-    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=demo-user --TtydPorts:DockerPath="$docker" "$@"
+    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=alice --TtydPorts:DockerPath="$docker" "$@"
