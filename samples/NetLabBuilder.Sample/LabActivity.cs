@@ -13,6 +13,7 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
     private readonly ConcurrentDictionary<string, DeployProgress> _deploys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task> _starting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string Reason, DateTimeOffset At)> _failed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _removing = new(StringComparer.Ordinal);
 
     /// <summary>Claims the user's deploy slot; false while another deploy of the same user runs (a double click).</summary>
     public bool TryBeginDeploy(string userId) => _deploys.TryAdd(userId, new DeployProgress(0, 0));
@@ -29,6 +30,11 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
         if (node.State != "running")
         {
             return ("stopped", $"the node is {node.State}");
+        }
+
+        if (_removing.ContainsKey(node.Container))
+        {
+            return ("removing", null); // its terminal is being stopped: a poll now must not start a new one
         }
 
         if (terminals.FindSession(node.Container) is not null)
@@ -50,8 +56,20 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
         return ("starting", null);
     }
 
-    /// <summary>Waits for a background start of the container, so a delete never races it.</summary>
-    public Task SettleAsync(string container) => _starting.GetValueOrDefault(container) ?? Task.CompletedTask;
+    /// <summary>
+    /// Marks the containers as being removed (no terminal is started for them any more) and waits for a background start
+    /// already under way, so a delete never races it. Dispose the result once they are gone.
+    /// </summary>
+    public async Task<IDisposable> BeginRemovalAsync(IReadOnlyList<string> containers)
+    {
+        foreach (var container in containers)
+        {
+            _removing.AddOrUpdate(container, 1, (_, n) => n + 1);
+        }
+
+        await Task.WhenAll(containers.Select(c => _starting.GetValueOrDefault(c) ?? Task.CompletedTask)).ConfigureAwait(false);
+        return new Removal(this, containers);
+    }
 
     /// <summary>Waits for every background start (host stop).</summary>
     public Task SettleAllAsync() => Task.WhenAll(_starting.Values);
@@ -85,6 +103,22 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
                 gate.SetResult();
             }
         });
+    }
+
+    private sealed class Removal(LabActivity activity, IReadOnlyList<string> containers) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var container in containers)
+            {
+                if (activity._removing.AddOrUpdate(container, 0, (_, n) => n - 1) <= 0)
+                {
+                    activity._removing.TryRemove(container, out _);
+                }
+
+                activity._failed.TryRemove(container, out _);
+            }
+        }
     }
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Terminal of {Container} could not be started: {Error}")]

@@ -131,7 +131,7 @@ public static class LabEndpoints
     private static async Task<IResult> DeleteNodeAsync(string container, HttpContext http, DemoLab lab, LabActivity activity, CancellationToken cancellationToken)
     {
         SessionIds.ThrowIfInvalidContainerName(container, "container");
-        await activity.SettleAsync(container);
+        using var removal = await activity.BeginRemovalAsync([container]);
         var result = await lab.DeleteNodeAsync(UserOf(http), container, cancellationToken);
         return Message($"Node '{container}' deleted; {result.Stopped.Count} terminal(s) stopped.");
     }
@@ -139,11 +139,7 @@ public static class LabEndpoints
     private static async Task<IResult> ClearTopologyAsync(string topologyId, HttpContext http, DemoLab lab, LabActivity activity, CancellationToken cancellationToken)
     {
         var user = UserOf(http);
-        foreach (var node in (await lab.NodesOfAsync(user, cancellationToken)).Where(n => n.TopologyId == topologyId))
-        {
-            await activity.SettleAsync(node.Container);
-        }
-
+        using var removal = await activity.BeginRemovalAsync([.. (await lab.NodesOfAsync(user, cancellationToken)).Where(n => n.TopologyId == topologyId).Select(n => n.Container)]);
         var (result, containers) = await lab.ClearTopologyAsync(user, topologyId, cancellationToken);
         return Message($"Topology '{topologyId}' cleared: {result.Stopped.Count} terminal(s) stopped, {containers} node(s) removed.");
     }

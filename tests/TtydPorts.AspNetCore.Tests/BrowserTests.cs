@@ -11,6 +11,9 @@ public sealed class BrowserTests
 {
     private const float Timeout = 30_000;
 
+    // Terminals start in the background (ttyd, tmux, docker exec): wait for them as long as for any page action.
+    public BrowserTests() => Assertions.SetDefaultExpectTimeout(Timeout);
+
     [Fact]
     public async Task A_student_deploys_sees_nodes_ready_types_in_a_terminal_tab_opens_all_deletes_a_node_and_clears_in_chromium()
     {
@@ -87,6 +90,7 @@ public sealed class BrowserTests
         using var bobApi = await sample.ClientAsync("bob");
         var alices = (await SampleHost.DeployAsync(aliceApi)).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
         var bobs = (await SampleHost.DeployAsync(bobApi)).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
+        await SampleHost.ReadyOwnNodesAsync(aliceApi); // her terminals run, so a 403 below is a refusal, not a missing session
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
@@ -145,7 +149,7 @@ public sealed class BrowserTests
 
         // Another site (served by the test, in the same browser) posts a form to the sample, as text/plain JSON and as a form.
         var target = new Uri(sample.BaseAddress, "/api/lab/deploy");
-        await page.Context.RouteAsync("http://evil.test/**", route => route.FulfillAsync(new RouteFulfillOptions
+        await page.Context.RouteAsync(url => url.StartsWith("http://evil.test/", StringComparison.Ordinal), route => route.FulfillAsync(new RouteFulfillOptions
         {
             ContentType = "text/html",
             Body = $$"""

@@ -54,7 +54,7 @@ public sealed class SampleApiTests
         Assert.Equal("""{"status":"success","user_id":"bob","terminals":[]}""", Compact(await bob.GetStringAsync("/api/ttyd/getOwnNodes", Ct)));
         using var spoofed = await bob.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
         Assert.Equal(HttpStatusCode.Forbidden, spoofed.StatusCode);
-        Assert.Contains("user_id 'alice' is not the signed-in user", await spoofed.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("user_id 'alice' is not the signed-in user", await MessageAsync(spoofed), StringComparison.Ordinal);
         using var same = await alice.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
         Assert.Equal(HttpStatusCode.OK, same.StatusCode); // the seed's frontend repeats its own id: allowed
         Assert.Equal(2, sample.Manager.GetStatus().Sessions.Count);
@@ -85,7 +85,7 @@ public sealed class SampleApiTests
 
         using var wrong = await anonymous.PostAsJsonAsync("/api/login", new { user = "alice", password = "alice" }, Ct);
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
-        Assert.Contains("Wrong user name or password", await wrong.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("Wrong user name or password", await MessageAsync(wrong), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(anonymous, "/api/me"));
         using var right = await anonymous.PostAsJsonAsync("/api/login", new { user = "alice", password = sample.Users.All[0].Password }, Ct);
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
@@ -124,9 +124,9 @@ public sealed class SampleApiTests
 
         using var asBob = await alice.PostAsync("/api/lab/deploy", new StringContent("""{"user_id":"bob"}""", Encoding.UTF8, "application/json"), Ct);
         Assert.Equal(HttpStatusCode.BadRequest, asBob.StatusCode);
-        Assert.Contains("$.user_id", await asBob.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("$.user_id", await MessageAsync(asBob), StringComparison.Ordinal);
         using var tooMany = await alice.PostAsync("/api/lab/deploy", new StringContent("""{"nodes":9}""", Encoding.UTF8, "application/json"), Ct);
-        Assert.Contains("nodes 9 is out of range", await tooMany.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("nodes 9 is out of range", await MessageAsync(tooMany), StringComparison.Ordinal);
         Assert.Equal(2, sample.Containers().Count);
 
         using var cleanup = await instructor.PostAsJsonAsync("/api/ttyd/cleanup", new { user_id = "alice" }, Ct);
@@ -155,7 +155,7 @@ public sealed class SampleApiTests
 
         Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
-        Assert.Contains("A deploy for 'alice' is already running", await second.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("A deploy for 'alice' is already running", await MessageAsync(second), StringComparison.Ordinal);
         Assert.Equal(2, sample.Containers().Count); // one topology of two nodes
         await SampleHost.DeployAsync(alice); // the slot is free again afterwards
         Assert.Equal(4, sample.Containers().Count);
@@ -183,7 +183,7 @@ public sealed class SampleApiTests
 
             using var response = await alice.SendAsync(request, Ct);
             Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
-            Assert.Contains("nothing was changed", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            Assert.Contains("nothing was changed", await MessageAsync(response), StringComparison.Ordinal);
         }
 
         Assert.Equal(nodes, sample.Containers());
@@ -210,7 +210,7 @@ public sealed class SampleApiTests
 
         using var bad = await SampleHost.DeleteAsync(alice, "/api/lab/nodes/a;b");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("'a;b'", await bad.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Contains("'a;b'", await MessageAsync(bad), StringComparison.Ordinal);
         using var notBobs = await SampleHost.DeleteAsync(bob, $"/api/lab/nodes/{nodes[0]}");
         Assert.Equal(HttpStatusCode.NotFound, notBobs.StatusCode);
         using var notBobsTopology = await SampleHost.DeleteAsync(bob, "/api/lab/topologies/topo-0");
@@ -223,6 +223,9 @@ public sealed class SampleApiTests
         using var response = await client.GetAsync(path, Ct);
         return response.StatusCode;
     }
+
+    private static async Task<string> MessageAsync(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("message").GetString() ?? "";
 
     private static string Compact(string json) => JsonSerializer.Serialize(JsonDocument.Parse(json).RootElement);
 }

@@ -110,7 +110,7 @@ async function poll() {
   if (me) pollTimer = setTimeout(poll, POLL_MS);
 }
 
-const STATE_TEXT = { ready: "ready", starting: "starting…", stopped: "stopped", failed: "failed" };
+const STATE_TEXT = { ready: "ready", starting: "starting…", stopped: "stopped", failed: "failed", removing: "deleting…" };
 
 function render(next) {
   state = next;
@@ -132,7 +132,7 @@ function render(next) {
         el("span", { className: "name", textContent: node.node }),
         el("span", { className: `state ${node.terminal}`, textContent: STATE_TEXT[node.terminal] || node.terminal }),
         el("button", { type: "button", className: "open", textContent: instructor ? "Watch" : "Open",
-          disabled: node.terminal === "stopped" || node.terminal === "failed", onclick: () => openTab(topo, node, true) }),
+          disabled: !["ready", "starting"].includes(node.terminal), onclick: () => openTab(topo, node, true) }),
         instructor ? null : el("button", { type: "button", className: "delete-node icon danger", textContent: "✕",
           title: `Delete ${node.node}`, ariaLabel: `Delete ${node.node}`, onclick: () => deleteNode(topo, node) })));
       if (node.reason) li.append(el("div", { className: "reason", textContent: node.reason }));
@@ -173,7 +173,7 @@ function openTab(topo, node, focus) {
     const panel = el("div", { className: "panel", role: "tabpanel", dataset: { container: node.container } });
     $("tabs").append(tab);
     $("panels").append(panel);
-    t = { tab, title, panel, label, url: null, ended: false };
+    t = { tab, title, panel, label, url: null, kind: null };
     tabs.set(node.container, t);
   }
   updateTab(node.container, t);
@@ -183,28 +183,26 @@ function openTab(topo, node, focus) {
 // Puts the terminal in its panel once it is ready; says so in the tab when its node is gone or its session ended.
 function updateTab(container, t) {
   const found = findNode(container);
-  const url = found && found.node.terminal === "ready" ? terminalUrl(found.node) : null;
-  if (url && t.url !== url) {
-    t.url = url;
-    t.ended = false;
-    t.tab.classList.remove("ended");
-    t.title.textContent = t.label;
+  const terminal = found ? found.node.terminal : "deleted";
+  const url = terminal === "ready" ? terminalUrl(found.node) : null;
+  const kind = url ? `ready ${url}`
+    : terminal === "deleted" || terminal === "removing" ? "deleted"
+    : terminal === "starting" ? (t.url ? t.kind : "starting")
+    : "ended";
+  if (kind === t.kind) return;
+  t.kind = kind;
+  t.url = url;
+  t.tab.classList.toggle("ended", kind === "deleted" || kind === "ended");
+  t.title.textContent = kind === "deleted" ? `${t.label} (deleted)` : kind === "ended" ? `${t.label} (ended)` : t.label;
+  if (url) {
     const frame = el("iframe", { src: url, title: `Terminal of ${t.label}` });
     frame.addEventListener("load", () => { if (activeTab === container) focusTerminal(frame); });
     t.panel.replaceChildren(frame);
-  } else if (!url && !t.ended) {
-    const gone = !found;
-    const why = gone ? `Node ${t.label} was deleted; its terminal is closed.`
-      : found.node.terminal === "starting" ? null
+  } else if (kind === "starting") {
+    t.panel.replaceChildren(el("p", { className: "notice", textContent: `Starting the terminal of ${t.label}…` }));
+  } else {
+    const why = kind === "deleted" ? `Node ${t.label} was deleted; its terminal is closed.`
       : `The terminal session of ${t.label} ended${found.node.reason ? `: ${found.node.reason}` : "."}`;
-    if (why === null) {
-      if (!t.url) t.panel.replaceChildren(el("p", { className: "notice", textContent: `Starting the terminal of ${t.label}…` }));
-      return;
-    }
-    t.ended = true;
-    t.url = null;
-    t.tab.classList.add("ended");
-    t.title.textContent = `${t.label} (${gone ? "deleted" : "ended"})`;
     t.panel.replaceChildren(el("p", { className: "notice ended", role: "status", textContent: why }));
   }
 }
