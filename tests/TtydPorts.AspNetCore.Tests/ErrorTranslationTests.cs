@@ -19,6 +19,7 @@ public sealed class ErrorTranslationTests
     {
         var manager = new Mock<ITtydSessionManager>(MockBehavior.Strict);
         manager.Setup(m => m.CleanupAllAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);
+        manager.Setup(m => m.AdoptAsync(It.IsAny<CancellationToken>())).Returns(ValueTask.CompletedTask); // the hosted service adopts at start
         return manager;
     }
 
