@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's main command: installs ttyd and a Docker engine when missing, then runs the NetLabBuilder web sample
-# with a demo topology of busybox containers (label ttydports.demo=1) and prints the address to open.
+# in proxy mode with a demo topology of busybox containers for the student alice (label ttydports.demo=1), and prints the
+# address to open and the demo accounts with their passwords (random, new at every start).
 # Ctrl+C stops the sample; it removes its terminals and containers, and this script removes any demo container left
-# behind and an engine it started. `--once` checks that the page and every terminal answer, then exits.
-# Other arguments go to the sample (e.g. --TtydPorts:PortRangeStart=8100). The address: SAMPLE_URL, default
-# http://127.0.0.1:5080 (use http://0.0.0.0:5080 together with --TtydPorts:BindAddress=0.0.0.0 to open it from elsewhere).
+# behind and an engine it started. `--once` checks through login and proxy that the page and every terminal answer (and refuse another student), then exits.
+# Other arguments go to the sample (e.g. --Lab:NodesPerTopology=2). The address: SAMPLE_URL, default http://127.0.0.1:5080
+# (loopback only: the sample's AllowedHosts refuse other host names, and it has demo passwords on plain HTTP).
 set -euo pipefail
 SCRIPT_NAME=run-sample
 # shellcheck source=common.sh
@@ -24,4 +25,4 @@ log "building the sample"
 run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
 # The docker client that matches the engine, for the sample and the terminals it opens.
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
-    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=demo-user --TtydPorts:DockerPath="$docker" "$@"
+    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=alice --TtydPorts:DockerPath="$docker" "$@"

@@ -5,7 +5,7 @@ using TtydPorts;
 namespace NetLabBuilder.Sample;
 
 /// <summary>A node of a topology as the lab sees it.</summary>
-public sealed record LabNode(string Container, string UserId, string TopologyId, string State);
+public sealed record LabNode(string Container, string UserId, string TopologyId, string Node, string State);
 
 /// <summary>
 /// The NetLabBuilder side of the flow: creates busybox "routers" for a user's topology with the docker client, finds them
@@ -31,7 +31,8 @@ public sealed partial class DemoLab(
     private readonly string _docker = options.Value.DockerPath ?? ttydOptions.Value.DockerPath;
 
     /// <summary>Creates a topology of <paramref name="nodeCount"/> running nodes for <paramref name="userId"/>.</summary>
-    public async Task<(string TopologyId, IReadOnlyList<string> Containers)> DeployAsync(string userId, int? nodeCount, CancellationToken cancellationToken)
+    public async Task<(string TopologyId, IReadOnlyList<string> Containers)> DeployAsync(
+        string userId, int? nodeCount, CancellationToken cancellationToken, Action<int, int>? progress = null)
     {
         SessionIds.ThrowIfInvalidId(userId, "user_id");
         var count = nodeCount ?? _options.NodesPerTopology;
@@ -42,6 +43,7 @@ public sealed partial class DemoLab(
 
         var topologyId = $"topo-{Guid.NewGuid():N}"[..13];
         var created = new List<string>();
+        progress?.Invoke(0, count);
         try
         {
             for (var i = 1; i <= count; i++)
@@ -56,6 +58,7 @@ public sealed partial class DemoLab(
                     "--label", $"{NodeLabel}=r{i}",
                     _options.Image, "sleep", "infinity").ConfigureAwait(false);
                 created.Add(name);
+                progress?.Invoke(created.Count, count);
             }
         }
         catch
@@ -125,12 +128,13 @@ public sealed partial class DemoLab(
         LogRemovedAll(logger, nodes.Count, _labId);
     }
 
-    private async Task<IReadOnlyList<LabNode>> AllNodesAsync(CancellationToken cancellationToken)
+    /// <summary>Every node of this lab, of every user, sorted by name.</summary>
+    public async Task<IReadOnlyList<LabNode>> AllNodesAsync(CancellationToken cancellationToken)
     {
         var containers = await inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false);
         return [.. containers
             .Where(c => c.Labels.TryGetValue(LabLabel, out var lab) && lab == _labId)
-            .Select(c => new LabNode(c.Name, c.Labels.GetValueOrDefault(UserLabel, ""), c.Labels.GetValueOrDefault(TopologyLabel, ""), c.State))
+            .Select(c => new LabNode(c.Name, c.Labels.GetValueOrDefault(UserLabel, ""), c.Labels.GetValueOrDefault(TopologyLabel, ""), c.Labels.GetValueOrDefault(NodeLabel, c.Name), c.State))
             .Where(n => SessionIds.IsValidId(n.UserId) && SessionIds.IsValidId(n.TopologyId))
             .OrderBy(n => n.Container, StringComparer.Ordinal)];
     }

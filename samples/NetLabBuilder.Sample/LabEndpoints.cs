@@ -1,132 +1,185 @@
-using System.Net;
+using System.Security.Claims;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc;
 using TtydPorts;
 
 namespace NetLabBuilder.Sample;
 
-/// <summary>The NetLabBuilder-style endpoints: each step calls the library.</summary>
-public static partial class LabEndpoints
+/// <summary>The NetLabBuilder-style endpoints: each step calls the library; the user is always the signed-in one.</summary>
+public static class LabEndpoints
 {
-    /// <summary>Terminal status of a node whose terminal runs.</summary>
+    /// <summary>Terminal status of a node whose terminal runs (the seed's word).</summary>
     public const string Running = "running";
 
+    /// <summary>Where the proxy serves terminals.</summary>
+    public const string TerminalPrefix = "/terminals";
+
     /// <summary>
-    /// <c>GET {ttyd group}/getOwnNodes?user_id=</c> and, under <c>/api/lab</c>: <c>POST deploy</c>,
-    /// <c>DELETE nodes/{container}?user_id=</c>, <c>DELETE topologies/{topology}?user_id=</c>.
+    /// <c>POST /api/login</c>, <c>POST /api/logout</c>, <c>GET /api/me</c>, <c>GET /api/ttyd/getOwnNodes</c>, and under
+    /// <c>/api/lab</c>: <c>GET state</c>, <c>POST deploy</c>, <c>DELETE nodes/{container}</c>, <c>DELETE topologies/{topology}</c>.
     /// </summary>
-    public static void MapLabEndpoints(this IEndpointRouteBuilder app, RouteGroupBuilder ttyd)
+    public static void MapLabEndpoints(this IEndpointRouteBuilder app)
     {
-        ttyd.MapGet("getOwnNodes", GetOwnNodesAsync);
+        var account = app.MapGroup("/api").WithTtydErrorHandling();
+        account.MapPost("login", LoginAsync).AddEndpointFilter(JsonOnly);
+        account.MapPost("logout", (Delegate)LogoutAsync).AddEndpointFilter(JsonOnly).RequireAuthorization();
+        account.MapGet("me", (HttpContext http) => Json(new MeResponse("success", UserOf(http), RoleOf(http)), LabJson.Default.MeResponse)).RequireAuthorization();
 
-        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling().AddEndpointFilter(JsonOnly);
-        lab.MapPost("deploy", DeployAsync);
-        lab.MapDelete("nodes/{container}", DeleteNodeAsync);
-        lab.MapDelete("topologies/{topologyId}", ClearTopologyAsync);
+        app.MapGroup("/api/ttyd").WithTtydErrorHandling().RequireAuthorization().MapGet("getOwnNodes", GetOwnNodesAsync);
+
+        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling().RequireAuthorization();
+        lab.MapGet("state", StateAsync);
+        var changes = lab.MapGroup("").AddEndpointFilter(JsonOnly);
+        changes.MapPost("deploy", DeployAsync).RequireAuthorization(NetLabApp.StudentPolicy);
+        changes.MapDelete("nodes/{container}", DeleteNodeAsync).RequireAuthorization(NetLabApp.StudentPolicy);
+        changes.MapDelete("topologies/{topologyId}", ClearTopologyAsync).RequireAuthorization(NetLabApp.StudentPolicy);
     }
 
-    // Every running node of the user gets its terminal (EnsureSessionAsync reuses a live one), as the seed's getOwnNodes does.
-    private static async Task<IResult> GetOwnNodesAsync(
-        [FromQuery(Name = "user_id")] string? userId, DemoLab lab, ITtydSessionManager terminals, HttpContext http, ILoggerFactory loggers)
+    public static string UserOf(HttpContext http) =>
+        http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("An authorized request has no user id.");
+
+    public static string RoleOf(HttpContext http) => http.User.IsInRole(DemoUsers.Instructor) ? DemoUsers.Instructor : DemoUsers.Student;
+
+    private static async Task<IResult> LoginAsync(HttpContext http, DemoUsers users)
     {
-        var user = RequireUser(userId);
-        var nodes = await lab.NodesOfAsync(user, http.RequestAborted);
-        var logger = loggers.CreateLogger(typeof(LabEndpoints).FullName!);
-        var terminalsOfNodes = await Task.WhenAll(nodes.Select(async node =>
+        var request = await ReadAsync(http, LabJson.Default.LoginRequest, """{"user":"...","password":"..."}""");
+        var user = request?.User is { } name && request.Password is { } password ? users.Check(name, password) : null;
+        if (user is null)
         {
-            if (!string.Equals(node.State, "running", StringComparison.Ordinal))
-            {
-                return new TerminalInfo(node.Container, null, null, node.State, node.TopologyId);
-            }
+            return Json(new LabMessage("error", "Wrong user name or password."), LabJson.Default.LabMessage, StatusCodes.Status401Unauthorized);
+        }
 
-            try
-            {
-                var session = await terminals.EnsureSessionAsync(node.Container, user, node.TopologyId, http.RequestAborted);
-                return session is null
-                    ? new TerminalInfo(node.Container, null, null, "no_free_port", node.TopologyId)
-                    : new TerminalInfo(node.Container, TerminalUrl(session, http).ToString(), session.Port, Running, node.TopologyId);
-            }
-            catch (Exception e) when (e is TtydPortsException)
-            {
-                LogTerminalFailed(logger, node.Container, e.Message);
-                return new TerminalInfo(node.Container, null, null, "error", node.TopologyId);
-            }
-        }));
-
-        return Results.Json(new OwnNodesResponse("success", user, terminalsOfNodes), LabJson.Default.OwnNodesResponse);
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, user.Name), new Claim(ClaimTypes.Role, user.Role)], CookieAuthenticationDefaults.AuthenticationScheme);
+        await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return Json(new MeResponse("success", user.Name, user.Role), LabJson.Default.MeResponse);
     }
 
-    private static async Task<IResult> DeployAsync(HttpContext http, DemoLab lab)
+    private static async Task<IResult> LogoutAsync(HttpContext http)
     {
-        DeployRequest? request;
+        await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        return Message("Signed out.");
+    }
+
+    // The seed's answer for the seed's frontend: every running node of the signed-in user, its url the proxied terminal
+    // (port null: there is none). A user_id in the query may only repeat the signed-in user's.
+    private static async Task<IResult> GetOwnNodesAsync(
+        [FromQuery(Name = "user_id")] string? userId, DemoLab lab, LabActivity activity, HttpContext http)
+    {
+        var user = UserOf(http);
+        if (userId is not null && userId != user)
+        {
+            return Json(new LabMessage("error", $"user_id '{userId}' is not the signed-in user; the user comes from the login."),
+                LabJson.Default.LabMessage, StatusCodes.Status403Forbidden);
+        }
+
+        var nodes = await lab.NodesOfAsync(user, http.RequestAborted);
+        var terminals = nodes.Select(node =>
+        {
+            var (terminal, _) = activity.TerminalOf(node);
+            return terminal == "ready"
+                ? new TerminalInfo(node.Container, new Uri(BaseOf(http), TerminalPath(node.Container)).ToString(), null, Running, node.TopologyId)
+                : new TerminalInfo(node.Container, null, null, terminal == "stopped" ? node.State : terminal, node.TopologyId);
+        }).ToList();
+        return Json(new OwnNodesResponse("success", user, terminals), LabJson.Default.OwnNodesResponse);
+    }
+
+    // What the page polls: a student's own topologies, or for the instructor every student's (to watch, never to type).
+    private static async Task<IResult> StateAsync(DemoLab lab, LabActivity activity, HttpContext http)
+    {
+        var user = UserOf(http);
+        var instructor = http.User.IsInRole(DemoUsers.Instructor);
+        var nodes = instructor ? await lab.AllNodesAsync(http.RequestAborted) : await lab.NodesOfAsync(user, http.RequestAborted);
+        var topologies = nodes
+            .GroupBy(n => (n.UserId, n.TopologyId))
+            .OrderBy(g => g.Key.UserId, StringComparer.Ordinal).ThenBy(g => g.Key.TopologyId, StringComparer.Ordinal)
+            .Select(g => new TopologyView(g.Key.TopologyId, g.Key.UserId, [.. g.Select(node =>
+            {
+                var (terminal, reason) = activity.TerminalOf(node);
+                var ready = terminal == "ready";
+                return new NodeView(node.Container, node.Node, node.State, terminal, reason,
+                    ready && !instructor ? TerminalPath(node.Container) : null,
+                    ready ? TerminalPath(node.Container) + "watch/" : null);
+            })]))
+            .ToList();
+        return Json(new LabStateResponse("success", user, RoleOf(http), instructor ? null : activity.DeployOf(user), topologies), LabJson.Default.LabStateResponse);
+    }
+
+    private static async Task<IResult> DeployAsync(HttpContext http, DemoLab lab, LabActivity activity)
+    {
+        var request = await ReadAsync(http, LabJson.Default.DeployRequest, """{"nodes":N} or {}""");
+        var user = UserOf(http);
+        if (!activity.TryBeginDeploy(user))
+        {
+            return Json(new LabMessage("error", $"A deploy for '{user}' is already running; wait for it to finish."), LabJson.Default.LabMessage, StatusCodes.Status409Conflict);
+        }
+
         try
         {
-            request = await JsonSerializer.DeserializeAsync(http.Request.Body, LabJson.Default.DeployRequest, http.RequestAborted);
+            var (topologyId, containers) = await lab.DeployAsync(user, request?.Nodes, http.RequestAborted, (created, total) => activity.ReportDeploy(user, created, total));
+            return Json(new DeployResponse("success", user, topologyId, containers), LabJson.Default.DeployResponse);
+        }
+        finally
+        {
+            activity.EndDeploy(user);
+        }
+    }
+
+    private static async Task<IResult> DeleteNodeAsync(string container, HttpContext http, DemoLab lab, LabActivity activity, CancellationToken cancellationToken)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, "container");
+        using var removal = await activity.BeginRemovalAsync([container]);
+        var result = await lab.DeleteNodeAsync(UserOf(http), container, cancellationToken);
+        return Message($"Node '{container}' deleted; {result.Stopped.Count} terminal(s) stopped.");
+    }
+
+    private static async Task<IResult> ClearTopologyAsync(string topologyId, HttpContext http, DemoLab lab, LabActivity activity, CancellationToken cancellationToken)
+    {
+        var user = UserOf(http);
+        using var removal = await activity.BeginRemovalAsync([.. (await lab.NodesOfAsync(user, cancellationToken)).Where(n => n.TopologyId == topologyId).Select(n => n.Container)]);
+        var (result, containers) = await lab.ClearTopologyAsync(user, topologyId, cancellationToken);
+        return Message($"Topology '{topologyId}' cleared: {result.Stopped.Count} terminal(s) stopped, {containers} node(s) removed.");
+    }
+
+    private static async Task<T?> ReadAsync<T>(HttpContext http, JsonTypeInfo<T> type, string shape)
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(http.Request.Body, type, http.RequestAborted);
         }
         catch (JsonException e)
         {
             // The serializer's own message names the sample's types; the path and position say what is wrong.
             throw new ArgumentException(
-                $"The request body is not a valid JSON object {{\"user_id\":\"...\",\"nodes\":N}} (at {e.Path ?? "$"}, line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).", "body", e);
+                $"The request body is not a valid JSON object {shape} (at {e.Path ?? "$"}, line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).", "body", e);
         }
-
-        var user = RequireUser(request?.UserId);
-        var (topologyId, containers) = await lab.DeployAsync(user, request?.Nodes, http.RequestAborted);
-        return Results.Json(new DeployResponse("success", user, topologyId, containers), LabJson.Default.DeployResponse);
-    }
-
-    private static async Task<IResult> DeleteNodeAsync(string container, [FromQuery(Name = "user_id")] string? userId, DemoLab lab, CancellationToken cancellationToken)
-    {
-        var user = RequireUser(userId);
-        var result = await lab.DeleteNodeAsync(user, container, cancellationToken);
-        return Message($"Node '{container}' deleted; {result.Stopped.Count} terminal(s) stopped.");
-    }
-
-    private static async Task<IResult> ClearTopologyAsync(string topologyId, [FromQuery(Name = "user_id")] string? userId, DemoLab lab, CancellationToken cancellationToken)
-    {
-        var user = RequireUser(userId);
-        var (result, containers) = await lab.ClearTopologyAsync(user, topologyId, cancellationToken);
-        return Message($"Topology '{topologyId}' cleared: {result.Stopped.Count} terminal(s) stopped, {containers} node(s) removed.");
     }
 
     /// <summary>
-    /// Every endpoint that changes the lab takes only <c>Content-Type: application/json</c> (also a DELETE, which has no body):
-    /// a page of another site can send a form or <c>text/plain</c> without asking, but not JSON, which needs a CORS preflight
-    /// this host never grants. So a cross-site request is a 415 and changes nothing.
+    /// Every request that changes something takes only <c>Content-Type: application/json</c> (also a DELETE, which has no
+    /// body): a page of another site can send a form or <c>text/plain</c> without asking, but not JSON, which needs a CORS
+    /// preflight this host never grants; the SameSite=Strict cookie is not sent cross-site either. So such a request is a
+    /// 415 (or a 401) and changes nothing.
     /// </summary>
     private static ValueTask<object?> JsonOnly(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var request = context.HttpContext.Request;
         return request.HasJsonContentType()
             ? next(context)
-            : ValueTask.FromResult<object?>(Results.Json(
+            : ValueTask.FromResult<object?>(Json(
                 new LabMessage("error", $"This endpoint takes only Content-Type: application/json, not '{request.ContentType ?? "(none)"}'; nothing was changed."),
                 LabJson.Default.LabMessage,
-                statusCode: StatusCodes.Status415UnsupportedMediaType));
+                StatusCodes.Status415UnsupportedMediaType));
     }
 
-    private static string RequireUser(string? userId)
-    {
-        if (userId is null)
-        {
-            throw new ArgumentException("user_id is required.", "user_id");
-        }
+    private static string TerminalPath(string container) => $"{TerminalPrefix}/{container}/";
 
-        SessionIds.ThrowIfInvalidId(userId, "user_id");
-        return userId;
-    }
+    private static Uri BaseOf(HttpContext http) => new($"{http.Request.Scheme}://{http.Request.Host}/");
 
-    /// <summary>
-    /// ttyd bound to one address is reached there; bound to every address (0.0.0.0, ::) it is reached on the host name the
-    /// browser used for this page.
-    /// </summary>
-    private static Uri TerminalUrl(TtydSession session, HttpContext http) =>
-        session.Address.Equals(IPAddress.Any) || session.Address.Equals(IPAddress.IPv6Any)
-            ? session.GetUrl(http.Request.Host.Host)
-            : session.GetUrl();
+    private static IResult Json<T>(T value, JsonTypeInfo<T> type, int status = StatusCodes.Status200OK) => Results.Json(value, type, statusCode: status);
 
-    private static IResult Message(string message) => Results.Json(new LabMessage("success", message), LabJson.Default.LabMessage);
-
-    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "No terminal for {Container}: {Error}")]
-    private static partial void LogTerminalFailed(ILogger logger, string container, string error);
+    private static IResult Message(string message) => Json(new LabMessage("success", message), LabJson.Default.LabMessage);
 }

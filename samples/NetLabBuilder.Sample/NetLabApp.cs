@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -8,6 +9,12 @@ namespace NetLabBuilder.Sample;
 /// <summary>Builds the sample host; <c>Program</c> runs it and the tests start it on a free port.</summary>
 public static class NetLabApp
 {
+    /// <summary>Policy of the status and cleanup endpoints, which list and stop every user's terminals.</summary>
+    public const string InstructorPolicy = "instructor";
+
+    /// <summary>Policy of deploy, delete and clear: only students own topologies.</summary>
+    public const string StudentPolicy = "student";
+
     /// <summary>The host with its services, endpoints and page. Configuration comes from appsettings.json and <paramref name="args"/>.</summary>
     public static WebApplication Create(string[] args)
     {
@@ -23,23 +30,58 @@ public static class NetLabApp
             options.InstanceName = "netlab-sample";
             options.StopSessionsOnShutdown = true; // a sample leaves nothing running behind it
         });
-        builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName));
+        // Proxy mode: terminals are served by this host at /terminals/{container}/ after its own login; ttyd has no port.
+        // Only the owner types into a terminal (the default); the instructor may also watch it read-only.
+        builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName))
+            .AddTtydTerminalProxy(LabEndpoints.TerminalPrefix, proxy => proxy.AuthorizeObserver = (http, session) =>
+                ValueTask.FromResult(http.User.IsInRole(DemoUsers.Instructor) || proxy.UserIdSelector(http.User) == session.UserId));
+        builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
+        {
+            o.Cookie.Name = "netlab.auth";
+            o.Cookie.SameSite = SameSiteMode.Strict; // never sent with a request another site starts
+            o.Cookie.HttpOnly = true;
+            o.SlidingExpiration = true;
+            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            // The page signs in with its own form; APIs and terminals answer plain 401/403 instead of redirecting.
+            o.Events.OnRedirectToLogin = context => Status(context.Response, StatusCodes.Status401Unauthorized);
+            o.Events.OnRedirectToAccessDenied = context => Status(context.Response, StatusCodes.Status403Forbidden);
+        });
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(InstructorPolicy, p => p.RequireRole(DemoUsers.Instructor))
+            .AddPolicy(StudentPolicy, p => p.RequireRole(DemoUsers.Student));
         builder.Services.AddOptions<LabOptions>().Bind(builder.Configuration.GetSection("Lab")).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<DemoUsers>();
         builder.Services.AddSingleton<DemoLab>();
+        builder.Services.AddSingleton<LabActivity>();
         builder.Services.AddHostedService<DemoLabLifetime>();
         builder.Services.AddHealthChecks().AddTtydSessions();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, LabJson.Default));
 
         var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            // The lab page frames only its own terminals, and no other site may frame it.
+            context.Response.Headers.XFrameOptions = "SAMEORIGIN";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            return next(context);
+        });
         var page = new EmbeddedFileProvider(typeof(NetLabApp).Assembly, "NetLabBuilder.Sample.wwwroot");
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page });
         app.UseStaticFiles(new StaticFileOptions { FileProvider = page });
+        app.UseAuthentication();
+        app.UseAuthorization();
 
-        // A real host adds .RequireAuthorization() here: these endpoints stop terminals of every user.
-        var ttyd = app.MapTtydEndpoints("/api/ttyd");
-        app.MapLabEndpoints(ttyd);
-        app.MapHealthChecks("/healthz");
+        app.MapTtydEndpoints("/api/ttyd").RequireAuthorization(InstructorPolicy); // they stop terminals of every user
+        app.MapLabEndpoints();
+        app.MapTtydTerminals();
+        app.MapHealthChecks("/healthz").RequireAuthorization(InstructorPolicy);
         return app;
+    }
+
+    private static Task Status(HttpResponse response, int status)
+    {
+        response.StatusCode = status;
+        return Task.CompletedTask;
     }
 
     /// <summary>The addresses Kestrel listens on, once started (with the real port when 0 was asked for).</summary>
@@ -49,9 +91,13 @@ public static class NetLabApp
 }
 
 /// <summary>Removes the lab's terminals and containers when the host stops.</summary>
-internal sealed class DemoLabLifetime(DemoLab lab) : IHostedService
+internal sealed class DemoLabLifetime(DemoLab lab, LabActivity activity) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StopAsync(CancellationToken cancellationToken) => lab.RemoveAllAsync(CancellationToken.None);
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await activity.SettleAllAsync(); // no terminal start may outlive the removal
+        await lab.RemoveAllAsync(CancellationToken.None);
+    }
 }

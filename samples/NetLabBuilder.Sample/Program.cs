@@ -1,6 +1,7 @@
-// NetLabBuilder-style sample: deploy busybox "routers" for a user, list them with their web terminals, delete a node,
-// clear a topology. `--Lab:DemoUser=NAME` deploys a topology for NAME at start-up; `--once` checks that the page and every
-// terminal of that demo answer, then exits (for scripts).
+// NetLabBuilder-style sample: students deploy busybox "routers", open their terminals inside the page (proxy mode, behind
+// the sample's own login), delete a node, clear a topology; the instructor sees every student's lab and watches read-only.
+// `--Lab:DemoUser=NAME` deploys a topology for that student at start-up; `--once` checks through login and proxy that the
+// page and every terminal of that demo answer, then exits (for scripts).
 using NetLabBuilder.Sample;
 
 var once = args.Contains("--once");
@@ -11,15 +12,20 @@ var page = NetLabApp.Addresses(app)[0];
 if (!string.IsNullOrEmpty(demoUser))
 {
     var (topology, nodes) = await app.Services.GetRequiredService<DemoLab>().DeployAsync(demoUser, null, app.Lifetime.ApplicationStopping);
-    Console.WriteLine($"Demo topology {topology} for user {demoUser}: {string.Join(", ", nodes)}");
+    Console.WriteLine($"Demo topology {topology} for {demoUser}: {string.Join(", ", nodes)}");
 }
 
-var open = new Uri(page, string.IsNullOrEmpty(demoUser) ? "/" : $"/?user_id={Uri.EscapeDataString(demoUser)}");
-Console.WriteLine($"NetLabBuilder sample is up. Open {open}");
+var users = app.Services.GetRequiredService<DemoUsers>();
+Console.WriteLine($"NetLabBuilder sample is up. Open {page} and sign in (passwords are new at every start):");
+foreach (var user in users.All)
+{
+    Console.WriteLine($"  {user.Name,-12} {user.Password}   ({user.Role})");
+}
+
 var status = 0;
 if (once)
 {
-    status = await Smoke.RunAsync(page, demoUser ?? "demo-user");
+    status = await Smoke.RunAsync(page, users, demoUser ?? "alice");
     await app.StopAsync();
 }
 else

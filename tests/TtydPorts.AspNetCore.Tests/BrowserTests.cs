@@ -1,67 +1,229 @@
+using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using TtydPorts.IntegrationTests;
 
 namespace TtydPorts.AspNetCore.Tests;
 
-/// <summary>The sample end to end in a real headless Chromium, over real ttyd and Docker.</summary>
+/// <summary>The sample's lab page end to end in a real headless Chromium, over real ttyd, tmux and Docker, in proxy mode.</summary>
 [Collection(RealHostsCollection.Name)]
-public sealed partial class BrowserTests
+public sealed class BrowserTests
 {
     private const float Timeout = 30_000;
 
+    // Terminals start in the background (ttyd, tmux, docker exec): wait for them as long as for any page action.
+    public BrowserTests() => Assertions.SetDefaultExpectTimeout(Timeout);
+
     [Fact]
-    public async Task A_user_deploys_opens_a_terminal_runs_hostname_deletes_a_node_and_clears_the_topology_in_chromium()
+    public async Task A_student_deploys_sees_nodes_ready_types_in_a_terminal_tab_opens_all_deletes_a_node_and_clears_in_chromium()
     {
         Chromium.Require();
-        await using var sample = await SampleHost.StartAsync(19300, 19309, "--TtydPorts:ExtraTtydArguments:0=-t", "--TtydPorts:ExtraTtydArguments:1=rendererType=dom");
+        await using var sample = await SampleHost.StartAsync();
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync();
-        page.SetDefaultTimeout(Timeout);
+        var page = await SignInAsync(browser, sample, "alice", 1280, 800);
 
-        // The page lists nothing, then the deployed topology with a terminal per node.
-        await page.GotoAsync(new Uri(sample.BaseAddress, "/?user_id=alice-e2e").ToString());
-        await Assertions.Expect(page.Locator("#message")).ToHaveTextAsync("0 node(s) of alice-e2e.");
-        await page.ClickAsync("#deploy");
-        var rows = page.Locator("#nodes tr[data-container]");
-        await Assertions.Expect(rows).ToHaveCountAsync(2);
-        await Assertions.Expect(page.Locator("#nodes a.open-terminal")).ToHaveCountAsync(2);
-        var nodes = await rows.EvaluateAllAsync<string[]>("rs => rs.map(r => r.dataset.container)");
-        Assert.Equal(sample.Containers(), nodes);
-        var sessions = sample.Manager.GetStatus().Sessions.ToDictionary(s => s.Session.Container, s => s.Session);
+        // A double click on Deploy makes one topology; its nodes turn ready without a reload.
+        await Assertions.Expect(page.Locator("#empty")).ToHaveTextAsync("No topology yet: deploy one.");
+        await page.Locator("#deploy").DblClickAsync();
+        await Assertions.Expect(page.Locator("#deploy")).ToBeDisabledAsync();
+        var nodes = page.Locator("#topologies li[data-container]");
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#topologies .state.ready")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#deploy")).ToBeEnabledAsync();
+        await Assertions.Expect(page.Locator("#topologies section.topology")).ToHaveCountAsync(1);
+        var containers = await nodes.EvaluateAllAsync<string[]>("ls => ls.map(l => l.dataset.container)");
+        Assert.Equal(sample.Containers(), containers);
+        Assert.DoesNotMatch(new Regex(@"\b19[0-9]{3}\b|ttydports:|/run/", RegexOptions.None, TimeSpan.FromSeconds(1)), await page.Locator("body").InnerTextAsync());
 
-        // Open the first node's terminal (ttyd's own page), wait for the shell prompt, type hostname, read it back.
-        var link = page.Locator($"#nodes tr[data-container='{nodes[0]}'] a.open-terminal");
-        var terminal = await page.RunAndWaitForPopupAsync(() => link.ClickAsync());
-        terminal.SetDefaultTimeout(Timeout);
-        Assert.Equal(sessions[nodes[0]].GetUrl().ToString(), terminal.Url);
-        var screen = terminal.Locator(".xterm-rows");
+        // Open r1: a tab titled with the node's name, its terminal inside the page, keyboard focus in it; type a command.
+        await page.Locator($"li[data-container='{containers[0]}'] button.open").ClickAsync();
+        await Assertions.Expect(page.Locator($".tab[data-container='{containers[0]}'] .title")).ToHaveTextAsync("r1");
+        var frame = page.FrameLocator($".panel[data-container='{containers[0]}'] iframe");
+        var screen = frame.Locator(".xterm-rows");
         await Assertions.Expect(screen).ToContainTextAsync("#");
-        await terminal.Locator(".xterm-helper-textarea").FocusAsync();
-        await terminal.Keyboard.TypeAsync("hostname");
-        await terminal.Keyboard.PressAsync("Enter");
-        await Assertions.Expect(screen).ToHaveTextAsync(HostnameOnItsOwnLine(nodes[0]));
-        await terminal.CloseAsync();
+        await Assertions.Expect(frame.Locator(".xterm-helper-textarea")).ToBeFocusedAsync();
+        await page.Keyboard.TypeAsync("hostname");
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(screen).ToHaveTextAsync(new Regex($"hostname\\s*{Regex.Escape(containers[0])}", RegexOptions.None, TimeSpan.FromSeconds(1)));
+        Assert.Equal($"/terminals/{containers[0]}/", new Uri(await page.Locator($".panel[data-container='{containers[0]}'] iframe").GetAttributeAsync("src") ?? "", UriKind.Relative).ToString());
+        await ScreenshotAsync(page, "sample.png");
 
-        // Delete that node: its row goes, its ttyd is gone, the other one still runs.
-        await page.Locator($"#nodes tr[data-container='{nodes[0]}'] button.delete-node").ClickAsync();
-        await Assertions.Expect(rows).ToHaveCountAsync(1);
-        Assert.False(sample.Supervisor.IsAlive(sessions[nodes[0]].Process));
-        Assert.True(sample.Supervisor.IsAlive(sessions[nodes[1]].Process));
-        Assert.Equal([nodes[1]], sample.Containers());
+        // Open all terminals of the topology in one click: a tab per node, each with its shell.
+        await page.Locator("section.topology button.open-all").ClickAsync();
+        await Assertions.Expect(page.Locator(".tab")).ToHaveTextAsync(["r1×", "r2×"]);
+        await page.Locator($".tab[data-container='{containers[1]}'] .title").ClickAsync();
+        await Assertions.Expect(page.FrameLocator($".panel[data-container='{containers[1]}'] iframe").Locator(".xterm-rows")).ToContainTextAsync("#");
 
-        // Clear the topology: no session, no ttyd, no container is left.
-        await page.Locator("#nodes button.clear-topology").ClickAsync();
-        await Assertions.Expect(page.Locator("#nodes")).ToHaveTextAsync("No nodes yet.");
-        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("cleared: 1 terminal(s) stopped, 1 node(s) removed");
+        // Delete r1: cancelling keeps it; confirming removes it and its tab says so instead of a dead prompt.
+        await page.Locator($"li[data-container='{containers[0]}'] button.delete-node").ClickAsync();
+        await page.Locator("#confirm button[value=cancel]").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+        Assert.Equal(containers, sample.Containers());
+        await page.Locator($"li[data-container='{containers[0]}'] button.delete-node").ClickAsync();
+        await Assertions.Expect(page.Locator("#confirm-text")).ToContainTextAsync("Delete node r1");
+        await page.Locator("#confirm-ok").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator($".tab[data-container='{containers[0]}'] .title")).ToHaveTextAsync("r1 (deleted)");
+        await page.Locator($".tab[data-container='{containers[0]}'] .title").ClickAsync();
+        await Assertions.Expect(page.Locator($".panel[data-container='{containers[0]}']")).ToHaveTextAsync("Node r1 was deleted; its terminal is closed.");
+        Assert.Equal([containers[1]], sample.Containers());
+        Assert.Null(sample.Manager.FindSession(containers[0]));
+
+        // Clear the topology after confirming: nothing is left, and the open tab says so too.
+        await page.Locator("section.topology button.clear-topology").ClickAsync();
+        await page.Locator("#confirm-ok").ClickAsync();
+        await Assertions.Expect(page.Locator("#empty")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator($".tab[data-container='{containers[1]}'] .title")).ToHaveTextAsync("r2 (deleted)");
         Assert.Empty(sample.Manager.GetStatus().Sessions);
         Assert.Empty(sample.TtydProcesses());
         Assert.Empty(sample.Containers());
     }
 
-    // The command's output: the container's name right after the typed command, not merely the typed text.
-    private static Regex HostnameOnItsOwnLine(string container) =>
-        new($"hostname\\s*{Regex.Escape(container)}", RegexOptions.None, TimeSpan.FromSeconds(1));
+    [Fact]
+    public async Task Another_student_sees_nothing_and_gets_403_while_the_instructor_sees_both_and_watches_read_only_in_chromium()
+    {
+        Chromium.Require();
+        await using var sample = await SampleHost.StartAsync();
+        using var aliceApi = await sample.ClientAsync("alice");
+        using var bobApi = await sample.ClientAsync("bob");
+        var alices = (await SampleHost.DeployAsync(aliceApi)).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
+        var bobs = (await SampleHost.DeployAsync(bobApi)).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
+        await SampleHost.ReadyOwnNodesAsync(aliceApi); // her terminals run, so a 403 below is a refusal, not a missing session
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+
+        // Bob's page lists his nodes and none of Alice's; her terminal and its observer answer him 403.
+        var bob = await SignInAsync(browser, sample, "bob", 1280, 800);
+        await Assertions.Expect(bob.Locator("#topologies li[data-container]")).ToHaveCountAsync(2);
+        Assert.Equal(bobs, await bob.Locator("#topologies li[data-container]").EvaluateAllAsync<string[]>("ls => ls.map(l => l.dataset.container)"));
+        foreach (var path in new[] { $"/terminals/{alices[0]}/", $"/terminals/{alices[0]}/watch/" })
+        {
+            var response = await bob.Context.APIRequest.GetAsync(new Uri(sample.BaseAddress, path).ToString());
+            Assert.Equal((int)HttpStatusCode.Forbidden, response.Status);
+        }
+
+        // Alice types into her terminal in her page.
+        var alice = await SignInAsync(browser, sample, "alice", 1280, 800);
+        await alice.Locator($"li[data-container='{alices[0]}'] button.open").ClickAsync();
+        var aliceScreen = alice.FrameLocator("iframe").Locator(".xterm-rows");
+        await Assertions.Expect(aliceScreen).ToContainTextAsync("#");
+        await Assertions.Expect(alice.FrameLocator("iframe").Locator(".xterm-helper-textarea")).ToBeFocusedAsync();
+        await alice.Keyboard.TypeAsync("echo from-$((6*7))");
+        await alice.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(aliceScreen).ToContainTextAsync("from-42");
+
+        // The instructor sees both students' topologies, watches Alice's terminal (the same screen) and cannot type in it.
+        var instructor = await SignInAsync(browser, sample, "instructor", 1280, 800);
+        await Assertions.Expect(instructor.Locator("#topologies section.topology")).ToHaveCountAsync(2);
+        Assert.Equal(["alice", "bob"], await instructor.Locator("#topologies section.topology").EvaluateAllAsync<string[]>("ss => ss.map(s => s.dataset.user)"));
+        await Assertions.Expect(instructor.Locator("#deploy")).ToBeHiddenAsync();
+        await Assertions.Expect(instructor.Locator("button.delete-node")).ToHaveCountAsync(0);
+        await instructor.Locator($"li[data-container='{alices[0]}'] button.open").ClickAsync();
+        await Assertions.Expect(instructor.Locator(".tab .title")).ToHaveTextAsync("r1 (alice, read-only)");
+        Assert.EndsWith($"/terminals/{alices[0]}/watch/", await instructor.Locator("iframe").GetAttributeAsync("src"), StringComparison.Ordinal);
+        var watched = instructor.FrameLocator("iframe").Locator(".xterm-rows");
+        await Assertions.Expect(watched).ToContainTextAsync("from-42");
+        await instructor.Keyboard.TypeAsync("echo by-$((100+23))");
+        await instructor.Keyboard.PressAsync("Enter");
+        await alice.Keyboard.TypeAsync("echo still-$((2*21))");
+        await alice.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(watched).ToContainTextAsync("still-42"); // the owner's later line arrives...
+        Assert.DoesNotContain("by-123", await aliceScreen.InnerTextAsync(), StringComparison.Ordinal); // ...the observer's never did
+        var ownerPath = await instructor.Context.APIRequest.GetAsync(new Uri(sample.BaseAddress, $"/terminals/{alices[0]}/").ToString());
+        Assert.Equal((int)HttpStatusCode.Forbidden, ownerPath.Status);
+    }
+
+    [Fact]
+    public async Task A_cross_site_form_post_with_the_students_cookie_changes_nothing_while_the_page_itself_can_deploy()
+    {
+        Chromium.Require();
+        await using var sample = await SampleHost.StartAsync();
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await SignInAsync(browser, sample, "alice", 1280, 800);
+        await Assertions.Expect(page.Locator("#empty")).ToBeVisibleAsync();
+
+        // Another site (served by the test, in the same browser) posts a form to the sample, as text/plain JSON and as a form.
+        var target = new Uri(sample.BaseAddress, "/api/lab/deploy");
+        await page.Context.RouteAsync(url => url.StartsWith("http://evil.test/", StringComparison.Ordinal), route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            ContentType = "text/html",
+            Body = $$"""
+                <form id="plain" method="post" action="{{target}}" enctype="text/plain"><input name='{"nodes":1,"x":"' value='"}'></form>
+                <form id="url" method="post" action="{{target}}"><input name="nodes" value="1"></form>
+                """,
+        }));
+        foreach (var form in new[] { "plain", "url" })
+        {
+            // A page of its own per form: the previous form's answer may still be loading (and then fail) in the old one.
+            var evil = await page.Context.NewPageAsync();
+            await evil.GotoAsync("http://evil.test/");
+            var response = await evil.RunAndWaitForResponseAsync(() => evil.EvaluateAsync($"document.getElementById('{form}').submit()"), target.ToString());
+            Assert.Contains(response.Status, new[] { 401, 415 }); // the Strict cookie stays home (401); were it sent, JSON only (415)
+        }
+
+        Assert.Empty(sample.Containers());
+        await page.Locator("#deploy").ClickAsync(); // the positive control: the page's own JSON request deploys
+        await Assertions.Expect(page.Locator("#topologies li[data-container]")).ToHaveCountAsync(2);
+        Assert.Equal(2, sample.Containers().Count);
+    }
+
+    [Fact]
+    public async Task The_page_fits_a_narrow_window_with_the_terminal_open()
+    {
+        Chromium.Require();
+        await using var sample = await SampleHost.StartAsync();
+        using var aliceApi = await sample.ClientAsync("alice");
+        await SampleHost.DeployAsync(aliceApi);
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+
+        foreach (var (width, height) in new[] { (1280, 800), (390, 800) })
+        {
+            var page = await SignInAsync(browser, sample, "alice", width, height);
+            await Assertions.Expect(page.Locator("#topologies .state.ready")).ToHaveCountAsync(2);
+            await page.Locator("section.topology button.open-all").ClickAsync();
+            await Assertions.Expect(page.FrameLocator(".panel:not([hidden]) iframe").Locator(".xterm-rows")).ToContainTextAsync("#");
+            // Nothing wider than the window, and the terminal gets a usable share of it.
+            Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), $"horizontal overflow at {width}px");
+            var box = await page.Locator(".panel:not([hidden]) iframe").BoundingBoxAsync();
+            Assert.NotNull(box);
+            Assert.InRange(box.Width, width * 0.7, width);
+            Assert.True(box.Height >= 300, $"terminal only {box.Height}px high at {width}x{height}");
+            await Assertions.Expect(page.Locator("button.open-all")).ToBeInViewportAsync();
+            await ScreenshotAsync(page, $"sample-{width}.png");
+        }
+    }
+
+    private static async Task<IPage> SignInAsync(IBrowser browser, SampleHost sample, string user, int width, int height)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(Timeout);
+        await page.GotoAsync(sample.BaseAddress.ToString());
+        await Assertions.Expect(page.Locator("#login-user")).ToBeFocusedAsync();
+        await page.Locator("#login-user").FillAsync(user);
+        await page.Locator("#login-password").FillAsync("wrong");
+        await page.Locator("#login-form button[type=submit]").ClickAsync();
+        await Assertions.Expect(page.Locator("#login-error")).ToHaveTextAsync("Wrong user name or password.");
+        await page.Locator("#login-password").FillAsync(sample.Users.All.Single(u => u.Name == user).Password);
+        await page.Locator("#login-form button[type=submit]").ClickAsync();
+        await Assertions.Expect(page.Locator("#who-name")).ToHaveTextAsync(user);
+        return page;
+    }
+
+    // TTYDPORTS_SCREENSHOTS=docs/images keeps the screenshots (the README's is docs/images/sample.png); otherwise none is written.
+    private static async Task ScreenshotAsync(IPage page, string name)
+    {
+        var folder = Environment.GetEnvironmentVariable("TTYDPORTS_SCREENSHOTS");
+        if (!string.IsNullOrEmpty(folder))
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetFullPath(folder), name) });
+        }
+    }
 }

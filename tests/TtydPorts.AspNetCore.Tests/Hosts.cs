@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -153,7 +154,7 @@ public sealed class SampleHost : IAsyncDisposable
     public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
     public IProcessSupervisor Supervisor => _app.Services.GetRequiredService<IProcessSupervisor>();
 
-    public static async Task<SampleHost> StartAsync(int rangeStart, int rangeEnd, params string[] extraArgs)
+    public static async Task<SampleHost> StartAsync(params string[] extraArgs)
     {
         RealParts.Require();
         var instance = Unique.Name("lab");
@@ -161,8 +162,6 @@ public sealed class SampleHost : IAsyncDisposable
         string[] args =
         [
             "--urls", "http://127.0.0.1:0",
-            $"--TtydPorts:PortRangeStart={rangeStart}",
-            $"--TtydPorts:PortRangeEnd={rangeEnd}",
             $"--TtydPorts:InstanceName={instance}",
             $"--TtydPorts:RuntimeDirectory={runtime}",
             $"--TtydPorts:DockerPath={RealParts.DockerClient}",
@@ -170,6 +169,8 @@ public sealed class SampleHost : IAsyncDisposable
             $"--Lab:ContainerPrefix={instance}-",
             $"--Lab:Label={RealParts.TestLabel}",
             "--Lab:NodesPerTopology=2",
+            "--TtydPorts:ExtraTtydArguments:0=-t", // a DOM renderer, so the tests read the screen as text
+            "--TtydPorts:ExtraTtydArguments:1=rendererType=dom",
             "--Logging:LogLevel:Default=Warning",
             .. extraArgs,
         ];
@@ -178,28 +179,59 @@ public sealed class SampleHost : IAsyncDisposable
         return new SampleHost(app, instance, runtime);
     }
 
-    public async Task<JsonElement> DeployAsync(string user)
+    /// <summary>The demo accounts of this run (random passwords, made at start).</summary>
+    public DemoUsers Users => _app.Services.GetRequiredService<DemoUsers>();
+
+    /// <summary>An HTTP client with its own cookies, signed in as <paramref name="user"/> unless it is null; no redirects followed.</summary>
+    public async Task<HttpClient> ClientAsync(string? user)
     {
-        using var response = await Client.PostAsJsonAsync("/api/lab/deploy", new { user_id = user }, TestContext.Current.CancellationToken);
+        var http = new HttpClient(new SocketsHttpHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        if (user is not null)
+        {
+            using var login = await http.PostAsJsonAsync("/api/login", new { user, password = Users.All.Single(u => u.Name == user).Password }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        }
+
+        return http;
+    }
+
+    /// <summary>Deploys a topology as the signed-in student of <paramref name="client"/>.</summary>
+    public static async Task<JsonElement> DeployAsync(HttpClient client)
+    {
+        using var response = await client.PostAsJsonAsync("/api/lab/deploy", new { }, TestContext.Current.CancellationToken);
         var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(response.IsSuccessStatusCode, body);
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    /// <summary>A DELETE as the sample's page sends it: no body, <c>Content-Type: application/json</c>.</summary>
-    public async Task<HttpResponseMessage> DeleteAsync(string path)
+    /// <summary>A DELETE as the page sends it: no body, <c>Content-Type: application/json</c>.</summary>
+    public static async Task<HttpResponseMessage> DeleteAsync(HttpClient client, string path)
     {
         using var request = new HttpRequestMessage(HttpMethod.Delete, path) { Content = new ByteArrayContent([]) };
         request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-        return await Client.SendAsync(request, TestContext.Current.CancellationToken);
+        return await client.SendAsync(request, TestContext.Current.CancellationToken);
     }
 
-    public async Task<JsonElement> GetOwnNodesAsync(string user)
+    /// <summary><c>getOwnNodes</c> polled until every node has its terminal (they start in the background).</summary>
+    public static async Task<JsonElement> ReadyOwnNodesAsync(HttpClient client)
     {
-        using var response = await Client.GetAsync($"/api/ttyd/getOwnNodes?user_id={Uri.EscapeDataString(user)}", TestContext.Current.CancellationToken);
-        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-        Assert.True(response.IsSuccessStatusCode, body);
-        return JsonDocument.Parse(body).RootElement.Clone();
+        var within = Poll.Within(60);
+        while (true)
+        {
+            var json = JsonDocument.Parse(await client.GetStringAsync("/api/ttyd/getOwnNodes", within)).RootElement.Clone();
+            var terminals = json.GetProperty("terminals").EnumerateArray().ToArray();
+            Assert.DoesNotContain(terminals, t => t.GetProperty("status").GetString() is not ("starting" or "running"));
+            if (terminals.All(t => t.GetProperty("url").ValueKind == JsonValueKind.String))
+            {
+                return json;
+            }
+
+            await Task.Delay(50, within);
+        }
     }
 
     /// <summary>Names of this lab's containers on the engine, running or not.</summary>

@@ -6,231 +6,226 @@ using TtydPorts.IntegrationTests;
 
 namespace TtydPorts.AspNetCore.Tests;
 
-/// <summary>The NetLabBuilder sample's endpoints on a real host, over real ttyd and Docker.</summary>
+/// <summary>The NetLabBuilder sample's API behind its login, over real ttyd, tmux and Docker, in proxy mode.</summary>
 [Collection(RealHostsCollection.Name)]
 public sealed class SampleApiTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Deploy_then_getOwnNodes_gives_every_node_a_live_terminal_in_the_seeds_format_and_reuses_it()
+    public async Task getOwnNodes_keeps_the_seeds_shape_with_the_user_from_the_login_and_urls_of_the_proxied_terminals()
     {
-        await using var sample = await SampleHost.StartAsync(19200, 19209);
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
+        using var bob = await sample.ClientAsync("bob");
+        using var instructor = await sample.ClientAsync("instructor");
 
-        var deployed = await sample.DeployAsync("alice");
-        var first = await sample.GetOwnNodesAsync("alice");
-        var second = await sample.GetOwnNodesAsync("alice");
+        var deployed = await SampleHost.DeployAsync(alice);
+        var own = await SampleHost.ReadyOwnNodesAsync(alice);
 
         var topology = deployed.GetProperty("topology_id").GetString()!;
         var nodes = deployed.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
-        Assert.Equal(2, nodes.Length);
         Assert.Equal(nodes, sample.Containers());
-        Assert.Equal(["status", "user_id", "terminals"], first.EnumerateObject().Select(p => p.Name));
-        Assert.Equal(("success", "alice"), (first.GetProperty("status").GetString(), first.GetProperty("user_id").GetString()));
-        var terminals = first.GetProperty("terminals").EnumerateArray().ToArray();
+        Assert.Equal(["status", "user_id", "terminals"], own.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(("success", "alice"), (own.GetProperty("status").GetString(), own.GetProperty("user_id").GetString()));
+        var terminals = own.GetProperty("terminals").EnumerateArray().ToArray();
         Assert.Equal(nodes, terminals.Select(t => t.GetProperty("container_name").GetString()));
-        using var http = new HttpClient();
         foreach (var terminal in terminals)
         {
             Assert.Equal(["container_name", "url", "port", "status", "topology_id"], terminal.EnumerateObject().Select(p => p.Name));
-            var port = terminal.GetProperty("port").GetInt32();
-            Assert.InRange(port, 19200, 19209);
-            var url = new Uri(terminal.GetProperty("url").GetString()!);
-            Assert.Equal($"http://127.0.0.1:{port}/", $"{url.Scheme}://{url.Authority}{url.AbsolutePath}");
-            Assert.Matches("^ttydports:[A-Za-z0-9_-]{43}$", url.UserInfo); // the terminal's own credential, for a one-click open
-            Assert.Equal("running", terminal.GetProperty("status").GetString());
-            Assert.Equal(topology, terminal.GetProperty("topology_id").GetString());
-            using (var anonymous = await http.GetAsync($"http://127.0.0.1:{port}/", Ct))
+            var container = terminal.GetProperty("container_name").GetString()!;
+            Assert.Equal(new Uri(sample.BaseAddress, $"/terminals/{container}/").ToString(), terminal.GetProperty("url").GetString());
+            Assert.Equal(JsonValueKind.Null, terminal.GetProperty("port").ValueKind); // proxy mode: no port, nothing to show
+            Assert.Equal(("running", topology), (terminal.GetProperty("status").GetString(), terminal.GetProperty("topology_id").GetString()));
+
+            // The owner reaches the terminal; the other student gets 403 on it and on its observer; the instructor may watch only.
+            using (var page = await alice.GetAsync($"/terminals/{container}/", Ct))
             {
-                Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+                Assert.Equal(HttpStatusCode.OK, page.StatusCode);
             }
 
-            using var signedIn = new HttpRequestMessage(HttpMethod.Get, url);
-            signedIn.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(url.UserInfo)));
-            using var page = await http.SendAsync(signedIn, Ct);
-            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(bob, $"/terminals/{container}/"));
+            Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(bob, $"/terminals/{container}/watch/"));
+            Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(instructor, $"/terminals/{container}/"));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(instructor, $"/terminals/{container}/watch/"));
         }
 
-        Assert.Equal(first.GetProperty("terminals").ToString(), second.GetProperty("terminals").ToString());
-        Assert.Equal(2, sample.TtydProcesses().Count);
-        var labels = RealParts.Docker("inspect", "--format", "{{index .Config.Labels \"netlab.user\"}} {{index .Config.Labels \"netlab.topology\"}}", nodes[0]);
-        Assert.Equal($"alice {topology}", labels);
+        // Bob sees none of Alice's nodes, and cannot ask for hers by naming her.
+        Assert.Equal("""{"status":"success","user_id":"bob","terminals":[]}""", Compact(await bob.GetStringAsync("/api/ttyd/getOwnNodes", Ct)));
+        using var spoofed = await bob.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
+        Assert.Equal(HttpStatusCode.Forbidden, spoofed.StatusCode);
+        Assert.Contains("user_id 'alice' is not the signed-in user", await MessageAsync(spoofed), StringComparison.Ordinal);
+        using var same = await alice.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
+        Assert.Equal(HttpStatusCode.OK, same.StatusCode); // the seed's frontend repeats its own id: allowed
+        Assert.Equal(2, sample.Manager.GetStatus().Sessions.Count);
+
+        // The instructor's view lists Alice's topology with watch links only; Bob's lists nothing.
+        var view = JsonDocument.Parse(await instructor.GetStringAsync("/api/lab/state", Ct)).RootElement;
+        var topo = Assert.Single(view.GetProperty("topologies").EnumerateArray());
+        Assert.Equal(("alice", topology), (topo.GetProperty("user_id").GetString(), topo.GetProperty("topology_id").GetString()));
+        Assert.All(topo.GetProperty("nodes").EnumerateArray(), n =>
+        {
+            Assert.Equal(JsonValueKind.Null, n.GetProperty("url").ValueKind);
+            Assert.EndsWith("/watch/", n.GetProperty("watch_url").GetString(), StringComparison.Ordinal);
+        });
+        Assert.Empty(JsonDocument.Parse(await bob.GetStringAsync("/api/lab/state", Ct)).RootElement.GetProperty("topologies").EnumerateArray());
     }
 
     [Fact]
-    public async Task getOwnNodes_of_a_user_without_nodes_is_an_empty_list()
+    public async Task Without_a_login_or_with_a_wrong_password_nothing_is_served_and_passwords_are_random_per_start()
     {
-        await using var sample = await SampleHost.StartAsync(19210, 19219);
-        await sample.DeployAsync("alice");
+        await using var sample = await SampleHost.StartAsync();
+        using var anonymous = await sample.ClientAsync(null);
 
-        var json = await sample.GetOwnNodesAsync("alice1");
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(anonymous, "/")); // the page itself, with its sign-in form
+        foreach (var path in new[] { "/api/me", "/api/lab/state", "/api/ttyd/getOwnNodes", "/api/ttyd/status", "/terminals/any/" })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(anonymous, path));
+        }
 
-        Assert.Equal("""{"status":"success","user_id":"alice1","terminals":[]}""", json.ToString().Replace(" ", "", StringComparison.Ordinal).Replace("\r", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal));
+        using var wrong = await anonymous.PostAsJsonAsync("/api/login", new { user = "alice", password = "alice" }, Ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Contains("Wrong user name or password", await MessageAsync(wrong), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(anonymous, "/api/me"));
+        using var right = await anonymous.PostAsJsonAsync("/api/login", new { user = "alice", password = sample.Users.All[0].Password }, Ct);
+        Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        Assert.Contains("SameSite=Strict", string.Join(";", right.Headers.GetValues("Set-Cookie")), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(anonymous, "/api/me"));
+
+        Assert.Equal(3, sample.Users.All.Select(u => u.Password).Distinct().Count());
+        Assert.All(sample.Users.All, u => Assert.Matches("^[a-z2-9]{12}$", u.Password));
+        await using var other = await SampleHost.StartAsync();
+        Assert.NotEqual(sample.Users.All[0].Password, other.Users.All[0].Password);
+    }
+
+    [Fact]
+    public async Task Status_and_cleanup_are_for_the_instructor_only_and_students_cannot_deploy_as_someone_else()
+    {
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
+        using var instructor = await sample.ClientAsync("instructor");
+        await SampleHost.DeployAsync(alice);
+        await SampleHost.ReadyOwnNodesAsync(alice);
+
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(alice, "/api/ttyd/status"));
+        using (var refused = await alice.PostAsJsonAsync("/api/ttyd/cleanup", new { all = true }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        Assert.Equal(2, sample.Manager.GetStatus().Sessions.Count);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(instructor, "/api/ttyd/status"));
+
+        // The instructor owns no topology; a student's body cannot name another user.
+        using (var deploy = await instructor.PostAsJsonAsync("/api/lab/deploy", new { }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, deploy.StatusCode);
+        }
+
+        using var asBob = await alice.PostAsync("/api/lab/deploy", new StringContent("""{"user_id":"bob"}""", Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, asBob.StatusCode);
+        Assert.Contains("$.user_id", await MessageAsync(asBob), StringComparison.Ordinal);
+        using var tooMany = await alice.PostAsync("/api/lab/deploy", new StringContent("""{"nodes":9}""", Encoding.UTF8, "application/json"), Ct);
+        Assert.Contains("nodes 9 is out of range", await MessageAsync(tooMany), StringComparison.Ordinal);
+        Assert.Equal(2, sample.Containers().Count);
+
+        using var cleanup = await instructor.PostAsJsonAsync("/api/ttyd/cleanup", new { user_id = "alice" }, Ct);
+        Assert.Equal(HttpStatusCode.OK, cleanup.StatusCode);
         Assert.Empty(sample.TtydProcesses());
     }
 
-    [Theory]
-    [InlineData("/api/ttyd/getOwnNodes", "user_id is required")]
-    [InlineData("/api/ttyd/getOwnNodes?user_id=", "User id '' is invalid")]
-    [InlineData("/api/ttyd/getOwnNodes?user_id=..%2Fetc", "User id '../etc' is invalid")]
-    [InlineData("/api/ttyd/getOwnNodes?user_id=a%3Bb", "User id 'a;b' is invalid")]
-    public async Task getOwnNodes_without_a_valid_user_id_is_a_400_error_that_names_it(string path, string expected)
-    {
-        await using var sample = await SampleHost.StartAsync(19220, 19229);
-
-        using var response = await sample.Client.GetAsync(path, Ct);
-
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var json = await TtydEndpointsTests.ReadJsonAsync(response);
-        Assert.Equal("error", json.GetProperty("status").GetString());
-        Assert.Contains(expected, json.GetProperty("message").GetString(), StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("""{"user_id":""", "not a valid JSON object")]
-    [InlineData("""{"user_id":"alice","nodes":9}""", "nodes 9 is out of range")]
-    [InlineData("""{"nodes":1}""", "user_id is required")]
-    [InlineData("""{"userId":"alice"}""", "(at $.userId, line 1")]
-    [InlineData("""{"user_id":"alice","nodes":"3"}""", "(at $.nodes, line 1")]
-    public async Task Bad_deploy_input_is_a_400_error_and_creates_no_container(string body, string expected)
-    {
-        await using var sample = await SampleHost.StartAsync(19230, 19239);
-
-        using var content = new StringContent(body, Encoding.UTF8, "application/json");
-        using var response = await sample.Client.PostAsync("/api/lab/deploy", content, Ct);
-
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var message = (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString();
-        Assert.Contains(expected, message, StringComparison.Ordinal);
-        Assert.DoesNotContain("NetLabBuilder", message, StringComparison.Ordinal);
-        Assert.DoesNotContain("DeployRequest", message, StringComparison.Ordinal);
-        Assert.Empty(sample.Containers());
-    }
-
     [Fact]
-    public async Task State_changing_requests_that_are_not_json_are_a_415_and_change_nothing()
+    public async Task A_second_deploy_of_the_same_user_while_one_runs_is_refused_and_makes_no_topology()
     {
-        await using var sample = await SampleHost.StartAsync(19240, 19249);
-        await sample.DeployAsync("alice");
-        var nodes = sample.Containers();
-        var topology = (await sample.GetOwnNodesAsync("alice")).GetProperty("terminals")[0].GetProperty("topology_id").GetString();
-        var processes = sample.TtydProcesses().Count;
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
 
-        // What a page of another site can send without a preflight: a form, text/plain, or a body without a content type.
-        using var form = await sample.Client.PostAsync("/api/lab/deploy", new FormUrlEncodedContent([new("user_id", "mallory")]), Ct);
-        using var text = await sample.Client.PostAsync("/api/lab/deploy", new StringContent("""{"user_id":"mallory"}""", Encoding.UTF8, "text/plain"), Ct);
-        using var deleteNode = await sample.Client.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice", Ct);
-        using var clear = await sample.Client.DeleteAsync($"/api/lab/topologies/{topology}?user_id=alice", Ct);
-
-        Assert.All([form, text, deleteNode, clear], r => Assert.Equal(HttpStatusCode.UnsupportedMediaType, r.StatusCode));
-        Assert.Contains("application/json", (await TtydEndpointsTests.ReadJsonAsync(text)).GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.Equal(nodes, sample.Containers());
-        Assert.Equal(processes, sample.TtydProcesses().Count);
-
-        // Positive control: the same delete as the page sends it (JSON content type) does remove the node.
-        using var deleted = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice");
-        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
-        Assert.Equal(nodes.Skip(1), sample.Containers());
-    }
-
-    [Fact]
-    public async Task A_request_under_another_host_name_is_refused_so_dns_rebinding_cannot_read_the_terminal_urls()
-    {
-        await using var sample = await SampleHost.StartAsync(19250, 19259);
-        await sample.DeployAsync("alice");
-
-        using var rebound = new HttpRequestMessage(HttpMethod.Get, "/api/ttyd/getOwnNodes?user_id=alice");
-        rebound.Headers.Host = $"evil.test:{sample.BaseAddress.Port}";
-        using var refused = await sample.Client.SendAsync(rebound, Ct);
-        using var loopback = await sample.Client.GetAsync("/api/ttyd/getOwnNodes?user_id=alice", Ct);
-
-        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
-        Assert.DoesNotContain("ttydports:", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.OK, loopback.StatusCode);
-        Assert.Contains("ttydports:", await loopback.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Deleting_a_node_stops_its_ttyd_and_removes_its_container_and_nothing_else()
-    {
-        await using var sample = await SampleHost.StartAsync(19240, 19249);
-        var nodes = (await sample.DeployAsync("alice")).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
-        await sample.GetOwnNodesAsync("alice");
-        var sessions = sample.Manager.GetStatus().Sessions.ToDictionary(s => s.Session.Container, s => s.Session);
-
-        using var response = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=alice");
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("success", (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("status").GetString());
-        Assert.False(sample.Supervisor.IsAlive(sessions[nodes[0]].Process));
-        Assert.True(sample.Supervisor.IsAlive(sessions[nodes[1]].Process));
-        Assert.Equal([nodes[1]], sample.Containers());
-        Assert.Equal([sessions[nodes[1]].ProcessId], sample.TtydProcesses().Select(p => p.Process.ProcessId));
-    }
-
-    [Fact]
-    public async Task Deleting_another_users_node_is_a_404_and_stops_nothing()
-    {
-        await using var sample = await SampleHost.StartAsync(19250, 19259);
-        var nodes = (await sample.DeployAsync("alice")).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
-        await sample.GetOwnNodesAsync("alice");
-
-        using var response = await sample.DeleteAsync($"/api/lab/nodes/{nodes[0]}?user_id=bob");
-
-        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        Assert.Equal($"User 'bob' has no node '{nodes[0]}'.", (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString());
-        Assert.Equal(2, sample.TtydProcesses().Count);
-        Assert.Equal(nodes, sample.Containers());
-    }
-
-    [Fact]
-    public async Task Clearing_a_topology_stops_its_terminals_and_removes_its_nodes_but_not_another_topologys()
-    {
-        await using var sample = await SampleHost.StartAsync(19260, 19269);
-        var first = (await sample.DeployAsync("alice")).GetProperty("topology_id").GetString()!;
-        var kept = (await sample.DeployAsync("alice")).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
-        await sample.GetOwnNodesAsync("alice");
-        Assert.Equal(4, sample.TtydProcesses().Count);
-
-        using var response = await sample.DeleteAsync($"/api/lab/topologies/{first}?user_id=alice");
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(
-            $"Topology '{first}' cleared: 2 terminal(s) stopped, 2 node(s) removed.",
-            (await TtydEndpointsTests.ReadJsonAsync(response)).GetProperty("message").GetString());
-        Assert.Equal(kept, sample.Containers());
-        Assert.Equal(kept, sample.Manager.GetStatus().Containers.Order(StringComparer.Ordinal));
-        Assert.Equal(2, sample.TtydProcesses().Count);
-    }
-
-    [Fact]
-    public async Task Stopping_the_sample_removes_its_terminals_and_containers()
-    {
-        var sample = await SampleHost.StartAsync(19270, 19279);
-        await using (sample)
+        var first = alice.PostAsJsonAsync("/api/lab/deploy", new { }, Ct);
+        // The second request goes out once the first one holds the deploy slot (the state reports it), never before.
+        using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        within.CancelAfter(TimeSpan.FromSeconds(30));
+        while (JsonDocument.Parse(await alice.GetStringAsync("/api/lab/state", within.Token)).RootElement.GetProperty("deploying").ValueKind == JsonValueKind.Null
+            && !first.IsCompleted)
         {
-            await sample.DeployAsync("alice");
-            await sample.GetOwnNodesAsync("alice");
-            Assert.Equal(2, sample.TtydProcesses().Count);
-
-            await sample.StopAsync();
-
-            Assert.Empty(sample.TtydProcesses());
-            Assert.Empty(sample.Containers());
+            await Task.Delay(5, within.Token);
         }
+
+        using var second = await alice.PostAsJsonAsync("/api/lab/deploy", new { }, Ct);
+        using var firstResponse = await first;
+
+        Assert.Equal(HttpStatusCode.OK, firstResponse.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+        Assert.Contains("A deploy for 'alice' is already running", await MessageAsync(second), StringComparison.Ordinal);
+        Assert.Equal(2, sample.Containers().Count); // one topology of two nodes
+        await SampleHost.DeployAsync(alice); // the slot is free again afterwards
+        Assert.Equal(4, sample.Containers().Count);
+    }
+
+    [Theory]
+    [InlineData("application/x-www-form-urlencoded", "nodes=1")]
+    [InlineData("text/plain", """{"nodes":1}""")]
+    [InlineData(null, "")]
+    public async Task A_request_a_cross_site_form_could_send_is_a_415_and_changes_nothing(string? contentType, string body)
+    {
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
+        var deployed = await SampleHost.DeployAsync(alice);
+        var nodes = deployed.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
+        var topology = deployed.GetProperty("topology_id").GetString();
+
+        foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/lab/deploy"), (HttpMethod.Delete, $"/api/lab/nodes/{nodes[0]}"), (HttpMethod.Delete, $"/api/lab/topologies/{topology}"), (HttpMethod.Post, "/api/logout") })
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
+            if (contentType is not null)
+            {
+                request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+            }
+
+            using var response = await alice.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+            Assert.Contains("nothing was changed", await MessageAsync(response), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(nodes, sample.Containers());
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(alice, "/api/me")); // still signed in
+        using var delete = await SampleHost.DeleteAsync(alice, $"/api/lab/nodes/{nodes[0]}"); // the page's JSON request works
+        Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        Assert.Equal([nodes[1]], sample.Containers());
     }
 
     [Fact]
-    public async Task The_health_endpoint_reports_healthy_and_the_status_endpoint_counts_the_labs_terminals()
+    public async Task Another_host_name_is_refused_and_bad_names_are_400_errors_that_quote_them()
     {
-        await using var sample = await SampleHost.StartAsync(19280, 19289);
-        await sample.DeployAsync("alice");
-        await sample.GetOwnNodesAsync("alice");
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
+        using var bob = await sample.ClientAsync("bob");
+        var nodes = (await SampleHost.DeployAsync(alice)).GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToArray();
 
-        var health = await sample.Client.GetStringAsync("/healthz", Ct);
-        var status = await sample.Client.GetFromJsonAsync<JsonElement>("/api/ttyd/status", Ct);
+        using (var rebinding = new HttpRequestMessage(HttpMethod.Get, "/api/me"))
+        {
+            rebinding.Headers.Host = $"evil.test:{sample.BaseAddress.Port}";
+            using var response = await alice.SendAsync(rebinding, Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
 
-        Assert.Equal("Healthy", health);
-        Assert.Equal(2, status.GetProperty("data").GetProperty("active_sessions").GetInt32());
+        using var bad = await SampleHost.DeleteAsync(alice, "/api/lab/nodes/a;b");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("'a;b'", await MessageAsync(bad), StringComparison.Ordinal);
+        using var notBobs = await SampleHost.DeleteAsync(bob, $"/api/lab/nodes/{nodes[0]}");
+        Assert.Equal(HttpStatusCode.NotFound, notBobs.StatusCode);
+        using var notBobsTopology = await SampleHost.DeleteAsync(bob, "/api/lab/topologies/topo-0");
+        Assert.Equal(HttpStatusCode.NotFound, notBobsTopology.StatusCode);
+        Assert.Equal(nodes, sample.Containers());
     }
+
+    internal static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path, Ct);
+        return response.StatusCode;
+    }
+
+    private static async Task<string> MessageAsync(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("message").GetString() ?? "";
+
+    private static string Compact(string json) => JsonSerializer.Serialize(JsonDocument.Parse(json).RootElement);
 }
