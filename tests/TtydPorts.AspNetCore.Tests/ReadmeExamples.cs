@@ -86,8 +86,19 @@ public sealed class LabB([FromKeyedServices("lab-b")] ITtydSessionManager termin
 
 public sealed class ReadmeExampleTests
 {
-    private static string Root([System.Runtime.CompilerServices.CallerFilePath] string path = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", ".."));
+    // The repository root, found from the test's output folder (CI builds map source paths to /_/, so not from the source path).
+    private static string Root()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "README.md")) && File.Exists(Path.Combine(dir.FullName, "TtydPorts.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No repository root above {AppContext.BaseDirectory}.");
+    }
 
     [Fact]
     public void Every_line_of_the_readmes_csharp_examples_is_in_the_compiled_examples_in_order()
