@@ -67,6 +67,16 @@ internal static class ReadmeExamples
         var session = await terminals.EnsureSessionAsync(container, userId, topologyId);
         _ = session;
     }
+
+    // "The command on each node"
+    private static void CommandsPerNode(WebApplicationBuilder builder)
+    {
+        builder.Services.AddTtydSessions(options =>
+        {
+            options.CommandsByLabel["clab-node-kind"]["linux"] = TerminalCommand.Of("/bin/bash", "-l");
+            options.CommandsByLabel["lab.role"] = new Dictionary<string, TerminalCommand> { ["frr*"] = TerminalCommand.Of("vtysh") };
+        });
+    }
 }
 
 public sealed class TopologyService(ITtydSessionManager terminals)

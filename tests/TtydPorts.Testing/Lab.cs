@@ -24,6 +24,9 @@ public sealed class ContainerLab : IDisposable
 
     public static void RemoveContainer(string name) => RealParts.Docker("rm", "-f", name);
 
+    /// <summary>Removes a container the test started itself (with labels of its own, say) at the end, with the others.</summary>
+    public void Track(string name) => _containers.Add(name);
+
     public void Dispose() => RealParts.RemoveContainers(_containers.Distinct());
 }
 

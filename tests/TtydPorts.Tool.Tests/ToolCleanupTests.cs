@@ -188,6 +188,32 @@ public sealed class ToolCleanupTests(ToolLab lab)
     }
 
     [Fact]
+    public async Task Status_shows_the_command_each_terminal_runs_in_the_table_and_the_json()
+    {
+        var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
+        await using var sut = new ManagerUnderTest(20130, 20134);
+        var command = new TerminalCommand { Arguments = ["sh", "-c", "exec sh", "a b"], User = "65534", WorkingDirectory = "/tmp", Environment = new Dictionary<string, string> { ["LAB_SECRET"] = "hunter2" } };
+        await sut.Manager.EnsureSessionAsync(c[0], "alice", null, new TerminalRequest { Command = command }, Ct);
+        await sut.StartAsync(c[1], "alice");
+
+        var run = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance, "--json");
+        var table = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var json = JsonDocument.Parse(run.Output);
+        var sessions = json.RootElement.GetProperty("sessions").EnumerateArray().ToDictionary(s => s.GetProperty("container").GetString()!);
+        var explicitCommand = sessions[c[0]].GetProperty("command");
+        Assert.Equal(["sh", "-c", "exec sh", "a b"], explicitCommand.GetProperty("arguments").EnumerateArray().Select(a => a.GetString()));
+        Assert.Equal(("65534", "/tmp", "LAB_SECRET"), (explicitCommand.GetProperty("user").GetString(), explicitCommand.GetProperty("workingDirectory").GetString(),
+            explicitCommand.GetProperty("environmentNames").EnumerateArray().Single().GetString()));
+        Assert.Equal(["/bin/sh"], sessions[c[1]].GetProperty("command").GetProperty("arguments").EnumerateArray().Select(a => a.GetString()));
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("COMMAND", table.Output, StringComparison.Ordinal);
+        Assert.Contains("sh -c 'exec sh' 'a b' (user 65534) (in /tmp) (with LAB_SECRET)", table.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", run.Output + table.Output, StringComparison.Ordinal); // variable values may be secrets
+    }
+
+    [Fact]
     public async Task Ports_tells_free_ports_from_session_ports_and_a_foreign_listener()
     {
         var container = lab.StartContainer();

@@ -13,7 +13,7 @@ internal static class StatusCommand
     {
         var instance = ToolOptions.Instance();
         var json = ToolOptions.Json("the sessions");
-        var command = new Command("status", "List the ttyd sessions TtydPorts started on this machine: container, port, pid, owner, topology, age, instance and state (ok, orphan, dead, not-listening).")
+        var command = new Command("status", "List the ttyd sessions TtydPorts started on this machine: container, port, pid, owner, topology, age, instance, state (ok, orphan, dead, not-listening) and the command the terminal runs.")
         {
             instance,
             json,
@@ -43,7 +43,7 @@ internal static class StatusCommand
         }
         else
         {
-            Table.Write(context.Out, ["CONTAINER", "PORT", "PID", "USER", "TOPOLOGY", "AGE", "INSTANCE", "STATE"],
+            Table.Write(context.Out, ["CONTAINER", "PORT", "PID", "USER", "TOPOLOGY", "AGE", "INSTANCE", "STATE", "COMMAND"],
                 sessions.Select(s => new[]
                 {
                     s.Session.Container,
@@ -54,6 +54,7 @@ internal static class StatusCommand
                     Table.Age(snapshot.TakenAt - s.Session.StartedAt),
                     s.Found.InstanceName,
                     s.State,
+                    s.Session.Command?.ToString() ?? "-",
                 }));
         }
 
@@ -85,5 +86,8 @@ internal static class StatusCommand
             ContainerPresence.Missing => "missing",
             _ => "unknown",
         },
-        s.State);
+        s.State,
+        s.Session.Command is { } command
+            ? new CommandJson([.. command.Arguments], command.User, command.WorkingDirectory, [.. command.SortedEnvironment().Select(static v => v.Key)])
+            : null);
 }

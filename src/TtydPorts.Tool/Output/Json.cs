@@ -17,7 +17,11 @@ internal sealed record SessionJson(
     bool Alive,
     bool Listening,
     string ContainerState,
-    string State);
+    string State,
+    CommandJson? Command);
+
+/// <summary>What a session's terminal runs in its container (variable names only: their values may be secrets).</summary>
+internal sealed record CommandJson(IReadOnlyList<string> Arguments, string? User, string? WorkingDirectory, IReadOnlyList<string> EnvironmentNames);
 
 /// <summary>The document <c>status --json</c> prints.</summary>
 internal sealed record StatusJson(string? Instance, int Count, int Healthy, int Orphans, string? ContainerError, IReadOnlyList<SessionJson> Sessions);

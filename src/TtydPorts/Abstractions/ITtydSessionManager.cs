@@ -21,7 +21,26 @@ public interface ITtydSessionManager
     /// <exception cref="TtydStartException">ttyd could not be started; the message carries ttyd's own output.</exception>
     /// <exception cref="SessionLimitExceededException">A new session would exceed <c>MaxSessions</c> or <c>MaxSessionsPerUser</c>.</exception>
     /// <exception cref="ContainerEngineException">The container engine did not answer (running sessions are not affected).</exception>
+#pragma warning disable RS0026 // Unchanged since it shipped; see the overload with a request.
     ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default);
+#pragma warning restore RS0026
+
+    /// <summary>
+    /// <see cref="EnsureSessionAsync(string, string, string?, CancellationToken)"/> with a request: an explicit
+    /// <see cref="TerminalRequest.Command"/> beats the label mapping and the default, and a running session of the same
+    /// owner with another command is stopped and replaced (another owner's is a <see cref="SessionConflictException"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name, id or the command breaks its rule (the message names the value); nothing is started.</exception>
+    /// <exception cref="NotSupportedException">This implementation takes no explicit command (the default implementation, for a request with one).</exception>
+#pragma warning disable RS0026 // The request is required, so no call of the original overload can bind to this one.
+    ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId, TerminalRequest request, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Command is null
+            ? EnsureSessionAsync(container, userId, topologyId, cancellationToken)
+            : throw new NotSupportedException($"{GetType().Name} does not take an explicit terminal command.");
+    }
 
     /// <summary>The container's current session, without checking or starting anything; <see langword="null"/> when it has none.</summary>
     /// <exception cref="ArgumentException">The name breaks Docker's rule.</exception>
@@ -52,7 +71,7 @@ public interface ITtydSessionManager
     /// <summary>
     /// Tells the manager that the engine removed the container with this id (the repair service calls it on the
     /// engine's destroy events). The session bound to it is never handed out again, and the next repair pass (or
-    /// <see cref="EnsureSessionAsync"/> for its name) stops it. Cheap: changes no process.
+    /// <see cref="EnsureSessionAsync(string, string, string?, CancellationToken)"/> for its name) stops it. Cheap: changes no process.
     /// </summary>
     /// <returns>Whether a session was bound to that container.</returns>
     bool MarkContainerRemoved(string containerId);

@@ -82,4 +82,10 @@ internal static partial class Log
 
     [LoggerMessage(82, LogLevel.Warning, "The recording of container {Container} reached RecordingMaxBytes ({MaxBytes} bytes) and stopped: {Path}.")]
     public static partial void RecordingCapped(ILogger logger, string container, string path, long maxBytes);
+
+    [LoggerMessage(96, LogLevel.Debug, "The terminal of container {Container} runs {Command} (chosen by: {Source}).")]
+    public static partial void CommandChosen(ILogger logger, string container, string command, CommandSource source);
+
+    [LoggerMessage(97, LogLevel.Information, "The session of container {Container} runs {Running}, the host asked for {Requested}: it is replaced.")]
+    public static partial void CommandReplaced(ILogger logger, string container, string running, string requested);
 }

@@ -115,6 +115,26 @@ internal sealed class TtydLaunchBuilder
         // The target is the id recorded at start, never the name: a container that takes the name later is another one.
         var exec = ImmutableArray.Create(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}");
         var target = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'.");
+        var command = planned.Command ?? TerminalCommandResolver.Default(_options);
+        TerminalCommand.ThrowIfInvalid(command, nameof(planned));
+
+        // Each value is one argument of docker's: after the target, docker passes every argument on unparsed.
+        var options = ImmutableArray.CreateBuilder<string>();
+        if (command.User is { } user)
+        {
+            options.AddRange("-u", user);
+        }
+
+        if (command.WorkingDirectory is { } folder)
+        {
+            options.AddRange("-w", folder);
+        }
+
+        foreach (var (name, value) in command.SortedEnvironment())
+        {
+            options.AddRange("-e", $"{name}={value}");
+        }
+
         if (planned.Persistent)
         {
             // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
@@ -122,12 +142,14 @@ internal sealed class TtydLaunchBuilder
                 tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
                 tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
                 _options.ScrollbackLines,
-                [.. exec, "-e", $"TERM={TmuxCommand.InnerTerm}", target, _options.Shell]));
+                [.. exec, .. options, "-e", $"TERM={TmuxCommand.InnerTerm}", target, .. command.Arguments]));
         }
         else
         {
             arguments.AddRange(exec);
-            arguments.AddRange(target, _options.Shell);
+            arguments.AddRange(options);
+            arguments.Add(target);
+            arguments.AddRange(command.Arguments);
         }
 
         return new ProcessLaunch

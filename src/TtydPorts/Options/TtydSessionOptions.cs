@@ -83,6 +83,17 @@ public sealed class TtydSessionOptions
     public string Shell { get; set; } = "/bin/sh";
 
     /// <summary>
+    /// Commands chosen by a container label: label name, then label value (exact, or a pattern ending in <c>*</c> that
+    /// matches by prefix; an exact value wins, then the longest prefix) to the command its terminal runs. Consulted when
+    /// the host gives no command for the call (<see cref="TerminalRequest.Command"/>); with no match, <see cref="Shell"/>
+    /// runs. Label names are tried in ordinal order. The default maps containerlab's <c>clab-node-kind</c>:
+    /// <c>srl</c>/<c>nokia_srlinux</c> to <c>sr_cli</c>, <c>ceos</c>/<c>arista_ceos</c> to <c>Cli</c>, <c>vr-*</c>
+    /// (vrnetlab) to <c>telnet 127.0.0.1 5000</c>; everything else (<c>linux</c>, say) gets <see cref="Shell"/>. Replace
+    /// or clear it freely.
+    /// </summary>
+    public IDictionary<string, IDictionary<string, TerminalCommand>> CommandsByLabel { get; set; } = TerminalCommandResolver.DefaultMappings();
+
+    /// <summary>
     /// Keep each session's shell in a tmux server on the host, so that a reload, a closed tab or a dropped connection
     /// detaches instead of ending the shell, and every connection of the session sees the same shell. Default
     /// <see langword="true"/>. Needs <see cref="TmuxPath"/>: without tmux no session starts (a <see cref="TtydStartException"/>

@@ -62,6 +62,22 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError("TmuxPath must be set while PersistentShells is on (or set PersistentShells = false).");
         }
 
+        foreach (var (label, byValue) in options.CommandsByLabel ?? new Dictionary<string, IDictionary<string, TerminalCommand>>())
+        {
+            foreach (var (value, command) in byValue ?? new Dictionary<string, TerminalCommand>())
+            {
+                if ((command is null ? "The command is null." : TerminalCommand.Problem(command)) is { } problem)
+                {
+                    builder.AddError($"CommandsByLabel[{SessionIds.Quote(label)}][{SessionIds.Quote(value)}]: {problem}");
+                }
+            }
+        }
+
+        if (options.CommandsByLabel is null)
+        {
+            builder.AddError("CommandsByLabel must not be null (clear it for no label mapping).");
+        }
+
         // tmux reads an argument that ends in ';' as the end of a command: the shell would be cut there.
         if (options.PersistentShells && options.Shell.EndsWith(';'))
         {

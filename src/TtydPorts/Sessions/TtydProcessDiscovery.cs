@@ -35,6 +35,7 @@ internal static class TtydProcessDiscovery
     internal const string SocketMarker = "TTYDPORTS_SOCKET";
     internal const string SecretMarker = "TTYDPORTS_SECRET";
     internal const string BasePathMarker = "TTYDPORTS_BASE";
+    internal const string CommandMarker = "TTYDPORTS_COMMAND";
 
     // A persistent session's ttyd runs tmux ("tmux"); its observer ttyd carries the role "observer" and is part of that
     // session, never a session of its own.
@@ -74,6 +75,12 @@ internal static class TtydProcessDiscovery
             return null;
         }
 
+        TerminalCommand? command = null;
+        if (m.TryGetValue(CommandMarker, out var encoded) && (command = CommandMarkerCodec.Decode(encoded)) is null)
+        {
+            return null; // signed but unreadable: not a session this version can vouch for
+        }
+
         var address = m.TryGetValue(AddressMarker, out var a) && IPAddress.TryParse(a, out var parsed) ? parsed : IPAddress.Loopback;
         var topology = m.TryGetValue(TopologyMarker, out var t) && SessionIds.IsValidId(t) ? t : null;
         var credential = m.TryGetValue(SecretMarker, out var secret) && secret.Length > 0 ? new TtydCredential("ttydports", secret) : null;
@@ -91,6 +98,7 @@ internal static class TtydProcessDiscovery
             Credential = credential,
             BasePath = m.GetValueOrDefault(BasePathMarker),
             Persistent = m.GetValueOrDefault(TerminalMarker) == TmuxTerminal,
+            Command = command,
         };
         return new DiscoveredSession(instance, session, token);
     }
@@ -133,6 +141,11 @@ internal static class TtydProcessDiscovery
         if (session.Persistent)
         {
             yield return new(TerminalMarker, TmuxTerminal);
+        }
+
+        if (session.Command is not null)
+        {
+            yield return new(CommandMarker, CommandMarkerCodec.Encode(session.Command));
         }
     }
 }

@@ -39,6 +39,13 @@ public sealed record TtydSession
     /// <summary>ttyd's base path (<c>-b</c>), e.g. <c>/terminals/node1</c>, when one is set.</summary>
     public string? BasePath { get; init; }
 
+    /// <summary>
+    /// What the terminal runs inside the container (from the host's request, a label mapping or <see cref="TtydSessionOptions.Shell"/>);
+    /// restored from the session's signed markers after adoption. <see langword="null"/> only for a session adopted from
+    /// a version that did not record it.
+    /// </summary>
+    public TerminalCommand? Command { get; init; }
+
     // Persistent shell (tmux on the session's socket in the runtime folder); from a signed marker after adoption.
     internal bool Persistent { get; init; }
 

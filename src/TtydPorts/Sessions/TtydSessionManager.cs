@@ -88,8 +88,20 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default)
+    public ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default) =>
+        EnsureSessionAsync(container, userId, topologyId, NoRequest, cancellationToken);
+
+    private static readonly TerminalRequest NoRequest = new();
+
+    /// <inheritdoc />
+    public ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId, TerminalRequest request, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Command is not null)
+        {
+            TerminalCommand.ThrowIfInvalid(request.Command, nameof(request));
+        }
+
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
         SessionIds.ThrowIfInvalidId(userId, nameof(userId));
         if (topologyId is not null)
@@ -97,7 +109,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
         }
 
-        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current))
+        if (_slots.TryGetValue(container, out var slot) && slot.Current is { } current && IsHealthy(current)
+            && (request.Command is null || request.Command.Equals(current.Session.Command)))
         {
             ThrowIfConflict(current.Session, userId, topologyId);
             _metrics.Started("reused");
@@ -109,15 +122,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             return new(current.Session);
         }
 
-        return new(EnsureSlowAsync(container, userId, topologyId, cancellationToken));
+        return new(EnsureSlowAsync(container, userId, topologyId, request.Command, cancellationToken));
     }
 
-    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, CancellationToken cancellationToken)
     {
         using var activity = TtydPortsActivities.StartCreate(container, topologyId);
         try
         {
-            return await EnsureSlowAsync(container, userId, topologyId, activity, cancellationToken).ConfigureAwait(false);
+            return await EnsureSlowAsync(container, userId, topologyId, command, activity, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -126,7 +139,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, Activity? activity, CancellationToken cancellationToken)
+    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, Activity? activity, CancellationToken cancellationToken)
     {
         // A start must never race a process an earlier run left for the same container: adopt first if the host has
         // not (the hosted service does it at start; a manager used without a host does it here).
@@ -149,6 +162,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
                         Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
+                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        slot.Current = null;
+                    }
+                    else if (IsHealthy(existing) && command is not null && !command.Equals(existing.Session.Command))
+                    {
+                        // Same owner, another command (another owner is a conflict, below): the host asked for this one
+                        // now, so the old terminal is replaced, never handed out with the wrong program.
+                        ThrowIfConflict(existing.Session, userId, topologyId);
+                        Log.CommandReplaced(_logger, container, existing.Session.Command?.ToString() ?? "(not recorded)", command.ToString());
+                        Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "another command was asked for");
                         await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
                         slot.Current = null;
                     }
@@ -183,7 +206,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     Log.SessionMissing(_logger, container, Log.TopologyOf(topologyId));
                 }
 
-                slot.Current = await StartAsync(container, userId, topologyId, cancellationToken).ConfigureAwait(false);
+                slot.Current = await StartAsync(container, userId, topologyId, command, cancellationToken).ConfigureAwait(false);
                 TtydPortsActivities.Created(activity, slot.Current is null ? "refused" : "created", slot.Current?.Session);
                 return slot.Current?.Session;
             }
@@ -199,7 +222,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, CancellationToken cancellationToken)
+    private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested, CancellationToken cancellationToken)
     {
         ContainerInfo? info;
         try
@@ -225,6 +248,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
         }
 
+        var (command, source) = TerminalCommandResolver.Resolve(_options, info.Labels, requested);
+        if (TerminalCommand.Problem(command) is { } problem)
+        {
+            // Only a mapping changed after validation gets here; the host's own command was checked on entry.
+            _metrics.Started("refused");
+            throw new ArgumentException($"The command for container '{container}' is invalid: {problem}", nameof(requested));
+        }
+
+        Log.CommandChosen(_logger, container, command.ToString(), source);
         try
         {
             _limits.Reserve(userId, container);
@@ -238,7 +270,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         var started = _time.GetTimestamp();
         try
         {
-            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, cancellationToken).ConfigureAwait(false);
+            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, command, cancellationToken).ConfigureAwait(false);
             if (entry is null)
             {
                 _limits.Release(userId);
@@ -264,7 +296,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, CancellationToken cancellationToken)
+    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, TerminalCommand command, CancellationToken cancellationToken)
     {
         ProcessLaunchException? last = null;
         var tmux = _options.PersistentShells ? TmuxOrThrow(container) : null;
@@ -301,6 +333,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     Credential = _launch.UseCredentials ? TtydCredential.CreateRandom() : null,
                     BasePath = _launch.BasePathFor(container),
                     Persistent = tmux is not null,
+                    Command = command,
                     ObserverSocketPath = _launch.UseObservers ? _folder.ObserverSocketPath(token) : null,
                 };
                 launch = _launch.Build(planned, token, key, Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath, _folder.LogPath(token),
@@ -362,7 +395,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 Token = token,
                 Tmux = tmux,
                 TmuxSocket = _folder.TmuxSocketPath(token),
-                Shell = _options.Shell,
+                Shell = session.Command?.ToString() ?? _options.Shell,
                 Folder = _recordings,
                 MaxBytes = _options.RecordingMaxBytes,
                 Environment = _launch.RecorderEnvironment(session, token, key, ttyd),

@@ -52,8 +52,14 @@ internal static class TmuxCommand
         tmux, "-u", "-f", "/dev/null", "-S", socket, "start-server", ";",
         .. Settings(scrollbackLines),
         // Last, so that an argument of the shell command cannot end another tmux command (the validator refuses a Shell ending in ';').
-        "new-session", "-A", "-s", SessionName, "--", .. shellCommand,
+        "new-session", "-A", "-s", SessionName, "--", .. shellCommand.Select(EscapeTrailingSemicolon),
     ];
+
+    // tmux ends a command at an argument ending in ';' unless it ends in "\;", and then drops that backslash: so a
+    // trailing ';' becomes "\;", which tmux turns back into exactly the argument given ("a\;" included). With more than one
+    // argument, new-session execs them as they are (no shell); the docker exec line always has many.
+    internal static string EscapeTrailingSemicolon(string argument) =>
+        argument.EndsWith(';') ? argument[..^1] + "\\;" : argument;
 
     /// <summary>
     /// The observer's command: a read-only client (the tmux server drops its keys) that never resizes the shell of
