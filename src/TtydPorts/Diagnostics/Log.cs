@@ -82,4 +82,10 @@ internal static partial class Log
 
     [LoggerMessage(82, LogLevel.Warning, "The recording of container {Container} reached RecordingMaxBytes ({MaxBytes} bytes) and stopped: {Path}.")]
     public static partial void RecordingCapped(ILogger logger, string container, string path, long maxBytes);
+
+    [LoggerMessage(90, LogLevel.Warning, "The shell of container {Container} was not started ahead of its first connection ({Reason}); that connection starts it.")]
+    public static partial void ShellStartFailed(ILogger logger, string container, string reason);
+
+    [LoggerMessage(91, LogLevel.Debug, "The shell of container {Container} was already started by its first connection.")]
+    public static partial void ShellAlreadyStarted(ILogger logger, string container);
 }

@@ -109,25 +109,17 @@ internal sealed class TtydLaunchBuilder
 
         arguments.AddRange(_options.ExtraTtydArguments);
 
-        // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
-        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
-        // the client to the inventory's engine whatever a context or the client's config says.
-        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
-        var exec = ImmutableArray.Create(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}");
-        var target = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'.");
         if (planned.Persistent)
         {
-            // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
             arguments.AddRange(TmuxCommand.Attach(
                 tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
                 tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
                 _options.ScrollbackLines,
-                [.. exec, "-e", $"TERM={TmuxCommand.InnerTerm}", target, _options.Shell]));
+                ShellCommand(planned, token)));
         }
         else
         {
-            arguments.AddRange(exec);
-            arguments.AddRange(target, _options.Shell);
+            arguments.AddRange(ShellCommand(planned, token));
         }
 
         return new ProcessLaunch
@@ -143,6 +135,22 @@ internal sealed class TtydLaunchBuilder
             // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
             Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
         };
+    }
+
+    /// <summary>The command that opens the session's shell in its container (what ttyd, or tmux for a persistent session, runs).</summary>
+    public ImmutableArray<string> ShellCommand(TtydSession planned, string token)
+    {
+        // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
+        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
+        // the client to the inventory's engine whatever a context or the client's config says.
+        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
+        var exec = ImmutableArray.Create(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}");
+        var target = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'.");
+
+        // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
+        return planned.Persistent
+            ? [.. exec, "-e", $"TERM={TmuxCommand.InnerTerm}", target, _options.Shell]
+            : [.. exec, target, _options.Shell];
     }
 
     /// <summary>
