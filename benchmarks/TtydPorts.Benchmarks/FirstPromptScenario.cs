@@ -34,13 +34,15 @@ internal static class FirstPromptScenario
             Console.WriteLine($"first prompt: {rounds} rounds, one new node each; the user clicks {thinkMs} ms after the page listed the node");
             var ours = await OursAsync(containers[..rounds], start, end, think);
             var oursAtOnce = await OursAsync(containers[..rounds], start, end, TimeSpan.Zero);
+            var oursOnClick = await OursAsync(containers[..rounds], start, end, think, startShell: false);
             var seeded = await SeedAsync(seed, containers[..rounds], think);
             var raw = await RawAsync(containers[..rounds], start + 300, think);
             Print("ours (persistent, shell started with the session)", ours);
             Print("ours, clicked at once (0 ms after the list)", oursAtOnce);
+            Print("ours, StartShellWithSession = false (shell on first click)", oursOnClick);
             Print("seed (seed_ttyd.get_session, docker exec per connection)", seeded);
             Print("raw ttyd + docker exec", raw);
-            Console.WriteLine(string.Create(Inv, $"ratio ours/seed (median) {Median(ours) / Median(seeded):F3}, ours/raw {Median(ours) / Median(raw):F3}; clicked at once: ours/seed {Median(oursAtOnce) / Median(seeded):F3}"));
+            Console.WriteLine(string.Create(Inv, $"ratio ours/seed (median) {Median(ours) / Median(seeded):F3}, ours/raw {Median(ours) / Median(raw):F3}; clicked at once: ours/seed {Median(oursAtOnce) / Median(seeded):F3}; shell on first click: ours/seed {Median(oursOnClick) / Median(seeded):F3}"));
 
             Console.WriteLine("memory per connected terminal (PSS of the terminal's host processes / N clients on one node)");
             var node = containers[^1];
@@ -62,10 +64,10 @@ internal static class FirstPromptScenario
         }
     }
 
-    private static async Task<List<double>> OursAsync(string[] containers, int start, int end, TimeSpan think)
+    private static async Task<List<double>> OursAsync(string[] containers, int start, int end, TimeSpan think, bool startShell = true)
     {
         var times = new List<double>();
-        await WithManagerAsync(start, end, async (manager, _) =>
+        await WithManagerAsync(start, end, startShell, async (manager, _) =>
         {
             foreach (var container in containers)
             {
@@ -122,7 +124,7 @@ internal static class FirstPromptScenario
     private static async Task<long> OursMemoryAsync(string container, int start, int end, int n)
     {
         long kb = 0;
-        await WithManagerAsync(start, end, async (manager, processes) =>
+        await WithManagerAsync(start, end, startShell: true, async (manager, processes) =>
         {
             var session = (await manager.EnsureSessionAsync(container, "bench"))!;
             var clients = new List<ClientWebSocket>();
@@ -160,7 +162,7 @@ internal static class FirstPromptScenario
     }
 
     // A manager with persistent shells in direct (TCP) mode, room for 10 clients per terminal; cleaned up whatever happens.
-    private static async Task WithManagerAsync(int start, int end, Func<ITtydSessionManager, Func<IEnumerable<int>>, Task> body)
+    private static async Task WithManagerAsync(int start, int end, bool startShell, Func<ITtydSessionManager, Func<IEnumerable<int>>, Task> body)
     {
         var instance = $"bench-prompt-{Guid.NewGuid().ToString("N")[..8]}";
         await using var provider = new ServiceCollection().AddTtydSessions(o =>
@@ -171,6 +173,7 @@ internal static class FirstPromptScenario
             o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
             o.PersistentShells = true;
             o.MaxClientsPerTerminal = 16;
+            o.StartShellWithSession = startShell;
         }).Services.BuildServiceProvider();
         var manager = provider.GetRequiredService<ITtydSessionManager>();
         var supervisor = provider.GetRequiredService<IProcessSupervisor>();
