@@ -164,9 +164,9 @@ public sealed class PersistentShellTests(ContainerLab lab)
 
         await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
 
-        // Nobody connected: the shell in the container, its docker exec client and the tmux server are the manager's.
-        await Poll.UntilAsync(() => Shells(container) == 1, Poll.Within(30));
-        Assert.Single(sut.TmuxServers());
+        // Nobody connected: the shell in the container, its docker exec client and the tmux server are the manager's
+        // (polled together: the tmux client that created the server carries the markers too until it exits).
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
         Assert.NotEmpty(sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker));
 
         var result = await sut.Manager.DeleteNodeAsync(container, Ct);
@@ -183,7 +183,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
         var container = lab.StartContainer();
         await using var sut = new ManagerUnderTest(18390, 18399);
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        await Poll.UntilAsync(() => Shells(container) == 1, Poll.Within(30));
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
         var server = Assert.Single(sut.TmuxServers());
 
         await using (var first = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
@@ -202,7 +202,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
         Assert.NotEqual(server.Process, Assert.Single(sut.TmuxServers()).Process);
     }
 
-    // The interactive shells in the container (docker top's pid,args lines whose command is the shell).
+    // The interactive shells in the container (docker top's pid,args lines whose command is the shell, /bin/sh).
     private static int Shells(string container) =>
-        RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Count(l => l.Trim().Split(' ', 2).Last() == "sh");
+        RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Count(l => Path.GetFileName(l.Trim().Split(' ', 2).Last()) == "sh");
 }
