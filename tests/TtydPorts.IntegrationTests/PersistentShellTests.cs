@@ -73,7 +73,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
 
         // Controls: the page is gone, yet the server, the shell in the container and the socket are there.
         var server = Assert.Single(sut.TmuxServers());
-        var shells = sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker);
+        var shells = Execs(sut); // this session's only: other tests' sessions run meanwhile
         Assert.NotEmpty(shells);
         var sockets = Directory.GetFiles(sut.RuntimeDirectory, "*.tmux");
         Assert.Single(sockets);
@@ -167,7 +167,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
         // Nobody connected: the shell in the container, its docker exec client and the tmux server are the manager's
         // (polled together: the tmux client that created the server carries the markers too until it exits).
         await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
-        Assert.NotEmpty(sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker));
+        Assert.NotEmpty(Execs(sut));
 
         var result = await sut.Manager.DeleteNodeAsync(container, Ct);
 
@@ -201,6 +201,10 @@ public sealed class PersistentShellTests(ContainerLab lab)
         await next.WaitForAsync("next-12", Poll.Within(30));
         Assert.NotEqual(server.Process, Assert.Single(sut.TmuxServers()).Process);
     }
+
+    // The processes in the container that carry this manager's one session's token (ttyd's session marker).
+    private static IReadOnlyList<MarkedProcess> Execs(ManagerUnderTest sut) =>
+        sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker, Assert.Single(sut.TtydProcesses()).Markers[TtydProcessDiscovery.SessionMarker]);
 
     // The interactive shells in the container (docker top's pid,args lines whose command is the shell, /bin/sh).
     private static int Shells(string container) =>
