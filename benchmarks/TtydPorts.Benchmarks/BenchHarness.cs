@@ -90,6 +90,8 @@ public sealed class BenchHarness : IAsyncDisposable
                 o.RuntimeDirectory = RuntimeDirectory;
                 o.StopGracePeriod = TimeSpan.FromSeconds(2);
                 o.TtydPath = TtydPath;
+                // Its containers are not real (EveryContainerRunning): a shell started with the session would only run a failing docker exec.
+                o.StartShellWithSession = false;
             })
             .Services.BuildServiceProvider();
         _ = _provider.GetRequiredService<IOptions<TtydSessionOptions>>().Value;

@@ -5,6 +5,7 @@ using TtydPorts.Benchmarks;
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
+// --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
@@ -41,6 +42,13 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "5"),
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "first-prompt":
+            return await FirstPromptScenario.RunAsync(
+                Int(Opt("--sessions") ?? "5"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End,
+                Opt("--seed-dir") ?? "../shared/baseline",
+                Int(Opt("--think") ?? "1000"));
         case "exits":
             return await ExitsScenario.RunAsync(
                 Int(Opt("--sessions") ?? "50"),
@@ -48,7 +56,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, exits)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, first-prompt, exits)");
             return 2;
     }
 }

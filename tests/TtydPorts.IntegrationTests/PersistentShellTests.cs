@@ -73,7 +73,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
 
         // Controls: the page is gone, yet the server, the shell in the container and the socket are there.
         var server = Assert.Single(sut.TmuxServers());
-        var shells = sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker);
+        var shells = Execs(sut); // this session's only: other tests' sessions run meanwhile
         Assert.NotEmpty(shells);
         var sockets = Directory.GetFiles(sut.RuntimeDirectory, "*.tmux");
         Assert.Single(sockets);
@@ -155,4 +155,58 @@ public sealed class PersistentShellTests(ContainerLab lab)
         Assert.Single(result.Stopped);
         Assert.False(sut.Supervisor.IsAlive(session.ObserverProcess!.Value));
     }
+
+    [Fact]
+    public async Task The_shell_is_running_when_the_session_is_returned_before_any_client_connects_and_the_stop_ends_it()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18380, 18389);
+
+        await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        // Nobody connected: the shell in the container, its docker exec client and the tmux server are the manager's
+        // (polled together: the tmux client that created the server carries the markers too until it exits).
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        Assert.NotEmpty(Execs(sut));
+
+        var result = await sut.Manager.DeleteNodeAsync(container, Ct);
+
+        Assert.Single(result.Stopped);
+        Assert.Empty(sut.AllProcesses());
+        Assert.Equal(0, Shells(container));
+        Assert.Empty(Directory.GetFiles(sut.RuntimeDirectory, "*.tmux"));
+    }
+
+    [Fact]
+    public async Task The_first_client_attaches_to_the_started_shell_and_after_it_exits_the_next_client_gets_a_new_one()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18390, 18399);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        var server = Assert.Single(sut.TmuxServers());
+
+        await using (var first = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+        {
+            await first.TypeAsync("echo first-$((5+5))\r", Ct);
+            await first.WaitForAsync("first-10", Poll.Within(30));
+            Assert.Equal(1, Shells(container)); // attached to that shell: no second docker exec
+            Assert.Equal(server.Process, Assert.Single(sut.TmuxServers()).Process);
+            await first.TypeAsync("exit\r", Ct);
+            await Poll.UntilAsync(() => sut.TmuxServers().Count == 0 && Shells(container) == 0, Poll.Within(30));
+        }
+
+        await using var next = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
+        await next.TypeAsync("echo next-$((6+6))\r", Ct);
+        await next.WaitForAsync("next-12", Poll.Within(30));
+        Assert.NotEqual(server.Process, Assert.Single(sut.TmuxServers()).Process);
+    }
+
+    // The processes in the container that carry this manager's one session's token (ttyd's session marker).
+    private static IReadOnlyList<MarkedProcess> Execs(ManagerUnderTest sut) =>
+        sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker, Assert.Single(sut.TtydProcesses()).Markers[TtydProcessDiscovery.SessionMarker]);
+
+    // The interactive shells in the container (docker top's pid,args lines whose command is the shell, /bin/sh).
+    private static int Shells(string container) =>
+        RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Count(l => Path.GetFileName(l.Trim().Split(' ', 2).Last()) == "sh");
 }

@@ -109,6 +109,24 @@ public sealed class LaunchBuilderTests
     }
 
     [Fact]
+    public void The_shell_started_with_the_session_is_ttyds_attach_command_with_the_same_settings_but_detached()
+    {
+        var builder = Builder(new TtydSessionOptions { ScrollbackLines = 500 });
+        var planned = Planned(builder) with { Persistent = true };
+        var attach = builder.Build(planned, Token, Key, "/usr/bin/ttyd", "/run/tp/x.log", "/usr/bin/tmux", "/run/tp/t.tmux").Arguments;
+
+        var create = TmuxCommand.Create("/usr/bin/tmux", "/run/tp/t.tmux", 500, builder.ShellCommand(planned, Token));
+
+        var tmux = attach.IndexOf("/usr/bin/tmux");
+        var newSession = attach.IndexOf("new-session");
+        Assert.Equal(attach[tmux..newSession], create[..(newSession - tmux)]); // same server, same settings, whichever starts it
+        Assert.Equal(["new-session", "-d", "-x", "80", "-y", "24", "-s", "main", "--"], create[(newSession - tmux)..(newSession - tmux + 9)]);
+        Assert.Equal(attach[(newSession + 5)..], create[(newSession - tmux + 9)..]); // the same docker exec, token included
+        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={Token}", "/bin/sh"],
+            [.. builder.ShellCommand(Planned(builder), Token).Where(a => a != Id)]); // control: a plain session's command has no TERM
+    }
+
+    [Fact]
     public void The_observer_is_a_read_only_ttyd_with_a_read_only_tmux_client_under_watch_and_signed_as_an_observer()
     {
         var options = new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, BasePath = "/terminals", PersistentShells = true };

@@ -88,4 +88,10 @@ internal static partial class Log
 
     [LoggerMessage(97, LogLevel.Information, "The session of container {Container} runs {Running}, the host asked for {Requested}: it is replaced.")]
     public static partial void CommandReplaced(ILogger logger, string container, string running, string requested);
+
+    [LoggerMessage(90, LogLevel.Warning, "The shell of container {Container} was not started ahead of its first connection ({Reason}); that connection starts it.")]
+    public static partial void ShellStartFailed(ILogger logger, string container, string reason);
+
+    [LoggerMessage(91, LogLevel.Debug, "The shell of container {Container} was already started by its first connection.")]
+    public static partial void ShellAlreadyStarted(ILogger logger, string container);
 }

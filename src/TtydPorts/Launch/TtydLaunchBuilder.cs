@@ -109,6 +109,37 @@ internal sealed class TtydLaunchBuilder
 
         arguments.AddRange(_options.ExtraTtydArguments);
 
+        if (planned.Persistent)
+        {
+            arguments.AddRange(TmuxCommand.Attach(
+                tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
+                tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
+                _options.ScrollbackLines,
+                ShellCommand(planned, token)));
+        }
+        else
+        {
+            arguments.AddRange(ShellCommand(planned, token));
+        }
+
+        return new ProcessLaunch
+        {
+            FileName = ttyd,
+            Arguments = arguments.ToImmutable(),
+            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
+            ReadyEndpoint = planned.SocketPath is { } path
+                ? new UnixDomainSocketEndPoint(path)
+                : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
+            ReadyTimeout = _options.StartTimeout,
+            LogPath = logPath,
+            // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
+            Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
+        };
+    }
+
+    /// <summary>The command that opens the session's shell in its container (what ttyd, or tmux for a persistent session, runs).</summary>
+    public ImmutableArray<string> ShellCommand(TtydSession planned, string token)
+    {
         // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
         // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
         // the client to the inventory's engine whatever a context or the client's config says.
@@ -135,36 +166,10 @@ internal sealed class TtydLaunchBuilder
             options.AddRange("-e", $"{name}={value}");
         }
 
-        if (planned.Persistent)
-        {
-            // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
-            arguments.AddRange(TmuxCommand.Attach(
-                tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
-                tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
-                _options.ScrollbackLines,
-                [.. exec, .. options, "-e", $"TERM={TmuxCommand.InnerTerm}", target, .. command.Arguments]));
-        }
-        else
-        {
-            arguments.AddRange(exec);
-            arguments.AddRange(options);
-            arguments.Add(target);
-            arguments.AddRange(command.Arguments);
-        }
-
-        return new ProcessLaunch
-        {
-            FileName = ttyd,
-            Arguments = arguments.ToImmutable(),
-            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
-            ReadyEndpoint = planned.SocketPath is { } path
-                ? new UnixDomainSocketEndPoint(path)
-                : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
-            ReadyTimeout = _options.StartTimeout,
-            LogPath = logPath,
-            // ttyd prints the credential (base64) at start; a failed start's output must not carry it anywhere.
-            Secrets = planned.Credential is { } c ? [$"{c.UserName}:{c.Password}", c.Password, c.AuthorizationHeaderValue["Basic ".Length..]] : [],
-        };
+        // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
+        return planned.Persistent
+            ? [.. exec, .. options, "-e", $"TERM={TmuxCommand.InnerTerm}", target, .. command.Arguments]
+            : [.. exec, .. options, target, .. command.Arguments];
     }
 
     /// <summary>

@@ -19,6 +19,9 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // A TCP session's port is ours to release (an adopted port outside today's range never was).
     public bool HoldsPort { get; init; } = true;
 
+    // The persistent shell being started ahead of the first connection; a stop waits for it before its last look.
+    public Task? ShellStart { get; init; }
+
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }
 

@@ -360,7 +360,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 }
 
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
-                return new SessionEntry(session, token, _time.GetTimestamp()) { HoldsPort = !_launch.UseSockets, Recorder = StartRecorder(session, token, key, launch.FileName, tmux) };
+                return new SessionEntry(session, token, _time.GetTimestamp())
+                {
+                    HoldsPort = !_launch.UseSockets,
+                    ShellStart = tmux is null || !_options.StartShellWithSession ? null : ShellStarter.Start(container, tmux,
+                        TmuxCommand.Create(tmux, _folder.TmuxSocketPath(token), _options.ScrollbackLines, _launch.ShellCommand(session, token)),
+                        launch.Environment, _options.StartTimeout, _logger),
+                    Recorder = StartRecorder(session, token, key, launch.FileName, tmux),
+                };
             }
             catch (ProcessLaunchException e)
             {
@@ -741,6 +748,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
         if (session.Persistent)
         {
+            // A tmux client still starting the shell could create the server after the look below: let it finish
+            // (it is bounded by StartTimeout and logs its own failures).
+            if (entry.ShellStart is { } shellStart)
+            {
+                await shellStart.ConfigureAwait(false);
+            }
+
             // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
             // catches one created after the batch looked (a connection that arrived meanwhile).
             rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];

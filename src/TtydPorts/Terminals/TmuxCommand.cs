@@ -62,6 +62,18 @@ internal static class TmuxCommand
         argument.EndsWith(';') ? argument[..^1] + "\\;" : argument;
 
     /// <summary>
+    /// The manager's command right after ttyd is ready: create the session's shell detached (80x24 until a client
+    /// attaches and resizes it), so that the first connection attaches to a shell that is already up instead of waiting
+    /// for <c>docker exec</c>. Same server settings as <see cref="Attach"/>, whichever of the two starts the server.
+    /// </summary>
+    public static ImmutableArray<string> Create(string tmux, string socket, int scrollbackLines, IEnumerable<string> shellCommand) =>
+    [
+        tmux, "-u", "-f", "/dev/null", "-S", socket, "start-server", ";",
+        .. Settings(scrollbackLines),
+        "new-session", "-d", "-x", "80", "-y", "24", "-s", SessionName, "--", .. shellCommand,
+    ];
+
+    /// <summary>
     /// The observer's command: a read-only client (the tmux server drops its keys) that never resizes the shell of
     /// the owner. It never creates a shell: with none yet, it ends at once.
     /// </summary>
