@@ -122,7 +122,8 @@ public sealed class RecordingTests(ContainerLab lab)
 
             var before = Recording(recordings, container);
             await first.AbandonAsync();
-            Assert.Empty(first.Recorders()); // the recorder ends with its host; the session does not
+            // The recorder ends with its host (its pipe closes), a moment after the host is gone; the session does not.
+            await Poll.UntilAsync(() => first.Recorders().Count == 0, Poll.Within(10));
 
             await using var second = new ManagerUnderTest(18435, 18439, o => o.RecordingDirectory = recordings, instance);
             var adopted = await second.Manager.EnsureSessionAsync(container, "alice", null, Ct);
