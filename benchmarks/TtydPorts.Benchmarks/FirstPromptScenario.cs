@@ -301,24 +301,7 @@ internal static class FirstPromptScenario
 
     private static double Median(List<double> values) => Scenarios.Median(values);
 
-    private static long Pss(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/smaps_rollup").FirstOrDefault(l => l.StartsWith("Pss:", StringComparison.Ordinal));
-            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Inv);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
+    private static long Pss(int pid) => PersistenceScenario.Pss(pid);
 
-    private static void Run(string file, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        arguments.ToList().ForEach(start.ArgumentList.Add);
-        using var process = Process.Start(start)!;
-        process.WaitForExit();
-    }
+    private static void Run(string file, params string[] arguments) => PersistenceScenario.Run(file, arguments);
 }

@@ -101,7 +101,7 @@ internal static class PersistenceScenario
     }
 
     // Proportional set size in KiB: shared pages split between the processes that map them.
-    private static long Pss(int pid)
+    internal static long Pss(int pid)
     {
         try
         {
@@ -114,7 +114,7 @@ internal static class PersistenceScenario
         }
     }
 
-    private static void Run(string file, params string[] arguments)
+    internal static void Run(string file, params string[] arguments)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         arguments.ToList().ForEach(start.ArgumentList.Add);
