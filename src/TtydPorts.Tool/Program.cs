@@ -3,10 +3,11 @@ using TtydPorts;
 using TtydPorts.Tool.Commands;
 using TtydPorts.Tool.Machine;
 
-DockerContainerInventory inventory;
+var supervisor = new LinuxProcessSupervisor();
+EngineRuntime inventory;
 try
 {
-    inventory = new DockerContainerInventory(Options.Create(new TtydSessionOptions()));
+    inventory = ContainerRuntimes.Create(new TtydSessionOptions(), supervisor);
 }
 catch (InvalidOperationException e)
 {
@@ -17,7 +18,7 @@ catch (InvalidOperationException e)
 
 using var disposeInventory = inventory;
 var context = new ToolContext(
-    new LinuxProcessSupervisor(),
+    supervisor,
     inventory,
     new LinuxProcessTable(),
     TimeProvider.System,

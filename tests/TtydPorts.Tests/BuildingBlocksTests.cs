@@ -227,35 +227,69 @@ public sealed class ProcFsTests
     }
 }
 
-public sealed class DockerEndpointTests
+public sealed class EngineEndpointTests
 {
-    private static string? Resolve(string? configured, string? dockerHost = null, string? dockerContext = null) =>
-        DockerEndpoints.TryResolve(configured, name => name switch { "DOCKER_HOST" => dockerHost, "DOCKER_CONTEXT" => dockerContext, _ => null }, out _);
+    private static string? Resolve(string? configured, string? dockerHost = null, string? dockerContext = null, string? tlsVerify = null, string? certPath = null) =>
+        EngineEndpoint.TryResolveDocker(configured, null, name => name switch
+        {
+            "DOCKER_HOST" => dockerHost,
+            "DOCKER_CONTEXT" => dockerContext,
+            "DOCKER_TLS_VERIFY" => tlsVerify,
+            "DOCKER_CERT_PATH" => certPath,
+            "HOME" => "/home/lab",
+            _ => null,
+        }, out _)?.Uri;
 
     [Theory]
-    [InlineData(null, null, null, "/var/run/docker.sock")]
-    [InlineData(null, "unix:///run/user/1000/docker.sock", null, "/run/user/1000/docker.sock")]
-    [InlineData("unix:///tmp/d.sock", "unix:///run/other.sock", null, "/tmp/d.sock")]
-    [InlineData("unix:///tmp/d.sock", "tcp://10.0.0.1:2375", "remote", "/tmp/d.sock")]
-    [InlineData(null, null, "default", "/var/run/docker.sock")]
-    public void The_socket_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string? dockerContext, string expected) =>
+    [InlineData(null, null, null, "unix:///var/run/docker.sock")]
+    [InlineData(null, "unix:///run/user/1000/docker.sock", null, "unix:///run/user/1000/docker.sock")]
+    [InlineData("unix:///tmp/d.sock", "unix:///run/other.sock", null, "unix:///tmp/d.sock")]
+    [InlineData("unix:///tmp/d.sock", "tcp://10.0.0.1:2375", "remote", "unix:///tmp/d.sock")]
+    [InlineData(null, null, "default", "unix:///var/run/docker.sock")]
+    public void The_engine_comes_from_the_options_then_DOCKER_HOST_then_the_default(string? configured, string? dockerHost, string? dockerContext, string expected) =>
         Assert.Equal(expected, Resolve(configured, dockerHost, dockerContext));
 
+    [Fact]
+    public void A_TCP_engine_is_used_only_with_TLS_and_its_certificates_come_from_DOCKER_CERT_PATH_then_home()
+    {
+        Func<string, string?> env(string? verify, string? certs) => name => name switch
+        {
+            "DOCKER_HOST" => "tcp://10.0.0.1:2376",
+            "DOCKER_TLS_VERIFY" => verify,
+            "DOCKER_CERT_PATH" => certs,
+            "HOME" => "/home/lab",
+            _ => null,
+        };
+
+        var plain = EngineEndpoint.TryResolveDocker(null, null, env(null, null), out var plainError);
+        var fromHome = EngineEndpoint.TryResolveDocker(null, null, env("1", null), out _)!;
+        var fromVariable = EngineEndpoint.TryResolveDocker(null, null, env("1", "/etc/lab-certs"), out _)!;
+        var configured = EngineEndpoint.TryResolveDocker("tcp://lab-engine:2376", "/srv/certs", env(null, null), out _)!;
+
+        Assert.Null(plain);
+        Assert.Contains("DOCKER_HOST 'tcp://10.0.0.1:2376' is a TCP engine without DOCKER_TLS_VERIFY", plainError, StringComparison.Ordinal);
+        Assert.Equal("/home/lab/.docker/ca.pem", fromHome.CaFile);
+        Assert.Equal("/etc/lab-certs/key.pem", fromVariable.KeyFile);
+        Assert.False(fromVariable.IsLocal);
+        Assert.Equal(["--host", "tcp://lab-engine:2376", "--tlsverify", "--tlscacert", "/srv/certs/ca.pem", "--tlscert", "/srv/certs/cert.pem", "--tlskey", "/srv/certs/key.pem"], configured.DockerCliOptions);
+        Assert.Equal(("lab-engine", 2376), (configured.Host, configured.Port));
+    }
+
     [Theory]
-    [InlineData("tcp://10.0.0.1:2375")]
     [InlineData("ssh://lab@10.0.0.1")]
     [InlineData("unix://relative.sock")]
+    [InlineData("tcp://10.0.0.1")]
+    [InlineData("tcp://10.0.0.1:2376/path")]
     public void A_DOCKER_HOST_the_library_cannot_use_fails_validation_naming_it_instead_of_falling_back(string dockerHost)
     {
-        var rules = new TtydSessionOptionsRules(name => name == "DOCKER_HOST" ? dockerHost : null);
+        var rules = new TtydSessionOptionsRules(name => name switch { "DOCKER_HOST" => dockerHost, "DOCKER_TLS_VERIFY" => "1", _ => null });
 
         var result = rules.Validate(null, new TtydSessionOptions());
         var pinned = rules.Validate(null, new TtydSessionOptions { DockerEndpoint = "unix:///var/run/docker.sock" });
 
         Assert.True(result.Failed);
-        Assert.Contains($"DOCKER_HOST '{dockerHost}' is not a unix:// socket", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains($"DOCKER_HOST '{dockerHost}' must be unix:///absolute/path or tcp://host:port", result.FailureMessage, StringComparison.Ordinal);
         Assert.True(pinned.Succeeded, pinned.FailureMessage); // an explicit endpoint is what both the inventory and the terminals use
-        Assert.Null(Resolve(null, dockerHost));
     }
 
     [Fact]
@@ -271,16 +305,77 @@ public sealed class DockerEndpointTests
 
     [Theory]
     [InlineData("unix://")]
-    [InlineData("tcp://127.0.0.1:2375")]
-    public void A_docker_endpoint_that_is_not_an_absolute_unix_socket_is_refused(string endpoint) =>
+    [InlineData("http://127.0.0.1:2375")]
+    public void A_docker_endpoint_that_is_neither_a_unix_socket_nor_tcp_is_refused(string endpoint) =>
         Assert.Contains($"DockerEndpoint '{endpoint}'", new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { DockerEndpoint = endpoint }).FailureMessage, StringComparison.Ordinal);
+
+    [Fact]
+    public void A_TCP_endpoint_whose_certificates_are_missing_or_exposed_fails_validation_naming_the_file()
+    {
+        var folder = Directory.CreateTempSubdirectory("ttydports-certs-");
+        try
+        {
+            var options = new TtydSessionOptions { DockerEndpoint = "tcp://127.0.0.1:2376", DockerCertPath = folder.FullName };
+            var rules = new TtydSessionOptionsRules(_ => null);
+            var missing = rules.Validate(null, options);
+            foreach (var name in new[] { "ca.pem", "cert.pem", "key.pem" })
+            {
+                File.WriteAllText(Path.Combine(folder.FullName, name), "x");
+                File.SetUnixFileMode(Path.Combine(folder.FullName, name), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            File.SetUnixFileMode(folder.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var complete = rules.Validate(null, options);
+            File.SetUnixFileMode(Path.Combine(folder.FullName, "key.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            var readableKey = rules.Validate(null, options);
+            File.SetUnixFileMode(Path.Combine(folder.FullName, "key.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(Path.Combine(folder.FullName, "ca.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherWrite);
+            var writableCa = rules.Validate(null, options);
+
+            Assert.Contains($"'{folder.FullName}/ca.pem'", missing.FailureMessage, StringComparison.Ordinal);
+            Assert.True(complete.Succeeded, complete.FailureMessage);
+            Assert.Contains($"'{folder.FullName}/key.pem' is readable by other users", readableKey.FailureMessage, StringComparison.Ordinal);
+            Assert.Contains($"'{folder.FullName}/ca.pem' is writable by other users", writableCa.FailureMessage, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(null, null, true, "unix:///run/podman/podman.sock")]
+    [InlineData(null, null, false, "unix:///run/user/1000/podman/podman.sock")]
+    [InlineData(null, "unix:///srv/podman.sock", false, "unix:///srv/podman.sock")]
+    [InlineData("unix:///lab/podman.sock", "unix:///srv/podman.sock", true, "unix:///lab/podman.sock")]
+    public void Podman_comes_from_the_options_then_CONTAINER_HOST_then_the_services_default_socket(string? configured, string? containerHost, bool root, string expected) =>
+        Assert.Equal(expected, EngineEndpoint.TryResolvePodman(configured, name => name switch
+        {
+            "CONTAINER_HOST" => containerHost,
+            "XDG_RUNTIME_DIR" => "/run/user/1000",
+            _ => null,
+        }, root, out _)?.Uri);
+
+    [Fact]
+    public void A_podman_endpoint_that_is_not_a_unix_socket_is_refused_naming_it()
+    {
+        var result = new TtydSessionOptionsRules(name => name == "CONTAINER_HOST" ? "ssh://core@lab/run/podman/podman.sock" : null)
+            .Validate(null, new TtydSessionOptions { ContainerRuntime = ContainerRuntimeKind.Podman });
+        var docker = new TtydSessionOptionsRules(name => name == "CONTAINER_HOST" ? "ssh://core@lab/run/podman/podman.sock" : null)
+            .Validate(null, new TtydSessionOptions());
+
+        Assert.Contains("CONTAINER_HOST 'ssh://core@lab/run/podman/podman.sock' must be a unix:// socket", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(docker.Succeeded, docker.FailureMessage); // control: a Docker host does not read Podman's variable
+    }
 
     [Theory]
     [InlineData("1ABC", "must match")]
     [InlineData("A-B", "must match")]
     [InlineData("TTYDPORTS_USER", "prefix of the session markers")]
-    [InlineData("DOCKER_HOST", "set DockerEndpoint instead")]
-    [InlineData("DOCKER_CONTEXT", "set DockerEndpoint instead")]
+    [InlineData("DOCKER_HOST", "set DockerEndpoint (DockerCertPath) or PodmanEndpoint instead")]
+    [InlineData("DOCKER_CONTEXT", "set DockerEndpoint (DockerCertPath) or PodmanEndpoint instead")]
+    [InlineData("DOCKER_CERT_PATH", "set DockerEndpoint (DockerCertPath) or PodmanEndpoint instead")]
+    [InlineData("CONTAINER_HOST", "set DockerEndpoint (DockerCertPath) or PodmanEndpoint instead")]
     [InlineData("NUL_VALUE", "without NUL")]
     public void Launch_variables_that_are_malformed_or_override_what_the_library_pins_are_refused(string name, string why)
     {

@@ -9,8 +9,11 @@ public sealed class LaunchBuilderTests
     private const string Token = "0123456789abcdef0123456789abcdef";
     private static readonly byte[] Key = new byte[32];
 
+    internal static readonly IContainerRuntime Docker =
+        new DockerRuntime(new EngineEndpoint { Uri = "unix:///var/run/docker.sock", SocketPath = "/var/run/docker.sock" }, "docker", new Moq.Mock<IProcessSupervisor>(Moq.MockBehavior.Strict).Object);
+
     private static TtydLaunchBuilder Builder(TtydSessionOptions options, Dictionary<string, string>? host = null) =>
-        new(options, "/run/tp", "unix:///var/run/docker.sock", name => host?.GetValueOrDefault(name));
+        new(options, "/run/tp", Docker, name => host?.GetValueOrDefault(name));
 
     private static TtydSession Planned(TtydLaunchBuilder builder, int port = 8000, string? socket = null, TtydCredential? credential = null) =>
         new() { Container = "node1", ContainerId = Id, Port = port, Address = builder.Address, UserId = "alice", SocketPath = socket, Credential = credential, BasePath = builder.BasePathFor("node1") };
@@ -146,7 +149,7 @@ public sealed class LaunchBuilderTests
         Assert.Equal("observer", observer.Environment["TTYDPORTS_ROLE"]);
         Assert.False(owner.Environment.ContainsKey("TTYDPORTS_ROLE"));
         Assert.True(MarkerSignature.Verify(Key, observer.Environment));
-        Assert.False(new TtydLaunchBuilder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, PersistentShells = false }, "/r", "unix:///d", _ => null).UseObservers);
+        Assert.False(new TtydLaunchBuilder(new TtydSessionOptions { ListenMode = TtydListenMode.UnixSocket, PersistentShells = false }, "/r", Docker, _ => null).UseObservers);
         Assert.False(Builder(new TtydSessionOptions()).UseObservers); // direct mode has no observer path
     }
 

@@ -22,7 +22,7 @@ public sealed class LifecycleTests : IDisposable
     }
 
     private void Containers(params string[] names) =>
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
             .ReturnsAsync([.. names.Select(_h.Info)]);
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class LifecycleTests : IDisposable
         var manager = _h.Create();
         var old = await manager.EnsureSessionAsync("node", "alice", null, Ct);
         var kept = await manager.EnsureSessionAsync("kept", "alice", null, Ct);
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("down"));
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("down"));
         manager.MarkContainerRemoved(ManagerHarness.IdOf("node"));
 
         var result = await manager.RepairAsync(Ct);
@@ -188,7 +188,7 @@ public sealed class LifecycleTests : IDisposable
     [Fact]
     public async Task An_engine_id_that_is_not_a_container_id_starts_nothing()
     {
-        _h.Inventory.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>()))
             .ReturnsAsync(new ContainerInfo { Id = "--privileged", Name = "node", State = "running", Labels = new Dictionary<string, string>() });
 
         var error = await Assert.ThrowsAsync<ContainerEngineException>(() => _h.Create().EnsureSessionAsync("node", "alice", null, Ct).AsTask());
@@ -204,7 +204,7 @@ public sealed class LifecycleTests : IDisposable
         var dead = await manager.EnsureSessionAsync("dead", "alice", null, Ct);
         await manager.EnsureSessionAsync("alive", "alice", null, Ct);
         lock (_h.Alive) { _h.Alive.Remove(dead!.ProcessId); }
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("engine down"));
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ThrowsAsync(new ContainerEngineException("engine down"));
 
         var result = await manager.RepairAsync(Ct);
 

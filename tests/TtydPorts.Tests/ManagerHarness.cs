@@ -10,7 +10,7 @@ internal sealed class ManagerHarness
 {
     public Mock<IPortAllocator> Ports { get; } = new(MockBehavior.Strict);
     public Mock<IProcessSupervisor> Supervisor { get; } = new(MockBehavior.Strict);
-    public Mock<IContainerInventory> Inventory { get; } = new(MockBehavior.Strict);
+    public Mock<IContainerRuntime> Runtime { get; } = new(MockBehavior.Strict);
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero));
     // Persistent shells are covered by the launch builder's tests and the integration tests; here ttyd runs the shell itself.
     public TtydSessionOptions Options { get; } = new() { RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-unit-" + Guid.NewGuid().ToString("N")), PersistentShells = false };
@@ -23,6 +23,9 @@ internal sealed class ManagerHarness
     public Queue<int> FreePorts { get; } = new([8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007]);
     public List<MarkedProcess> Marked { get; } = [];
     public List<MarkedProcess> Execs { get; } = [];
+
+    /// <summary>The terminals whose leftovers the manager asked the runtime to end, in order.</summary>
+    public List<ContainerTerminal> Ended { get; } = [];
     private int _nextPid = 1000;
 
     public ManagerHarness()
@@ -59,8 +62,16 @@ internal sealed class ManagerHarness
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_EXEC", It.IsAny<string?>())).Returns(() => Execs);
         Supervisor.Setup(s => s.FindMarkedProcesses(It.IsAny<string>(), "TTYDPORTS_SESSION", It.IsAny<string?>())).Returns(() => []);
 
-        Inventory.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
+        Runtime.Setup(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()))
             .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Info(name)));
+
+        // Exec lines and leftovers as the Docker runtime makes and ends them, over the mocked supervisor: no engine is asked.
+        var docker = new DockerRuntime(new EngineEndpoint { Uri = "unix:///var/run/docker.sock", SocketPath = "/var/run/docker.sock" }, "docker", Supervisor.Object);
+        Runtime.SetupGet(r => r.Name).Returns("docker");
+        Runtime.SetupGet(r => r.Endpoint).Returns(docker.Endpoint);
+        Runtime.Setup(r => r.CreateExec(It.IsAny<ContainerExecRequest>())).Returns((ContainerExecRequest request) => docker.CreateExec(request));
+        Runtime.Setup(r => r.EndTerminalsAsync(It.IsAny<IReadOnlyCollection<ContainerTerminal>>(), It.IsAny<CancellationToken>()))
+            .Returns((IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken ct) => { Ended.AddRange(terminals); return docker.EndTerminalsAsync(terminals, ct); });
     }
 
     public delegate bool TryAcquireDelegate(out int port);
@@ -94,7 +105,7 @@ internal sealed class ManagerHarness
     public int ClientCounts => Volatile.Read(ref _clientCounts);
 
     public TtydSessionManager Create(System.Diagnostics.Metrics.IMeterFactory? meters = null) =>
-        WithSeams(new(Ports.Object, Supervisor.Object, Inventory.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters));
+        WithSeams(new(Ports.Object, Supervisor.Object, Runtime.Object, Microsoft.Extensions.Options.Options.Create(Options), Time, null, meters));
 
     /// <summary>Points the manager's machine probes at this harness's model of processes and ports.</summary>
     public TtydSessionManager WithSeams(TtydSessionManager manager)

@@ -42,7 +42,7 @@ public sealed class ObservabilityTests : IDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private TtydSessionManager Manager() =>
-        _h.WithSeams(new(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, _logs));
+        _h.WithSeams(new(_h.Ports.Object, _h.Supervisor.Object, _h.Runtime.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, _logs));
 
     private List<Activity> Traced(Activity parent, string name) =>
         [.. _stopped.Where(a => a.TraceId == parent.TraceId && a.OperationName == name)];
@@ -50,7 +50,7 @@ public sealed class ObservabilityTests : IDisposable
     [Fact]
     public async Task Create_stop_and_repair_are_traced_with_ttydports_tags_and_never_the_user_id()
     {
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ReturnsAsync([_h.Info("node1"), _h.Info("node2")]);
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>())).ReturnsAsync([_h.Info("node1"), _h.Info("node2")]);
         var manager = Manager();
         TtydSession? first;
         using (var parent = TestSource.StartActivity("test")!)
@@ -94,7 +94,7 @@ public sealed class ObservabilityTests : IDisposable
     [Fact]
     public async Task A_failed_create_has_an_error_status_and_the_exception_type_a_good_one_none()
     {
-        _h.Inventory.Setup(i => i.GetContainerAsync("ghost", It.IsAny<CancellationToken>())).ReturnsAsync((ContainerInfo?)null);
+        _h.Runtime.Setup(i => i.GetContainerAsync("ghost", It.IsAny<CancellationToken>())).ReturnsAsync((ContainerInfo?)null);
         var manager = Manager();
         using var parent = TestSource.StartActivity("test")!;
 

@@ -9,22 +9,48 @@ namespace TtydPorts.Tests;
 /// <summary>How a host registers and replaces the manager's parts, binds options and runs two managers.</summary>
 public sealed class RegistrationTests
 {
-    public sealed class FixedInventory : IContainerInventory
+    public sealed class FixedRuntime : IContainerRuntime
     {
+        public string Name => "fixed";
+
+        public string Endpoint => "none";
+
         public Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default) => Task.FromResult<ContainerInfo?>(null);
 
         public Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default) => Task.FromResult<IReadOnlyList<ContainerInfo>>([]);
+
+        public ContainerExec CreateExec(ContainerExecRequest request) => new() { Arguments = ["true"] };
+
+        public Task EndTerminalsAsync(IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken cancellationToken = default) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public void The_runtime_is_picked_at_registration_and_pins_the_exec_client_to_its_engine()
+    {
+        using var docker = new ServiceCollection().AddLogging().AddTtydSessions().Services.BuildServiceProvider();
+        using var podman = new ServiceCollection().AddLogging().AddTtydSessions().UsePodman("unix:///run/lab/podman.sock").Services.BuildServiceProvider();
+        var request = new ContainerExecRequest { ContainerId = new string('a', 64), Command = TerminalCommand.Of("sh"), Marker = new string('0', 32) };
+
+        var podmanRuntime = podman.GetRequiredService<IContainerRuntime>();
+        var exec = podmanRuntime.CreateExec(request);
+
+        Assert.Equal(("podman", "unix:///run/lab/podman.sock"), (podmanRuntime.Name, podmanRuntime.Endpoint));
+        Assert.Equal(["podman", "--url", "unix:///run/lab/podman.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={request.Marker}", request.ContainerId, "sh"], exec.Arguments);
+        Assert.Equal("unix:///run/lab/podman.sock", exec.Environment["CONTAINER_HOST"]);
+        Assert.Same(podmanRuntime, podman.GetRequiredService<IContainerInventory>());
+        Assert.Equal("docker", docker.GetRequiredService<IContainerRuntime>().Name); // control: the default stays Docker
     }
 
     [Fact]
     public void The_builder_replaces_a_part_and_leaves_the_others_at_their_defaults()
     {
         var services = new ServiceCollection().AddLogging();
-        services.AddTtydSessions().UseContainerInventory<FixedInventory>();
+        services.AddTtydSessions().UseContainerRuntime<FixedRuntime>();
         using var provider = services.BuildServiceProvider();
 
-        Assert.IsType<FixedInventory>(provider.GetRequiredService<IContainerInventory>());
-        Assert.Single(services, d => d.ServiceType == typeof(IContainerInventory)); // replaced, not added beside
+        Assert.IsType<FixedRuntime>(provider.GetRequiredService<IContainerRuntime>());
+        Assert.Same(provider.GetRequiredService<IContainerRuntime>(), provider.GetRequiredService<IContainerInventory>()); // one part finds and opens
+        Assert.Single(services, d => d.ServiceType == typeof(IContainerRuntime)); // replaced, not added beside
         Assert.IsType<PortAllocator>(provider.GetRequiredService<IPortAllocator>());
         Assert.IsType<TtydSessionManager>(provider.GetRequiredService<ITtydSessionManager>());
     }

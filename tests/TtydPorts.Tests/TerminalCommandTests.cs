@@ -113,7 +113,7 @@ public sealed class TerminalCommandTests : IDisposable
     [Fact]
     public void The_launch_passes_user_folder_variables_and_every_argument_separately_after_the_target()
     {
-        var builder = new TtydLaunchBuilder(new TtydSessionOptions { PersistentShells = false }, "/run/tp", "unix:///var/run/docker.sock", _ => null);
+        var builder = new TtydLaunchBuilder(new TtydSessionOptions { PersistentShells = false }, "/run/tp", LaunchBuilderTests.Docker, _ => null);
         var command = new TerminalCommand
         {
             Arguments = ["printf", "%s|", "a b", "c;d", "'q'", "e;"],
@@ -167,7 +167,7 @@ public sealed class TerminalCommandTests : IDisposable
     [Fact]
     public async Task The_manager_resolves_by_label_reuses_for_the_same_command_and_replaces_for_another()
     {
-        _h.Inventory.Setup(i => i.GetContainerAsync("srl1", It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.GetContainerAsync("srl1", It.IsAny<CancellationToken>()))
             .ReturnsAsync(ManagerHarness.Container("srl1") with { Labels = Kind("srl") });
         var manager = _h.Create();
 
@@ -202,7 +202,7 @@ public sealed class TerminalCommandTests : IDisposable
 
         Assert.Contains("'-x'", error.Message, StringComparison.Ordinal);
         Assert.Empty(_h.Launches);
-        _h.Inventory.Verify(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never);
+        _h.Runtime.Verify(i => i.GetContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never);
         Assert.NotNull(await manager.EnsureSessionAsync("node1", "alice", null, new TerminalRequest(), Ct)); // control
     }
 

@@ -43,7 +43,6 @@ public sealed class TtydSessionManagerTests : IDisposable
         Environment.SetEnvironmentVariable(secret, "hunter2");
         try
         {
-            _h.Options.DockerEndpoint = "unix:///run/lab/docker.sock";
             _h.Options.LaunchEnvironment["LAB_PROXY"] = "http://proxy.lab:3128";
 
             await _h.Create().EnsureSessionAsync("node1", "alice", null, Ct);
@@ -55,8 +54,8 @@ public sealed class TtydSessionManagerTests : IDisposable
                 $"{name} is not allow-listed"));
             Assert.Equal(Environment.GetEnvironmentVariable("PATH"), environment["PATH"]);
             Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
-            Assert.Equal("unix:///run/lab/docker.sock", environment["DOCKER_HOST"]);
-            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[11..14]);
+            Assert.Equal(_h.Runtime.Object.Endpoint, environment["DOCKER_HOST"]); // what the runtime pins its client to
+            Assert.Equal(["--host", "unix:///var/run/docker.sock", "exec"], _h.Launches[0].Arguments[11..14]);
         }
         finally
         {
@@ -81,7 +80,7 @@ public sealed class TtydSessionManagerTests : IDisposable
     {
         (_h.Options.RequireCredentials, _h.Options.AllowUnauthenticatedLoopbackTerminals, _h.Options.CheckOrigin, _h.Options.MaxClientsPerTerminal) = (false, true, false, 0);
         var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<TtydSessionManager>();
-        var manager = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
+        var manager = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Runtime.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
 
         var session = await manager.EnsureSessionAsync("node1", "alice", null, Ct);
 
@@ -99,7 +98,7 @@ public sealed class TtydSessionManagerTests : IDisposable
     public void A_manager_with_the_default_options_logs_no_warning_about_unauthenticated_terminals()
     {
         var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<TtydSessionManager>();
-        _ = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Inventory.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
+        _ = new TtydSessionManager(_h.Ports.Object, _h.Supervisor.Object, _h.Runtime.Object, Microsoft.Extensions.Options.Options.Create(_h.Options), _h.Time, logs);
 
         Assert.Empty(logs.Collector.GetSnapshot());
     }
@@ -124,7 +123,7 @@ public sealed class TtydSessionManagerTests : IDisposable
 
         Assert.Same(first, second);
         Assert.Single(_h.Launches);
-        _h.Inventory.Verify(i => i.GetContainerAsync("node1", It.IsAny<CancellationToken>()), Times.Once);
+        _h.Runtime.Verify(i => i.GetContainerAsync("node1", It.IsAny<CancellationToken>()), Times.Once);
     }
 
     [Fact]
@@ -201,7 +200,7 @@ public sealed class TtydSessionManagerTests : IDisposable
     [InlineData("exited")]
     public async Task A_missing_or_stopped_container_is_a_not_found_error_and_nothing_starts(string? state)
     {
-        _h.Inventory.Setup(i => i.GetContainerAsync("ghost", It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.GetContainerAsync("ghost", It.IsAny<CancellationToken>()))
             .Returns(Task.FromResult(state is null ? null : ManagerHarness.Container("ghost", state)));
 
         var error = await Assert.ThrowsAsync<ContainerNotFoundException>(() => _h.Create().EnsureSessionAsync("ghost", "alice", null, Ct).AsTask());
@@ -229,7 +228,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         var bad = param switch { "container" => container, "userId" => user, _ => topology! };
         Assert.Contains(SessionIds.Quote(bad), error.Message, StringComparison.Ordinal);
         Assert.Empty(_h.Launches);
-        _h.Inventory.VerifyNoOtherCalls();
+        _h.Runtime.VerifyNoOtherCalls();
     }
 
     [Fact]
@@ -376,7 +375,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         await manager.EnsureSessionAsync("removed", "alice", null, Ct);
         var dead = await manager.EnsureSessionAsync("dead", "alice", null, Ct);
         lock (_h.Alive) { _h.Alive.Remove(dead!.ProcessId); }
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
             .ReturnsAsync([ManagerHarness.Container("kept"), ManagerHarness.Container("dead")]);
 
         var result = await manager.CleanupOrphansAsync(Ct);
@@ -479,7 +478,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         var frozen = await manager.EnsureSessionAsync("node2", "alice", null, Ct);
         var healthy = await manager.EnsureSessionAsync("node3", "alice", null, Ct);
         lock (_h.Alive) { _h.Stopped.Add(stopped!.ProcessId); _h.Frozen.Add(frozen!.ProcessId); }
-        _h.Inventory.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
             .ReturnsAsync([ManagerHarness.Container("node1"), ManagerHarness.Container("node2"), ManagerHarness.Container("node3")]);
 
         Assert.False(manager.GetStatus().Sessions.Single(s => s.Session.Container == "node1").Healthy);

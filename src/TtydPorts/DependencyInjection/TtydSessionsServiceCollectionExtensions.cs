@@ -24,7 +24,8 @@ public static class TtydSessionsServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPortAllocator, PortAllocator>();
         services.TryAddSingleton<IProcessSupervisor, LinuxProcessSupervisor>();
-        services.TryAddSingleton<IContainerInventory, DockerContainerInventory>();
+        services.TryAddSingleton<IContainerRuntime>(ContainerRuntimes.Create);
+        services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<IContainerRuntime>());
         services.TryAddSingleton<ITtydSessionManager, TtydSessionManager>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TtydRepairService>());
         return new TtydSessionsBuilder(services);
@@ -59,7 +60,7 @@ public static class TtydSessionsServiceCollectionExtensions
     /// <c>[FromKeyedServices("lab-b")] ITtydSessionManager</c> or <c>GetRequiredKeyedService</c>. It has its own named
     /// options (<paramref name="serviceKey"/> is the options name), port allocator, repair service and, unless set,
     /// <see cref="TtydSessionOptions.InstanceName"/> = the key, so that the managers never see each other's sessions;
-    /// the process supervisor, container inventory and <see cref="TimeProvider"/> of the default registration are shared.
+    /// the process supervisor, container runtime and <see cref="TimeProvider"/> of the default registration are shared.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException">The process does not run on Linux.</exception>
     public static IServiceCollection AddKeyedTtydSessions(this IServiceCollection services, string serviceKey, Action<TtydSessionOptions> configure)
@@ -82,7 +83,7 @@ public static class TtydSessionsServiceCollectionExtensions
             new TtydSessionManager(
                 sp.GetRequiredKeyedService<IPortAllocator>(serviceKey),
                 sp.GetRequiredService<IProcessSupervisor>(),
-                sp.GetRequiredService<IContainerInventory>(),
+                sp.GetRequiredService<IContainerRuntime>(),
                 Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetService<ILogger<TtydSessionManager>>(),
@@ -125,9 +126,44 @@ public static class TtydSessionsBuilderExtensions
     public static ITtydSessionsBuilder UseProcessSupervisor<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IProcessSupervisor =>
         Replace<IProcessSupervisor, T>(builder);
 
-    /// <summary>Uses <typeparamref name="T"/> (a singleton) to find containers.</summary>
-    public static ITtydSessionsBuilder UseContainerInventory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IContainerInventory =>
-        Replace<IContainerInventory, T>(builder);
+    /// <summary>
+    /// Uses <typeparamref name="T"/> (a singleton) as the container runtime: it finds containers, opens terminals in them
+    /// and ends what those leave behind; it also serves as the <see cref="IContainerInventory"/> of the registration.
+    /// </summary>
+    public static ITtydSessionsBuilder UseContainerRuntime<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, IContainerRuntime =>
+        Replace<IContainerRuntime, T>(builder);
+
+    /// <summary>
+    /// Uses Docker (the default): <see cref="TtydSessionOptions.DockerEndpoint"/>, else <c>DOCKER_HOST</c> with
+    /// <c>DOCKER_TLS_VERIFY</c> and <c>DOCKER_CERT_PATH</c>, else the local socket. <paramref name="endpoint"/> sets the
+    /// endpoint (<c>unix:///…</c> or <c>tcp://host:port</c>) and <paramref name="certificateFolder"/> the TLS folder of a TCP one.
+    /// </summary>
+    public static ITtydSessionsBuilder UseDocker(this ITtydSessionsBuilder builder, string? endpoint = null, string? certificateFolder = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure<TtydSessionOptions>(o =>
+        {
+            o.ContainerRuntime = ContainerRuntimeKind.Docker;
+            o.DockerEndpoint = endpoint ?? o.DockerEndpoint;
+            o.DockerCertPath = certificateFolder ?? o.DockerCertPath;
+        });
+        return builder;
+    }
+
+    /// <summary>
+    /// Uses Podman through its Docker-compatible API service: <paramref name="endpoint"/> (a <c>unix://</c> socket), else
+    /// <see cref="TtydSessionOptions.PodmanEndpoint"/>, else <c>CONTAINER_HOST</c>, else the service's default socket.
+    /// </summary>
+    public static ITtydSessionsBuilder UsePodman(this ITtydSessionsBuilder builder, string? endpoint = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure<TtydSessionOptions>(o =>
+        {
+            o.ContainerRuntime = ContainerRuntimeKind.Podman;
+            o.PodmanEndpoint = endpoint ?? o.PodmanEndpoint;
+        });
+        return builder;
+    }
 
     /// <summary>Uses <typeparamref name="T"/> (a singleton) as the session manager itself.</summary>
     public static ITtydSessionsBuilder UseSessionManager<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(this ITtydSessionsBuilder builder) where T : class, ITtydSessionManager =>

@@ -60,6 +60,9 @@ internal static partial class Log
     [LoggerMessage(40, LogLevel.Error, "Could not stop process {ProcessId}, which the terminal of container {Container} left inside it.")]
     public static partial void ExecStopFailed(ILogger logger, Exception exception, string container, int processId);
 
+    [LoggerMessage(44, LogLevel.Warning, "Could not end what the terminal of container {Container} left inside it, through the engine at {Endpoint}: {Reason}. Those processes end when the container stops.")]
+    public static partial void LeftoversNotEnded(ILogger logger, string container, string endpoint, string reason);
+
     // Decisions, at Debug: what a reader of a "why did my terminal change" question needs, too chatty for Information.
 
     [LoggerMessage(41, LogLevel.Debug, "Reusing the session of container {Container} on {Endpoint} (pid {ProcessId}).")]

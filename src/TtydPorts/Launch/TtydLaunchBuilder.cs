@@ -16,14 +16,14 @@ internal sealed class TtydLaunchBuilder
 
     private readonly TtydSessionOptions _options;
     private readonly string _runtimeFolder;
-    private readonly string _dockerEndpoint;
+    private readonly IContainerRuntime _runtime;
     private readonly ImmutableDictionary<string, string> _environment;
 
-    public TtydLaunchBuilder(TtydSessionOptions options, string runtimeFolder, string dockerEndpoint, Func<string, string?> hostVariable)
+    public TtydLaunchBuilder(TtydSessionOptions options, string runtimeFolder, IContainerRuntime runtime, Func<string, string?> hostVariable)
     {
         _options = options;
         _runtimeFolder = runtimeFolder;
-        _dockerEndpoint = dockerEndpoint;
+        _runtime = runtime;
         Address = IPAddress.Parse(options.BindAddress);
         UseSockets = options.ListenMode == TtydListenMode.UnixSocket;
         UseCredentials = UseSockets || options.RequireCredentials || options.AllowRemoteAccess || !IPAddress.IsLoopback(Address);
@@ -109,24 +109,26 @@ internal sealed class TtydLaunchBuilder
 
         arguments.AddRange(_options.ExtraTtydArguments);
 
+        var exec = Exec(planned, token);
         if (planned.Persistent)
         {
             arguments.AddRange(TmuxCommand.Attach(
                 tmux ?? throw new InvalidOperationException("A persistent session needs tmux's path."),
                 tmuxSocket ?? throw new InvalidOperationException("A persistent session needs its tmux socket."),
                 _options.ScrollbackLines,
-                ShellCommand(planned, token)));
+                exec.Arguments));
         }
         else
         {
-            arguments.AddRange(ShellCommand(planned, token));
+            arguments.AddRange(exec.Arguments);
         }
 
         return new ProcessLaunch
         {
             FileName = ttyd,
             Arguments = arguments.ToImmutable(),
-            Environment = _environment.SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
+            // The runtime's variables pin a wrapper client to its engine; the markers come last, so nothing overrides them.
+            Environment = _environment.SetItems(exec.Environment).SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
             ReadyEndpoint = planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
@@ -138,39 +140,17 @@ internal sealed class TtydLaunchBuilder
     }
 
     /// <summary>The command that opens the session's shell in its container (what ttyd, or tmux for a persistent session, runs).</summary>
-    public ImmutableArray<string> ShellCommand(TtydSession planned, string token)
+    public ImmutableArray<string> ShellCommand(TtydSession planned, string token) => Exec(planned, token).Arguments;
+
+    // The runtime turns the session's command into its exec line; the exec carries the session token, so that what it
+    // leaves inside the container can be ended when the session stops. tmux emulates screen-256color for the pane.
+    private ContainerExec Exec(TtydSession planned, string token) => _runtime.CreateExec(new ContainerExecRequest
     {
-        // The exec'd shell carries the session token, so that the processes it leaves inside the container can be
-        // found from the host when the session stops (a killed `docker exec` client does not end them). --host pins
-        // the client to the inventory's engine whatever a context or the client's config says.
-        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
-        var exec = ImmutableArray.Create(_options.DockerPath, "--host", _dockerEndpoint, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={token}");
-        var target = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'.");
-        var command = planned.Command ?? TerminalCommandResolver.Default(_options);
-        TerminalCommand.ThrowIfInvalid(command, nameof(planned));
-
-        // Each value is one argument of docker's: after the target, docker passes every argument on unparsed.
-        var options = ImmutableArray.CreateBuilder<string>();
-        if (command.User is { } user)
-        {
-            options.AddRange("-u", user);
-        }
-
-        if (command.WorkingDirectory is { } folder)
-        {
-            options.AddRange("-w", folder);
-        }
-
-        foreach (var (name, value) in command.SortedEnvironment())
-        {
-            options.AddRange("-e", $"{name}={value}");
-        }
-
-        // docker exec does not pass the pane's TERM on (the engine would set xterm): say what tmux emulates.
-        return planned.Persistent
-            ? [.. exec, .. options, "-e", $"TERM={TmuxCommand.InnerTerm}", target, .. command.Arguments]
-            : [.. exec, .. options, target, .. command.Arguments];
-    }
+        ContainerId = planned.ContainerId ?? throw new InvalidOperationException($"No container id recorded for '{planned.Container}'."),
+        Command = planned.Command ?? TerminalCommandResolver.Default(_options),
+        Marker = token,
+        TerminalType = planned.Persistent ? TmuxCommand.InnerTerm : null,
+    });
 
     /// <summary>
     /// The read-only observer ttyd of a persistent session in proxy mode: no <c>-W</c> (ttyd drops input) and a read-only
@@ -238,8 +218,8 @@ internal sealed class TtydLaunchBuilder
         return markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
     }
 
-    // The whole environment of ttyd and its command: the allow-listed host variables, what the host adds explicitly,
-    // and DOCKER_HOST pinned to the inventory's engine (for a DockerPath that is a wrapper); markers come per session.
+    // The whole environment of ttyd and its command: the allow-listed host variables and what the host adds explicitly;
+    // the runtime's variables and the markers come per session.
     private ImmutableDictionary<string, string> BuildEnvironment(Func<string, string?> hostVariable)
     {
         var environment = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
@@ -252,7 +232,6 @@ internal sealed class TtydLaunchBuilder
         }
 
         environment.AddRange(_options.LaunchEnvironment.Where(v => !string.IsNullOrEmpty(v.Key)));
-        environment["DOCKER_HOST"] = _dockerEndpoint;
         return environment.ToImmutable();
     }
 }

@@ -224,12 +224,39 @@ public sealed class TtydSessionOptions
     public bool StopSessionsOnShutdown { get; set; }
 
     /// <summary>
-    /// Docker Engine endpoint, a <c>unix://</c> socket, used by the container inventory and by every terminal's
-    /// <c>docker exec</c> alike. Default <see langword="null"/>: <c>DOCKER_HOST</c>, which must then be a <c>unix://</c>
-    /// socket, else <c>unix:///var/run/docker.sock</c>. Without it, a <c>DOCKER_HOST</c> of another scheme or a
-    /// <c>DOCKER_CONTEXT</c> other than <c>default</c> fails start-up validation rather than being ignored.
+    /// The container runtime of the default registration: <see cref="ContainerRuntimeKind.Docker"/> (default) or
+    /// <see cref="ContainerRuntimeKind.Podman"/>. The builder's <c>UseDocker()</c> and <c>UsePodman()</c> set it;
+    /// <c>UseContainerRuntime&lt;T&gt;()</c> replaces the runtime altogether.
+    /// </summary>
+    public ContainerRuntimeKind ContainerRuntime { get; set; }
+
+    /// <summary>
+    /// Docker Engine endpoint, used by the container inventory and by every terminal's <c>docker exec</c> alike:
+    /// <c>unix:///path</c> (local or rootless engine) or <c>tcp://host:port</c> (a remote engine, always with TLS verified
+    /// both ways, certificates from <see cref="DockerCertPath"/>). Default <see langword="null"/>: <c>DOCKER_HOST</c> as the
+    /// docker CLI reads it (a TCP one only with <c>DOCKER_TLS_VERIFY</c> set), else <c>unix:///var/run/docker.sock</c>. A
+    /// plain-TCP engine, <c>ssh://</c>, or a <c>DOCKER_CONTEXT</c> other than <c>default</c> fails start-up validation
+    /// rather than being ignored or used unauthenticated.
     /// </summary>
     public string? DockerEndpoint { get; set; }
+
+    /// <summary>
+    /// For a TCP Docker engine: the folder with <c>ca.pem</c> (the CA that signed the engine's certificate), <c>cert.pem</c>
+    /// and <c>key.pem</c> (ours), as <c>docker --tlsverify</c> uses them. Default <see langword="null"/>:
+    /// <c>DOCKER_CERT_PATH</c>, else <c>~/.docker</c>. Validation refuses files other users can replace, and a key they can read.
+    /// </summary>
+    public string? DockerCertPath { get; set; }
+
+    /// <summary>
+    /// Podman's Docker-compatible API service (<c>podman system service</c>), a <c>unix://</c> socket, for the inventory
+    /// and every terminal's <c>podman --url … exec</c>. Default <see langword="null"/>: <c>CONTAINER_HOST</c>, else
+    /// <c>unix:///run/podman/podman.sock</c> as root or <c>$XDG_RUNTIME_DIR/podman/podman.sock</c> rootless.
+    /// </summary>
+    public string? PodmanEndpoint { get; set; }
+
+    /// <summary>The podman client ttyd runs for each terminal on Podman. Default <c>podman</c>.</summary>
+    [Required]
+    public string PodmanPath { get; set; } = "podman";
 
     /// <summary>
     /// Variables added to the environment of ttyd and its <c>docker exec</c>, which otherwise get only <c>PATH</c>,

@@ -102,9 +102,25 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError($"InstanceName {SessionIds.Quote(options.InstanceName)} must match [a-zA-Z0-9][a-zA-Z0-9_.@-]*.");
         }
 
-        if (DockerEndpoints.TryResolve(options.DockerEndpoint, _environment, out var endpointError) is null)
+        string? endpointError;
+        var engine = options.ContainerRuntime switch
+        {
+            ContainerRuntimeKind.Docker => EngineEndpoint.TryResolveDocker(options.DockerEndpoint, options.DockerCertPath, _environment, out endpointError),
+            ContainerRuntimeKind.Podman => EngineEndpoint.TryResolvePodman(options.PodmanEndpoint, _environment, Native.geteuid() == 0, out endpointError),
+            _ => Fail($"ContainerRuntime {SessionIds.Quote(options.ContainerRuntime.ToString())} is not a runtime this library has (Docker or Podman); plug in another with UseContainerRuntime<T>().", out endpointError),
+        };
+        if (engine is null)
         {
             builder.AddError(endpointError!);
+        }
+        else if (engine.CertificateProblem() is { } certificates)
+        {
+            builder.AddError(certificates);
+        }
+
+        if (options.DockerCertPath is { } certPath && !Path.IsPathFullyQualified(certPath))
+        {
+            builder.AddError($"DockerCertPath {SessionIds.Quote(certPath)} must be an absolute path.");
         }
 
         foreach (var (variable, value) in options.LaunchEnvironment)
@@ -146,11 +162,17 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             ? $"LaunchEnvironment name {SessionIds.Quote(name)} must match [A-Za-z_][A-Za-z0-9_]*."
         : name.StartsWith(TtydProcessDiscovery.MarkerPrefix, StringComparison.Ordinal)
             ? $"LaunchEnvironment name {SessionIds.Quote(name)} starts with {TtydProcessDiscovery.MarkerPrefix}, the prefix of the session markers, which only the library sets."
-        : name is "DOCKER_HOST" or "DOCKER_CONTEXT"
-            ? $"LaunchEnvironment name {SessionIds.Quote(name)} would point the terminals at another engine than the inventory's; set DockerEndpoint instead."
+        : name is "DOCKER_HOST" or "DOCKER_CONTEXT" or "DOCKER_TLS_VERIFY" or "DOCKER_CERT_PATH" or "CONTAINER_HOST" or "CONTAINER_CONNECTION"
+            ? $"LaunchEnvironment name {SessionIds.Quote(name)} would point the terminals at another engine than the inventory's; set DockerEndpoint (DockerCertPath) or PodmanEndpoint instead."
         : value is null || value.Contains('\0', StringComparison.Ordinal)
             ? $"LaunchEnvironment variable {SessionIds.Quote(name)} must have a value without NUL characters."
         : null;
+
+    private static EngineEndpoint? Fail(string message, out string? error)
+    {
+        error = message;
+        return null;
+    }
 
     private static bool IsPath(string path) =>
         path.Length is > 1 and <= 200 && path[0] == '/'

@@ -18,16 +18,13 @@ namespace TtydPorts;
 /// </summary>
 internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
-    // Processes left inside a container get a moment to end on SIGTERM; interactive shells ignore it.
-    private static readonly TimeSpan ExecGracePeriod = TimeSpan.FromMilliseconds(500);
-
     // What ttyd and the docker client need of the host's environment (finding programs, the client's config, text
     // encoding, local time); nothing else of the host's, whose secrets would outlive it in /proc/PID/environ. ttyd
     // sets TERM for its command itself.
 
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
-    private readonly IContainerInventory _inventory;
+    private readonly IContainerRuntime _runtime;
     private readonly TtydSessionOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -54,7 +51,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     public TtydSessionManager(
         IPortAllocator ports,
         IProcessSupervisor supervisor,
-        IContainerInventory inventory,
+        IContainerRuntime runtime,
         IOptions<TtydSessionOptions> options,
         TimeProvider timeProvider,
         ILogger<TtydSessionManager>? logger = null,
@@ -62,20 +59,19 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(ports);
         ArgumentNullException.ThrowIfNull(supervisor);
-        ArgumentNullException.ThrowIfNull(inventory);
+        ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
         _ports = ports;
         _supervisor = supervisor;
-        _inventory = inventory;
+        _runtime = runtime;
         _options = options.Value;
         _time = timeProvider;
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _limits = new SessionLimits(_options.MaxSessions, _options.MaxSessionsPerUser);
         _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
         _recordings = _options.RecordingDirectory is { } recordings && _options.PersistentShells ? RuntimeFolder.ForRecordings(recordings, Native.geteuid()) : null;
-        var dockerEndpoint = "unix://" + (_inventory is DockerContainerInventory docker ? docker.SocketPath : DockerEndpoints.Resolve(_options.DockerEndpoint));
-        _launch = new TtydLaunchBuilder(_options, _folder.Path, dockerEndpoint, Environment.GetEnvironmentVariable);
+        _launch = new TtydLaunchBuilder(_options, _folder.Path, _runtime, Environment.GetEnvironmentVariable);
         _listeners = new ListenerProbe(_launch.Address);
         IsPortListening = _listeners.IsListening;
         CountPortClients = () => ListenerProbe.CountEstablishedConnections(_ports.RangeStart, _ports.RangeEnd);
@@ -162,7 +158,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
                         Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
-                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopAndEndAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing) && command is not null && !command.Equals(existing.Session.Command))
@@ -172,7 +168,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         Log.CommandReplaced(_logger, container, existing.Session.Command?.ToString() ?? "(not recorded)", command.ToString());
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "another command was asked for");
-                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopAndEndAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing))
@@ -196,7 +192,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                             Log.SessionUnhealthy(_logger, container, endpoint, existing.Session.ProcessId, state);
                             Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, $"its ttyd is {state}");
                         }
-                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopAndEndAsync(existing, StopReason.Dead).ConfigureAwait(false);
                         slot.Current = null;
                     }
                 }
@@ -227,7 +223,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         ContainerInfo? info;
         try
         {
-            info = await _inventory.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
+            info = await _runtime.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
         }
         catch (ContainerEngineException)
         {
@@ -626,7 +622,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
     {
         var idsByName = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var container in await _inventory.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var container in await _runtime.ListContainersAsync(cancellationToken).ConfigureAwait(false))
         {
             idsByName[container.Name] = container.Id;
         }
@@ -672,15 +668,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             return CleanupResult.Empty;
         }
 
-        // One look at the machine for every session's leftovers inside containers, not one per session.
-        var execs = FindExecProcesses(token: null);
+        // One look at the machine for every session's processes outside ttyd's tree, not one per session; then, once all
+        // are stopped, one call for what they left inside their containers.
         var terminals = FindSessionProcesses(token: null);
-        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, terminals, cancellationToken))).ConfigureAwait(false);
-        return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
+        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, terminals, cancellationToken))).ConfigureAwait(false);
+        await EndTerminalsAsync(outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)).ConfigureAwait(false);
+        return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!.Session)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
     }
 
-    private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
-        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals,
+    private async Task<(SessionEntry? Stopped, StopFailure? Failed)> StopSlotAsync(
+        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> terminals,
         CancellationToken cancellationToken)
     {
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -694,7 +691,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
             try
             {
-                await StopEntryAsync(entry, reason, execs, terminals).ConfigureAwait(false);
+                await StopEntryAsync(entry, reason, terminals).ConfigureAwait(false);
             }
             catch (TtydPortsException e)
             {
@@ -703,7 +700,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
             slot.Current = null;
             _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
-            return (entry.Session, null);
+            return (entry, null);
         }
         finally
         {
@@ -711,9 +708,21 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    private ILookup<string, ProcessIdentity> FindExecProcesses(string? token) =>
-        _supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.ExecMarker, token)
-            .ToLookup(p => p.Markers[TtydProcessDiscovery.ExecMarker], p => p.Process, StringComparer.Ordinal);
+    // One session stopped on its own (replaced, dead, stale): its processes, then what it left in its container.
+    private async Task StopAndEndAsync(SessionEntry entry, StopReason reason)
+    {
+        await StopEntryAsync(entry, reason, FindSessionProcesses(entry.Token)).ConfigureAwait(false);
+        await EndTerminalsAsync([entry]).ConfigureAwait(false);
+    }
+
+    // The runtime ends what the sessions' execs left inside their containers (a killed exec client does not end them).
+    private Task EndTerminalsAsync(IEnumerable<SessionEntry> stopped)
+    {
+        var terminals = stopped.Where(e => e.Session.ContainerId is not null)
+            .Select(e => new ContainerTerminal { Container = e.Session.Container, ContainerId = e.Session.ContainerId!, Marker = e.Token })
+            .ToList();
+        return terminals.Count == 0 ? Task.CompletedTask : _runtime.EndTerminalsAsync(terminals, CancellationToken.None);
+    }
 
     private ILookup<string, ProcessIdentity> FindSessionProcesses(string? token) =>
         SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, token);
@@ -721,7 +730,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     // Stops the process tree, then the session's processes outside it (tmux server, observer), then what the session
     // left inside its container; the port is released only once ttyd is gone. Not cancellable: a stop abandoned
     // half-way would leave a process whose port we no longer track.
-    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals)
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> terminals)
     {
         var session = entry.Session;
         var endpoint = Log.EndpointOf(session);
@@ -758,7 +767,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
             // catches one created after the batch looked (a connection that arrived meanwhile).
             rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];
-            execs = FindExecProcesses(entry.Token);
         }
 
         foreach (var process in rest)
@@ -770,18 +778,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             catch (ProcessStopException e)
             {
                 Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
-            }
-        }
-
-        foreach (var leftover in execs[entry.Token])
-        {
-            try
-            {
-                await _supervisor.StopAsync(leftover, ExecGracePeriod, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (ProcessStopException e)
-            {
-                Log.ExecStopFailed(_logger, e, session.Container, leftover.ProcessId);
             }
         }
 

@@ -1,0 +1,14 @@
+namespace TtydPorts;
+
+/// <summary>A stopped session's terminal in its container, whose leftovers <see cref="IContainerRuntime.EndTerminalsAsync"/> ends.</summary>
+public sealed record ContainerTerminal
+{
+    /// <summary>The container's name (for logs).</summary>
+    public required string Container { get; init; }
+
+    /// <summary>The container's id.</summary>
+    public required string ContainerId { get; init; }
+
+    /// <summary>The marker its execs carried (<see cref="ContainerExecRequest.Marker"/>).</summary>
+    public required string Marker { get; init; }
+}

@@ -1,0 +1,169 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace TtydPorts;
+
+/// <summary>
+/// What Docker and Podman share: the Engine API (Podman serves a compatible one) for finding containers and their
+/// removal, and the two ways to end what a terminal left inside its container. An engine on this machine's Unix socket
+/// runs its containers' processes in this machine's <c>/proc</c>, where one scan finds every marked leftover of a
+/// batch; a remote engine's are out of reach, so a short script runs inside each container through the engine's exec
+/// API instead. The subclasses only say how their CLI opens a terminal.
+/// </summary>
+internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource, IDisposable
+{
+    // Processes left inside a container get a moment to end on SIGHUP/SIGTERM; interactive shells ignore SIGTERM.
+    internal static readonly TimeSpan LeftoverGracePeriod = TimeSpan.FromMilliseconds(500);
+
+    private readonly IProcessSupervisor _supervisor;
+    private readonly ILogger _logger;
+
+    protected EngineRuntime(EngineEndpoint endpoint, IProcessSupervisor supervisor, ILogger? logger)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(supervisor);
+        _supervisor = supervisor;
+        _logger = logger ?? NullLogger.Instance;
+        Api = new EngineApiClient(endpoint, Name);
+    }
+
+    public abstract string Name { get; }
+
+    public string Endpoint => Api.Endpoint.Uri;
+
+    internal EngineApiClient Api { get; }
+
+    public Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default) => Api.GetContainerAsync(name, cancellationToken);
+
+    public Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default) => Api.ListContainersAsync(cancellationToken);
+
+    public IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync(CancellationToken cancellationToken) => Api.WatchRemovedContainersAsync(cancellationToken);
+
+    public ContainerExec CreateExec(ContainerExecRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        TerminalCommand.ThrowIfInvalid(request.Command, nameof(request));
+
+        // The target is the id recorded at start, never the name: a container that takes the name later is another one.
+        if (!SessionIds.IsValidContainerId(request.ContainerId))
+        {
+            throw new ArgumentException($"Container id {SessionIds.Quote(request.ContainerId)} is not a 64-digit hex id.", nameof(request));
+        }
+
+        if (!IsMarker(request.Marker))
+        {
+            throw new ArgumentException($"Marker {SessionIds.Quote(request.Marker)} must be 32 hex digits.", nameof(request));
+        }
+
+        // Each value is one argument of the CLI's own: after the target, it passes every argument on unparsed. The marker
+        // makes what the exec leaves behind findable when the session stops (a killed client does not end it).
+        var command = request.Command;
+        var options = ImmutableArray.CreateBuilder<string>();
+        options.AddRange("exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}");
+        if (command.User is { } user)
+        {
+            options.AddRange("-u", user);
+        }
+
+        if (command.WorkingDirectory is { } folder)
+        {
+            options.AddRange("-w", folder);
+        }
+
+        foreach (var (name, value) in command.SortedEnvironment())
+        {
+            options.AddRange("-e", $"{name}={value}");
+        }
+
+        if (request.TerminalType is { } term)
+        {
+            options.AddRange("-e", $"TERM={term}");
+        }
+
+        return new ContainerExec
+        {
+            Arguments = [.. ClientPrefix, .. options, request.ContainerId, .. command.Arguments],
+            Environment = ClientEnvironment,
+        };
+    }
+
+    /// <summary>The CLI and its global options that pin it to this engine.</summary>
+    protected abstract ImmutableArray<string> ClientPrefix { get; }
+
+    /// <summary>The CLI's variables for the same engine (for a CLI path that is a wrapper script).</summary>
+    protected abstract ImmutableDictionary<string, string> ClientEnvironment { get; }
+
+    public async Task EndTerminalsAsync(IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(terminals);
+        var wanted = terminals.Where(t => IsMarker(t.Marker)).ToList();
+        if (wanted.Count == 0)
+        {
+            return;
+        }
+
+        if (Api.Endpoint.IsLocal)
+        {
+            await EndOnThisMachineAsync(wanted).ConfigureAwait(false);
+        }
+        else
+        {
+            await Task.WhenAll(wanted.GroupBy(t => t.ContainerId, StringComparer.Ordinal)
+                .Select(g => EndInContainerAsync(g.First().Container, g.Key, [.. g.Select(t => t.Marker)], cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
+    // One look at /proc for the whole batch; only processes carrying a marker we generated for these sessions are signalled.
+    private async Task EndOnThisMachineAsync(List<ContainerTerminal> terminals)
+    {
+        var byMarker = terminals.ToDictionary(t => t.Marker, StringComparer.Ordinal);
+        var found = _supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.ExecMarker, terminals.Count == 1 ? terminals[0].Marker : null)
+            .Where(p => byMarker.ContainsKey(p.Markers[TtydProcessDiscovery.ExecMarker]))
+            .ToList();
+        await Task.WhenAll(found.Select(async leftover =>
+        {
+            try
+            {
+                await _supervisor.StopAsync(leftover.Process, LeftoverGracePeriod, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ProcessStopException e)
+            {
+                Log.ExecStopFailed(_logger, e, byMarker[leftover.Markers[TtydProcessDiscovery.ExecMarker]].Container, leftover.Process.ProcessId);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    // Inside the container, through the engine: find the processes whose environment carries one of the markers (passed as
+    // arguments, never put into the script's text), hang them up, then kill what is left after the grace period. Needs
+    // sh, tr, kill and sleep in the image (busybox or coreutils have them); where an image has none, the leftovers stay
+    // until the container stops, and the log says so.
+    internal const string EndScript =
+        "found=''; for d in /proc/[0-9]*; do p=${d#/proc/}; [ \"$p\" = \"$$\" ] && continue; " +
+        "e=$(tr '\\000' '\\n' < \"$d/environ\" 2>/dev/null) || continue; " +
+        "for m in \"$@\"; do case \"$e\" in *\"TTYDPORTS_EXEC=$m\"*) found=\"$found $p\";; esac; done; done; " +
+        "[ -z \"$found\" ] && exit 0; kill -HUP $found 2>/dev/null; kill -TERM $found 2>/dev/null; i=0; " +
+        "while [ $i -lt 10 ]; do alive=''; for p in $found; do [ -d /proc/$p ] && alive=\"$alive $p\"; done; " +
+        "[ -z \"$alive\" ] && exit 0; sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL $alive 2>/dev/null; exit 0";
+
+    private async Task EndInContainerAsync(string container, string containerId, string[] markers, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (code, output) = await Api.RunAsync(containerId, ["sh", "-c", EndScript, "ttydports-end", .. markers], user: "0", cancellationToken).ConfigureAwait(false);
+            if (code != 0)
+            {
+                Log.LeftoversNotEnded(_logger, container, Endpoint, $"exit code {code}: {output.Trim()}");
+            }
+        }
+        catch (ContainerEngineException e)
+        {
+            // A container removed meanwhile took its processes with it; anything else is worth a line.
+            Log.LeftoversNotEnded(_logger, container, Endpoint, e.Message);
+        }
+    }
+
+    private static bool IsMarker(string? marker) => marker is { Length: 32 } && marker.All(char.IsAsciiHexDigitLower);
+
+    public void Dispose() => Api.Dispose();
+}
