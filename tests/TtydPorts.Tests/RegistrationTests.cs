@@ -106,6 +106,23 @@ public sealed class RegistrationTests
     }
 
     [Fact]
+    public void A_keyed_manager_gets_the_runtime_its_own_options_name_and_a_hosts_own_runtime_is_shared()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddTtydSessions();
+        services.AddKeyedTtydSessions("podman-lab", o => (o.ContainerRuntime, o.PodmanEndpoint) = (ContainerRuntimeKind.Podman, "unix:///run/lab/podman.sock"));
+        using var provider = services.BuildServiceProvider();
+        var custom = new ServiceCollection().AddLogging();
+        custom.AddTtydSessions().UseContainerRuntime<FixedRuntime>();
+        custom.AddKeyedTtydSessions("lab-b", o => o.ContainerRuntime = ContainerRuntimeKind.Podman);
+        using var customProvider = custom.BuildServiceProvider();
+
+        Assert.Equal("docker", provider.GetRequiredService<IContainerRuntime>().Name);
+        Assert.Equal(("podman", "unix:///run/lab/podman.sock"), (provider.GetRequiredKeyedService<IContainerRuntime>("podman-lab").Name, provider.GetRequiredKeyedService<IContainerRuntime>("podman-lab").Endpoint));
+        Assert.Same(customProvider.GetRequiredService<IContainerRuntime>(), customProvider.GetRequiredKeyedService<IContainerRuntime>("lab-b"));
+    }
+
+    [Fact]
     public void A_keyed_manager_with_bad_options_fails_naming_the_value_and_a_bad_key_is_refused()
     {
         var services = new ServiceCollection().AddLogging();

@@ -60,7 +60,9 @@ public static class TtydSessionsServiceCollectionExtensions
     /// <c>[FromKeyedServices("lab-b")] ITtydSessionManager</c> or <c>GetRequiredKeyedService</c>. It has its own named
     /// options (<paramref name="serviceKey"/> is the options name), port allocator, repair service and, unless set,
     /// <see cref="TtydSessionOptions.InstanceName"/> = the key, so that the managers never see each other's sessions;
-    /// the process supervisor, container runtime and <see cref="TimeProvider"/> of the default registration are shared.
+    /// the process supervisor and <see cref="TimeProvider"/> of the default registration are shared. Its container runtime is
+    /// built from its own options (so one host can drive a local engine and a remote one over TLS), unless the default
+    /// registration has a runtime of the host's own (<c>UseContainerRuntime&lt;T&gt;()</c>), which is then shared.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException">The process does not run on Linux.</exception>
     public static IServiceCollection AddKeyedTtydSessions(this IServiceCollection services, string serviceKey, Action<TtydSessionOptions> configure)
@@ -79,11 +81,16 @@ public static class TtydSessionsServiceCollectionExtensions
         services.Configure(serviceKey, configure);
         services.AddKeyedSingleton<IPortAllocator>(serviceKey, (sp, _) =>
             new PortAllocator(Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)), sp.GetRequiredService<TimeProvider>()));
+        services.AddKeyedSingleton<IContainerRuntime>(serviceKey, (sp, _) =>
+            sp.GetRequiredService<IContainerRuntime>() is EngineRuntime
+                ? ContainerRuntimes.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey), sp.GetRequiredService<IProcessSupervisor>(),
+                    sp.GetService<ILoggerFactory>()?.CreateLogger("TtydPorts.ContainerRuntime"))
+                : sp.GetRequiredService<IContainerRuntime>());
         services.AddKeyedSingleton<ITtydSessionManager>(serviceKey, (sp, _) =>
             new TtydSessionManager(
                 sp.GetRequiredKeyedService<IPortAllocator>(serviceKey),
                 sp.GetRequiredService<IProcessSupervisor>(),
-                sp.GetRequiredService<IContainerRuntime>(),
+                sp.GetRequiredKeyedService<IContainerRuntime>(serviceKey),
                 Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetService<ILogger<TtydSessionManager>>(),
@@ -91,7 +98,7 @@ public static class TtydSessionsServiceCollectionExtensions
         services.AddSingleton<IHostedService>(sp =>
             new TtydRepairService(
                 sp.GetRequiredKeyedService<ITtydSessionManager>(serviceKey),
-                sp.GetRequiredService<IContainerInventory>(),
+                sp.GetRequiredKeyedService<IContainerRuntime>(serviceKey),
                 Options.Options.Create(sp.GetRequiredService<IOptionsMonitor<TtydSessionOptions>>().Get(serviceKey)),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetService<ILogger<TtydRepairService>>()));

@@ -16,18 +16,28 @@ namespace TtydPorts;
 /// </summary>
 internal sealed class EngineApiClient : IDisposable
 {
-    private readonly HttpClient _http;
-    private readonly HttpClient _events;
+    private readonly Lazy<(HttpClient Calls, HttpClient Events)> _clients;
     private readonly string _name;
     private string? _apiPrefix;
 
-    /// <summary>Creates the client. Nothing is connected until the first call.</summary>
-    /// <exception cref="ContainerEngineException">A TLS file cannot be read.</exception>
+    /// <summary>Creates the client. Nothing is read or connected until the first call.</summary>
     public EngineApiClient(EngineEndpoint endpoint, string runtimeName)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         Endpoint = endpoint;
         _name = $"The {runtimeName} engine at {endpoint.Uri}";
+
+        // The TLS files are read at the first call, not here: a failure is then a ContainerEngineException of that call
+        // (naming the files), retried at the next one rather than remembered.
+        _clients = new Lazy<(HttpClient, HttpClient)>(() => CreateClients(endpoint), LazyThreadSafetyMode.PublicationOnly);
+    }
+
+    public EngineEndpoint Endpoint { get; }
+
+    private HttpClient Http => _clients.Value.Calls;
+
+    private static (HttpClient Calls, HttpClient Events) CreateClients(EngineEndpoint endpoint)
+    {
         var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) };
         Uri baseAddress;
         if (endpoint.SocketPath is { } socketPath)
@@ -54,11 +64,9 @@ internal sealed class EngineApiClient : IDisposable
             baseAddress = new UriBuilder("https", endpoint.Host, endpoint.Port).Uri;
         }
 
-        _http = new HttpClient(handler, disposeHandler: false) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(15) };
-        _events = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        return (new HttpClient(handler, disposeHandler: false) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(15) },
+            new HttpClient(handler) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan });
     }
-
-    public EngineEndpoint Endpoint { get; }
 
     /// <summary>The container named <paramref name="name"/>, or <see langword="null"/>.</summary>
     public async Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken)
@@ -96,7 +104,7 @@ internal sealed class EngineApiClient : IDisposable
         try
         {
             // The stream stays open for as long as we watch; the client's overall timeout must not cut it.
-            response = await _events.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response = await _clients.Value.Events.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or SocketException)
         {
@@ -208,7 +216,7 @@ internal sealed class EngineApiClient : IDisposable
         using var request = new HttpRequestMessage(method, path) { Content = content };
         try
         {
-            return await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return await Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or SocketException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
@@ -287,8 +295,11 @@ internal sealed class EngineApiClient : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _http.Dispose();
-        _events.Dispose();
+        if (_clients.IsValueCreated)
+        {
+            _clients.Value.Calls.Dispose();
+            _clients.Value.Events.Dispose();
+        }
     }
 }
 
