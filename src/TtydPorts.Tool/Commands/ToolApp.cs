@@ -10,7 +10,8 @@ internal static class ToolApp
         ArgumentNullException.ThrowIfNull(context);
         return new RootCommand(
             "ttyd-ports: status, port usage and safe cleanup of the ttyd web terminals that TtydPorts started on this machine. " +
-            "Reads the machine itself (process markers, the socket table, the Docker engine), so it works whether or not the host app runs. " +
+            "Reads the machine itself (process markers, the socket table, the container engine), so it works whether or not the host app runs. " +
+            "The engine is Docker's (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, else the local socket); 'ttyd-ports --runtime podman COMMAND' reads Podman's. " +
             "Exit codes: 0 done, 1 something could not be stopped (listed), 2 usage error.")
         {
             StatusCommand.Create(context),
