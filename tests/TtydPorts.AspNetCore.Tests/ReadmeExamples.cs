@@ -77,6 +77,30 @@ internal static class ReadmeExamples
             options.CommandsByLabel["lab.role"] = new Dictionary<string, TerminalCommand> { ["frr*"] = TerminalCommand.Of("vtysh") };
         });
     }
+
+    // "Container runtimes"
+    private static void Runtimes(WebApplicationBuilder builder)
+    {
+        builder.Services.AddTtydSessions();                                                // Docker: DOCKER_HOST or the local socket
+        builder.Services.AddTtydSessions().UseDocker("tcp://lab-engine:2376", "/etc/ttydports/engine-certs"); // remote, TLS both ways
+        builder.Services.AddTtydSessions().UsePodman();                                     // Podman's API service
+        builder.Services.AddTtydSessions().UseContainerRuntime<MyRuntime>();                // your own (see docs/scale-out.md)
+    }
+
+    private abstract class MyRuntime : IContainerRuntime
+    {
+        public abstract string Name { get; }
+
+        public abstract string Endpoint { get; }
+
+        public abstract Task<ContainerInfo?> GetContainerAsync(string name, CancellationToken cancellationToken = default);
+
+        public abstract Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default);
+
+        public abstract ContainerExec CreateExec(ContainerExecRequest request);
+
+        public abstract Task EndTerminalsAsync(IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken cancellationToken = default);
+    }
 }
 
 public sealed class TopologyService(ITtydSessionManager terminals)

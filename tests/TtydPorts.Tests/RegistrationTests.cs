@@ -35,7 +35,7 @@ public sealed class RegistrationTests
         var exec = podmanRuntime.CreateExec(request);
 
         Assert.Equal(("podman", "unix:///run/lab/podman.sock"), (podmanRuntime.Name, podmanRuntime.Endpoint));
-        Assert.Equal(["podman", "--url", "unix:///run/lab/podman.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={request.Marker}", request.ContainerId, "sh"], exec.Arguments);
+        Assert.Equal(["podman", "--remote", "--url", "unix:///run/lab/podman.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={request.Marker}", request.ContainerId, "sh"], exec.Arguments);
         Assert.Equal("unix:///run/lab/podman.sock", exec.Environment["CONTAINER_HOST"]);
         Assert.Same(podmanRuntime, podman.GetRequiredService<IContainerInventory>());
         Assert.Equal("docker", docker.GetRequiredService<IContainerRuntime>().Name); // control: the default stays Docker

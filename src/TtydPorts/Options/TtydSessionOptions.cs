@@ -249,7 +249,7 @@ public sealed class TtydSessionOptions
 
     /// <summary>
     /// Podman's Docker-compatible API service (<c>podman system service</c>), a <c>unix://</c> socket, for the inventory
-    /// and every terminal's <c>podman --url … exec</c>. Default <see langword="null"/>: <c>CONTAINER_HOST</c>, else
+    /// and every terminal's <c>podman --remote --url … exec</c>. Default <see langword="null"/>: <c>CONTAINER_HOST</c>, else
     /// <c>unix:///run/podman/podman.sock</c> as root or <c>$XDG_RUNTIME_DIR/podman/podman.sock</c> rootless.
     /// </summary>
     public string? PodmanEndpoint { get; set; }

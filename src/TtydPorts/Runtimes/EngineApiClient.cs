@@ -98,7 +98,8 @@ internal sealed class EngineApiClient : IDisposable
     public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
-        var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\"]}");
+        // Docker says "destroy" when a container is removed; Podman's compatible service says "remove".
+        var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\"]}");
         using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={filters}");
         HttpResponseMessage response;
         try
@@ -138,7 +139,6 @@ internal sealed class EngineApiClient : IDisposable
                     throw new ContainerEngineException($"{_name} closed its event stream.");
                 }
 
-                // Podman's service sends the status field rather than Action on older versions; both carry the actor.
                 if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
                     && attributes.TryGetValue("name", out var name))
                 {
