@@ -20,11 +20,29 @@ if command -v podman >/dev/null && [[ -f $PODMAN_ROOT/containers.conf ]]; then
     fi
 fi
 
+# An exec session's conmon stays 300 s after its process ends (podman's --exit-delay, so that the API can still report
+# the exit code), also when the container is gone: stop those of our storage whose container no longer exists.
+if command -v podman >/dev/null && [[ -f $PODMAN_ROOT/containers.conf ]]; then
+    live=$(test_podman ps -aq --no-trunc)
+    stale=()
+    for c in $(pgrep -x conmon || true); do
+        args=$(tr '\0' '\n' <"/proc/$c/cmdline" 2>/dev/null) || continue
+        grep -qxF -- "$PODMAN_ROOT/storage" <<<"$args" || continue
+        id=$(grep -A1 -xF -- -c <<<"$args" | tail -n 1)
+        [[ -n $id ]] && ! grep -qxF -- "$id" <<<"$live" && stale+=("$c")
+    done
+    if (( ${#stale[@]} )); then
+        log "stopping ${#stale[@]} conmon process(es) of removed containers"
+        kill -TERM "${stale[@]}" 2>/dev/null || true
+    fi
+fi
+
 # Kept when asked (parallel work on one machine), as scripts/docker-down.sh does.
 if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
     log "TTYDPORTS_KEEP_ENGINE=1: leaving the podman service running"
     exit 0
 fi
+
 # 2. The service.
 if [[ ! -e $PODMAN_PID_FILE ]]; then
     log "no $PODMAN_PID_FILE: no podman service of ours to stop"
