@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # its variables are for the scripts that source it
 # Helpers shared by the scripts in this folder. Source it; do not run it.
 # Never write a mirror or registry host name here: take them from the machine's apt configuration.
 
@@ -101,3 +101,35 @@ running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n $st && $st 
 
 # pid_is_dockerd PID: PID is a live dockerd process.
 pid_is_dockerd() { [[ -n ${1:-} ]] && running "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == dockerd ]]; }
+
+# The second Docker engine, on loopback TCP with TLS client certificates (scripts/docker-tls-up.sh and -down.sh).
+# One place for its paths, so that up and down (and test.sh's leak check) agree.
+TLS_PORT=${TTYDPORTS_TLS_PORT:-23760}
+TLS_DIR=${TTYDPORTS_TLS_DIR:-/tmp/ttydports-tls}          # ca.pem, cert.pem, key.pem: a DOCKER_CERT_PATH
+TLS_DATA_ROOT=/var/lib/ttydports-docker-tls                # never the main engine's /var/lib/docker
+TLS_EXEC_ROOT=/run/ttydports-docker-tls                    # never the main engine's /var/run/docker
+TLS_PID_FILE=/tmp/ttydports-dockerd-tls.pid                # written by up: down stops only this pid
+TLS_LOG_FILE=/tmp/ttydports-dockerd-tls.log
+
+# tls_docker ARGS...: the docker CLI against the TLS engine with our client certificate. The caller's DOCKER_HOST,
+# DOCKER_CONTEXT and DOCKER_CERT_PATH must not pick another engine or certificate, hence the env -u.
+tls_docker() {
+    env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "$(docker_client)" \
+        --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/cert.pem" --tlskey "$TLS_DIR/key.pem" \
+        -H "tcp://127.0.0.1:$TLS_PORT" "$@"
+}
+
+# Podman for the tests (scripts/podman-up.sh and -down.sh): rootful, with configuration and storage of our own, so
+# that neither /etc/containers nor another podman's storage is read or touched. The same two variables must reach
+# every podman that works on this storage (the service and a local `podman exec`).
+PODMAN_ROOT=/var/lib/ttydports-podman                      # containers.conf, storage.conf, storage/
+PODMAN_RUN=/run/ttydports-podman                           # podman.sock, runroot, libpod tmp, events log
+PODMAN_SOCK=$PODMAN_RUN/podman.sock
+PODMAN_PID_FILE=/tmp/ttydports-podman.pid                  # the API service up started: down stops only this pid
+PODMAN_LOG_FILE=/tmp/ttydports-podman.log
+
+# test_podman ARGS...: the local podman CLI on our configuration and storage (never a remote one the caller's
+# CONTAINER_HOST or CONTAINER_CONNECTION would pick).
+test_podman() {
+    env -u CONTAINER_HOST -u CONTAINER_CONNECTION CONTAINERS_CONF="$PODMAN_ROOT/containers.conf" CONTAINERS_STORAGE_CONF="$PODMAN_ROOT/storage.conf" podman "$@"
+}

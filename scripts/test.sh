@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against the real parts: installs ttyd and tmux when they are missing, starts a Docker engine when
-# none answers (and stops it again at the end), then checks that the suite left no ttyd or tmux process and
-# no test container behind. Exit status: that of the tests, or 1 for a leak.
+# none answers, a second Docker engine on loopback TCP with TLS client certificates and Podman's API service (and stops
+# what it started again at the end), then checks that the suite left no ttyd or tmux process and no test container
+# on any of the three engines behind. Exit status: that of the tests, or 1 for a leak.
 set -euo pipefail
 SCRIPT_NAME=test
 # shellcheck source=common.sh
@@ -11,9 +12,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
 scripts/docker-up.sh
+# Each engine's down runs even when one before it fails, and before the up of the next one can fail.
+stop_engines() {
+    scripts/podman-down.sh || echo "test: ERROR: scripts/podman-down.sh failed" >&2
+    scripts/docker-tls-down.sh || echo "test: ERROR: scripts/docker-tls-down.sh failed" >&2
+    scripts/docker-down.sh
+}
+trap stop_engines EXIT
+scripts/docker-tls-up.sh
+scripts/podman-up.sh
 scripts/install-chromium.sh
 scripts/install-aot-deps.sh
-trap 'scripts/docker-down.sh' EXIT
 
 # Live ttyd and tmux processes only (a persistent shell's tmux server daemonizes, so it is nobody's child): a zombie
 # has exited and just waits for its parent (often PID 1) to collect it.
@@ -37,8 +46,10 @@ if [[ -n ${leaked// /} ]]; then
     status=1
 fi
 containers=$("$(docker_client)" ps -aq --filter label=ttydports.test=1 | grep -v '^$' || true)
-if [[ -n $containers ]]; then
-    echo "test: ERROR: the suite left test containers: $containers" >&2
+containers+=" $(tls_docker ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/tls:/' || true)"
+containers+=" $(test_podman ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/podman:/' || true)"
+if [[ -n ${containers//[[:space:]]/} ]]; then
+    echo "test: ERROR: the suite left test containers: $(tr -s "[:space:]" " " <<<"$containers")" >&2
     status=1
 fi
 exit "$status"

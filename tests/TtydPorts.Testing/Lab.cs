@@ -4,12 +4,28 @@ using Microsoft.Extensions.Logging;
 
 namespace TtydPorts.IntegrationTests;
 
-/// <summary>Test containers from the busybox image, each labelled so that a crashed run's leftovers can be found; removed at the end.</summary>
+/// <summary>
+/// Test containers from the busybox image, each labelled so that a crashed run's leftovers can be found; removed at the
+/// end. On the main Docker engine; <see cref="On"/> gives a lab on another <see cref="TtydPorts.IntegrationTests.Engine"/>.
+/// </summary>
 public sealed class ContainerLab : IDisposable
 {
     private readonly string _run = Guid.NewGuid().ToString("N")[..8];
     private readonly ConcurrentBag<string> _containers = [];
     private int _next;
+
+    // One public constructor: xunit creates the collection fixture through it, and refuses a type with two.
+    public ContainerLab()
+        : this(Engine.Docker)
+    {
+    }
+
+    private ContainerLab(Engine engine) => Engine = engine;
+
+    /// <summary>A lab whose containers run on <paramref name="engine"/> (dispose it at the end of the test).</summary>
+    public static ContainerLab On(Engine engine) => new(engine);
+
+    public Engine Engine { get; }
 
     public string StartContainer() => StartContainer(NextName(), "sleep", "3600");
 
@@ -18,16 +34,20 @@ public sealed class ContainerLab : IDisposable
     /// <summary>Starts (or, after a removal, recreates) a container with the given name and command.</summary>
     public string StartContainer(string name, params string[] command)
     {
-        _containers.Add(RealParts.StartContainer(name, command));
+        _containers.Add(Engine.StartContainer(name, command));
         return name;
     }
 
+    /// <summary>Removes a container of the main Docker engine.</summary>
     public static void RemoveContainer(string name) => RealParts.Docker("rm", "-f", name);
+
+    /// <summary>Removes a container of this lab's engine.</summary>
+    public void Remove(string name) => Engine.RemoveContainers([name]);
 
     /// <summary>Removes a container the test started itself (with labels of its own, say) at the end, with the others.</summary>
     public void Track(string name) => _containers.Add(name);
 
-    public void Dispose() => RealParts.RemoveContainers(_containers.Distinct());
+    public void Dispose() => Engine.RemoveContainers(_containers.Distinct());
 }
 
 /// <summary>

@@ -4,8 +4,8 @@ using System.Net.Sockets;
 namespace TtydPorts.IntegrationTests;
 
 /// <summary>
-/// Finds the real ttyd and Docker engine. Where one is missing a test skips with the reason, except under
-/// <c>CI=true</c>, where a missing part fails the run.
+/// Finds the real ttyd and Docker engine (and, for the runtime tests, the TLS engine and Podman). Where one is missing
+/// a test skips with the reason, except under <c>CI=true</c>, where a missing part fails the run.
 /// </summary>
 public static class RealParts
 {
@@ -16,9 +16,71 @@ public static class RealParts
 
     public static string DockerClient { get; } = File.Exists("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
 
-    public static void Require()
+    /// <summary>The second Docker engine's port on 127.0.0.1 (scripts/docker-tls-up.sh; <c>TTYDPORTS_TLS_PORT</c> moves both).</summary>
+    public static int TlsPort { get; } = int.TryParse(Environment.GetEnvironmentVariable("TTYDPORTS_TLS_PORT"), out var port) ? port : 23760;
+
+    /// <summary>The second Docker engine, as <c>DOCKER_HOST</c> names it: TCP on loopback, TLS both ways.</summary>
+    public static string TlsEndpoint => $"tcp://127.0.0.1:{TlsPort}";
+
+    /// <summary>Our client certificate, a <c>DOCKER_CERT_PATH</c>: <c>ca.pem</c>, <c>cert.pem</c>, <c>key.pem</c> (0600, folder 0700).</summary>
+    public static string TlsCertPath { get; } = Environment.GetEnvironmentVariable("TTYDPORTS_TLS_DIR") is { Length: > 0 } dir ? dir : "/tmp/ttydports-tls";
+
+    /// <summary>A client certificate of another CA, with our <c>ca.pem</c>: the engine refuses it ("remote error: tls: bad certificate").</summary>
+    public static string WrongTlsCertPath => Path.Combine(TlsCertPath, "wrong");
+
+    /// <summary>That other CA: as <c>--tlscacert</c>, the client refuses the engine ("x509: certificate signed by unknown authority").</summary>
+    public static string OtherCaFile => Path.Combine(WrongTlsCertPath, "other-ca.pem");
+
+    /// <summary>What the docker CLI reads to reach the TLS engine with the certificates in <paramref name="certPath"/>.</summary>
+    public static IReadOnlyDictionary<string, string?> TlsEnvironment(string certPath) => new Dictionary<string, string?>
     {
-        if (Missing.Value is { } reason)
+        ["DOCKER_HOST"] = TlsEndpoint,
+        ["DOCKER_TLS_VERIFY"] = "1",
+        ["DOCKER_CERT_PATH"] = certPath,
+        ["DOCKER_CONTEXT"] = null,
+    };
+
+    public const string PodmanClient = "/usr/bin/podman";
+
+    /// <summary>Podman's Docker-compatible API service (scripts/podman-up.sh).</summary>
+    public const string PodmanSocket = "/run/ttydports-podman/podman.sock";
+
+    public const string PodmanEndpoint = "unix://" + PodmanSocket;
+
+    /// <summary>The configuration every podman on the tests' storage needs (local CLI and service alike).</summary>
+    public static IReadOnlyDictionary<string, string?> PodmanEnvironment { get; } = new Dictionary<string, string?>
+    {
+        ["CONTAINERS_CONF"] = "/var/lib/ttydports-podman/containers.conf",
+        ["CONTAINERS_STORAGE_CONF"] = "/var/lib/ttydports-podman/storage.conf",
+        ["CONTAINER_HOST"] = null,
+        ["CONTAINER_CONNECTION"] = null,
+    };
+
+    private static readonly Lazy<string?> TlsMissing = new(() => FindMissingImage(Engine.DockerTls, "scripts/docker-tls-up.sh",
+        File.Exists(Path.Combine(TlsCertPath, "key.pem")) ? null : $"no client certificate in {TlsCertPath}"));
+
+    private static readonly Lazy<string?> PodmanMissing = new(() => FindMissingImage(Engine.Podman, "scripts/podman-up.sh",
+        !File.Exists(PodmanClient) ? $"{PodmanClient} is missing" : CannotConnect(PodmanSocket)));
+
+    public static void Require() => SkipOrFail(Missing.Value);
+
+    /// <summary>What <see cref="Require"/> checks, and the TLS engine with the test image (scripts/docker-tls-up.sh).</summary>
+    public static void RequireTlsEngine()
+    {
+        Require();
+        SkipOrFail(TlsMissing.Value);
+    }
+
+    /// <summary>What <see cref="Require"/> checks, and Podman's API service with the test image (scripts/podman-up.sh).</summary>
+    public static void RequirePodman()
+    {
+        Require();
+        SkipOrFail(PodmanMissing.Value);
+    }
+
+    private static void SkipOrFail(string? reason)
+    {
+        if (reason is not null)
         {
             if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
             {
@@ -27,6 +89,35 @@ public static class RealParts
 
             Assert.Skip(reason);
         }
+    }
+
+    private static string? CannotConnect(string socketPath)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return null;
+        }
+        catch (SocketException e)
+        {
+            return $"nothing answers on {socketPath} ({e.Message})";
+        }
+    }
+
+    private static string? FindMissingImage(Engine engine, string script, string? missing)
+    {
+        if (missing is null && engine.Run("version") is { ExitCode: not 0 } version)
+        {
+            missing = $"the engine does not answer: {version.Output}";
+        }
+
+        if (missing is null && engine.Run("image", "inspect", Image) is { ExitCode: not 0 } image)
+        {
+            missing = $"the image {Image} is missing: {image.Output}";
+        }
+
+        return missing is null ? null : $"{engine.Name}: {missing} ({script} starts it)";
     }
 
     private static string? FindMissing()
@@ -55,12 +146,27 @@ public static class RealParts
         return code == 0 ? null : $"the image {Image} is missing (scripts/docker-up.sh builds it): {output}";
     }
 
-    public static (int ExitCode, string Output) Run(string file, params string[] arguments)
+    public static (int ExitCode, string Output) Run(string file, params string[] arguments) => Run(file, arguments, null);
+
+    /// <summary>Runs <paramref name="file"/>, with <paramref name="environment"/> set over this process's (a null value removes a variable).</summary>
+    public static (int ExitCode, string Output) Run(string file, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         using var process = Process.Start(start)!;
@@ -71,23 +177,10 @@ public static class RealParts
     }
 
     /// <summary>Starts a test container (busybox image, no network, labelled as a test container, hostname = name).</summary>
-    public static string StartContainer(string name, params string[] command)
-    {
-        Require();
-        Docker(["run", "-d", "--label", TestLabel, "--name", name, "--hostname", name, "--network", "none", Image,
-            .. command.Length > 0 ? command : ["sleep", "3600"]]);
-        return name;
-    }
+    public static string StartContainer(string name, params string[] command) => Engine.Docker.StartContainer(name, command);
 
     /// <summary>Removes test containers, whatever state they are in.</summary>
-    public static void RemoveContainers(IEnumerable<string> names)
-    {
-        string[] all = [.. names];
-        if (all.Length > 0)
-        {
-            Run(DockerClient, ["rm", "-f", .. all]);
-        }
-    }
+    public static void RemoveContainers(IEnumerable<string> names) => Engine.Docker.RemoveContainers(names);
 
     public static string Docker(params string[] arguments)
     {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Undo scripts/docker-tls-up.sh: remove the TLS engine's containers labelled ttydports.test=1, then stop that dockerd,
+# but only the one up started (its pid in /tmp/ttydports-dockerd-tls.pid, still alive, still dockerd). Its data root
+# (with the test image) and the certificates stay, so that the next up is quick. Safe to run again.
+set -euo pipefail
+SCRIPT_NAME=docker-tls-down
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+STOP_TIMEOUT=20
+LABEL=ttydports.test=1
+
+if [[ ! -e $TLS_PID_FILE ]]; then
+    log "no $TLS_PID_FILE: no TLS engine of ours to stop"
+    exit 0
+fi
+pid=$(tr -dc '0-9' <"$TLS_PID_FILE")
+if ! pid_is_dockerd "$pid"; then
+    log "pid ${pid:-?} from $TLS_PID_FILE is not a running dockerd; removing the stale pid file"
+    rm -f "$TLS_PID_FILE"
+    exit 0
+fi
+
+# 1. Test containers.
+if tls_docker version >/dev/null 2>&1; then
+    mapfile -t ids < <(tls_docker ps -aq --filter "label=$LABEL")
+    if (( ${#ids[@]} )); then
+        log "removing ${#ids[@]} container(s) labelled $LABEL from the TLS engine"
+        run_quiet tls_docker rm -f "${ids[@]}" || die "docker rm -f over TLS failed"
+    fi
+else
+    log "the TLS engine (pid $pid) does not answer; stopping it without removing containers"
+fi
+
+# Kept when asked (parallel work on one machine), as scripts/docker-down.sh does.
+if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
+    log "TTYDPORTS_KEEP_ENGINE=1: leaving the TLS engine running"
+    exit 0
+fi
+# 2. The engine. Its containerd is its child; note it, so that it does not outlive a SIGKILLed dockerd.
+children=$(pgrep -P "$pid" -x containerd || true)
+log "stopping the TLS dockerd (pid $pid)"
+kill -TERM "$pid" 2>/dev/null || true
+deadline=$((SECONDS + STOP_TIMEOUT))
+while running "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
+if running "$pid"; then
+    log "dockerd (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+fi
+for c in $children; do
+    if [[ $(cat "/proc/$c/comm" 2>/dev/null) == containerd ]]; then kill -KILL "$c" 2>/dev/null || true; fi
+done
+running "$pid" && die "dockerd (pid $pid) did not exit"
+rm -f "$TLS_PID_FILE"
