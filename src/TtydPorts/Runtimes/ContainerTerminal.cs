@@ -11,4 +11,8 @@ public sealed record ContainerTerminal
 
     /// <summary>The marker its execs carried (<see cref="ContainerExecRequest.Marker"/>).</summary>
     public required string Marker { get; init; }
+
+    /// <summary>The user its command ran as (<see cref="TerminalCommand.User"/>); <see langword="null"/>: the image's. Inside a
+    /// container without <c>CAP_SYS_PTRACE</c>, only the same user can read a process's environment and so find its marker.</summary>
+    public string? User { get; init; }
 }

@@ -109,8 +109,10 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
         }
         else
         {
-            await Task.WhenAll(wanted.GroupBy(t => t.ContainerId, StringComparer.Ordinal)
-                .Select(g => EndInContainerAsync(g.First().Container, g.Key, [.. g.Select(t => t.Marker)], cancellationToken))).ConfigureAwait(false);
+            // As the terminal's own user: a container's root has no CAP_SYS_PTRACE by default, so it cannot read the
+            // environment (and the marker) of another user's process; the same user can, and may signal it.
+            await Task.WhenAll(wanted.GroupBy(t => (t.ContainerId, t.User))
+                .Select(g => EndInContainerAsync(g.First().Container, g.Key.ContainerId, g.Key.User, [.. g.Select(t => t.Marker)], cancellationToken))).ConfigureAwait(false);
         }
     }
 
@@ -146,11 +148,11 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
         "while [ $i -lt 10 ]; do alive=''; for p in $found; do [ -d /proc/$p ] && alive=\"$alive $p\"; done; " +
         "[ -z \"$alive\" ] && exit 0; sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL $alive 2>/dev/null; exit 0";
 
-    private async Task EndInContainerAsync(string container, string containerId, string[] markers, CancellationToken cancellationToken)
+    private async Task EndInContainerAsync(string container, string containerId, string? user, string[] markers, CancellationToken cancellationToken)
     {
         try
         {
-            var (code, output) = await Api.RunAsync(containerId, ["sh", "-c", EndScript, "ttydports-end", .. markers], user: "0", cancellationToken).ConfigureAwait(false);
+            var (code, output) = await Api.RunAsync(containerId, ["sh", "-c", EndScript, "ttydports-end", .. markers], user, cancellationToken).ConfigureAwait(false);
             if (code != 0)
             {
                 Log.LeftoversNotEnded(_logger, container, Endpoint, $"exit code {code}: {output.Trim()}");

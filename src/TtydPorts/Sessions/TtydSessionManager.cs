@@ -719,7 +719,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private Task EndTerminalsAsync(IEnumerable<SessionEntry> stopped)
     {
         var terminals = stopped.Where(e => e.Session.ContainerId is not null)
-            .Select(e => new ContainerTerminal { Container = e.Session.Container, ContainerId = e.Session.ContainerId!, Marker = e.Token })
+            .Select(e => new ContainerTerminal { Container = e.Session.Container, ContainerId = e.Session.ContainerId!, Marker = e.Token, User = e.Session.Command?.User })
             .ToList();
         return terminals.Count == 0 ? Task.CompletedTask : _runtime.EndTerminalsAsync(terminals, CancellationToken.None);
     }

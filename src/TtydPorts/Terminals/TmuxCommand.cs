@@ -70,7 +70,8 @@ internal static class TmuxCommand
     [
         tmux, "-u", "-f", "/dev/null", "-S", socket, "start-server", ";",
         .. Settings(scrollbackLines),
-        "new-session", "-d", "-x", "80", "-y", "24", "-s", SessionName, "--", .. shellCommand,
+        // Escaped as in Attach: unescaped, a last argument ending in ';' would lose it (found by the runtime tests).
+        "new-session", "-d", "-x", "80", "-y", "24", "-s", SessionName, "--", .. shellCommand.Select(EscapeTrailingSemicolon),
     ];
 
     /// <summary>

@@ -1,0 +1,173 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace TtydPorts.IntegrationTests;
+
+/// <summary>
+/// Each built-in runtime on its real engine: the local Docker engine, a second dockerd on loopback TCP with TLS client
+/// certificates, and Podman's API service. The command per node, the argument list kept whole, the process inside the
+/// container as the right user in the right folder, and nothing of the terminal left in the container after a stop.
+/// </summary>
+[Collection(RealPartsCollection.Name)]
+public sealed class RuntimeTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly TerminalCommand NodeKindCommand = TerminalCommand.Of("sh", "-c", "echo node-kind-$((40+2)); exec sh");
+
+    // Inside the container: each process whose environment carries a session marker, as "pid uid cwd".
+    private const string MarkedProcesses =
+        "for d in /proc/[0-9]*; do if tr '\\000' '\\n' < $d/environ 2>/dev/null | grep -q '^TTYDPORTS_EXEC='; then " +
+        "u=$(awk '/^Uid:/ {print $2}' $d/status 2>/dev/null) && c=$(readlink $d/cwd 2>/dev/null) && echo \"${d#/proc/} $u $c\"; fi; done 2>/dev/null";
+
+    public static TheoryData<string> Engines => ["docker", "docker-tls", "podman"];
+
+    private static Engine EngineNamed(string name) => name switch
+    {
+        "docker" => Engine.Docker,
+        "docker-tls" => Engine.DockerTls,
+        _ => Engine.Podman,
+    };
+
+    private static void UseRuntime(string engine, TtydSessionOptions options)
+    {
+        switch (engine)
+        {
+            case "docker-tls":
+                options.DockerEndpoint = RealParts.TlsEndpoint;
+                options.DockerCertPath = RealParts.TlsCertPath;
+                break;
+            case "podman":
+                options.ContainerRuntime = ContainerRuntimeKind.Podman;
+                options.PodmanEndpoint = RealParts.PodmanEndpoint;
+                options.PodmanPath = RealParts.PodmanClient;
+                break;
+        }
+
+        options.DockerPath = RealParts.DockerClient;
+        options.CommandsByLabel["clab-node-kind"]["linux-test"] = NodeKindCommand;
+    }
+
+    // Once per user the test runs commands as: a container's root has no CAP_SYS_PTRACE, without which it cannot read
+    // another user's environment (and --privileged is refused in this sandbox).
+    private static string[] Marked(Engine engine, string container) =>
+        [.. new[] { "0", "65534:65534" }.SelectMany(user => engine.Cli("exec", "-u", user, container, "sh", "-c", MarkedProcesses).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task A_node_gets_its_command_on_each_runtime_and_a_stop_leaves_nothing_of_it_in_the_container(string engineName)
+    {
+        var engine = EngineNamed(engineName);
+        engine.Require();
+        using var lab = ContainerLab.On(engine);
+        var node = lab.NextName();
+        engine.Cli("run", "-d", "--label", RealParts.TestLabel, "--label", "clab-node-kind=linux-test", "--name", node, "--network", "none", RealParts.Image, "sleep", "3600");
+        lab.Track(node);
+        await using var sut = new ManagerUnderTest(18860, 18869, o => UseRuntime(engineName, o));
+
+        // The label's command, over ttyd's WebSocket, through the runtime's exec.
+        var mapped = await sut.Manager.EnsureSessionAsync(node, "alice", null, Ct);
+        Assert.Equal(NodeKindCommand, mapped!.Command);
+        await using (var client = await TtydClient.ConnectAsync(mapped.GetUrl(), Ct))
+        {
+            await client.WaitForAsync("node-kind-42", Poll.Within(30));
+            await client.TypeAsync("echo typed-$((6*7))\r", Ct);
+            await client.WaitForAsync("typed-42", Poll.Within(30));
+        }
+
+        // A process that just ended can linger a moment in /proc: poll for the one that stays.
+        string[] first = [];
+        await Poll.UntilAsync(() => Marked(engine, node) is [var only] && (first = only.Split(' '))[1..] is ["0", "/"], Poll.Within(10)); // the image's user and folder
+
+        // An explicit command beats the label and replaces the session: another user, folder, and arguments that a shell
+        // would split or run (spaces, quotes, ';') arrive one by one.
+        var explicitCommand = new TerminalCommand
+        {
+            Arguments = ["sh", "-c", "printf '%s|' \"$@\"; echo; echo who-$(id -u)-$PWD; exec sh", "sh", "a b", "c;d", "'q'", "e;"],
+            User = "65534:65534",
+            WorkingDirectory = "/tmp",
+        };
+        var replaced = await sut.Manager.EnsureSessionAsync(node, "alice", null, new TerminalRequest { Command = explicitCommand }, Ct);
+        Assert.NotEqual(mapped.ProcessId, replaced!.ProcessId);
+        await using (var client = await TtydClient.ConnectAsync(replaced.GetUrl(), Ct))
+        {
+            await client.WaitForAsync("a b|c;d|'q'|e;|", Poll.Within(30));
+            await client.WaitForAsync("who-65534-/tmp", Poll.Within(30));
+            Assert.DoesNotContain("node-kind-42", client.Screen, StringComparison.Ordinal);
+        }
+
+        // The replaced session's shell is gone from the container; the new one runs as 65534 in /tmp.
+        string[] second = [];
+        await Poll.UntilAsync(() => Marked(engine, node) is [var only] && (second = only.Split(' '))[1..] is ["65534", "/tmp"], Poll.Within(10));
+        Assert.NotEqual(first[0], second[0]);
+
+        // Stopping the session ends its shell inside the container, on every runtime.
+        Assert.Single((await sut.Manager.CleanupUserAsync("alice", Ct)).Stopped);
+        await Poll.UntilAsync(() => Marked(engine, node).Length == 0, Poll.Within(10));
+        Assert.Contains("sleep 3600", engine.Cli("exec", node, "ps"), StringComparison.Ordinal); // control: the container itself runs on
+    }
+
+    [Fact]
+    public async Task A_wrong_tls_certificate_fails_with_an_error_naming_the_engine_and_folder_and_starts_nothing()
+    {
+        Engine.DockerTls.Require();
+        using var lab = ContainerLab.On(Engine.DockerTls);
+        var node = lab.StartContainer();
+        await using var wrong = new ManagerUnderTest(18870, 18874, o =>
+        {
+            o.DockerEndpoint = RealParts.TlsEndpoint;
+            o.DockerCertPath = RealParts.WrongTlsCertPath;
+        });
+
+        var error = await Assert.ThrowsAsync<ContainerEngineException>(() => wrong.Manager.EnsureSessionAsync(node, "alice", null, Ct).AsTask());
+
+        Assert.Contains(RealParts.TlsEndpoint, error.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{RealParts.WrongTlsCertPath}'", error.Message, StringComparison.Ordinal);
+        Assert.Empty(wrong.TtydProcesses());
+        Assert.Empty(wrong.Manager.GetStatus().Sessions);
+
+        // Control: the same node with the right certificates gets its terminal.
+        await using var right = new ManagerUnderTest(18875, 18879, o => (o.DockerEndpoint, o.DockerCertPath) = (RealParts.TlsEndpoint, RealParts.TlsCertPath));
+        Assert.NotNull(await right.Manager.EnsureSessionAsync(node, "alice", null, Ct));
+        Assert.Single(right.TtydProcesses());
+    }
+
+    [Fact]
+    public async Task A_podman_container_removed_behind_the_managers_back_has_its_session_stopped_from_the_event_stream()
+    {
+        Engine.Podman.Require();
+        using var lab = ContainerLab.On(Engine.Podman);
+        var node = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddTtydSessions(o =>
+        {
+            UseRuntime("podman", o);
+            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18880, 18884, instance);
+            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
+            o.RepairInterval = TimeSpan.FromHours(1); // only Podman's "remove" event can trigger the pass
+            o.ContainerGracePeriod = TimeSpan.FromHours(1);
+            o.StopSessionsOnShutdown = true;
+        });
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+        var manager = host.Services.GetRequiredService<ITtydSessionManager>();
+        try
+        {
+            var session = await manager.EnsureSessionAsync(node, "alice", null, Ct);
+            Assert.Single(manager.GetStatus().Sessions); // control
+
+            lab.Remove(node);
+
+            await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Poll.Within(30));
+            Assert.False(host.Services.GetRequiredService<IProcessSupervisor>().IsAlive(session!.Process));
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+            Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
+        }
+
+        Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
+    }
+}
