@@ -84,6 +84,16 @@ public static class NetLabProfile
     // send no Origin (curl, scripts on this machine) pass: CORS restrains browsers only.
     private static Func<HttpContext, RequestDelegate, Task> RefuseOtherOrigins(NetLabProfileOptions options) => (context, next) =>
     {
+        // Every answer depends on the Origin (refused, or allowed with or without CORS headers): caches must keep them apart.
+        context.Response.OnStarting(() =>
+        {
+            if (!context.Response.Headers.Vary.Any(v => v?.Contains("Origin", StringComparison.OrdinalIgnoreCase) == true))
+            {
+                context.Response.Headers.Append("Vary", "Origin");
+            }
+
+            return Task.CompletedTask;
+        });
         var origin = context.Request.Headers.Origin;
         if (origin.Count == 0
             || (origin.Count == 1 && (options.AllowedOrigins.Contains(origin[0]!, StringComparer.OrdinalIgnoreCase)
