@@ -55,8 +55,8 @@ public sealed class FrontendPageHost : IAsyncDisposable
           frame(terminals) {
             document.getElementById('terminals').replaceChildren(...terminals.map(terminal => {
               const iframe = document.createElement('iframe');
-              iframe.src = terminal.url;
               iframe.setAttribute('sandbox', '{{Sandbox}}');
+              iframe.src = terminal.url;
               iframe.dataset.container = terminal.container_name;
               iframe.style.width = '900px';
               iframe.style.height = '300px';
