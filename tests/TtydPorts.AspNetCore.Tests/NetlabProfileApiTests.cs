@@ -261,6 +261,17 @@ public sealed partial class NetlabProfileApiTests
         }
     }
 
+    [Theory]
+    [InlineData("--NetLab:AllowedOrigins:0=*", "'*' is not an origin")]
+    [InlineData("--NetLab:AllowedOrigins:0=http://localhost:5173/app", "'http://localhost:5173/app' is not an origin")]
+    [InlineData("--NetLab:Topologies:ring=9", "NetLab:Topologies:ring = 9 is out of range")]
+    [InlineData("--Sample:Profile=netlabs", "Unknown profile 'netlabs'")]
+    public void Netlab_profile_settings_that_would_widen_cors_or_break_the_lab_fail_start_up_naming_them(string setting, string message)
+    {
+        var failure = Assert.Throws<ArgumentException>(() => NetLabBuilder.Sample.NetLabApp.Create(["--profile", "netlab", setting]));
+        Assert.Contains(message, failure.Message, StringComparison.Ordinal);
+    }
+
     private static Regex CapabilityUrl(SampleHost sample) =>
         new($"^{Regex.Escape(sample.BaseAddress.ToString())}t/[A-Za-z0-9_-]{{43}}/$", RegexOptions.None, TimeSpan.FromSeconds(1));
 
