@@ -58,9 +58,10 @@ public static class NetLabProfileEndpoints
         return Json(new NetLabNodesResponse("success", userId, listed.Count == 0 ? "No containers found for this user" : null, listed), NetLabJson.Default.NetLabNodesResponse);
     }
 
-    // The original answers 202 once its topology script runs; here the nodes exist when it answers (a few seconds at most,
-    // within the frontend's 10 s timeout), so the frontend's next getOwnNodes lists them.
-    private static async Task<IResult> StartTopologyAsync(HttpContext http, DemoLab lab, LabActivity activity, NetLabProfileOptions options)
+    // The original answers 202 once its topology script runs; here the nodes exist when it answers (about 0.3 s a node),
+    // so the frontend's next getOwnNodes lists them. The deploy does not end with the request: should the frontend give up
+    // (its timeout is 10 s), the topology is still completed, not rolled back, and its polling finds it.
+    private static async Task<IResult> StartTopologyAsync(HttpContext http, DemoLab lab, LabActivity activity, NetLabProfileOptions options, IHostApplicationLifetime lifetime)
     {
         if (!http.Request.HasJsonContentType())
         {
@@ -100,13 +101,13 @@ public static class NetLabProfileEndpoints
         try
         {
             // One topology per user, as the original: a second one is refused until the first is cleared.
-            if ((await lab.NodesOfAsync(userId, http.RequestAborted)) is { Count: > 0 } existing)
+            if ((await lab.NodesOfAsync(userId, lifetime.ApplicationStopping)) is { Count: > 0 } existing)
             {
                 return Refused(userId, topology, $"User {userId} already has a running topology. Please stop it first.",
                     $"Found {existing.Count} containers for this user", StatusCodes.Status409Conflict);
             }
 
-            await lab.DeployAsync(userId, nodes, http.RequestAborted, (created, total) => activity.ReportDeploy(userId, created, total));
+            await lab.DeployAsync(userId, nodes, lifetime.ApplicationStopping, (created, total) => activity.ReportDeploy(userId, created, total));
             return Results.Json(
                 new StartTopologyResponse("success", userId, topology, $"Topology {topology} started for user {userId}", null),
                 NetLabJson.Default.StartTopologyResponse, statusCode: StatusCodes.Status202Accepted);
