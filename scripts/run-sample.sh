@@ -6,6 +6,9 @@
 # behind and an engine it started. `--once` checks through login and proxy that the page and every terminal answer (and refuse another student), then exits.
 # Other arguments go to the sample (e.g. --Lab:NodesPerTopology=2). The address: SAMPLE_URL, default http://127.0.0.1:5080
 # (loopback only: the sample's AllowedHosts refuse other host names, and it has demo passwords on plain HTTP).
+# `--profile netlab`: the NetLabBuilder backend's API for the NetLab frontend instead (no login, no demo topology, CORS for
+# http://localhost:5173 and http://127.0.0.1:5173 or --NetLab:AllowedOrigins:0=...), on SAMPLE_URL, default
+# http://localhost:5050, where that frontend calls; `--once` then checks it as the frontend calls it.
 set -euo pipefail
 SCRIPT_NAME=run-sample
 # shellcheck source=common.sh
@@ -23,6 +26,22 @@ cleanup() {
 trap cleanup EXIT
 log "building the sample"
 run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
+profile=
+previous=
+for argument in "$@"; do
+    case "$argument" in
+        --profile=*) profile=${argument#--profile=} ;;
+        *) [[ $previous == --profile ]] && profile=$argument ;;
+    esac
+    previous=$argument
+done
+if [[ $profile == netlab ]]; then
+    url=${SAMPLE_URL:-http://localhost:5050}
+    demo=()
+else
+    url=${SAMPLE_URL:-http://127.0.0.1:5080}
+    demo=(--Lab:DemoUser=alice)
+fi
 # The docker client that matches the engine, for the sample and the terminals it opens.
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
-    --urls "${SAMPLE_URL:-http://127.0.0.1:5080}" --Lab:DemoUser=alice --TtydPorts:DockerPath="$docker" "$@"
+    --urls "$url" "${demo[@]}" --TtydPorts:DockerPath="$docker" "$@"

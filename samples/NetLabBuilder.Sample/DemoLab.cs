@@ -48,7 +48,7 @@ public sealed partial class DemoLab(
         {
             for (var i = 1; i <= count; i++)
             {
-                var name = $"{_options.ContainerPrefix}{topologyId}-r{i}";
+                var name = $"{_options.ContainerPrefix}{topologyId}{_options.NodeNameSeparator}{i}";
                 await DockerAsync(cancellationToken,
                     "run", "-d", "--name", name, "--hostname", name, "--network", "none",
                     "--label", _options.Label,
@@ -128,6 +128,16 @@ public sealed partial class DemoLab(
         LogRemovedAll(logger, nodes.Count, _labId);
     }
 
+    /// <summary>What <c>netstat -rn</c> prints inside a running node of this lab (its kernel routing table).</summary>
+    /// <exception cref="ContainerNotFoundException">This lab has no such running node.</exception>
+    public async Task<string> RoutingTableAsync(string container, CancellationToken cancellationToken)
+    {
+        SessionIds.ThrowIfInvalidContainerName(container, "container");
+        _ = (await AllNodesAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(n => n.Container == container && n.State == "running")
+            ?? throw new ContainerNotFoundException(container, null, $"No running node '{container}'.");
+        return await DockerAsync(cancellationToken, "exec", container, "netstat", "-rn").ConfigureAwait(false);
+    }
+
     /// <summary>Every node of this lab, of every user, sorted by name.</summary>
     public async Task<IReadOnlyList<LabNode>> AllNodesAsync(CancellationToken cancellationToken)
     {
@@ -158,7 +168,7 @@ public sealed partial class DemoLab(
         }
     }
 
-    private async Task DockerAsync(CancellationToken cancellationToken, params string[] arguments)
+    private async Task<string> DockerAsync(CancellationToken cancellationToken, params string[] arguments)
     {
         var start = new ProcessStartInfo(_docker) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
@@ -184,12 +194,15 @@ public sealed partial class DemoLab(
             throw new ContainerEngineException($"docker {arguments[0]} did not finish within {DockerTimeout.TotalSeconds:0} s.");
         }
 
-        var output = ((await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false))).Trim();
+        var output = await stdout.ConfigureAwait(false);
+        var errors = await stderr.ConfigureAwait(false);
         LogDocker(logger, arguments[0], process.ExitCode, time.GetElapsedTime(begun).TotalMilliseconds);
         if (process.ExitCode != 0)
         {
-            throw new ContainerEngineException($"docker {arguments[0]} failed (exit {process.ExitCode}): {output}");
+            throw new ContainerEngineException($"docker {arguments[0]} failed (exit {process.ExitCode}): {(output + errors).Trim()}");
         }
+
+        return output;
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Deployed topology {TopologyId} for user {UserId} with {Count} node(s)")]

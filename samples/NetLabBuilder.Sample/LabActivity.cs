@@ -57,6 +57,27 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
     }
 
     /// <summary>
+    /// As <see cref="TerminalOf"/>, but waits for a start it finds under way (or begins), so that the answer is the
+    /// outcome: <c>ready</c>, <c>failed</c> with its reason, <c>stopped</c> or <c>removing</c>.
+    /// </summary>
+    public async Task<(string Terminal, string? Reason)> WaitForTerminalAsync(LabNode node, CancellationToken cancellationToken)
+    {
+        var state = TerminalOf(node);
+        // Twice at most: the start may have ended between the look and the wait; a second "starting" is a new attempt.
+        for (var attempt = 0; attempt < 2 && state.Terminal == "starting"; attempt++)
+        {
+            if (_starting.TryGetValue(node.Container, out var start))
+            {
+                await start.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            state = TerminalOf(node);
+        }
+
+        return state;
+    }
+
+    /// <summary>
     /// Marks the containers as being removed (no terminal is started for them any more) and waits for a background start
     /// already under way, so a delete never races it. Dispose the result once they are gone.
     /// </summary>

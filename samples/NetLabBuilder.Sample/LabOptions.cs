@@ -19,6 +19,14 @@ public sealed class LabOptions
     [RegularExpression("^[a-zA-Z0-9._-]+=.*$")]
     public string Label { get; set; } = "ttydports.demo=1";
 
+    /// <summary>
+    /// Between the topology id and the node's number in a container name (<c>netlab-topo-1a2b3c4d-r1</c>). Default
+    /// <c>-r</c>; the NetLab profile uses <c>_</c>, because the NetLab frontend shows a node by the number after the last <c>_</c>.
+    /// </summary>
+    [Required]
+    [RegularExpression("^[a-zA-Z0-9_.-]+$")]
+    public string NodeNameSeparator { get; set; } = "-r";
+
     /// <summary>Nodes of a topology when a deploy request does not say.</summary>
     [Range(1, 8)]
     public int NodesPerTopology { get; set; } = 3;

@@ -30,6 +30,21 @@ public static class NetLabApp
             options.InstanceName = "netlab-sample";
             options.StopSessionsOnShutdown = true; // a sample leaves nothing running behind it
         });
+        builder.Services.AddOptions<LabOptions>().Bind(builder.Configuration.GetSection("Lab")).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<DemoLab>();
+        builder.Services.AddSingleton<LabActivity>();
+        builder.Services.AddHostedService<DemoLabLifetime>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, LabJson.Default));
+
+        var profile = ProfileOf(builder.Configuration);
+        if (profile == NetLabProfile.Name)
+        {
+            NetLabProfile.AddServices(builder);
+            var netlab = builder.Build();
+            NetLabProfile.Use(netlab);
+            return netlab;
+        }
+
         // Proxy mode: terminals are served by this host at /terminals/{container}/ after its own login; ttyd has no port.
         // Only the owner types into a terminal (the default); the instructor may also watch it read-only.
         builder.Services.AddTtydSessions(builder.Configuration.GetSection(TtydSessionOptions.SectionName))
@@ -49,13 +64,8 @@ public static class NetLabApp
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(InstructorPolicy, p => p.RequireRole(DemoUsers.Instructor))
             .AddPolicy(StudentPolicy, p => p.RequireRole(DemoUsers.Student));
-        builder.Services.AddOptions<LabOptions>().Bind(builder.Configuration.GetSection("Lab")).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<DemoUsers>();
-        builder.Services.AddSingleton<DemoLab>();
-        builder.Services.AddSingleton<LabActivity>();
-        builder.Services.AddHostedService<DemoLabLifetime>();
         builder.Services.AddHealthChecks().AddTtydSessions();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, LabJson.Default));
 
         var app = builder.Build();
         app.Use((context, next) =>
@@ -76,6 +86,22 @@ public static class NetLabApp
         app.MapTtydTerminals();
         app.MapHealthChecks("/healthz").RequireAuthorization(InstructorPolicy);
         return app;
+    }
+
+    /// <summary>
+    /// The profile: <c>Sample:Profile</c>, or <c>--profile NAME</c> on the command line; unset is the default (the lab page
+    /// behind a login), <c>netlab</c> the stand-in for the NetLabBuilder backend that its own frontend calls.
+    /// </summary>
+    /// <exception cref="ArgumentException">Another name.</exception>
+    public static string? ProfileOf(IConfiguration configuration)
+    {
+        var profile = configuration["Sample:Profile"] ?? configuration["profile"];
+        return profile switch
+        {
+            null or "" or "default" => null,
+            NetLabProfile.Name => NetLabProfile.Name,
+            _ => throw new ArgumentException($"Unknown profile '{profile}': use '{NetLabProfile.Name}', or none for the lab page.", nameof(configuration)),
+        };
     }
 
     private static Task Status(HttpResponse response, int status)
