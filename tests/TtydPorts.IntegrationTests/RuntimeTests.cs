@@ -157,6 +157,9 @@ public sealed class RuntimeTests
             var session = await manager.EnsureSessionAsync(node, "alice", null, Ct);
             Assert.Single(manager.GetStatus().Sessions); // control
 
+            // The repair service subscribes in the background as the host starts: remove once Podman has accepted it.
+            var runtime = (EngineRuntime)host.Services.GetRequiredService<IContainerRuntime>();
+            await Poll.UntilAsync(() => runtime.Api.RemovalWatches > 0, Poll.Within(15));
             lab.Remove(node);
 
             await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Poll.Within(30));
