@@ -286,4 +286,41 @@ public sealed class ToolCleanupTests(ToolLab lab)
         Assert.Contains("Usage:", run.Output, StringComparison.Ordinal);
         Assert.Contains($"ttyd-ports {string.Join(' ', command)}".TrimEnd(), run.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_session_on_another_engine_is_never_an_orphan_of_this_one_and_its_own_engine_judges_it()
+    {
+        Engine.Podman.Require();
+        using var podman = ContainerLab.On(Engine.Podman);
+        var node = podman.StartContainer();
+        await using var sut = new ManagerUnderTest(20060, 20064, o => (o.ContainerRuntime, o.PodmanEndpoint, o.PodmanPath) = (ContainerRuntimeKind.Podman, RealParts.PodmanEndpoint, RealParts.PodmanClient));
+        var session = await sut.StartAsync(node, "alice", "t1");
+        var podmanTool = new Dictionary<string, string> { ["CONTAINER_HOST"] = RealParts.PodmanEndpoint };
+
+        // Docker's engine has no container of that name: yet the session is not its orphan.
+        var status = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance, "--json");
+        var fromDocker = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--range", sut.Range);
+        Assert.True(fromDocker.ExitCode == 0, fromDocker.ToString());
+        Assert.Contains("other-engine", status.Output, StringComparison.Ordinal);
+        Assert.True(sut.IsAlive(session), fromDocker.ToString());
+
+        // Its own engine keeps it while the container runs, and stops it once the container is gone.
+        var kept = await TtydPortsTool.RunAsync(podmanTool, "--runtime", "podman", "cleanup", "--instance", sut.Instance, "--range", sut.Range);
+        Assert.True(sut.IsAlive(session), kept.ToString());
+        podman.Remove(node);
+        var cleaned = await TtydPortsTool.RunAsync(podmanTool, "--runtime", "podman", "cleanup", "--instance", sut.Instance, "--range", sut.Range);
+        Assert.True(cleaned.ExitCode == 0, cleaned.ToString());
+        Assert.False(sut.IsAlive(session), cleaned.ToString());
+        Assert.Contains("orphan: its container is gone", cleaned.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_runtime_is_a_usage_error_naming_it()
+    {
+        var run = await TtydPortsTool.RunAsync("--runtime", "lxd", "status");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--runtime 'lxd' is not a runtime", run.Error, StringComparison.Ordinal);
+        Assert.Equal(0, (await TtydPortsTool.RunAsync("--runtime", "docker", "ports", "--range", "20065-20069")).ExitCode); // control
+    }
 }

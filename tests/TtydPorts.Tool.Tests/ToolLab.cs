@@ -109,7 +109,9 @@ internal static class TtydPortsTool
 
     public static string Dotnet { get; } = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
 
-    public static async Task<ToolRun> RunAsync(params string[] arguments)
+    public static Task<ToolRun> RunAsync(params string[] arguments) => RunAsync(new Dictionary<string, string>(), arguments);
+
+    public static async Task<ToolRun> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Dotnet)
         {
@@ -117,6 +119,11 @@ internal static class TtydPortsTool
             RedirectStandardError = true,
             RedirectStandardInput = true, // not a terminal: the tool must not wait for an answer
         };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(Dll);
         foreach (var argument in arguments)
         {

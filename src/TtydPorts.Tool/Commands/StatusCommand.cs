@@ -84,6 +84,7 @@ internal static class StatusCommand
             ContainerPresence.Running => "running",
             ContainerPresence.NotRunning => "not-running",
             ContainerPresence.Missing => "missing",
+            ContainerPresence.OtherEngine => "other-engine",
             _ => "unknown",
         },
         s.State,

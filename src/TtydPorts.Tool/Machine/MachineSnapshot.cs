@@ -7,6 +7,8 @@ internal enum ContainerPresence
 {
     /// <summary>The engine could not be asked.</summary>
     Unknown,
+    /// <summary>The session's container runs on another engine than the one the tool reads: not judged.</summary>
+    OtherEngine,
     /// <summary>The container runs.</summary>
     Running,
     /// <summary>The container exists but does not run.</summary>
@@ -77,11 +79,14 @@ internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInv
             }
         }
 
+        // A session started on another engine (Podman, a remote Docker) is never called an orphan from this engine's list.
+        var engine = (inventory as IContainerRuntime)?.Endpoint;
         var sessions = found
             .Select(f => new SessionView(
                 f,
                 SessionHealth.Check(f.Session, supervisor, port => IsListening(f.Session, listeners)),
-                containers is null ? ContainerPresence.Unknown
+                f.Engine is not null && engine is not null && !string.Equals(f.Engine, engine, StringComparison.Ordinal) ? ContainerPresence.OtherEngine
+                : containers is null ? ContainerPresence.Unknown
                     : containers.TryGetValue(f.Session.Container, out var running) ? (running ? ContainerPresence.Running : ContainerPresence.NotRunning)
                     : ContainerPresence.Missing))
             .OrderBy(s => s.Found.InstanceName, StringComparer.Ordinal)

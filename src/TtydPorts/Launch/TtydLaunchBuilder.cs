@@ -209,7 +209,8 @@ internal sealed class TtydLaunchBuilder
     {
         var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
             .SetItem(SessionAdoption.RuntimeMarker, _runtimeFolder)
-            .SetItem(SessionAdoption.ExecutableMarker, ttyd);
+            .SetItem(SessionAdoption.ExecutableMarker, ttyd)
+            .SetItem(TtydProcessDiscovery.EngineMarker, _runtime.Endpoint);
         if (role is not null)
         {
             markers = markers.SetItem(TtydProcessDiscovery.RoleMarker, role);

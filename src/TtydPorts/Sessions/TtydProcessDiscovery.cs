@@ -11,6 +11,9 @@ internal sealed record DiscoveredSession(string InstanceName, TtydSession Sessio
 {
     // The verified runtime folder that names and deletes this session's files.
     internal RuntimeFolder? Folder { get; init; }
+
+    // The engine its container runs on (the runtime's endpoint), when the session says; null from older versions.
+    internal string? Engine { get; init; }
 }
 
 /// <summary>
@@ -36,6 +39,7 @@ internal static class TtydProcessDiscovery
     internal const string SecretMarker = "TTYDPORTS_SECRET";
     internal const string BasePathMarker = "TTYDPORTS_BASE";
     internal const string CommandMarker = "TTYDPORTS_COMMAND";
+    internal const string EngineMarker = "TTYDPORTS_ENGINE";
 
     // A persistent session's ttyd runs tmux ("tmux"); its observer ttyd carries the role "observer" and is part of that
     // session, never a session of its own.
@@ -100,7 +104,7 @@ internal static class TtydProcessDiscovery
             Persistent = m.GetValueOrDefault(TerminalMarker) == TmuxTerminal,
             Command = command,
         };
-        return new DiscoveredSession(instance, session, token);
+        return new DiscoveredSession(instance, session, token) { Engine = m.GetValueOrDefault(EngineMarker) };
     }
 
     internal static IEnumerable<KeyValuePair<string, string>> Markers(string instance, string token, TtydSession session)
