@@ -17,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
+scripts/install-exec-client.sh
 scripts/docker-up.sh
 docker=$(docker_client)
 cleanup() {

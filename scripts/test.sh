@@ -11,6 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
+scripts/install-exec-client.sh
 scripts/docker-up.sh
 # Each engine's down runs even when one before it fails, and before the up of the next one can fail.
 stop_engines() {

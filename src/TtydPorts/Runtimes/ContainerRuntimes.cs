@@ -14,8 +14,8 @@ internal static class ContainerRuntimes
         ArgumentNullException.ThrowIfNull(options);
         var endpoint = EngineEndpoint.Resolve(options);
         return options.ContainerRuntime == ContainerRuntimeKind.Podman
-            ? new PodmanRuntime(endpoint, options.PodmanPath, supervisor, logger)
-            : new DockerRuntime(endpoint, options.DockerPath, supervisor, logger);
+            ? new PodmanRuntime(endpoint, options.PodmanPath, supervisor, logger, options.ExecClientPath)
+            : new DockerRuntime(endpoint, options.DockerPath, supervisor, logger, options.ExecClientPath);
     }
 
     internal static IContainerRuntime Create(IServiceProvider services) =>
