@@ -413,23 +413,18 @@ static int terminal_size(unsigned short *rows, unsigned short *cols)
     return 0;
 }
 
-/* As docker does: the first resize may come before the process runs, so it is tried again a few times. */
-static void resize(const char *exec_id, int attempts)
+/* Tells the engine our terminal's size; false when the engine refused (before the process runs, say). */
+static int resize(const char *exec_id)
 {
     unsigned short rows, cols;
     if (!terminal_size(&rows, &cols))
-        return;
+        return 1;
     char path[256];
     snprintf(path, sizeof path, API "/exec/%s/resize?h=%u&w=%u", exec_id, rows, cols);
     struct buf body = { 0 };
-    for (int i = 0; i < attempts; i++) {
-        int status = call("POST", path, NULL, &body);
-        if (status >= 200 && status < 300)
-            break;
-        struct timespec pause = { 0, 10 * 1000 * 1000L * (i + 1) };
-        nanosleep(&pause, NULL);
-    }
+    int status = call("POST", path, NULL, &body);
     free(body.data);
+    return status >= 200 && status < 300;
 }
 
 static void usage(void)
@@ -571,7 +566,10 @@ int main(int argc, char **argv)
     }
     if (rest.len && write_all(STDOUT_FILENO, rest.data, rest.len) != 0)
         return 0;
-    resize(exec_id, 10);
+
+    /* As docker does, a resize the engine refuses (the process may not run yet) is tried again, up to 10 times with a
+       growing pause; unlike a blocking retry, the relay goes on meanwhile, so the prompt never waits for it. */
+    int resize_failures = resize(exec_id) ? 0 : 1;
 
     /* 4. relay until the stream ends */
     char data[16384];
@@ -581,13 +579,18 @@ int main(int argc, char **argv)
             return 128 + got_quit;
         if (got_winch) {
             got_winch = 0;
-            resize(exec_id, 1);
+            resize_failures = resize(exec_id) ? 0 : 1;
         }
-        int ready = ppoll(fds, 2, NULL, &unblocked);
+        struct timespec retry = { 0, 10 * 1000 * 1000L * resize_failures };
+        int ready = ppoll(fds, 2, resize_failures ? &retry : NULL, &unblocked);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
             fail(EXIT_ENGINE, "poll: %s", strerror(errno));
+        }
+        if (ready == 0) {
+            resize_failures = resize(exec_id) || resize_failures >= 10 ? 0 : resize_failures + 1;
+            continue;
         }
         if (fds[1].revents) {
             ssize_t n = read(fd, data, sizeof data);

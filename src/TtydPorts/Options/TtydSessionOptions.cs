@@ -265,7 +265,7 @@ public sealed class TtydSessionOptions
     /// engine still creates the process (same cgroup, namespaces, user, capabilities, seccomp and AppArmor profile as the
     /// CLI's exec); the host saves the CLI's memory (about 0.3 MiB PSS per terminal instead of about 13 MiB) and its start-up.
     /// Must be an absolute path to an executable file that only root or this user can write. Default
-    /// <see langword="null"/>: the runtime's CLI.
+    /// <see langword="null"/> (or empty, as configuration writes it): the runtime's CLI.
     /// </summary>
     public string? ExecClientPath { get; set; }
 

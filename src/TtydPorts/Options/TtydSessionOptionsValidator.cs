@@ -118,7 +118,7 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError(certificates);
         }
 
-        if (options.ExecClientPath is { } execClient && EngineRuntime.ExecClientProblem(execClient) is { } execClientProblem)
+        if (options.ExecClientPath is { Length: > 0 } execClient && EngineRuntime.ExecClientProblem(execClient) is { } execClientProblem)
         {
             builder.AddError(execClientProblem);
         }
