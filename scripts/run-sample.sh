@@ -44,7 +44,7 @@ else
     demo=(--Lab:DemoUser=alice)
 fi
 # The docker client that matches the engine, for the sample; its terminals are opened by the exec client installed above
-# (about 0.3 MiB on the host per terminal instead of the CLI's 13; --TtydPorts:ExecClientPath= goes back to the CLI).
+# (about 0.15 MiB on the host per terminal instead of the CLI's 12-14; --TtydPorts:ExecClientPath= goes back to the CLI).
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \
     --urls "$url" "${demo[@]}" --TtydPorts:DockerPath="$docker" \
     --TtydPorts:ExecClientPath="${TTYDPORTS_EXEC_CLIENT:-/usr/local/lib/ttydports/ttydports-exec}" "$@"
