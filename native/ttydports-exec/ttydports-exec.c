@@ -27,12 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API "/v1.41"
 #define EXIT_USAGE 2
 #define EXIT_ENGINE 125
 #define MAX_RESPONSE (1 << 20)
 
 static const char *socket_path;
+/* API 1.41: Docker 20.10 speaks up to it, later engines and Podman's service accept it. An engine that refuses it as too
+   old (Docker 29 wants 1.44 or later) gets unversioned paths, which mean its own current version. */
+static const char *api = "/v1.41";
 static struct termios saved_termios;
 static int termios_saved;
 static volatile sig_atomic_t got_winch, got_quit;
@@ -420,7 +422,7 @@ static int resize(const char *exec_id)
     if (!terminal_size(&rows, &cols))
         return 1;
     char path[256];
-    snprintf(path, sizeof path, API "/exec/%s/resize?h=%u&w=%u", exec_id, rows, cols);
+    snprintf(path, sizeof path, "%s/exec/%s/resize?h=%u&w=%u", api, exec_id, rows, cols);
     struct buf body = { 0 };
     int status = call("POST", path, NULL, &body);
     free(body.data);
@@ -521,8 +523,13 @@ int main(int argc, char **argv)
     buf_str(&json, "}");
 
     char path[512], exec_id[129];
-    snprintf(path, sizeof path, API "/containers/%s/exec", container);
+    snprintf(path, sizeof path, "%s/containers/%s/exec", api, container);
     int status = call("POST", path, json.data, &body);
+    if (status == 400 && strstr(body.data, "too old")) {
+        api = "";
+        snprintf(path, sizeof path, "/containers/%s/exec", container);
+        status = call("POST", path, json.data, &body);
+    }
     if (status != 201 && status != 200)
         fail_engine("creating the exec", status, &body);
     json_string(json_member(body.data, "Id"), exec_id, sizeof exec_id);
@@ -554,7 +561,7 @@ int main(int argc, char **argv)
 
     /* 3. start it with the stream hijacked: after the 101 (or 200) headers, raw bytes both ways */
     int fd = engine_connect();
-    snprintf(path, sizeof path, API "/exec/%s/start", exec_id);
+    snprintf(path, sizeof path, "%s/exec/%s/start", api, exec_id);
     send_request(fd, "POST", path, "{\"Detach\":false,\"Tty\":true}", 1);
     struct buf head = { 0 }, rest = { 0 };
     status = read_head(fd, &head, &rest);
@@ -618,7 +625,7 @@ int main(int argc, char **argv)
     restore_terminal();
 
     /* 5. the exec's exit code, as docker exec reports it (Podman may take a moment to record it) */
-    snprintf(path, sizeof path, API "/exec/%s/json", exec_id);
+    snprintf(path, sizeof path, "%s/exec/%s/json", api, exec_id);
     for (int attempt = 0; attempt < 50; attempt++) {
         status = call("GET", path, NULL, &body);
         if (status != 200)

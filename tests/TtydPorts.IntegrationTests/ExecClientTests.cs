@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 
 namespace TtydPorts.IntegrationTests;
 
@@ -123,6 +125,139 @@ public sealed class ExecClientTests
             var (exitCode, output) = Client(arguments);
             Assert.True(exitCode == code && output.Contains(says, StringComparison.Ordinal), $"{string.Join(' ', arguments)}: exit {exitCode}, {output}");
         }
+    }
+
+    [Fact]
+    public async Task ExecClient_escapes_every_argument_as_json_and_falls_back_to_the_engines_version_when_1_41_is_refused()
+    {
+        RealParts.RequireExecClient();
+        var folder = Directory.CreateTempSubdirectory("ttydports-fake-engine-").FullName;
+        var socketPath = Path.Combine(folder, "engine.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(8);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var requests = new List<(string Line, string Body)>();
+
+        // An engine that refuses API 1.41 as Docker 29 does, then answers the unversioned paths: the exec's id, a hijacked
+        // stream with one line, and (chunked, with a nested ExitCode that must not be taken) the exit code 3.
+        var engine = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var connection = await listener.AcceptAsync(stop.Token);
+                var (line, body) = await ReadRequestAsync(connection, stop.Token);
+                lock (requests)
+                {
+                    requests.Add((line, body));
+                }
+
+                var answer = line switch
+                {
+                    "POST /v1.41/containers/fake1/exec" => Http("400 Bad Request", """{"message":"client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"}"""),
+                    "POST /containers/fake1/exec" => Http("201 Created", """{"Id":"e0e0"}"""),
+                    "POST /exec/e0e0/start" => "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello from the fake engine\r\n",
+                    "GET /exec/e0e0/json" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + Chunked("""{"ID":"e0e0","Running":false,"ProcessConfig":{"ExitCode":99},"ExitCode":3}"""),
+                    _ => Http("404 Not Found", """{"message":"unexpected"}"""),
+                };
+                await connection.SendAsync(Encoding.UTF8.GetBytes(answer), SocketFlags.None, stop.Token);
+            }
+        }, stop.Token);
+
+        string[] awkward = ["a b", "q\"uo'te", "back\\slash", "tab\there", "line\nbreak", "ctl\u0001x", "del\u007fx", "ü€😀", "--user", "-e"];
+        try
+        {
+            var (exitCode, output) = Client(["--socket", socketPath, "--user", "65534:65534", "--workdir", "/w d", "-e", "A=\"x\\y\"", "fake1", "--", .. awkward]);
+
+            Assert.True(exitCode == 3, $"exit {exitCode}: {output}");
+            Assert.Contains("hello from the fake engine", output, StringComparison.Ordinal);
+            string[] lines;
+            lock (requests)
+            {
+                lines = [.. requests.Select(r => r.Line)];
+            }
+
+            Assert.Equal(["POST /v1.41/containers/fake1/exec", "POST /containers/fake1/exec", "POST /exec/e0e0/start", "GET /exec/e0e0/json"], lines);
+            using var created = JsonDocument.Parse(requests[1].Body);
+            var root = created.RootElement;
+            Assert.Equal(awkward, root.GetProperty("Cmd").EnumerateArray().Select(a => a.GetString()!).ToArray());
+            Assert.Equal(["A=\"x\\y\""], root.GetProperty("Env").EnumerateArray().Select(a => a.GetString()!).ToArray());
+            Assert.Equal("65534:65534", root.GetProperty("User").GetString());
+            Assert.Equal("/w d", root.GetProperty("WorkingDir").GetString());
+            Assert.True(root.GetProperty("Tty").GetBoolean() && root.GetProperty("AttachStdin").GetBoolean());
+            Assert.Equal("""{"Detach":false,"Tty":true}""", requests[2].Body);
+
+            // Fields not given are not sent (the engine's defaults apply: the image's user and folder).
+            lock (requests)
+            {
+                requests.Clear();
+            }
+
+            Assert.Equal(3, Client(["--socket", socketPath, "fake1", "--", "sh"]).ExitCode);
+            using var bare = JsonDocument.Parse(requests[1].Body);
+            Assert.Equal(["AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Cmd"], bare.RootElement.EnumerateObject().Select(p => p.Name).ToArray());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine);
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static string Http(string status, string json) =>
+        $"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\nConnection: close\r\n\r\n{json}";
+
+    private static string Chunked(string json)
+    {
+        var half = json.Length / 2;
+        return $"{Encoding.UTF8.GetByteCount(json[..half]):x}\r\n{json[..half]}\r\n{Encoding.UTF8.GetByteCount(json[half..]):x}\r\n{json[half..]}\r\n0\r\n\r\n";
+    }
+
+    // The request line (without the HTTP version) and the body, read by Content-Length.
+    private static async Task<(string Line, string Body)> ReadRequestAsync(Socket connection, CancellationToken cancellationToken)
+    {
+        var data = new List<byte>();
+        var buffer = new byte[4096];
+        int headerEnd;
+        while ((headerEnd = IndexOf(data, "\r\n\r\n"u8.ToArray())) < 0)
+        {
+            var n = await connection.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            if (n == 0)
+            {
+                throw new InvalidOperationException("the client closed before its request was complete");
+            }
+
+            data.AddRange(buffer.AsSpan(0, n));
+        }
+
+        var head = Encoding.UTF8.GetString([.. data.Take(headerEnd)]).Split("\r\n");
+        var length = head.Skip(1).Select(h => h.Split(':', 2)).Where(h => h[0].Equals("Content-Length", StringComparison.OrdinalIgnoreCase)).Select(h => int.Parse(h[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+        while (data.Count < headerEnd + 4 + length)
+        {
+            var n = await connection.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            if (n == 0)
+            {
+                break;
+            }
+
+            data.AddRange(buffer.AsSpan(0, n));
+        }
+
+        return (head[0][..head[0].LastIndexOf(' ')], Encoding.UTF8.GetString([.. data.Skip(headerEnd + 4).Take(length)]));
+    }
+
+    private static int IndexOf(List<byte> data, byte[] pattern)
+    {
+        for (var i = 0; i + pattern.Length <= data.Count; i++)
+        {
+            if (data.Skip(i).Take(pattern.Length).SequenceEqual(pattern))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private static (int ExitCode, string Output) Client(string[] arguments) => RealParts.Run(RealParts.ExecClient, arguments);
