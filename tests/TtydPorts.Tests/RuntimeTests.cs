@@ -95,6 +95,17 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void An_empty_exec_client_path_as_configuration_writes_it_means_the_cli()
+    {
+        var options = new TtydSessionOptions { DockerEndpoint = "unix:///var/run/docker.sock", DockerPath = "/usr/bin/docker", ExecClientPath = "" };
+        using var runtime = ContainerRuntimes.Create(options, new Mock<IProcessSupervisor>(MockBehavior.Strict).Object);
+
+        Assert.True(new TtydSessionOptionsRules(_ => null).Validate(null, options).Succeeded);
+        Assert.Equal("/usr/bin/docker", runtime.CreateExec(new ContainerExecRequest { ContainerId = Id, Command = TerminalCommand.Of("sh"), Marker = MarkerA }).Arguments[0]);
+        Assert.False(new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { ExecClientPath = "relative/ttydports-exec" }).Succeeded); // control
+    }
+
+    [Fact]
     public void A_tcp_engine_keeps_the_docker_cli_even_with_an_exec_client()
     {
         var exec = new DockerRuntime(Remote, "/usr/bin/docker", new Mock<IProcessSupervisor>(MockBehavior.Strict).Object, execClientPath: Client)
