@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test against the real parts: installs ttyd and tmux when they are missing, starts a Docker engine when
+# Runs every test against the real parts: installs ttyd, tmux and the exec client (ttydports-exec) when they are missing, starts a Docker engine when
 # none answers, a second Docker engine on loopback TCP with TLS client certificates and Podman's API service (and stops
 # what it started again at the end), then checks that the suite left no ttyd or tmux process and no test container
 # on any of the three engines behind. Exit status: that of the tests, or 1 for a leak.
@@ -11,6 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
+scripts/install-exec-client.sh
 scripts/docker-up.sh
 # Each engine's down runs even when one before it fails, and before the up of the next one can fail.
 stop_engines() {

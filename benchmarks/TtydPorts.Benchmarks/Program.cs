@@ -6,6 +6,7 @@ using TtydPorts.Benchmarks;
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
+// --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
 // --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
@@ -49,6 +50,14 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End,
                 Opt("--seed-dir") ?? "../shared/baseline",
                 Int(Opt("--think") ?? "1000"));
+        case "exec-client":
+            return await ExecClientScenario.RunAsync(
+                Int(Opt("--sessions") ?? "5"),
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End,
+                Opt("--exec-client") ?? "/usr/local/lib/ttydports/ttydports-exec",
+                Opt("--docker") ?? "docker",
+                [.. (Opt("--clients") ?? "1,10,20").Split(',').Select(Int)]);
         case "exits":
             return await ExitsScenario.RunAsync(
                 Int(Opt("--sessions") ?? "50"),
@@ -56,7 +65,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, first-prompt, exits)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, first-prompt, exec-client, exits)");
             return 2;
     }
 }

@@ -41,9 +41,12 @@ public static partial class RawTtyd
     }
 
     /// <summary>Spawns <c>ttyd -p PORT -i 127.0.0.1 -W docker exec -it CONTAINER /bin/sh</c> and waits until the port accepts; returns the pid.</summary>
-    public static int Start(int port, string container, TimeSpan timeout)
+    public static int Start(int port, string container, TimeSpan timeout) => Start(port, ["docker", "exec", "-it", container, "/bin/sh"], timeout);
+
+    /// <summary>Spawns <c>ttyd -p PORT -i 127.0.0.1 -W COMMAND...</c> and waits until the port accepts; returns the pid.</summary>
+    public static int Start(int port, string[] command, TimeSpan timeout)
     {
-        var pid = Spawn(port, container);
+        var pid = Spawn(port, command);
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
         var started = Stopwatch.GetTimestamp();
         while (true)
@@ -75,9 +78,11 @@ public static partial class RawTtyd
         }
     }
 
-    private static unsafe int Spawn(int port, string container)
+    private static int Spawn(int port, string container) => Spawn(port, ["docker", "exec", "-it", container, "/bin/sh"]);
+
+    private static unsafe int Spawn(int port, string[] command)
     {
-        string[] argv = [BenchHarness.TtydPath, "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "127.0.0.1", "-W", "docker", "exec", "-it", container, "/bin/sh"];
+        string[] argv = [BenchHarness.TtydPath, "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "127.0.0.1", "-W", .. command];
         var owned = new List<IntPtr>();
         var argvPtr = (IntPtr*)NativeMemory.AllocZeroed((nuint)(argv.Length + 1), (nuint)sizeof(IntPtr));
         var envPtr = (IntPtr*)NativeMemory.AllocZeroed((nuint)(Environ.Length + 1), (nuint)sizeof(IntPtr));

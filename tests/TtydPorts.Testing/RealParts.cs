@@ -64,6 +64,16 @@ public static class RealParts
 
     public static void Require() => SkipOrFail(Missing.Value);
 
+    /// <summary>The Engine API exec client as scripts/install-exec-client.sh installs it (<c>TTYDPORTS_EXEC_CLIENT</c> moves both).</summary>
+    public static string ExecClient { get; } = Environment.GetEnvironmentVariable("TTYDPORTS_EXEC_CLIENT") is { Length: > 0 } client ? client : "/usr/local/lib/ttydports/ttydports-exec";
+
+    /// <summary>What <see cref="Require"/> checks, and the exec client (scripts/install-exec-client.sh).</summary>
+    public static void RequireExecClient()
+    {
+        Require();
+        SkipOrFail(File.Exists(ExecClient) ? null : $"the exec client {ExecClient} is missing (scripts/install-exec-client.sh builds it)");
+    }
+
     /// <summary>What <see cref="Require"/> checks, and the TLS engine with the test image (scripts/docker-tls-up.sh).</summary>
     public static void RequireTlsEngine()
     {

@@ -66,6 +66,10 @@ public sealed class TtydClient : IAsyncDisposable
 
     public Task TypeAsync(string text, CancellationToken cancellationToken) => SendAsync("0" + text, cancellationToken);
 
+    /// <summary>Resizes the terminal as ttyd's page does when its window changes: <c>'1'</c> and the new size as JSON.</summary>
+    public Task ResizeAsync(int columns, int rows, CancellationToken cancellationToken) =>
+        SendAsync($"1{{\"columns\":{columns},\"rows\":{rows}}}", cancellationToken);
+
     private Task SendAsync(string text, CancellationToken cancellationToken) =>
         _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Binary, true, cancellationToken);
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Moq;
 
 namespace TtydPorts.Tests;
@@ -55,5 +56,100 @@ public sealed class RuntimeTests
 
         Assert.Equal([11, 12], stopped.Order());
         supervisor.Verify(s => s.FindMarkedProcesses(It.IsAny<string>(), It.IsAny<string>(), It.IsAny<string?>()), Times.Once);
+    }
+
+    private const string Client = "/usr/local/lib/ttydports/ttydports-exec";
+
+    private static readonly EngineEndpoint PodmanSocket = new() { Uri = "unix:///run/podman/podman.sock", SocketPath = "/run/podman/podman.sock" };
+
+    private static readonly TerminalCommand Everything = new()
+    {
+        Arguments = ["sh", "-c", "echo \"$1\"", "a b", "--user", "-e"],
+        User = "frr:frr",
+        WorkingDirectory = "/srv/lab",
+        Environment = ImmutableDictionary<string, string>.Empty.Add("Z_LAST", "z").Add("A_FIRST", "x y"),
+    };
+
+    [Fact]
+    public void With_an_exec_client_a_docker_socket_engine_opens_the_terminal_through_the_client_with_the_same_exec()
+    {
+        var exec = new DockerRuntime(Local, "/usr/bin/docker", new Mock<IProcessSupervisor>(MockBehavior.Strict).Object, execClientPath: Client)
+            .CreateExec(new ContainerExecRequest { ContainerId = Id, Command = Everything, Marker = MarkerA, TerminalType = "screen-256color" });
+
+        // Options before the id, "--" before the command: an argument that looks like an option stays the command's.
+        Assert.Equal([Client, "--socket", "/var/run/docker.sock", "--user", "frr:frr", "--workdir", "/srv/lab", "-e", $"TTYDPORTS_EXEC={MarkerA}",
+            "-e", "A_FIRST=x y", "-e", "Z_LAST=z", "-e", "TERM=screen-256color", Id, "--", "sh", "-c", "echo \"$1\"", "a b", "--user", "-e"], exec.Arguments);
+        Assert.Empty(exec.Environment);
+    }
+
+    [Fact]
+    public void With_an_exec_client_podman_uses_its_own_socket_and_without_one_keeps_its_cli()
+    {
+        var request = new ContainerExecRequest { ContainerId = Id, Command = TerminalCommand.Of("sh"), Marker = MarkerB };
+
+        var client = new PodmanRuntime(PodmanSocket, "/usr/bin/podman", new Mock<IProcessSupervisor>(MockBehavior.Strict).Object, execClientPath: Client).CreateExec(request);
+        var cli = new PodmanRuntime(PodmanSocket, "/usr/bin/podman", new Mock<IProcessSupervisor>(MockBehavior.Strict).Object).CreateExec(request);
+
+        Assert.Equal([Client, "--socket", "/run/podman/podman.sock", "-e", $"TTYDPORTS_EXEC={MarkerB}", Id, "--", "sh"], client.Arguments);
+        Assert.Equal(["/usr/bin/podman", "--remote", "--url", "unix:///run/podman/podman.sock", "exec", "-it", "-e", $"TTYDPORTS_EXEC={MarkerB}", Id, "sh"], cli.Arguments);
+    }
+
+    [Fact]
+    public void An_empty_exec_client_path_as_configuration_writes_it_means_the_cli()
+    {
+        var options = new TtydSessionOptions { DockerEndpoint = "unix:///var/run/docker.sock", DockerPath = "/usr/bin/docker", ExecClientPath = "" };
+        using var runtime = ContainerRuntimes.Create(options, new Mock<IProcessSupervisor>(MockBehavior.Strict).Object);
+
+        Assert.True(new TtydSessionOptionsRules(_ => null).Validate(null, options).Succeeded);
+        Assert.Equal("/usr/bin/docker", runtime.CreateExec(new ContainerExecRequest { ContainerId = Id, Command = TerminalCommand.Of("sh"), Marker = MarkerA }).Arguments[0]);
+        Assert.False(new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { ExecClientPath = "relative/ttydports-exec" }).Succeeded); // control
+    }
+
+    [Fact]
+    public void A_tcp_engine_keeps_the_docker_cli_even_with_an_exec_client()
+    {
+        var exec = new DockerRuntime(Remote, "/usr/bin/docker", new Mock<IProcessSupervisor>(MockBehavior.Strict).Object, execClientPath: Client)
+            .CreateExec(new ContainerExecRequest { ContainerId = Id, Command = TerminalCommand.Of("sh"), Marker = MarkerA });
+
+        Assert.Equal("/usr/bin/docker", exec.Arguments[0]);
+        Assert.Contains("--tlsverify", exec.Arguments);
+        Assert.DoesNotContain(Client, exec.Arguments);
+    }
+
+    [Fact]
+    public void An_exec_client_path_that_is_relative_missing_not_executable_or_writable_by_others_is_refused_naming_it()
+    {
+        var folder = Directory.CreateTempSubdirectory("ttydports-exec-check-").FullName;
+        try
+        {
+            var good = Path.Combine(folder, "good");
+            var plain = Path.Combine(folder, "plain");
+            var shared = Path.Combine(folder, "shared");
+            foreach (var file in new[] { good, plain, shared })
+            {
+                File.WriteAllText(file, "#!/bin/true\n");
+            }
+
+            File.SetUnixFileMode(good, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            File.SetUnixFileMode(plain, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(shared, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+
+            Assert.Null(EngineRuntime.ExecClientProblem(good)); // control
+            foreach (var (path, says) in new[] { ("ttydports-exec", "absolute"), (Path.Combine(folder, "missing"), "does not exist"), (plain, "not an executable"), (shared, "writable by other users"), (folder, "not an executable") })
+            {
+                var problem = EngineRuntime.ExecClientProblem(path);
+                Assert.NotNull(problem);
+                Assert.Contains($"ExecClientPath '{path}'", problem, StringComparison.Ordinal);
+                Assert.Contains(says, problem, StringComparison.Ordinal);
+            }
+
+            // Start-up validation reports the same.
+            Assert.Contains($"ExecClientPath '{shared}'", new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { ExecClientPath = shared }).FailureMessage, StringComparison.Ordinal);
+            Assert.True(new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { ExecClientPath = good }).Succeeded);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }

@@ -118,6 +118,11 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError(certificates);
         }
 
+        if (options.ExecClientPath is { Length: > 0 } execClient && EngineRuntime.ExecClientProblem(execClient) is { } execClientProblem)
+        {
+            builder.AddError(execClientProblem);
+        }
+
         if (options.DockerCertPath is { } certPath && !Path.IsPathFullyQualified(certPath))
         {
             builder.AddError($"DockerCertPath {SessionIds.Quote(certPath)} must be an absolute path.");

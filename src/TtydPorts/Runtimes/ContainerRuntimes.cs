@@ -13,9 +13,10 @@ internal static class ContainerRuntimes
     {
         ArgumentNullException.ThrowIfNull(options);
         var endpoint = EngineEndpoint.Resolve(options);
+        var execClient = string.IsNullOrEmpty(options.ExecClientPath) ? null : options.ExecClientPath; // "" from configuration: the CLI
         return options.ContainerRuntime == ContainerRuntimeKind.Podman
-            ? new PodmanRuntime(endpoint, options.PodmanPath, supervisor, logger)
-            : new DockerRuntime(endpoint, options.DockerPath, supervisor, logger);
+            ? new PodmanRuntime(endpoint, options.PodmanPath, supervisor, logger, execClient)
+            : new DockerRuntime(endpoint, options.DockerPath, supervisor, logger, execClient);
     }
 
     internal static IContainerRuntime Create(IServiceProvider services) =>

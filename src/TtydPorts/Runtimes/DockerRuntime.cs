@@ -8,8 +8,8 @@ namespace TtydPorts;
 /// <c>--host</c> (and, for a TCP engine, <c>--tlsverify</c> with the same certificates), whatever a context or the
 /// client's config says. A local or rootless engine's socket, or a remote engine over TLS.
 /// </summary>
-internal sealed class DockerRuntime(EngineEndpoint endpoint, string dockerPath, IProcessSupervisor supervisor, ILogger? logger = null)
-    : EngineRuntime(endpoint, supervisor, logger)
+internal sealed class DockerRuntime(EngineEndpoint endpoint, string dockerPath, IProcessSupervisor supervisor, ILogger? logger = null, string? execClientPath = null)
+    : EngineRuntime(endpoint, supervisor, logger, execClientPath)
 {
     public override string Name => "docker";
 

@@ -9,7 +9,9 @@ namespace TtydPorts;
 /// removal, and the two ways to end what a terminal left inside its container. An engine on this machine's Unix socket
 /// runs its containers' processes in this machine's <c>/proc</c>, where one scan finds every marked leftover of a
 /// batch; a remote engine's are out of reach, so a short script runs inside each container through the engine's exec
-/// API instead. The subclasses only say how their CLI opens a terminal.
+/// API instead. The subclasses only say how their CLI opens a terminal. With an exec client (<c>ExecClientPath</c>) and an
+/// engine on a Unix socket, terminals are opened by that client through the Engine API instead of the CLI: the engine
+/// creates the process either way, so its confinement is the same; only the program on the host is smaller.
 /// </summary>
 internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource, IDisposable
 {
@@ -18,13 +20,20 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
 
     private readonly IProcessSupervisor _supervisor;
     private readonly ILogger _logger;
+    private readonly string? _execClientPath;
 
-    protected EngineRuntime(EngineEndpoint endpoint, IProcessSupervisor supervisor, ILogger? logger)
+    /// <param name="endpoint">The engine.</param>
+    /// <param name="supervisor">Signals leftovers on this machine.</param>
+    /// <param name="logger">Where failures to end leftovers go.</param>
+    /// <param name="execClientPath">The Engine API exec client (<c>ttydports-exec</c>) that opens terminals on a Unix-socket
+    /// engine instead of the CLI; <see langword="null"/>, or a TCP engine: the CLI.</param>
+    protected EngineRuntime(EngineEndpoint endpoint, IProcessSupervisor supervisor, ILogger? logger, string? execClientPath = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(supervisor);
         _supervisor = supervisor;
         _logger = logger ?? NullLogger.Instance;
+        _execClientPath = execClientPath;
         Api = new EngineApiClient(endpoint, Name);
     }
 
@@ -58,6 +67,11 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             throw new ArgumentException($"Marker {SessionIds.Quote(request.Marker)} must be 32 hex digits.", nameof(request));
         }
 
+        if (_execClientPath is { } client && Api.Endpoint.SocketPath is { } socket)
+        {
+            return ExecClientLine(client, socket, request);
+        }
+
         // Each value is one argument of the CLI's own: after the target, it passes every argument on unparsed. The marker
         // makes what the exec leaves behind findable when the session stops (a killed client does not end it).
         var command = request.Command;
@@ -88,6 +102,78 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             Arguments = [.. ClientPrefix, .. options, request.ContainerId, .. command.Arguments],
             Environment = ClientEnvironment,
         };
+    }
+
+    // The exec client's line: the same exec (marker, user, folder, variables, TERM, id, argv) as the CLI's, sent by the
+    // client as one Engine API request. Its options stop at the id; "--" ends them, so no argument is read as an option.
+    private static ContainerExec ExecClientLine(string client, string socket, ContainerExecRequest request)
+    {
+        var command = request.Command;
+        var line = ImmutableArray.CreateBuilder<string>();
+        line.AddRange(client, "--socket", socket);
+        if (command.User is { } user)
+        {
+            line.AddRange("--user", user);
+        }
+
+        if (command.WorkingDirectory is { } folder)
+        {
+            line.AddRange("--workdir", folder);
+        }
+
+        line.AddRange("-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}");
+        foreach (var (name, value) in command.SortedEnvironment())
+        {
+            line.AddRange("-e", $"{name}={value}");
+        }
+
+        if (request.TerminalType is { } term)
+        {
+            line.AddRange("-e", $"TERM={term}");
+        }
+
+        line.AddRange(request.ContainerId, "--");
+        line.AddRange(command.Arguments);
+        return new ContainerExec { Arguments = line.ToImmutable() };
+    }
+
+    /// <summary>
+    /// What is wrong with <paramref name="path"/> as <c>ExecClientPath</c>, naming it, or <see langword="null"/>: it must be
+    /// an absolute path to an executable regular file (links resolved) that only root or this user owns and can write, in
+    /// folders nobody else can write to (sticky ones excepted), since ttyd runs it for every terminal.
+    /// </summary>
+    internal static string? ExecClientProblem(string path)
+    {
+        if (!Path.IsPathFullyQualified(path) || path.Contains('\0', StringComparison.Ordinal))
+        {
+            return $"ExecClientPath {SessionIds.Quote(path)} must be an absolute path (scripts/install-exec-client.sh installs /usr/local/lib/ttydports/ttydports-exec).";
+        }
+
+        if (Native.RealPath(path) is not { } real || Native.LStat(real) is not { } file)
+        {
+            return $"ExecClientPath {SessionIds.Quote(path)} does not exist (scripts/install-exec-client.sh installs /usr/local/lib/ttydports/ttydports-exec).";
+        }
+
+        var self = Native.geteuid();
+        if ((file.Mode & 0xF000) != 0x8000 || (file.Mode & 0x49) == 0)
+        {
+            return $"ExecClientPath {SessionIds.Quote(path)} is not an executable file.";
+        }
+
+        if ((file.Mode & 0x12) != 0 || (file.Uid != 0 && file.Uid != self))
+        {
+            return $"ExecClientPath {SessionIds.Quote(path)} is writable by other users or owned by another user (uid {file.Uid}); ttyd runs it for every terminal, so only root or this user may be able to replace it.";
+        }
+
+        for (var folder = Path.GetDirectoryName(real); folder is not null; folder = Path.GetDirectoryName(folder))
+        {
+            if (Native.LStat(folder) is not { } dir || (dir.Uid != 0 && dir.Uid != self) || ((dir.Mode & 0x12) != 0 && (dir.Mode & 0x200) == 0))
+            {
+                return $"ExecClientPath {SessionIds.Quote(path)} lies in the folder {SessionIds.Quote(folder)}, which another user owns or can write to (and so replace the client).";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The CLI and its global options that pin it to this engine.</summary>

@@ -7,8 +7,8 @@ namespace TtydPorts;
 /// Podman: containers through its Docker-compatible API service (<c>podman system service</c>), terminals through
 /// <c>podman --remote --url … exec -it</c> against the same service, so that the inventory and the terminals see one engine.
 /// </summary>
-internal sealed class PodmanRuntime(EngineEndpoint endpoint, string podmanPath, IProcessSupervisor supervisor, ILogger? logger = null)
-    : EngineRuntime(endpoint, supervisor, logger)
+internal sealed class PodmanRuntime(EngineEndpoint endpoint, string podmanPath, IProcessSupervisor supervisor, ILogger? logger = null, string? execClientPath = null)
+    : EngineRuntime(endpoint, supervisor, logger, execClientPath)
 {
     public override string Name => "podman";
 
