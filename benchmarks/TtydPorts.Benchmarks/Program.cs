@@ -4,6 +4,7 @@ using TtydPorts.Benchmarks;
 
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
+// --scenario scale-modes --mode proxy|direct [--sessions 2000] [--mark 200] [--range 30000 31999]: create, status at the mark and at N, cleanup, leaks
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
@@ -27,6 +28,13 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "1001"),
                 range >= 0 ? Int(args[range + 1]) : 8000,
                 range >= 0 ? Int(args[range + 2]) : 9000);
+        case "scale-modes":
+            return await ScaleModesScenario.RunAsync(
+                Opt("--mode") ?? "proxy",
+                Int(Opt("--sessions") ?? "2000"),
+                Int(Opt("--mark") ?? "200"),
+                range >= 0 ? Int(args[range + 1]) : 30000,
+                range >= 0 ? Int(args[range + 2]) : 31999);
         case "hot-parts":
             return await Scenarios.HotPartsAsync(
                 Int(Opt("--sessions") ?? "200"),
@@ -56,7 +64,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, first-prompt, exits)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, persistence, first-prompt, exits)");
             return 2;
     }
 }

@@ -162,7 +162,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
                         Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
-                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing) && command is not null && !command.Equals(existing.Session.Command))
@@ -172,7 +172,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         Log.CommandReplaced(_logger, container, existing.Session.Command?.ToString() ?? "(not recorded)", command.ToString());
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "another command was asked for");
-                        await StopEntryAsync(existing, StopReason.Replaced, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing))
@@ -196,7 +196,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                             Log.SessionUnhealthy(_logger, container, endpoint, existing.Session.ProcessId, state);
                             Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, $"its ttyd is {state}");
                         }
-                        await StopEntryAsync(existing, StopReason.Dead, FindExecProcesses(existing.Token), FindSessionProcesses(existing.Token)).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Dead).ConfigureAwait(false);
                         slot.Current = null;
                     }
                 }
@@ -367,6 +367,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         TmuxCommand.Create(tmux, _folder.TmuxSocketPath(token), _options.ScrollbackLines, _launch.ShellCommand(session, token)),
                         launch.Environment, _options.StartTimeout, _logger),
                     Recorder = StartRecorder(session, token, key, launch.FileName, tmux),
+                    Watch = (_supervisor as IProcessEvents)?.Watch(process), // last: nothing after it can throw
                 };
             }
             catch (ProcessLaunchException e)
@@ -446,8 +447,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    // The reuse path: a few system calls, no lock, no I/O beyond them.
+    // The reuse path: a few system calls, no lock, no I/O beyond them. Always asked of the machine, never learnt: what is
+    // handed out must be alive, running and listening at the moment it is handed out.
     private bool IsHealthy(SessionEntry entry) => !entry.Unfit && !entry.Stale && Health(entry.Session) == SessionHealthState.Healthy;
+
+    // Status: the same model from what the kernel reported (call IProcessEvents.Refresh first), no system call per
+    // session; a session without a watch is asked.
+    private bool IsHealthyAsLearnt(SessionEntry entry) =>
+        !entry.Unfit && !entry.Stale && SessionHealth.Check(entry.Session, _supervisor, IsPortListening, entry.Watch) == SessionHealthState.Healthy;
 
     private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, IsPortListening);
 
@@ -642,12 +649,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     /// <inheritdoc />
     public TtydStatus GetStatus()
     {
+        // Exits, stops and continues since the last look, in a fixed number of system calls; then memory only. A
+        // frozen ttyd the kernel cannot report (not our child: adopted) is asked, and repair's HTTP probe catches the rest.
+        (_supervisor as IProcessEvents)?.Refresh();
         var sessions = new List<TtydSessionStatus>(_slots.Count);
         foreach (var slot in _slots.Values)
         {
             if (slot.Current is { } entry)
             {
-                sessions.Add(new TtydSessionStatus { Session = entry.Session, Healthy = IsHealthy(entry) });
+                sessions.Add(new TtydSessionStatus { Session = entry.Session, Healthy = IsHealthyAsLearnt(entry) });
             }
         }
 
@@ -672,16 +682,31 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             return CleanupResult.Empty;
         }
 
-        // One look at the machine for every session's leftovers inside containers, not one per session.
-        var execs = FindExecProcesses(token: null);
-        var terminals = FindSessionProcesses(token: null);
-        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, execs, terminals, cancellationToken))).ConfigureAwait(false);
-        return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
+        // 1. Every ttyd of the batch at once, each under its slot's gate. A halt runs synchronously up to its wait (tree,
+        // signals): those parts run at most one per core at a time; the waits are the kernel's (pidfds in ExitWaiter's
+        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others.
+        var halts = new Task<(HaltedSession? Halted, StopFailure? Failed)>[targets.Count];
+        Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => halts[i] = HaltSlotAsync(targets[i].Container, targets[i].Slot, match, reason, cancellationToken));
+        var halted = await Task.WhenAll(halts).ConfigureAwait(false);
+        var stopped = halted.Where(h => h.Halted is not null).Select(h => h.Halted!).ToList();
+        if (stopped.Count > 0)
+        {
+            // 2. One look at the machine for every session's other processes and leftovers, not one per session, taken
+            // once every ttyd of the batch is gone: nothing can create a tmux server or an exec for them any more, so this
+            // look misses none (it replaces a last look per session, which cost a /proc scan each: 2000 sessions, 4,000
+            // scans of 4,000 processes).
+            var execs = FindExecProcesses(token: null);
+            var terminals = FindSessionProcesses(token: null);
+            await Task.WhenAll(stopped.Select(h => FinishStopAsync(h, execs, terminals))).ConfigureAwait(false);
+        }
+
+        return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = [.. halted.Where(h => h.Failed is not null).Select(h => h.Failed!)] };
     }
 
-    private async Task<(TtydSession? Stopped, StopFailure? Failed)> StopSlotAsync(
-        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals,
-        CancellationToken cancellationToken)
+    // The gate is held only while ttyd stops, never while waiting for the rest of the batch: two batches that share
+    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for.
+    private async Task<(HaltedSession? Halted, StopFailure? Failed)> HaltSlotAsync(
+        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -692,9 +717,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 return (null, null);
             }
 
+            HaltedSession halted;
             try
             {
-                await StopEntryAsync(entry, reason, execs, terminals).ConfigureAwait(false);
+                halted = await HaltAsync(entry, reason).ConfigureAwait(false);
             }
             catch (TtydPortsException e)
             {
@@ -703,7 +729,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
             slot.Current = null;
             _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
-            return (entry.Session, null);
+            return (halted, null);
         }
         finally
         {
@@ -718,82 +744,112 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private ILookup<string, ProcessIdentity> FindSessionProcesses(string? token) =>
         SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, token);
 
-    // Stops the process tree, then the session's processes outside it (tmux server, observer), then what the session
-    // left inside its container; the port is released only once ttyd is gone. Not cancellable: a stop abandoned
-    // half-way would leave a process whose port we no longer track.
-    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals)
+    // One session alone (replaced on ensure): the same steps as a batch of one, its look limited to its own token.
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
+    {
+        var halted = await HaltAsync(entry, reason).ConfigureAwait(false);
+        await FinishStopAsync(halted, FindExecProcesses(entry.Token), FindSessionProcesses(entry.Token)).ConfigureAwait(false);
+    }
+
+    // A session whose ttyd is gone, its port and its place in the limits given back; its other processes, leftovers and
+    // files are the second step's (FinishStopAsync).
+    private sealed record HaltedSession(SessionEntry Entry, StopReason Reason, Activity? Activity);
+
+    // Stops ttyd's process tree and whatever could still create a process for the session (its recorder's tmux client,
+    // the shell being started); gives back the port and the user's slot, since ttyd is gone. Not cancellable: a stop
+    // abandoned half-way would leave a process whose port we no longer track.
+    private async Task<HaltedSession> HaltAsync(SessionEntry entry, StopReason reason)
     {
         var session = entry.Session;
-        var endpoint = Log.EndpointOf(session);
-        using var activity = TtydPortsActivities.StartStop(session, reason);
+        var activity = TtydPortsActivities.StartStop(session, reason);
+
+        // The observer ttyd (recorded at its start, verified by start time like ttyd) goes with ttyd, both exits awaited
+        // together: in a batch the machine then tears down every process of it at once, and the look for leftovers
+        // that follows has half as many processes to read.
+        var observer = session.ObserverProcess is { } watcher ? StopOutsideTreeAsync(session, watcher, _options.StopGracePeriod) : Task.CompletedTask;
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ProcessStopException e)
         {
-            Log.StopFailed(_logger, e, session.Container, endpoint, session.ProcessId);
+            Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), session.ProcessId);
             TtydPortsActivities.Failed(activity, e);
+            activity?.Dispose();
+            await observer.ConfigureAwait(false);
             throw;
         }
 
+        await observer.ConfigureAwait(false);
+
+        entry.Watch?.Dispose();
+
         // Before the tmux server goes, so that the recorder does not wait for a server that will never come back; its
-        // client, if still there, is also among the session's marked processes below. The file stays.
+        // client, if still there, is also among the session's marked processes. The file stays.
         if (entry.Recorder is { } recorder)
         {
             entry.Recorder = null;
             await recorder.DisposeAsync().ConfigureAwait(false);
         }
 
-        var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
-        if (session.Persistent)
+        // A tmux client still starting the shell could create the server after the look for leftovers: let it finish
+        // (it is bounded by StartTimeout and logs its own failures).
+        if (session.Persistent && entry.ShellStart is { } shellStart)
         {
-            // A tmux client still starting the shell could create the server after the look below: let it finish
-            // (it is bounded by StartTimeout and logs its own failures).
-            if (entry.ShellStart is { } shellStart)
-            {
-                await shellStart.ConfigureAwait(false);
-            }
-
-            // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
-            // catches one created after the batch looked (a connection that arrived meanwhile).
-            rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];
-            execs = FindExecProcesses(entry.Token);
+            await shellStart.ConfigureAwait(false);
         }
 
-        foreach (var process in rest)
+        if (session.SocketPath is null && entry.HoldsPort)
         {
-            try
-            {
-                await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (ProcessStopException e)
-            {
-                Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
-            }
-        }
-
-        foreach (var leftover in execs[entry.Token])
-        {
-            try
-            {
-                await _supervisor.StopAsync(leftover, ExecGracePeriod, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (ProcessStopException e)
-            {
-                Log.ExecStopFailed(_logger, e, session.Container, leftover.ProcessId);
-            }
-        }
-
-        if (session.SocketPath is not null || entry.HoldsPort)
-        {
-            ReleaseEndpoint(session, entry.Token);
+            _ports.Release(session.Port);
         }
 
         _limits.Release(session.UserId);
-        _folder.DeleteSessionFiles(entry.Token, socket: false);
-        _metrics.Stopped(reason);
-        Log.SessionStopped(_logger, session.Container, endpoint, session.ProcessId, reason);
+        return new HaltedSession(entry, reason, activity);
+    }
+
+    // A process of the session outside ttyd's tree (tmux server, observer); a failure is logged, the stop goes on.
+    private async Task StopOutsideTreeAsync(TtydSession session, ProcessIdentity process, TimeSpan gracePeriod)
+    {
+        try
+        {
+            await _supervisor.StopAsync(process, gracePeriod, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ProcessStopException e)
+        {
+            Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
+        }
+    }
+
+    // The session's processes outside ttyd's tree (tmux server, observer), then what it left inside its container, then
+    // its files. Never throws: what cannot be stopped is logged.
+    private async Task FinishStopAsync(HaltedSession halted, ILookup<string, ProcessIdentity> execs, ILookup<string, ProcessIdentity> terminals)
+    {
+        var (entry, reason, activity) = halted;
+        var session = entry.Session;
+        using (activity)
+        {
+            foreach (var process in terminals[entry.Token].Where(p => p != session.Process && p != session.ObserverProcess))
+            {
+                await StopOutsideTreeAsync(session, process, _options.StopGracePeriod).ConfigureAwait(false);
+            }
+
+            foreach (var leftover in execs[entry.Token])
+            {
+                try
+                {
+                    await _supervisor.StopAsync(leftover, ExecGracePeriod, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ProcessStopException e)
+                {
+                    Log.ExecStopFailed(_logger, e, session.Container, leftover.ProcessId);
+                }
+            }
+
+            _folder.DeleteSessionFiles(entry.Token, socket: session.SocketPath is not null);
+            _metrics.Stopped(reason);
+            Log.SessionStopped(_logger, session.Container, Log.EndpointOf(session), session.ProcessId, reason);
+        }
     }
 
     /// <inheritdoc />
@@ -843,7 +899,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 {
                     var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
                     var unfit = !_launch.Fits(session) || (session.SocketPath is null && !holdsPort);
-                    slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp()) { Unfit = unfit, HoldsPort = holdsPort };
+                    slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp())
+                    {
+                        Unfit = unfit,
+                        HoldsPort = holdsPort,
+                        // Status may take listening as proven only for a session seen listening (SessionHealth.Check);
+                        // an adopted one that is not is asked on every status until repair replaces it.
+                        Watch = unfit || Health(session) != SessionHealthState.Healthy ? null : (_supervisor as IProcessEvents)?.Watch(session.Process),
+                    };
                     if (!unfit)
                     {
                         // The earlier run's recorder ended with it: recording goes on in a new file.
@@ -883,6 +946,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
         foreach (var entry in Entries().ToList())
         {
+            entry.Watch?.Dispose();
             if (entry.Recorder is { } recorder)
             {
                 entry.Recorder = null;
