@@ -68,9 +68,11 @@ internal static class ScaleModesScenario
             report["ttyd_pss_mb"] = processes.Sum(p => PersistenceScenario.Pss(p.Process.ProcessId)) / 1024.0;
             report["host_pss_mb"] = PersistenceScenario.Pss(Environment.ProcessId) / 1024.0;
 
+            await Console.Error.WriteLineAsync($"scale-modes: {count} sessions created, cleaning up").ConfigureAwait(false);
             t.Restart();
             var cleaned = await harness.Manager.CleanupAllAsync();
-            report["clean_s"] = t.Elapsed.TotalSeconds;
+            var clean = t.Elapsed;
+            report["clean_s"] = clean.TotalSeconds;
             report["clean_ms_per_session"] = t.Elapsed.TotalMilliseconds / count;
             report["stopped"] = cleaned.Stopped.Count;
             report["stop_failures"] = cleaned.Failed.Count;
@@ -81,6 +83,10 @@ internal static class ScaleModesScenario
             report["leaked_port_reservations"] = harness.Ports.ReservedCount;
             var files = Directory.Exists(harness.RuntimeDirectory) ? Directory.GetFiles(harness.RuntimeDirectory).Count(f => !f.EndsWith(".key", StringComparison.Ordinal)) : 0;
             report["leaked_files"] = files;
+            // The floor, in the same run: as many raw ttyd processes (no manager), all sent SIGTERM at once and awaited.
+            var raw = await RawStopAsync(processes.Count, proxy, start);
+            report["raw_sigterm_all_s"] = raw;
+            report["clean_over_raw"] = clean.TotalSeconds / raw;
             failed = cleaned.Stopped.Count != count || leaked != 0 || files != 0 || harness.Ports.ReservedCount != 0
                 || report["leaked_ports_listening"]!.GetValue<int>() != 0;
         }
@@ -97,6 +103,59 @@ internal static class ScaleModesScenario
         report["leaked_after_final_sweep"] = supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.InstanceMarker, harness.Instance).Count;
         Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return failed ? 1 : 0;
+    }
+
+    // Starts n ttyd (on Unix sockets, or on the range's ports), waits until each listens, then times SIGTERM to all and
+    // the last exit. What any caller pays at least to stop that many ttyd gracefully on this machine now.
+    private static async Task<double> RawStopAsync(int n, bool sockets, int start)
+    {
+        var folder = Directory.CreateTempSubdirectory("ttydports-raw-");
+        var processes = new List<Process>(n);
+        try
+        {
+            for (var i = 0; i < n; i++)
+            {
+                // sh execs ttyd (same pid) with its output to /dev/null, which ProcessStartInfo cannot do itself.
+                var info = new ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", "exec \"$0\" \"$@\" >/dev/null 2>&1", BenchHarness.TtydPath } };
+                foreach (var arg in sockets ? ["-i", Path.Combine(folder.FullName, $"{i}.sock")] : new[] { "-p", (start + i).ToString(System.Globalization.CultureInfo.InvariantCulture), "-i", "127.0.0.1" })
+                {
+                    info.ArgumentList.Add(arg);
+                }
+
+                foreach (var arg in new[] { "-W", "sleep", "3600" })
+                {
+                    info.ArgumentList.Add(arg);
+                }
+
+                processes.Add(Process.Start(info)!);
+            }
+
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromSeconds(60)
+                && (sockets ? Directory.GetFiles(folder.FullName, "*.sock").Length < n : BenchHarness.ListeningPorts(start, start + n - 1).Count < n))
+            {
+                await Task.Delay(100);
+            }
+
+            var t = Stopwatch.StartNew();
+            foreach (var process in processes)
+            {
+                _ = Native.kill(process.Id, Native.SIGTERM);
+            }
+
+            await Task.WhenAll(processes.Select(p => p.WaitForExitAsync()));
+            return t.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            foreach (var process in processes.Where(p => !p.HasExited))
+            {
+                process.Kill();
+            }
+
+            processes.ForEach(p => p.Dispose());
+            folder.Delete(recursive: true);
+        }
     }
 
     private static Task CreateRangeAsync(BenchHarness harness, int from, int to) =>

@@ -45,6 +45,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
     internal Func<IReadOnlyDictionary<int, int>> CountPortClients { get; set; }
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
+
+    // Moved on whenever a slot is added or removed: status keeps its sorted order until then.
+    private int _slotsVersion;
+    private volatile SlotOrder? _order;
     private readonly Lock _adoptLock = new();
     private readonly SessionLimits _limits;
     private volatile bool _adopted;
@@ -146,7 +150,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         EnsureAdopted();
         while (true)
         {
-            var slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
+            var slot = SlotFor(container);
             await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -214,7 +218,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 if (slot.Current is null)
                 {
-                    _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
+                    RemoveSlot(container, slot);
                 }
 
                 slot.Gate.Release();
@@ -652,8 +656,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         // Exits, stops and continues since the last look, in a fixed number of system calls; then memory only. A
         // frozen ttyd the kernel cannot report (not our child: adopted) is asked, and repair's HTTP probe catches the rest.
         (_supervisor as IProcessEvents)?.Refresh();
-        var sessions = new List<TtydSessionStatus>(_slots.Count);
-        foreach (var slot in _slots.Values)
+        var order = StatusOrder();
+        var sessions = new List<TtydSessionStatus>(order.Length);
+        foreach (var slot in order)
         {
             if (slot.Current is { } entry)
             {
@@ -661,8 +666,47 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             }
         }
 
-        sessions.Sort(static (a, b) => string.CompareOrdinal(a.Session.Container, b.Session.Container));
         return new TtydStatus { Sessions = sessions, LastError = _lastError };
+    }
+
+    // The slots by container name, sorted again only after a slot came or went: a sort per call made status grow
+    // faster than the sessions (N log N).
+    private SessionSlot[] StatusOrder()
+    {
+        var version = Volatile.Read(ref _slotsVersion);
+        if (_order is { } order && order.Version == version)
+        {
+            return order.Slots;
+        }
+
+        // A slot that comes or goes during this read moves the version on, so the next call reads again.
+        var slots = _slots.ToArray();
+        Array.Sort(slots, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var sorted = Array.ConvertAll(slots, static s => s.Value);
+        _order = new SlotOrder(version, sorted);
+        return sorted;
+    }
+
+    private sealed record SlotOrder(int Version, SessionSlot[] Slots);
+
+    private SessionSlot SlotFor(string container)
+    {
+        if (_slots.TryGetValue(container, out var slot))
+        {
+            return slot;
+        }
+
+        slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
+        Interlocked.Increment(ref _slotsVersion); // another caller may have added it: one needless sort at worst
+        return slot;
+    }
+
+    private void RemoveSlot(string container, SessionSlot slot)
+    {
+        if (_slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot)))
+        {
+            Interlocked.Increment(ref _slotsVersion);
+        }
     }
 
     private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
@@ -695,9 +739,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             // once every ttyd of the batch is gone: nothing can create a tmux server or an exec for them any more, so this
             // look misses none (it replaces a last look per session, which cost a /proc scan each: 2000 sessions, 4,000
             // scans of 4,000 processes).
-            var execs = FindExecProcesses(token: null);
+            // The two scans read every process's environment each: one per core.
+            var findExecs = Task.Run(() => FindExecProcesses(token: null), CancellationToken.None);
             var terminals = FindSessionProcesses(token: null);
-            await Task.WhenAll(stopped.Select(h => FinishStopAsync(h, execs, terminals))).ConfigureAwait(false);
+            var execs = await findExecs.ConfigureAwait(false);
+
+            // 3. Their stops and the files, spread over the cores like the halts.
+            var finishes = new Task[stopped.Count];
+            Parallel.For(0, stopped.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => finishes[i] = FinishStopAsync(stopped[i], execs, terminals));
+            await Task.WhenAll(finishes).ConfigureAwait(false);
         }
 
         return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = [.. halted.Where(h => h.Failed is not null).Select(h => h.Failed!)] };
@@ -728,7 +778,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             }
 
             slot.Current = null;
-            _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
+            RemoveSlot(container, slot);
             return (halted, null);
         }
         finally
@@ -894,7 +944,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             foreach (var found in trusted)
             {
                 var session = found.Session;
-                var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
+                var slot = SlotFor(session.Container);
                 if (slot.Current is null && _supervisor.IsAlive(session.Process))
                 {
                     var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
