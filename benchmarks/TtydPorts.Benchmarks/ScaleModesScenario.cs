@@ -180,6 +180,16 @@ internal static class ScaleModesScenario
             }
         }
 
+        // Of which the kernel's report of exits and stops (one epoll_wait, one waitid that walks the host's children).
+        var refresh = new List<double>(StatusCalls);
+        for (var i = 0; i < StatusCalls; i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            harness.Supervisor.Refresh();
+            refresh.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+
+        report[name + "_refresh_median_ms"] = Scenarios.Median(refresh);
         var median = Scenarios.Median(times);
         report[name + "_median_ms"] = median;
         report[name + "_min_ms"] = times.Min();
