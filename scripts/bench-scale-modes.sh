@@ -57,6 +57,10 @@ for mode in ("proxy", "direct"):
     row(f"status at {n}, median of 101 calls (ms)", f"status_{n}_median_ms")
     row(f"status per session at {n} / at {mark}", "status_per_session_ratio")
     row(f"cleanup of {n} sessions (s)", "clean_s")
+    row("floor: as many raw ttyd, SIGTERM to all (s)", "raw_sigterm_all_s")
+    row("cleanup / floor (same run)", "clean_over_raw")
+    row("PSS of the sessions' processes (MB)", "ttyd_pss_mb")
+    row("PSS of the host (MB)", "host_pss_mb")
     row("leaked processes, ports, reservations, files", "leaked_processes")
     for r in runs:
         leaks = sum(r.get(k, 0) for k in ("leaked_processes", "leaked_ports_listening", "leaked_port_reservations", "leaked_files"))
