@@ -24,6 +24,9 @@ internal sealed class ProcessEvents : IDisposable
     private const int Batch = 64;
 
     private readonly Lock _lock = new();
+
+    // Two callers draining at once could apply a stop and the continue after it in the wrong order.
+    private readonly Lock _drainLock = new();
     private readonly Dictionary<long, (PidFd Handle, ProcessWatch Watch, int Pid)> _watched = [];
     private readonly ConcurrentDictionary<int, ProcessWatch> _children = new();
     private SafeFd? _epoll;
@@ -127,6 +130,14 @@ internal sealed class ProcessEvents : IDisposable
         }
 
         var info = stackalloc byte[Native.SigInfoSize];
+        lock (_drainLock)
+        {
+            DrainStops(info);
+        }
+    }
+
+    private unsafe void DrainStops(byte* info)
+    {
         while (true)
         {
             new Span<byte>(info, Native.SigInfoSize).Clear();
