@@ -28,7 +28,7 @@ public sealed class EveryContainerRunning : IContainerInventory
 }
 
 /// <summary>Counts the ttyd processes the manager starts, by decorating the real supervisor.</summary>
-internal sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProcessSupervisor
+internal sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProcessSupervisor, IProcessEvents
 {
     private int _started;
 
@@ -57,6 +57,15 @@ internal sealed class CountingSupervisor(LinuxProcessSupervisor inner) : IProces
     public bool IsAlive(ProcessIdentity process) => inner.IsAlive(process);
 
     /// <inheritdoc />
+    public bool IsStopped(ProcessIdentity process) => inner.IsStopped(process);
+
+    /// <inheritdoc />
+    public ProcessWatch? Watch(ProcessIdentity process) => inner.Watch(process);
+
+    /// <inheritdoc />
+    public void Refresh() => inner.Refresh();
+
+    /// <inheritdoc />
     public Task<bool> StopAsync(ProcessIdentity process, TimeSpan gracePeriod, CancellationToken cancellationToken = default) =>
         inner.StopAsync(process, gracePeriod, cancellationToken);
 
@@ -74,7 +83,7 @@ public sealed class BenchHarness : IAsyncDisposable
 {
     private readonly ServiceProvider _provider;
 
-    public BenchHarness(int rangeStart, int rangeEnd, string? instance = null)
+    public BenchHarness(int rangeStart, int rangeEnd, string? instance = null, Action<TtydSessionOptions>? configure = null)
     {
         Instance = instance ?? "bench-" + Guid.NewGuid().ToString("N")[..8];
         RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-" + Instance);
@@ -92,6 +101,7 @@ public sealed class BenchHarness : IAsyncDisposable
                 o.TtydPath = TtydPath;
                 // Its containers are not real (EveryContainerRunning): a shell started with the session would only run a failing docker exec.
                 o.StartShellWithSession = false;
+                configure?.Invoke(o);
             })
             .Services.BuildServiceProvider();
         _ = _provider.GetRequiredService<IOptions<TtydSessionOptions>>().Value;

@@ -4,6 +4,7 @@ using TtydPorts.Benchmarks;
 
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
+// --scenario scale-modes --mode proxy|direct [--sessions 2000] [--mark 200] [--range 30000 31999]: create, status at the mark and at N, cleanup, leaks
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
@@ -28,6 +29,13 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "1001"),
                 range >= 0 ? Int(args[range + 1]) : 8000,
                 range >= 0 ? Int(args[range + 2]) : 9000);
+        case "scale-modes":
+            return await ScaleModesScenario.RunAsync(
+                Opt("--mode") ?? "proxy",
+                Int(Opt("--sessions") ?? "2000"),
+                Int(Opt("--mark") ?? "200"),
+                range >= 0 ? Int(args[range + 1]) : 30000,
+                range >= 0 ? Int(args[range + 2]) : 31999);
         case "hot-parts":
             return await Scenarios.HotPartsAsync(
                 Int(Opt("--sessions") ?? "200"),
@@ -65,7 +73,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, hot-parts, create-parts, persistence, first-prompt, exec-client, exits)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, persistence, first-prompt, exec-client, exits)");
             return 2;
     }
 }

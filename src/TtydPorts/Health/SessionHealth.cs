@@ -20,24 +20,42 @@ internal enum SessionHealthState
 /// <summary>
 /// The one answer to "can this session be handed out", shared by the manager (reuse, status, repair), the health check
 /// and the <c>ttyd-ports</c> tool, so that they never disagree. The cheap part (<see cref="Check"/>) is a few system
-/// calls; repair adds <see cref="AnswersAsync"/>, an HTTP round trip that a frozen ttyd fails.
+/// calls, or none when its inputs were learnt from the kernel as they changed (status); repair adds <see cref="AnswersAsync"/>, an HTTP round trip that a frozen ttyd fails.
 /// </summary>
 internal static class SessionHealth
 {
     /// <summary>The path repair asks for: ttyd answers it (404, or 401 with credentials), and its log tells it from users' requests.</summary>
     public const string ProbePath = "ttydports-probe";
 
-    /// <summary>The session's state. <paramref name="isPortListening"/> tells whether something listens on a TCP port.</summary>
-    public static SessionHealthState Check(TtydSession session, IProcessSupervisor supervisor, Func<int, bool> isPortListening)
+    /// <summary>
+    /// The session's state. <paramref name="isPortListening"/> tells whether something listens on a TCP port. Without
+    /// <paramref name="learnt"/> every input is asked of the machine (a few system calls); with it, the inputs the kernel
+    /// reports are read from memory instead, the same questions in the same order:
+    /// <list type="bullet">
+    /// <item>alive: the watch's exit, which the kernel reports (pidfd in an epoll set);</item>
+    /// <item>stopped: the watch's state when the kernel reports stops for this process (it is our child); asked otherwise;</item>
+    /// <item>listening: taken as proven. The process's own listener accepted before the session was handed out, and ttyd
+    /// never closes it while it runs. A socket's path could still be deleted by another party (only
+    /// <see cref="RuntimeFolder"/> deletes in the folder, and only for a session that has stopped): reuse and repair
+    /// ask without <paramref name="learnt"/>, so such a session is never handed out and repair replaces it; only status
+    /// may show it healthy until then.</item>
+    /// </list>
+    /// </summary>
+    public static SessionHealthState Check(TtydSession session, IProcessSupervisor supervisor, Func<int, bool> isPortListening, ProcessWatch? learnt = null)
     {
-        if (!supervisor.IsAlive(session.Process))
+        if (learnt is null ? !supervisor.IsAlive(session.Process) : learnt.HasExited)
         {
             return SessionHealthState.Gone;
         }
 
-        if (supervisor.IsStopped(session.Process))
+        if (learnt is { ReportsStops: true } ? learnt.IsStopped : supervisor.IsStopped(session.Process))
         {
             return SessionHealthState.Stopped;
+        }
+
+        if (learnt is not null)
+        {
+            return SessionHealthState.Healthy;
         }
 
         // A socket lives in the runtime folder, where nobody else can put one (RuntimeFolder); a port is probed.

@@ -12,7 +12,7 @@ namespace TtydPorts;
 /// default signal dispositions, standard input from <c>/dev/null</c>, and output to a log file rather than a pipe
 /// that would break, or fill up, when nobody reads it. Reads liveness and start times from <c>/proc</c>.
 /// </summary>
-internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
+internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvents, IDisposable
 {
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
 
@@ -22,6 +22,9 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
 
     // A pidfd per process being watched: liveness is one poll and signals cannot hit a recycled PID.
     private readonly ConcurrentDictionary<ProcessIdentity, PidFd> _handles = new();
+
+    // Exits, stops and continues of watched processes, collected from the kernel when status asks.
+    private readonly ProcessEvents _events = new();
 
     /// <summary>
     /// Creates the supervisor. It waits on real processes, so it keeps real time even where the host registers a
@@ -132,6 +135,15 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     public bool IsStopped(ProcessIdentity process) =>
         _handles.TryGetValue(process, out var handle) ? handle.IsStopped
         : ProcFs.ReadStat(process.ProcessId) is { State: 'T' or 't' } stat && stat.StartTime == process.StartTime;
+
+    /// <inheritdoc />
+    public ProcessWatch? Watch(ProcessIdentity process) =>
+        IsAlive(process) && _handles.TryGetValue(process, out var handle)
+            ? _events.Watch(handle, process.ProcessId, child: _children.TryGetValue(process.ProcessId, out var code) && code is null) // unreaped: certainly this process
+            : null;
+
+    /// <inheritdoc />
+    public void Refresh() => _events.Refresh();
 
     // Verifies the process by PID and start time and, where pidfds exist, keeps a handle on it from then on.
     private bool Track(ProcessIdentity process, out PidFd? handle)
@@ -453,6 +465,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IDisposable
     /// <summary>Closes the process handles; the processes themselves are not touched.</summary>
     public void Dispose()
     {
+        _events.Dispose();
         foreach (var process in _handles.Keys)
         {
             Forget(process);

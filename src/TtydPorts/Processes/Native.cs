@@ -179,6 +179,41 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint write(SafeFd fd, void* buffer, nuint count);
 
+    /// <summary>An epoll set (close-on-exec); invalid when the call failed.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial SafeFd epoll_create1(int flags);
+
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const uint EPOLLIN = 0x001;
+
+    // struct epoll_event is packed on x86-64 (12 bytes, data at 4) and naturally aligned elsewhere (16 bytes, data at 8):
+    // it is handled as bytes with the layout of the architecture it runs on.
+    public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    public static readonly int EpollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int epoll_ctl(SafeFd epoll, int operation, int fd, byte* epollEvent);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int epoll_wait(SafeFd epoll, byte* events, int maxEvents, int timeout);
+
+    public const int P_ALL = 0;
+    public const int WSTOPPED = 2;
+    public const int WCONTINUED = 8;
+    public const int CLD_TRAPPED = 4;
+    public const int CLD_STOPPED = 5;
+    public const int CLD_CONTINUED = 6;
+
+    // siginfo_t is 128 bytes on every Linux ABI; for SIGCHLD, si_code is at 8 and si_pid at 16 on 64-bit ones.
+    public const int SigInfoSize = 128;
+    public const int SigInfoCodeOffset = 8;
+    public const int SigInfoPidOffset = 16;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int waitid(int idType, uint id, byte* info, int options);
+
     // Never retried on EINTR: Linux releases the descriptor even then, and a retry could close one another thread just got.
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);

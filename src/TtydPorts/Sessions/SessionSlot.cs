@@ -22,6 +22,10 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // The persistent shell being started ahead of the first connection; a stop waits for it before its last look.
     public Task? ShellStart { get; init; }
 
+    // ttyd's exits and stops as the kernel reports them, so that status reads them from memory (IProcessEvents); null
+    // when the supervisor cannot watch, and status asks instead. Ended when the session stops.
+    public ProcessWatch? Watch { get; init; }
+
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }
 

@@ -42,6 +42,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
     internal Func<IReadOnlyDictionary<int, int>> CountPortClients { get; set; }
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
+
+    // Moved on whenever a slot is added or removed: status keeps its sorted order until then.
+    private int _slotsVersion;
+    private volatile SlotOrder? _order;
     private readonly Lock _adoptLock = new();
     private readonly SessionLimits _limits;
     private volatile bool _adopted;
@@ -142,7 +146,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         EnsureAdopted();
         while (true)
         {
-            var slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
+            var slot = SlotFor(container);
             await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -158,7 +162,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         // Bound to a container that is gone: never handed out, whoever asks for the name now.
                         Log.SessionStale(_logger, container, existing.Session.ProcessId, existing.Session.ContainerId ?? "(not recorded)");
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "its container is gone or the name means another one");
-                        await StopAndEndAsync(existing, StopReason.Replaced).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing) && command is not null && !command.Equals(existing.Session.Command))
@@ -168,7 +172,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         ThrowIfConflict(existing.Session, userId, topologyId);
                         Log.CommandReplaced(_logger, container, existing.Session.Command?.ToString() ?? "(not recorded)", command.ToString());
                         Log.SessionReplaced(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId, "another command was asked for");
-                        await StopAndEndAsync(existing, StopReason.Replaced).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Replaced).ConfigureAwait(false);
                         slot.Current = null;
                     }
                     else if (IsHealthy(existing))
@@ -192,7 +196,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                             Log.SessionUnhealthy(_logger, container, endpoint, existing.Session.ProcessId, state);
                             Log.SessionReplaced(_logger, container, endpoint, existing.Session.ProcessId, $"its ttyd is {state}");
                         }
-                        await StopAndEndAsync(existing, StopReason.Dead).ConfigureAwait(false);
+                        await StopEntryAsync(existing, StopReason.Dead).ConfigureAwait(false);
                         slot.Current = null;
                     }
                 }
@@ -210,7 +214,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 if (slot.Current is null)
                 {
-                    _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
+                    RemoveSlot(container, slot);
                 }
 
                 slot.Gate.Release();
@@ -363,6 +367,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                         TmuxCommand.Create(tmux, _folder.TmuxSocketPath(token), _options.ScrollbackLines, _launch.ShellCommand(session, token)),
                         launch.Environment, _options.StartTimeout, _logger),
                     Recorder = StartRecorder(session, token, key, launch.FileName, tmux),
+                    Watch = (_supervisor as IProcessEvents)?.Watch(process), // last: nothing after it can throw
                 };
             }
             catch (ProcessLaunchException e)
@@ -442,8 +447,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         }
     }
 
-    // The reuse path: a few system calls, no lock, no I/O beyond them.
+    // The reuse path: a few system calls, no lock, no I/O beyond them. Always asked of the machine, never learnt: what is
+    // handed out must be alive, running and listening at the moment it is handed out.
     private bool IsHealthy(SessionEntry entry) => !entry.Unfit && !entry.Stale && Health(entry.Session) == SessionHealthState.Healthy;
+
+    // Status: the same model from what the kernel reported (call IProcessEvents.Refresh first), no system call per
+    // session; a session without a watch is asked.
+    private bool IsHealthyAsLearnt(SessionEntry entry) =>
+        !entry.Unfit && !entry.Stale && SessionHealth.Check(entry.Session, _supervisor, IsPortListening, entry.Watch) == SessionHealthState.Healthy;
 
     private SessionHealthState Health(TtydSession session) => SessionHealth.Check(session, _supervisor, IsPortListening);
 
@@ -638,17 +649,60 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     /// <inheritdoc />
     public TtydStatus GetStatus()
     {
-        var sessions = new List<TtydSessionStatus>(_slots.Count);
-        foreach (var slot in _slots.Values)
+        // Exits, stops and continues since the last look, in a fixed number of system calls; then memory only. A
+        // frozen ttyd the kernel cannot report (not our child: adopted) is asked, and repair's HTTP probe catches the rest.
+        (_supervisor as IProcessEvents)?.Refresh();
+        var order = StatusOrder();
+        var sessions = new List<TtydSessionStatus>(order.Length);
+        foreach (var slot in order)
         {
             if (slot.Current is { } entry)
             {
-                sessions.Add(new TtydSessionStatus { Session = entry.Session, Healthy = IsHealthy(entry) });
+                sessions.Add(new TtydSessionStatus { Session = entry.Session, Healthy = IsHealthyAsLearnt(entry) });
             }
         }
 
-        sessions.Sort(static (a, b) => string.CompareOrdinal(a.Session.Container, b.Session.Container));
         return new TtydStatus { Sessions = sessions, LastError = _lastError };
+    }
+
+    // The slots by container name, sorted again only after a slot came or went: a sort per call made status grow
+    // faster than the sessions (N log N).
+    private SessionSlot[] StatusOrder()
+    {
+        var version = Volatile.Read(ref _slotsVersion);
+        if (_order is { } order && order.Version == version)
+        {
+            return order.Slots;
+        }
+
+        // A slot that comes or goes during this read moves the version on, so the next call reads again.
+        var slots = _slots.ToArray();
+        Array.Sort(slots, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var sorted = Array.ConvertAll(slots, static s => s.Value);
+        _order = new SlotOrder(version, sorted);
+        return sorted;
+    }
+
+    private sealed record SlotOrder(int Version, SessionSlot[] Slots);
+
+    private SessionSlot SlotFor(string container)
+    {
+        if (_slots.TryGetValue(container, out var slot))
+        {
+            return slot;
+        }
+
+        slot = _slots.GetOrAdd(container, static _ => new SessionSlot());
+        Interlocked.Increment(ref _slotsVersion); // another caller may have added it: one needless sort at worst
+        return slot;
+    }
+
+    private void RemoveSlot(string container, SessionSlot slot)
+    {
+        if (_slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot)))
+        {
+            Interlocked.Increment(ref _slotsVersion);
+        }
     }
 
     private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
@@ -668,17 +722,38 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             return CleanupResult.Empty;
         }
 
-        // One look at the machine for every session's processes outside ttyd's tree, not one per session; then, once all
-        // are stopped, one call for what they left inside their containers.
-        var terminals = FindSessionProcesses(token: null);
-        var outcomes = await Task.WhenAll(targets.Select(t => StopSlotAsync(t.Container, t.Slot, match, reason, terminals, cancellationToken))).ConfigureAwait(false);
-        await EndTerminalsAsync(outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!)).ConfigureAwait(false);
-        return new CleanupResult { Stopped = [.. outcomes.Where(o => o.Stopped is not null).Select(o => o.Stopped!.Session)], Failed = [.. outcomes.Where(o => o.Failed is not null).Select(o => o.Failed!)] };
+        // 1. Every ttyd of the batch at once, each under its slot's gate. A halt runs synchronously up to its wait (tree,
+        // signals): those parts run at most one per core at a time; the waits are the kernel's (pidfds in ExitWaiter's
+        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others.
+        var halts = new Task<(HaltedSession? Halted, StopFailure? Failed)>[targets.Count];
+        Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => halts[i] = HaltSlotAsync(targets[i].Container, targets[i].Slot, match, reason, cancellationToken));
+        var halted = await Task.WhenAll(halts).ConfigureAwait(false);
+        var stopped = halted.Where(h => h.Halted is not null).Select(h => h.Halted!).ToList();
+        if (stopped.Count > 0)
+        {
+            // 2. One look at the machine for every session's other processes and leftovers, not one per session, taken
+            // once every ttyd of the batch is gone: nothing can create a tmux server or an exec for them any more, so this
+            // look misses none (it replaces a last look per session, which cost a /proc scan each: 2000 sessions, 4,000
+            // scans of 4,000 processes).
+            var terminals = FindSessionProcesses(token: null);
+
+            // 3. Their stops and the files, spread over the cores like the halts.
+            var finishes = new Task[stopped.Count];
+            Parallel.For(0, stopped.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => finishes[i] = FinishStopAsync(stopped[i], terminals));
+            await Task.WhenAll(finishes).ConfigureAwait(false);
+
+            // 4. What the batch left inside its containers, in one call to the runtime (one /proc scan for a local engine),
+            // once no tmux server is left to start another exec.
+            await EndTerminalsAsync(stopped.Select(h => h.Entry)).ConfigureAwait(false);
+        }
+
+        return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = [.. halted.Where(h => h.Failed is not null).Select(h => h.Failed!)] };
     }
 
-    private async Task<(SessionEntry? Stopped, StopFailure? Failed)> StopSlotAsync(
-        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, ILookup<string, ProcessIdentity> terminals,
-        CancellationToken cancellationToken)
+    // The gate is held only while ttyd stops, never while waiting for the rest of the batch: two batches that share
+    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for.
+    private async Task<(HaltedSession? Halted, StopFailure? Failed)> HaltSlotAsync(
+        string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -689,9 +764,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                 return (null, null);
             }
 
+            HaltedSession halted;
             try
             {
-                await StopEntryAsync(entry, reason, terminals).ConfigureAwait(false);
+                halted = await HaltAsync(entry, reason).ConfigureAwait(false);
             }
             catch (TtydPortsException e)
             {
@@ -699,20 +775,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             }
 
             slot.Current = null;
-            _slots.TryRemove(new KeyValuePair<string, SessionSlot>(container, slot));
-            return (entry, null);
+            RemoveSlot(container, slot);
+            return (halted, null);
         }
         finally
         {
             slot.Gate.Release();
         }
-    }
-
-    // One session stopped on its own (replaced, dead, stale): its processes, then what it left in its container.
-    private async Task StopAndEndAsync(SessionEntry entry, StopReason reason)
-    {
-        await StopEntryAsync(entry, reason, FindSessionProcesses(entry.Token)).ConfigureAwait(false);
-        await EndTerminalsAsync([entry]).ConfigureAwait(false);
     }
 
     // The runtime ends what the sessions' execs left inside their containers (a killed exec client does not end them).
@@ -727,69 +796,101 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
     private ILookup<string, ProcessIdentity> FindSessionProcesses(string? token) =>
         SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, token);
 
-    // Stops the process tree, then the session's processes outside it (tmux server, observer), then what the session
-    // left inside its container; the port is released only once ttyd is gone. Not cancellable: a stop abandoned
-    // half-way would leave a process whose port we no longer track.
-    private async Task StopEntryAsync(SessionEntry entry, StopReason reason, ILookup<string, ProcessIdentity> terminals)
+    // One session alone (replaced on ensure): the same steps as a batch of one, its look limited to its own token.
+    private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
+    {
+        var halted = await HaltAsync(entry, reason).ConfigureAwait(false);
+        await FinishStopAsync(halted, FindSessionProcesses(entry.Token)).ConfigureAwait(false);
+        await EndTerminalsAsync([entry]).ConfigureAwait(false);
+    }
+
+    // A session whose ttyd is gone, its port and its place in the limits given back; its other processes, leftovers and
+    // files are the second step's (FinishStopAsync).
+    private sealed record HaltedSession(SessionEntry Entry, StopReason Reason, Activity? Activity);
+
+    // Stops ttyd's process tree and whatever could still create a process for the session (its recorder's tmux client,
+    // the shell being started); gives back the port and the user's slot, since ttyd is gone. Not cancellable: a stop
+    // abandoned half-way would leave a process whose port we no longer track.
+    private async Task<HaltedSession> HaltAsync(SessionEntry entry, StopReason reason)
     {
         var session = entry.Session;
-        var endpoint = Log.EndpointOf(session);
-        using var activity = TtydPortsActivities.StartStop(session, reason);
+        var activity = TtydPortsActivities.StartStop(session, reason);
+
+        // The observer ttyd (recorded at its start, verified by start time like ttyd) goes with ttyd, both exits awaited
+        // together: in a batch the machine then tears down every process of it at once, and the look for leftovers
+        // that follows has half as many processes to read.
+        var observer = session.ObserverProcess is { } watcher ? StopOutsideTreeAsync(session, watcher, _options.StopGracePeriod) : Task.CompletedTask;
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ProcessStopException e)
         {
-            Log.StopFailed(_logger, e, session.Container, endpoint, session.ProcessId);
+            Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), session.ProcessId);
             TtydPortsActivities.Failed(activity, e);
+            activity?.Dispose();
+            await observer.ConfigureAwait(false);
             throw;
         }
 
+        await observer.ConfigureAwait(false);
+
+        entry.Watch?.Dispose();
+
         // Before the tmux server goes, so that the recorder does not wait for a server that will never come back; its
-        // client, if still there, is also among the session's marked processes below. The file stays.
+        // client, if still there, is also among the session's marked processes. The file stays.
         if (entry.Recorder is { } recorder)
         {
             entry.Recorder = null;
             await recorder.DisposeAsync().ConfigureAwait(false);
         }
 
-        var rest = terminals[entry.Token].Where(p => p != session.Process).ToList();
-        if (session.Persistent)
+        // A tmux client still starting the shell could create the server after the look for leftovers: let it finish
+        // (it is bounded by StartTimeout and logs its own failures).
+        if (session.Persistent && entry.ShellStart is { } shellStart)
         {
-            // A tmux client still starting the shell could create the server after the look below: let it finish
-            // (it is bounded by StartTimeout and logs its own failures).
-            if (entry.ShellStart is { } shellStart)
-            {
-                await shellStart.ConfigureAwait(false);
-            }
-
-            // ttyd is gone now, so nothing can create a tmux server any more: a last look for this session alone
-            // catches one created after the batch looked (a connection that arrived meanwhile).
-            rest = [.. rest.Union(FindSessionProcesses(entry.Token)[entry.Token]).Where(p => p != session.Process)];
+            await shellStart.ConfigureAwait(false);
         }
 
-        foreach (var process in rest)
+        if (session.SocketPath is null && entry.HoldsPort)
         {
-            try
-            {
-                await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (ProcessStopException e)
-            {
-                Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
-            }
-        }
-
-        if (session.SocketPath is not null || entry.HoldsPort)
-        {
-            ReleaseEndpoint(session, entry.Token);
+            _ports.Release(session.Port);
         }
 
         _limits.Release(session.UserId);
-        _folder.DeleteSessionFiles(entry.Token, socket: false);
-        _metrics.Stopped(reason);
-        Log.SessionStopped(_logger, session.Container, endpoint, session.ProcessId, reason);
+        return new HaltedSession(entry, reason, activity);
+    }
+
+    // A process of the session outside ttyd's tree (tmux server, observer); a failure is logged, the stop goes on.
+    private async Task StopOutsideTreeAsync(TtydSession session, ProcessIdentity process, TimeSpan gracePeriod)
+    {
+        try
+        {
+            await _supervisor.StopAsync(process, gracePeriod, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ProcessStopException e)
+        {
+            Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
+        }
+    }
+
+    // The session's processes outside ttyd's tree (tmux server, observer), then its files (what it left inside its
+    // container is the runtime's, after the batch). Never throws: what cannot be stopped is logged.
+    private async Task FinishStopAsync(HaltedSession halted, ILookup<string, ProcessIdentity> terminals)
+    {
+        var (entry, reason, activity) = halted;
+        var session = entry.Session;
+        using (activity)
+        {
+            foreach (var process in terminals[entry.Token].Where(p => p != session.Process && p != session.ObserverProcess))
+            {
+                await StopOutsideTreeAsync(session, process, _options.StopGracePeriod).ConfigureAwait(false);
+            }
+
+            _folder.DeleteSessionFiles(entry.Token, socket: session.SocketPath is not null);
+            _metrics.Stopped(reason);
+            Log.SessionStopped(_logger, session.Container, Log.EndpointOf(session), session.ProcessId, reason);
+        }
     }
 
     /// <inheritdoc />
@@ -834,12 +935,19 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             foreach (var found in trusted)
             {
                 var session = found.Session;
-                var slot = _slots.GetOrAdd(session.Container, static _ => new SessionSlot());
+                var slot = SlotFor(session.Container);
                 if (slot.Current is null && _supervisor.IsAlive(session.Process))
                 {
                     var holdsPort = session.SocketPath is null && _ports.TryAcquire(session.Port);
                     var unfit = !_launch.Fits(session) || (session.SocketPath is null && !holdsPort);
-                    slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp()) { Unfit = unfit, HoldsPort = holdsPort };
+                    slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp())
+                    {
+                        Unfit = unfit,
+                        HoldsPort = holdsPort,
+                        // Status may take listening as proven only for a session seen listening (SessionHealth.Check);
+                        // an adopted one that is not is asked on every status until repair replaces it.
+                        Watch = unfit || Health(session) != SessionHealthState.Healthy ? null : (_supervisor as IProcessEvents)?.Watch(session.Process),
+                    };
                     if (!unfit)
                     {
                         // The earlier run's recorder ended with it: recording goes on in a new file.
@@ -879,6 +987,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
         foreach (var entry in Entries().ToList())
         {
+            entry.Watch?.Dispose();
             if (entry.Recorder is { } recorder)
             {
                 entry.Recorder = null;
