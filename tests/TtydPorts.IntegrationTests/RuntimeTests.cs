@@ -16,7 +16,7 @@ public sealed class RuntimeTests
     private static readonly TerminalCommand NodeKindCommand = TerminalCommand.Of("sh", "-c", "echo node-kind-$((40+2)); exec sh");
 
     // Inside the container: each process whose environment carries a session marker, as "pid uid cwd".
-    private const string MarkedProcesses =
+    internal const string MarkedProcesses =
         "for d in /proc/[0-9]*; do if tr '\\000' '\\n' < $d/environ 2>/dev/null | grep -q '^TTYDPORTS_EXEC='; then " +
         "u=$(awk '/^Uid:/ {print $2}' $d/status 2>/dev/null) && c=$(readlink $d/cwd 2>/dev/null) && echo \"${d#/proc/} $u $c\"; fi; done 2>/dev/null";
 
