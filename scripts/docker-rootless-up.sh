@@ -87,10 +87,11 @@ if pid=$(our_engine_pid); then
     wait_for_engine "$pid"
 else
     rm -f "$ROOTLESS_PID_FILE"
-    # Another dockerd of this user (not ours to stop) would hold the socket and the data root.
-    if pgrep -u "$uid" -x dockerd >/dev/null; then
-        die "a dockerd of $ROOTLESS_USER runs that $ROOTLESS_PID_FILE does not name: $(pgrep -a -u "$uid" -x dockerd | head -n 1)"
-    fi
+    # Another dockerd of this user (not ours to stop) would hold the socket and the data root. Zombies do not count:
+    # they have exited, and nothing here reaps what PID 1 inherits.
+    for other in $(pgrep -u "$uid" -x dockerd || true); do
+        running "$other" && die "a dockerd of $ROOTLESS_USER runs that $ROOTLESS_PID_FILE does not name: pid $other"
+    done
     log "starting rootless dockerd as $ROOTLESS_USER on unix://$SOCKET (vfs, host network, no bridge), log $ROOTLESS_LOG_FILE"
     started=${EPOCHREALTIME/./}
     # setsid: its own session, so that it outlives this script's terminal; setpriv execs (no root process stays
@@ -98,10 +99,13 @@ else
     # none of root's variables. The wrapper execs rootlesskit, so $! is rootlesskit's pid.
     # DOCKERD_ROOTLESS_ROOTLESSKIT_NET=host: no network namespace (containers use --network none), hence no port
     # driver either. --bridge=none --iptables=false --ip-masq=false: no network setup, as the rootful test engines.
+    # --state-dir: rootlesskit's lock and API socket in the user's runtime folder, where a killed engine's stay
+    # contained, instead of a new /tmp/rootlesskitNNN on every start.
     setsid setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
         env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" USER="$ROOTLESS_USER" \
         LOGNAME="$ROOTLESS_USER" XDG_RUNTIME_DIR="$RUN_DIR" \
         DOCKERD_ROOTLESS_ROOTLESSKIT_NET=host DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=none \
+        DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS="--state-dir=$RUN_DIR/rootlesskit" \
         /bin/sh "$ROOTLESS_SCRIPT" \
         --host "unix://$SOCKET" --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs \
         >>"$ROOTLESS_LOG_FILE" 2>&1 </dev/null &
@@ -113,7 +117,8 @@ else
 fi
 
 # It must really be rootless: a dockerd run by the user that reports the rootless security option.
-engine_pid=$(pgrep -u "$uid" -x dockerd | head -n 1 || true)
+engine_pid=""
+for p in $(pgrep -u "$uid" -x dockerd || true); do running "$p" && engine_pid=$p; done
 [[ -n $engine_pid ]] || die "no dockerd of $ROOTLESS_USER runs, yet $SOCKET answers"
 options=$(rootless_docker info --format '{{json .SecurityOptions}}' 2>&1) || die "docker info on $SOCKET failed: $options"
 [[ $options == *rootless* ]] || die "the engine on $SOCKET does not report rootless mode: $options"
