@@ -133,3 +133,24 @@ PODMAN_LOG_FILE=/tmp/ttydports-podman.log
 test_podman() {
     env -u CONTAINER_HOST -u CONTAINER_CONNECTION CONTAINERS_CONF="$PODMAN_ROOT/containers.conf" CONTAINERS_STORAGE_CONF="$PODMAN_ROOT/storage.conf" podman "$@"
 }
+
+# Rootless Docker for the tests (scripts/docker-rootless-up.sh and -down.sh): a dockerd run by an unprivileged user of
+# its own, in RootlessKit's user namespace, as a lab host that is not root would use it. The user, its subordinate ids
+# and its data ($HOME/.local/share/docker, with the test image) are made once and kept; only the engine is stopped.
+ROOTLESS_USER=ttydports-rl                                  # fixed: the tests look it up by this name
+ROOTLESS_HOME=/var/lib/$ROOTLESS_USER                      # the user's home: Docker's rootless data root is under it
+ROOTLESS_PID_FILE=/tmp/ttydports-dockerd-rootless.pid      # rootlesskit, the top of the engine's tree: down stops only it
+ROOTLESS_LOG_FILE=/tmp/ttydports-dockerd-rootless.log
+
+# rootless_uid: the rootless user's uid (fails when the user does not exist yet).
+rootless_uid() { id -u "$ROOTLESS_USER" 2>/dev/null; }
+
+# rootless_socket: the engine's socket, where dockerd-rootless.sh puts it: $XDG_RUNTIME_DIR/docker.sock.
+rootless_socket() { echo "/run/user/$(rootless_uid)/docker.sock"; }
+
+# rootless_docker ARGS...: the docker CLI, run as root, against the rootless engine's socket (root may connect to a
+# socket another user owns). The caller's DOCKER_CONTEXT, TLS settings or DOCKER_HOST must not pick another engine.
+rootless_docker() {
+    env -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "DOCKER_HOST=unix://$(rootless_socket)" \
+        "$(docker_client)" "$@"
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test against the real parts: installs ttyd, tmux and the exec client (ttydports-exec) when they are missing, starts a Docker engine when
-# none answers, a second Docker engine on loopback TCP with TLS client certificates and Podman's API service (and stops
-# what it started again at the end), then checks that the suite left no ttyd or tmux process and no test container
-# on any of the three engines behind. Exit status: that of the tests, or 1 for a leak.
+# none answers, a second Docker engine on loopback TCP with TLS client certificates, a rootless Docker engine run by
+# its own unprivileged user, and Podman's API service (and stops what it started again at the end), then checks that
+# the suite left no ttyd or tmux process and no test container on any of the four engines behind. Exit status: that of
+# the tests, or 1 for a leak.
 set -euo pipefail
 SCRIPT_NAME=test
 # shellcheck source=common.sh
@@ -16,11 +17,13 @@ scripts/docker-up.sh
 # Each engine's down runs even when one before it fails, and before the up of the next one can fail.
 stop_engines() {
     scripts/podman-down.sh || echo "test: ERROR: scripts/podman-down.sh failed" >&2
+    scripts/docker-rootless-down.sh || echo "test: ERROR: scripts/docker-rootless-down.sh failed" >&2
     scripts/docker-tls-down.sh || echo "test: ERROR: scripts/docker-tls-down.sh failed" >&2
     scripts/docker-down.sh
 }
 trap stop_engines EXIT
 scripts/docker-tls-up.sh
+scripts/docker-rootless-up.sh
 scripts/podman-up.sh
 scripts/install-chromium.sh
 scripts/install-aot-deps.sh
@@ -48,6 +51,7 @@ if [[ -n ${leaked// /} ]]; then
 fi
 containers=$("$(docker_client)" ps -aq --filter label=ttydports.test=1 | grep -v '^$' || true)
 containers+=" $(tls_docker ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/tls:/' || true)"
+containers+=" $(rootless_docker ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/rootless:/' || true)"
 containers+=" $(test_podman ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/podman:/' || true)"
 if [[ -n ${containers//[[:space:]]/} ]]; then
     echo "test: ERROR: the suite left test containers: $(tr -s "[:space:]" " " <<<"$containers")" >&2

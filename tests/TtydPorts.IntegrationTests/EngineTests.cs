@@ -4,7 +4,8 @@ using System.Text.Json;
 namespace TtydPorts.IntegrationTests;
 
 /// <summary>
-/// The engines the runtime tests use (scripts/docker-tls-up.sh, scripts/podman-up.sh) work as the helpers promise:
+/// The engines the runtime tests use (scripts/docker-tls-up.sh, scripts/docker-rootless-up.sh, scripts/podman-up.sh)
+/// work as the helpers promise:
 /// containers start, take commands and terminals, and go with their lab; only our client certificate reaches the TLS
 /// engine; Podman's service answers the Docker Engine API calls an inventory makes, with Podman's own event names.
 /// </summary>
@@ -13,12 +14,13 @@ public sealed class EngineTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public static TheoryData<string> Engines => ["docker", "docker-tls", "podman", "podman-remote"];
+    public static TheoryData<string> Engines => ["docker", "docker-tls", "docker-rootless", "podman", "podman-remote"];
 
     private static Engine Named(string name) => name switch
     {
         "docker" => Engine.Docker,
         "docker-tls" => Engine.DockerTls,
+        "docker-rootless" => Engine.DockerRootless,
         "podman" => Engine.Podman,
         _ => Engine.PodmanRemote,
     };

@@ -5,8 +5,10 @@ namespace TtydPorts.IntegrationTests;
 
 /// <summary>
 /// Each built-in runtime on its real engine: the local Docker engine, a second dockerd on loopback TCP with TLS client
-/// certificates, and Podman's API service. The command per node, the argument list kept whole, the process inside the
-/// container as the right user in the right folder, and nothing of the terminal left in the container after a stop.
+/// certificates, a rootless dockerd (reached through its user's socket by a manager run as root; RootlessDockerTests
+/// runs the lab host as that user), and Podman's API service. The command per node, the argument list kept whole, the
+/// process inside the container as the right user in the right folder, and nothing of the terminal left in the
+/// container after a stop.
 /// </summary>
 [Collection(RealPartsCollection.Name)]
 public sealed class RuntimeTests
@@ -16,16 +18,17 @@ public sealed class RuntimeTests
     private static readonly TerminalCommand NodeKindCommand = TerminalCommand.Of("sh", "-c", "echo node-kind-$((40+2)); exec sh");
 
     // Inside the container: each process whose environment carries a session marker, as "pid uid cwd".
-    private const string MarkedProcesses =
+    internal const string MarkedProcesses =
         "for d in /proc/[0-9]*; do if tr '\\000' '\\n' < $d/environ 2>/dev/null | grep -q '^TTYDPORTS_EXEC='; then " +
         "u=$(awk '/^Uid:/ {print $2}' $d/status 2>/dev/null) && c=$(readlink $d/cwd 2>/dev/null) && echo \"${d#/proc/} $u $c\"; fi; done 2>/dev/null";
 
-    public static TheoryData<string> Engines => ["docker", "docker-tls", "podman"];
+    public static TheoryData<string> Engines => ["docker", "docker-tls", "docker-rootless", "podman"];
 
     private static Engine EngineNamed(string name) => name switch
     {
         "docker" => Engine.Docker,
         "docker-tls" => Engine.DockerTls,
+        "docker-rootless" => Engine.DockerRootless,
         _ => Engine.Podman,
     };
 
@@ -36,6 +39,9 @@ public sealed class RuntimeTests
             case "docker-tls":
                 options.DockerEndpoint = RealParts.TlsEndpoint;
                 options.DockerCertPath = RealParts.TlsCertPath;
+                break;
+            case "docker-rootless":
+                options.DockerEndpoint = RealParts.RootlessEndpoint;
                 break;
             case "podman":
                 options.ContainerRuntime = ContainerRuntimeKind.Podman;

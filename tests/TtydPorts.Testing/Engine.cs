@@ -3,7 +3,8 @@ namespace TtydPorts.IntegrationTests;
 /// <summary>
 /// A container engine the tests start containers on, and how its CLI reaches it: the executable, the arguments before
 /// the command, and the variables set over the test process's own (a null value removes one). Started by the scripts:
-/// <see cref="Docker"/> by docker-up.sh, <see cref="DockerTls"/> by docker-tls-up.sh, <see cref="Podman"/> by podman-up.sh.
+/// <see cref="Docker"/> by docker-up.sh, <see cref="DockerTls"/> by docker-tls-up.sh, <see cref="DockerRootless"/> by
+/// docker-rootless-up.sh, <see cref="Podman"/> by podman-up.sh.
 /// </summary>
 public sealed record Engine
 {
@@ -29,6 +30,25 @@ public sealed record Engine
         CliPath = RealParts.DockerClient,
         Environment = RealParts.TlsEnvironment(RealParts.TlsCertPath),
         Requirement = RealParts.RequireTlsEngine,
+    };
+
+    /// <summary>
+    /// The rootless dockerd that the unprivileged user <see cref="RealParts.RootlessUser"/> runs, reached through its
+    /// socket <c>/run/user/UID/docker.sock</c>. The CLI runs as the test process's user (root may connect to a socket
+    /// another user owns); a container's root is that user on the host.
+    /// </summary>
+    public static Engine DockerRootless { get; } = new()
+    {
+        Name = "docker-rootless",
+        CliPath = RealParts.DockerClient,
+        Environment = new Dictionary<string, string?>
+        {
+            ["DOCKER_HOST"] = RealParts.RootlessEndpoint,
+            ["DOCKER_CONTEXT"] = null,
+            ["DOCKER_TLS_VERIFY"] = null,
+            ["DOCKER_CERT_PATH"] = null,
+        },
+        Requirement = RealParts.RequireRootlessEngine,
     };
 
     /// <summary>Podman's local CLI on the tests' configuration and storage (what the API service uses too).</summary>

@@ -56,6 +56,30 @@ public static class RealParts
         ["CONTAINER_CONNECTION"] = null,
     };
 
+    /// <summary>The unprivileged user that runs the rootless engine (scripts/docker-rootless-up.sh creates it).</summary>
+    public const string RootlessUser = "ttydports-rl";
+
+    /// <summary>That user's uid and gid, or null when the user does not exist (the rootless engine was never started).</summary>
+    public static (uint Uid, uint Gid)? RootlessIds { get; } = FindUser(RootlessUser);
+
+    /// <summary>That user's home (the engine's data is under it).</summary>
+    public static string RootlessHome => $"/var/lib/{RootlessUser}";
+
+    /// <summary>Its <c>XDG_RUNTIME_DIR</c>, 0700 and its own: the engine's socket is there, and a lab host's runtime folder can be.</summary>
+    public static string RootlessRunDirectory { get; } = RootlessIds is { } ids
+        ? $"/run/user/{ids.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+        : $"/nonexistent/{RootlessUser}";
+
+    public static string RootlessSocket => Path.Combine(RootlessRunDirectory, "docker.sock");
+
+    /// <summary>The rootless engine, as <c>DOCKER_HOST</c> names it.</summary>
+    public static string RootlessEndpoint => "unix://" + RootlessSocket;
+
+    private static readonly Lazy<string?> RootlessMissing = new(() => FindMissingImage(Engine.DockerRootless, "scripts/docker-rootless-up.sh",
+        RootlessIds is null ? $"no user {RootlessUser}"
+        : Native.geteuid() != 0 ? $"the rootless engine's tests run a lab host as {RootlessUser}, which needs root"
+        : CannotConnect(RootlessSocket)));
+
     private static readonly Lazy<string?> TlsMissing = new(() => FindMissingImage(Engine.DockerTls, "scripts/docker-tls-up.sh",
         File.Exists(Path.Combine(TlsCertPath, "key.pem")) ? null : $"no client certificate in {TlsCertPath}"));
 
@@ -81,6 +105,16 @@ public static class RealParts
         SkipOrFail(TlsMissing.Value);
     }
 
+    /// <summary>
+    /// What <see cref="Require"/> checks, and the rootless engine run by <see cref="RootlessUser"/> with the test image
+    /// (scripts/docker-rootless-up.sh); the tests run as root, to start a lab host as that user.
+    /// </summary>
+    public static void RequireRootlessEngine()
+    {
+        Require();
+        SkipOrFail(RootlessMissing.Value);
+    }
+
     /// <summary>What <see cref="Require"/> checks, and Podman's API service with the test image (scripts/podman-up.sh).</summary>
     public static void RequirePodman()
     {
@@ -99,6 +133,20 @@ public static class RealParts
 
             Assert.Skip(reason);
         }
+    }
+
+    private static (uint Uid, uint Gid)? FindUser(string name)
+    {
+        // /etc/passwd: NAME:x:UID:GID:... (the tests' users are local ones).
+        foreach (var line in File.Exists("/etc/passwd") ? File.ReadLines("/etc/passwd") : [])
+        {
+            if (line.Split(':') is [var user, _, var uid, var gid, ..] && user == name)
+            {
+                return (uint.Parse(uid, System.Globalization.CultureInfo.InvariantCulture), uint.Parse(gid, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return null;
     }
 
     private static string? CannotConnect(string socketPath)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Undo scripts/docker-rootless-up.sh: remove the rootless engine's containers labelled ttydports.test=1, then stop the
+# engine, but only the one up started (rootlesskit, its pid in /tmp/ttydports-dockerd-rootless.pid, still alive, still
+# rootlesskit), with what runs under it (dockerd, containerd). The user, its subordinate ids and its data (with the
+# test image) stay, so that the next up is quick. Honours TTYDPORTS_KEEP_ENGINE=1 as docker-down.sh does. Safe to run
+# again.
+set -euo pipefail
+SCRIPT_NAME=docker-rootless-down
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+STOP_TIMEOUT=20
+LABEL=ttydports.test=1
+
+if [[ ! -e $ROOTLESS_PID_FILE ]]; then
+    log "no $ROOTLESS_PID_FILE: no rootless engine of ours to stop"
+    exit 0
+fi
+pid=$(tr -dc '0-9' <"$ROOTLESS_PID_FILE")
+if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == rootlesskit ]]; }; then
+    log "pid ${pid:-?} from $ROOTLESS_PID_FILE is not a running rootlesskit; removing the stale pid file"
+    rm -f "$ROOTLESS_PID_FILE"
+    exit 0
+fi
+
+# 1. Test containers.
+if rootless_uid >/dev/null && rootless_docker version >/dev/null 2>&1; then
+    mapfile -t ids < <(rootless_docker ps -aq --filter "label=$LABEL")
+    if (( ${#ids[@]} )); then
+        log "removing ${#ids[@]} container(s) labelled $LABEL from the rootless engine"
+        run_quiet rootless_docker rm -f "${ids[@]}" || die "docker rm -f on the rootless engine failed"
+    fi
+else
+    log "the rootless engine (rootlesskit pid $pid) does not answer; stopping it without removing containers"
+fi
+
+# Kept when asked (parallel work on one machine), as scripts/docker-down.sh does.
+if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
+    log "TTYDPORTS_KEEP_ENGINE=1: leaving the rootless engine running"
+    exit 0
+fi
+
+# 2. The engine. rootlesskit passes SIGTERM on to dockerd, which stops its containers and its containerd, then
+# rootlesskit exits. Its descendants are noted first, so that none outlives a SIGKILL of the tree.
+descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
+tree=$(descendants "$pid" | tr '\n' ' ')
+log "stopping the rootless engine (rootlesskit pid $pid; under it: ${tree:-nothing})"
+kill -TERM "$pid" 2>/dev/null || true
+deadline=$((SECONDS + STOP_TIMEOUT))
+while running "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
+if running "$pid"; then
+    log "rootlesskit (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL to it and its tree"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+fi
+# What was under it and still runs as the user (a pid reused by another process is not the user's, or not the same
+# program): SIGKILL, so that no dockerd or containerd of a stopped engine holds the data root.
+uid=$(rootless_uid || echo -1)
+for c in $tree; do
+    if running "$c" && [[ $(stat -c %u "/proc/$c" 2>/dev/null) == "$uid" ]]; then
+        case $(cat "/proc/$c/comm" 2>/dev/null) in
+            dockerd|containerd|exe|sh) kill -KILL "$c" 2>/dev/null || true ;;
+        esac
+    fi
+done
+running "$pid" && die "rootlesskit (pid $pid) did not exit"
+rm -f "$ROOTLESS_PID_FILE"
