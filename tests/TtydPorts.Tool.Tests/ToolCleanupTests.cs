@@ -323,4 +323,21 @@ public sealed class ToolCleanupTests(ToolLab lab)
         Assert.Contains("--runtime 'lxd' is not a runtime", run.Error, StringComparison.Ordinal);
         Assert.Equal(0, (await TtydPortsTool.RunAsync("--runtime", "docker", "ports", "--range", "20065-20069")).ExitCode); // control
     }
+
+    [Fact]
+    public async Task Cleanup_also_ends_the_shell_the_terminal_left_inside_its_container()
+    {
+        var node = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(20070, 20074);
+        await sut.StartAsync(node, "alice", "t1");
+        var token = Assert.Single(sut.TtydProcesses()).Markers["TTYDPORTS_SESSION"];
+        await Poll.UntilAsync(() => sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_EXEC", token).Count > 0, Poll.Within(30)); // control: the shell runs
+
+        var run = await TtydPortsTool.RunAsync("cleanup", "--all", "--instance", sut.Instance, "--range", sut.Range);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Empty(sut.TtydProcesses());
+        await Poll.UntilAsync(() => sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_EXEC", token).Count == 0, Poll.Within(10));
+        Assert.Contains("sleep", RealParts.Docker("exec", node, "ps"), StringComparison.Ordinal); // the container itself runs on
+    }
 }

@@ -16,8 +16,11 @@ internal enum StopOutcome
 /// <summary>One target's outcome.</summary>
 internal sealed record StopResult(CleanupTarget Target, StopOutcome Outcome, string? Error);
 
-/// <summary>Stops the planned processes through the library's supervisor (SIGTERM, then SIGKILL, whole tree, identity-checked).</summary>
-internal sealed class CleanupRunner(IProcessSupervisor supervisor)
+/// <summary>
+/// Stops the planned processes through the library's supervisor (SIGTERM, then SIGKILL, whole tree, identity-checked),
+/// then has the runtime end what the stopped sessions' terminals left inside their containers, as the manager does.
+/// </summary>
+internal sealed class CleanupRunner(IProcessSupervisor supervisor, IContainerRuntime? runtime = null)
 {
     private const int MaxParallel = 8;
 
@@ -29,8 +32,26 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor)
             Enumerable.Range(0, targets.Count),
             new ParallelOptions { MaxDegreeOfParallelism = MaxParallel, CancellationToken = cancellationToken },
             async (i, ct) => results[i] = await StopAsync(targets[i], gracePeriod, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        if (runtime is not null)
+        {
+            var leftovers = results
+                .Where(r => r.Outcome != StopOutcome.Failed && r.Target.Session?.Found is { } f && f.Session.ContainerId is not null && Reaches(f.Engine))
+                .Select(r => r.Target.Session!.Found)
+                .Select(f => new ContainerTerminal { Container = f.Session.Container, ContainerId = f.Session.ContainerId!, Marker = f.Token, User = f.Session.Command?.User })
+                .ToList();
+            if (leftovers.Count > 0)
+            {
+                await runtime.EndTerminalsAsync(leftovers, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         return results;
     }
+
+    // The engine the tool reads is the session's; or both are on this machine, where the leftovers are in this /proc.
+    private bool Reaches(string? engine) =>
+        engine is null || string.Equals(engine, runtime!.Endpoint, StringComparison.Ordinal)
+        || (engine.StartsWith("unix://", StringComparison.Ordinal) && runtime!.Endpoint.StartsWith("unix://", StringComparison.Ordinal));
 
     private async Task<StopResult> StopAsync(CleanupTarget target, TimeSpan gracePeriod, CancellationToken cancellationToken)
     {

@@ -16,5 +16,5 @@ internal sealed record ToolContext(
 {
     public MachineReader Reader => new(Supervisor, Inventory, Table, Time);
 
-    public CleanupRunner Runner => new(Supervisor);
+    public CleanupRunner Runner => new(Supervisor, Inventory as IContainerRuntime);
 }
