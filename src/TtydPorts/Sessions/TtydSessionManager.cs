@@ -18,10 +18,6 @@ namespace TtydPorts;
 /// </summary>
 internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
 {
-    // What ttyd and the docker client need of the host's environment (finding programs, the client's config, text
-    // encoding, local time); nothing else of the host's, whose secrets would outlive it in /proc/PID/environ. ttyd
-    // sets TERM for its command itself.
-
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
     private readonly IContainerRuntime _runtime;
@@ -243,7 +239,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
         if (!SessionIds.IsValidContainerId(info.Id))
         {
-            // The id goes on docker's command line as the exec target: only what an id can look like.
+            // The id goes on the runtime's exec line as the target: only what an id can look like.
             _metrics.Started("failed");
             throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
         }
