@@ -4,7 +4,7 @@
 # MapTtydTerminals over Unix sockets, opened as ttyd's page does), side by side in one run, interleaved, with persistent
 # shells on and then off. Real ttyd, tmux and Docker (two busybox containers, removed at the end); prints figures,
 # asserts none. Needs a running Docker engine (it starts none) and ports 21000-21099 free.
-# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 PERSISTENT=both|true|false KESTREL_INLINE=false|true)
+# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)
 set -euo pipefail
 SCRIPT_NAME=bench-echo
 # shellcheck source=common.sh

@@ -41,7 +41,7 @@ internal static class EchoScenario
 
     public static async Task<int> RunAsync(int keys, int megabytes, int rounds, string persistentModes, int start, int end, string docker, bool kestrelInline)
     {
-        var containers = new[] { "d", "p" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
+        var containers = new[] { "d", "p", "i" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
         foreach (var name in containers)
         {
             PersistenceScenario.Run(docker, "run", "-d", "--name", name, "--label", "ttydports.test=1", "--network", "none", "ttydports/busybox:test", "sleep", "3600");
@@ -52,7 +52,7 @@ internal static class EchoScenario
             var modes = persistentModes switch { "true" => [true], "false" => [false], _ => new[] { true, false } };
             foreach (var persistent in modes)
             {
-                await RunModeAsync(persistent, keys, megabytes, rounds, start, end, docker, containers[0], containers[1], kestrelInline);
+                await RunModeAsync(persistent, keys, megabytes, rounds, start, end, docker, containers[0], containers[1..], kestrelInline);
             }
 
             return 0;
@@ -63,7 +63,7 @@ internal static class EchoScenario
         }
     }
 
-    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int start, int end, string docker, string directContainer, string proxyContainer, bool kestrelInline)
+    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int start, int end, string docker, string directContainer, string[] proxyContainers, bool kestrelInline)
     {
         var directInstance = $"bench-echo-d-{Guid.NewGuid().ToString("N")[..8]}";
         await using var direct = new ServiceCollection().AddTtydSessions(o =>
@@ -77,18 +77,28 @@ internal static class EchoScenario
             o.PortCooldown = TimeSpan.Zero;
         }).Services.BuildServiceProvider();
         var directManager = direct.GetRequiredService<ITtydSessionManager>();
-        await using var host = await ProxyHostAsync(persistent, docker, kestrelInline);
-        var proxyManager = host.Services.GetRequiredService<ITtydSessionManager>();
-        var baseAddress = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).First();
-        Terminal? a = null, b = null;
+        await using var host = await ProxyHostAsync(persistent, docker, inline: false);
+        await using var inlineHost = kestrelInline ? await ProxyHostAsync(persistent, docker, inline: true) : null;
+        var managers = new List<ITtydSessionManager> { directManager, host.Services.GetRequiredService<ITtydSessionManager>() };
+        var terminals = new List<(string Name, Terminal Terminal)>();
         try
         {
             var directSession = (await directManager.EnsureSessionAsync(directContainer, User))!;
-            _ = (await proxyManager.EnsureSessionAsync(proxyContainer, User))!;
-            a = await Terminal.DirectAsync(directSession);
-            b = await Terminal.ProxyAsync(baseAddress, proxyContainer);
-            var pair = new[] { ("direct", a), ("proxy", b) };
-            foreach (var (_, t) in pair)
+            terminals.Add(("direct", await Terminal.DirectAsync(directSession)));
+            foreach (var (name, app, container) in new[] { ("proxy", host, proxyContainers[0]), ("proxy-inline", inlineHost, proxyContainers[1]) })
+            {
+                if (app is null)
+                {
+                    continue;
+                }
+
+                var manager = app.Services.GetRequiredService<ITtydSessionManager>();
+                managers.Add(manager);
+                _ = (await manager.EnsureSessionAsync(container, User))!;
+                terminals.Add((name, await Terminal.ProxyAsync(Address(app), container)));
+            }
+
+            foreach (var (_, t) in terminals)
             {
                 await t.WaitForAsync("# ");
                 await t.SendAsync("0cat\r");
@@ -96,41 +106,41 @@ internal static class EchoScenario
                 await t.DrainAsync();
             }
 
-            Console.WriteLine($"persistent shells {(persistent ? "on (tmux)" : "off")}; Kestrel {(kestrelInline ? "UnsafePreferInlineScheduling" : "defaults")}; machine load {File.ReadAllText("/proc/loadavg").Trim()}");
+            Console.WriteLine($"persistent shells {(persistent ? "on (tmux)" : "off")}; machine load {File.ReadAllText("/proc/loadavg").Trim()}");
 
-            // Echo: warm-up, then blocks of BlockKeys alternating direct, proxy, direct, proxy...
-            foreach (var (_, t) in pair)
+            // Echo: warm-up, then blocks of BlockKeys, the modes taking turns and the order rotating block by block.
+            foreach (var (_, t) in terminals)
             {
                 _ = await t.EchoAsync(2 * BlockKeys);
             }
 
-            var echo = new Dictionary<string, List<double>> { ["direct"] = [], ["proxy"] = [] };
+            var echo = terminals.ToDictionary(t => t.Name, _ => new List<double>());
             for (var done = 0; done < keys; done += BlockKeys)
             {
-                foreach (var (name, t) in done / BlockKeys % 2 == 0 ? pair : pair.Reverse())
+                foreach (var (name, t) in Rotate(terminals, done / BlockKeys))
                 {
                     echo[name].AddRange(await t.EchoAsync(Math.Min(BlockKeys, keys - done)));
                 }
             }
 
-            foreach (var (_, t) in pair)
+            foreach (var (_, t) in terminals)
             {
                 await t.SendAsync("0\u0003");
                 await t.WaitForAsync("# ");
                 await t.DrainAsync();
             }
 
-            // Throughput: warm-up with a tenth, then rounds alternating which mode goes first.
+            // Throughput: warm-up with a tenth, then rounds, the order rotating round by round.
             var bytes = (long)megabytes * 1024 * 1024;
-            foreach (var (name, t) in pair)
+            foreach (var (name, t) in terminals)
             {
                 _ = await t.OutputAsync(bytes / 10, $"W{name}");
             }
 
-            var throughput = new Dictionary<string, List<(double Seconds, long Received)>> { ["direct"] = [], ["proxy"] = [] };
+            var throughput = terminals.ToDictionary(t => t.Name, _ => new List<(double Seconds, long Received)>());
             for (var round = 0; round < rounds; round++)
             {
-                foreach (var (name, t) in round % 2 == 0 ? pair : pair.Reverse())
+                foreach (var (name, t) in Rotate(terminals, round))
                 {
                     throughput[name].Add(await t.OutputAsync(bytes, $"R{round}{name}"));
                 }
@@ -140,63 +150,69 @@ internal static class EchoScenario
         }
         finally
         {
-            if (a is not null)
+            foreach (var (_, t) in terminals)
             {
-                await a.DisposeAsync();
+                await t.DisposeAsync();
             }
 
-            if (b is not null)
+            foreach (var manager in managers)
             {
-                await b.DisposeAsync();
+                await manager.CleanupAllAsync();
             }
 
-            await directManager.CleanupAllAsync();
-            await proxyManager.CleanupAllAsync();
             await host.StopAsync();
+            if (inlineHost is not null)
+            {
+                await inlineHost.StopAsync();
+            }
+
             Directory.Delete(Path.Combine(Path.GetTempPath(), directInstance), recursive: true);
         }
     }
 
+    private static IEnumerable<T> Rotate<T>(List<T> items, int by) => items.Skip(by % items.Count).Concat(items.Take(by % items.Count));
+
+    private static Uri Address(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).First();
+
     private static void Report(int keys, int megabytes, Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received)>> throughput)
     {
-        double P(List<double> v, double q)
+        static double P(List<double> v, double q)
         {
             var sorted = v.Order().ToArray();
             return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
         }
 
         Console.WriteLine($"  keystroke echo, {keys} keys per mode (ms)");
+        var direct = echo["direct"];
         foreach (var (name, v) in echo)
         {
-            Console.WriteLine(string.Create(Inv, $"    {name,-7} p50 {P(v, 0.50),7:F3}  p90 {P(v, 0.90),7:F3}  p99 {P(v, 0.99),7:F3}  min {v.Min(),7:F3}  max {v.Max(),8:F3}"));
+            var ratio = name == "direct" ? "" : string.Create(Inv, $"   /direct: p50 {P(v, 0.5) / P(direct, 0.5):F3} (+{P(v, 0.5) - P(direct, 0.5):F3} ms), p99 {P(v, 0.99) / P(direct, 0.99):F3}");
+            Console.WriteLine(string.Create(Inv, $"    {name,-13} p50 {P(v, 0.50),7:F3}  p90 {P(v, 0.90),7:F3}  p99 {P(v, 0.99),7:F3}  min {v.Min(),7:F3}  max {v.Max(),8:F3}{ratio}"));
         }
 
-        Console.WriteLine(string.Create(Inv, $"    proxy/direct p50 {P(echo["proxy"], 0.5) / P(echo["direct"], 0.5):F3}  p99 {P(echo["proxy"], 0.99) / P(echo["direct"], 0.99):F3}  (p50 +{P(echo["proxy"], 0.5) - P(echo["direct"], 0.5):F3} ms)"));
-        Console.WriteLine($"  output throughput, {megabytes} MB per round (MB/s = MiB per second to the end marker; received = bytes that reached the client)");
-        var medians = new Dictionary<string, double>();
+        Console.WriteLine($"  output throughput, {megabytes} MiB per round (MB/s = MiB per second from Enter to the end marker; received = what reached the client)");
+        var medians = throughput.ToDictionary(t => t.Key, t => Scenarios.Median([.. t.Value.Select(r => megabytes / r.Seconds)]));
         foreach (var (name, v) in throughput)
         {
-            var rates = v.Select(r => megabytes / r.Seconds).ToList();
-            medians[name] = Scenarios.Median(rates);
+            var ratio = name == "direct" ? "" : string.Create(Inv, $"   /direct {medians[name] / medians["direct"]:F3}");
             Console.WriteLine(string.Create(Inv,
-                $"    {name,-7} median {medians[name],6:F2} MB/s  rounds {string.Join(", ", rates.Select(r => r.ToString("F2", Inv)))}  received {string.Join(", ", v.Select(r => (r.Received / 1048576.0).ToString("F1", Inv)))} MiB"));
+                $"    {name,-13} median {medians[name],6:F2} MB/s  rounds {string.Join(", ", v.Select(r => (megabytes / r.Seconds).ToString("F2", Inv)))}  received {string.Join(", ", v.Select(r => (r.Received / 1048576.0).ToString("F1", Inv)))} MiB{ratio}"));
         }
-
-        Console.WriteLine(string.Create(Inv, $"    proxy/direct {medians["proxy"] / medians["direct"]:F3}"));
     }
 
-    private static async Task<WebApplication> ProxyHostAsync(bool persistent, string docker, bool kestrelInline)
+    private static async Task<WebApplication> ProxyHostAsync(bool persistent, string docker, bool inline)
     {
         var instance = $"bench-echo-p-{Guid.NewGuid().ToString("N")[..8]}";
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        if (kestrelInline)
+        if (inline)
         {
             // A host's choice, not the library's: socket completions run the application inline, without a thread-pool hop.
             builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
         }
 
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(LogLevel.Error); // the teardown aborts the clients: the forwarder warns of each ended copy
         builder.Services.AddTtydSessions(o =>
         {
             o.InstanceName = instance;
@@ -285,12 +301,12 @@ internal static class EchoScenario
             _screen.Clear();
         }
 
-        /// <summary>Reads until nothing has come for 150 ms.</summary>
-        public async Task DrainAsync()
+        /// <summary>Reads until nothing has come for <paramref name="quietMs"/> ms.</summary>
+        public async Task DrainAsync(int quietMs = 150)
         {
             while (true)
             {
-                using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
+                using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(quietMs));
                 var receive = ReceiveAsync(CancellationToken.None);
                 if (await Task.WhenAny(receive, Task.Delay(Timeout.Infinite, quiet.Token)) != receive)
                 {
@@ -315,14 +331,14 @@ internal static class EchoScenario
                 if (_key > 0 && _key % LineKeys == 0)
                 {
                     await SendAsync("0\u0015"); // Ctrl-U: cat's line is killed (the tty erases it on screen), untimed
-                    await DrainAsync();
+                    await DrainAsync(50);
                 }
 
                 var key = (byte)Keys[_key++ % Keys.Length];
                 var frame = new byte[] { (byte)'0', key };
                 var started = Stopwatch.GetTimestamp();
                 await socket.SendAsync(frame, WebSocketMessageType.Binary, true, timeout.Token);
-                while ((await ReceiveAsync(timeout.Token)).Span.IndexOf(key) < 0)
+                while (!Shows(await ReceiveAsync(timeout.Token), key))
                 {
                 }
 
@@ -331,6 +347,30 @@ internal static class EchoScenario
 
             return times;
         }
+
+        // Whether the output prints the key: control sequences (tmux's cursor hide and show, ESC [ ? 25 l / h, and the like)
+        // are skipped, so that a letter inside one is not taken for the echo. The parser's state carries over frames.
+        private bool Shows(ReadOnlyMemory<byte> output, byte key)
+        {
+            var found = false;
+            foreach (var b in output.Span)
+            {
+                found |= _escape == 0 && b == key;
+                _escape = (_escape, b) switch
+                {
+                    (0, 0x1B) => 1,
+                    (0, _) => 0,
+                    (1, (byte)'[') => 2,
+                    (1, _) => 0,
+                    (2, >= 0x40 and <= 0x7E) => 0,
+                    _ => _escape,
+                };
+            }
+
+            return found;
+        }
+
+        private int _escape;
 
         /// <summary>Runs a command printing <paramref name="bytes"/> bytes, then a marker; returns seconds from Enter to the marker and the bytes received.</summary>
         public async Task<(double Seconds, long Received)> OutputAsync(long bytes, string tag)
@@ -366,8 +406,7 @@ internal static class EchoScenario
             }
 
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            await WaitForAsync("# ");
-            await DrainAsync();
+            await DrainAsync(); // the prompt (tmux may draw it without its trailing space)
             return (seconds, received);
         }
 
