@@ -23,12 +23,15 @@ namespace TtydPorts.Benchmarks;
 /// <item>direct: a TCP-mode session, its WebSocket opened on ttyd's port with the session's credential;</item>
 /// <item>proxy: a Kestrel host on 127.0.0.1 (<c>AddTtydTerminalProxy("/terminals")</c> + <c>MapTtydTerminals()</c>, Unix
 /// sockets, a header authentication that makes the benchmark user the session's owner), opened as ttyd's page does it
-/// (<c>token</c>, then <c>/terminals/{container}/ws</c> with the host's own Origin).</item>
+/// (<c>token</c>, then <c>/terminals/{container}/ws</c> with the host's own Origin);</item>
+/// <item>with <c>--kestrel-inline true</c>, proxy-inline: the same through a second host whose Kestrel runs the application
+/// inline on socket completions (<c>SocketTransportOptions.UnsafePreferInlineScheduling</c>, a host's choice).</item>
 /// </list>
+/// The client runs in the same process as the proxy hosts (as a browser would not): its CPU and thread pool are shared.
 /// Echo: <c>cat</c> runs in each terminal; every key is one frame, timed from the send to the frame carrying its echo; the
-/// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys alternate between the modes (A/B/A/B) after a
-/// warm-up. Throughput: <c>head -c N /dev/zero | tr '\0' x</c> then an end marker the shell assembles (so the command's
-/// own echo does not contain it), timed from the Enter to the marker; modes alternate round by round after a warm-up.
+/// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys take turns between the modes (A/B/A/B, the order
+/// rotating block by block) after a warm-up of 200 keys each. Throughput: <c>head -c N /dev/zero | tr '\0' x</c> then an end marker the shell assembles (so the command's
+/// own echo does not contain it), timed from the Enter to the marker; the order rotates round by round after a warm-up of a tenth.
 /// Prints figures only.
 /// </summary>
 internal static class EchoScenario
