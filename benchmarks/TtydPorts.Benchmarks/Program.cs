@@ -9,6 +9,7 @@ using TtydPorts.Benchmarks;
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
 // --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
+// --scenario echo [--keys 2000] [--megabytes 50] [--rounds 3] [--persistent both|true|false] [--docker PATH] [--kestrel-inline true: a third terminal through a host with Kestrel UnsafePreferInlineScheduling] [--range 21000 21099]: keystroke echo and throughput, direct vs proxy
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
 {
@@ -72,8 +73,18 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--idle") ?? "10"),
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "echo":
+            return await EchoScenario.RunAsync(
+                Int(Opt("--keys") ?? "2000"),
+                Int(Opt("--megabytes") ?? "50"),
+                Int(Opt("--rounds") ?? "3"),
+                Opt("--persistent") ?? "both",
+                range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
+                range >= 0 ? Int(args[range + 2]) : BenchRange.End,
+                Opt("--docker") ?? "docker",
+                Opt("--kestrel-inline") == "true");
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, persistence, first-prompt, exec-client, exits)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, persistence, first-prompt, exec-client, exits, echo)");
             return 2;
     }
 }

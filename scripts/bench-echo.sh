@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Keystroke echo (p50/p99 over KEYS single keys) and output throughput (MEGABYTES per round, ROUNDS rounds) of one terminal,
+# direct (TCP-mode ttyd, its own credential) against through the proxy (a Kestrel host with AddTtydTerminalProxy and
+# MapTtydTerminals over Unix sockets, opened as ttyd's page does), side by side in one run, interleaved, with persistent
+# shells on and then off. Real ttyd, tmux and Docker (two busybox containers, removed at the end); prints figures,
+# asserts none. Needs a running Docker engine (it starts none) and ports 21000-21099 free.
+# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)
+set -euo pipefail
+SCRIPT_NAME=bench-echo
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench-common.sh
+source scripts/bench-common.sh
+"$(docker_client)" version >/dev/null 2>&1 || die "no Docker engine answers (scripts/docker-up.sh starts one)"
+bench_require_free_range 21000 21099
+trap 'bench_sweep' EXIT
+bench_build
+docker=$(docker_client)
+log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $("$docker" version --format 'docker engine {{.Server.Version}}'), $(ttyd --version 2>&1 | head -n 1), $(tmux -V)"
+dotnet "$BENCH_DLL" --scenario echo --keys "${KEYS:-2000}" --megabytes "${MEGABYTES:-50}" --rounds "${ROUNDS:-3}" \
+    --persistent "${PERSISTENT:-both}" --kestrel-inline "${KESTREL_INLINE:-false}" --docker "$docker" --range 21000 21099
+log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
