@@ -6,12 +6,27 @@ using Microsoft.Extensions.Options;
 namespace TtydPorts.Benchmarks;
 
 /// <summary>
-/// Benchmark-only <see cref="IContainerInventory"/>: reports every container as running. ttyd runs its command
-/// (<c>docker exec</c>) only when a terminal connects, which no benchmark does, so the containers need not exist;
-/// everything else (ttyd, ports, processes) is real. The seed's own script does not check containers either.
+/// Benchmark-only container runtime: reports every container as running, and leaves the rest (the exec line, ending
+/// what terminals left) to the real runtime it wraps. ttyd runs its command (<c>docker exec</c>) only when a terminal
+/// connects, which no benchmark does, so the containers need not exist; everything else (ttyd, ports, processes) is
+/// real. The seed's own script does not check containers either. (The manager asks the runtime, not the inventory,
+/// for containers: registering only an inventory left the real engine answering "no such container".)
 /// </summary>
-public sealed class EveryContainerRunning : IContainerInventory
+internal sealed class EveryContainerRunning(IContainerRuntime inner) : IContainerRuntime
 {
+    /// <inheritdoc />
+    public string Name => inner.Name;
+
+    /// <inheritdoc />
+    public string Endpoint => inner.Endpoint;
+
+    /// <inheritdoc />
+    public ContainerExec CreateExec(ContainerExecRequest request) => inner.CreateExec(request);
+
+    /// <inheritdoc />
+    public Task EndTerminalsAsync(IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken cancellationToken = default) =>
+        inner.EndTerminalsAsync(terminals, cancellationToken);
+
     private static readonly Dictionary<string, string> NoLabels = [];
 
     /// <inheritdoc />
@@ -88,7 +103,8 @@ public sealed class BenchHarness : IAsyncDisposable
         Instance = instance ?? "bench-" + Guid.NewGuid().ToString("N")[..8];
         RuntimeDirectory = Path.Combine(Path.GetTempPath(), "ttydports-" + Instance);
         _provider = new ServiceCollection()
-            .AddSingleton<IContainerInventory, EveryContainerRunning>()
+            .AddSingleton<IContainerRuntime>(sp => new EveryContainerRunning(ContainerRuntimes.Create(sp)))
+            .AddSingleton<IContainerInventory>(sp => sp.GetRequiredService<IContainerRuntime>())
             .AddSingleton(sp => new CountingSupervisor(new LinuxProcessSupervisor()))
             .AddSingleton<IProcessSupervisor>(sp => sp.GetRequiredService<CountingSupervisor>())
             .AddTtydSessions(o =>

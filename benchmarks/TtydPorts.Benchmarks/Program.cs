@@ -5,6 +5,7 @@ using TtydPorts.Benchmarks;
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
 // --scenario scale-modes --mode proxy|direct [--sessions 2000] [--mark 200] [--range 30000 31999]: create, status at the mark and at N, cleanup, leaks
+// --scenario create-check [--rounds 40] [--warmup 8] [--modes direct,persistent] [--tick US] [--inline N] [--range 23000 23399]: issue 16's create vs raw ttyd + the same Engine API inspect (needs Docker)
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
@@ -47,6 +48,15 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--sessions") ?? "100"),
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End);
+        case "create-check":
+            return await CreateCheckScenario.RunAsync(
+                Int(Opt("--rounds") ?? "40"),
+                Int(Opt("--warmup") ?? "8"),
+                range >= 0 ? Int(args[range + 1]) : 23000,
+                range >= 0 ? Int(args[range + 2]) : 23399,
+                Opt("--modes") ?? "direct,persistent",
+                Opt("--tick") is { } tick ? uint.Parse(tick, CultureInfo.InvariantCulture) : null,
+                Opt("--inline") is { } inline ? Int(inline) : null);
         case "persistence":
             return await PersistenceScenario.RunAsync(
                 Int(Opt("--sessions") ?? "5"),
@@ -84,7 +94,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Opt("--docker") ?? "docker",
                 Opt("--kestrel-inline") == "true");
         default:
-            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, persistence, first-prompt, exec-client, exits, echo)");
+            await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, create-check, persistence, first-prompt, exec-client, exits, echo)");
             return 2;
     }
 }

@@ -44,7 +44,10 @@ public static partial class RawTtyd
     public static int Start(int port, string container, TimeSpan timeout) => Start(port, ["docker", "exec", "-it", container, "/bin/sh"], timeout);
 
     /// <summary>Spawns <c>ttyd -p PORT -i 127.0.0.1 -W COMMAND...</c> and waits until the port accepts; returns the pid.</summary>
-    public static int Start(int port, string[] command, TimeSpan timeout)
+    public static int Start(int port, string[] command, TimeSpan timeout) => Start(port, command, timeout, 0);
+
+    /// <summary>Like <see cref="Start(int, string[], TimeSpan)"/>, polling every <paramref name="pollMicroseconds"/> us (0: <c>Thread.Sleep(1)</c>).</summary>
+    public static int Start(int port, string[] command, TimeSpan timeout, uint pollMicroseconds)
     {
         var pid = Spawn(port, command);
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
@@ -74,9 +77,19 @@ public static partial class RawTtyd
                 throw new InvalidOperationException($"raw ttyd on port {port} did not accept connections within {timeout}");
             }
 
-            Thread.Sleep(1);
+            if (pollMicroseconds == 0)
+            {
+                Thread.Sleep(1);
+            }
+            else
+            {
+                _ = usleep(pollMicroseconds);
+            }
         }
     }
+
+    /// <summary>Only the spawn (<c>ttyd -p PORT ... sleep 1</c>), no wait: for timing <c>posix_spawnp</c> alone.</summary>
+    public static int SpawnOnly(int port) => Spawn(port, ["sleep", "1"]);
 
     private static int Spawn(int port, string container) => Spawn(port, ["docker", "exec", "-it", container, "/bin/sh"]);
 
@@ -160,6 +173,9 @@ public static partial class RawTtyd
 
     [LibraryImport("libc")]
     private static unsafe partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    [LibraryImport("libc")]
+    private static partial int usleep(uint microseconds);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);

@@ -206,7 +206,13 @@ public sealed class ProcFsTests
         mine.Start();
         var port = ((IPEndPoint)mine.LocalEndpoint).Port;
 
-        Assert.NotNull(SockDiag.FindListenerInodes(port));
+        using var other = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        other.Start();
+
+        // The kernel's filter answers for that port alone, not for the other listener.
+        Assert.Single(SockDiag.FindListenerInodes(port)!);
+        Assert.Single(SockDiag.FindListenerInodes(((IPEndPoint)other.LocalEndpoint).Port)!);
+        Assert.True(ProcFs.HoldsAnySocket(Environment.ProcessId, SockDiag.FindListenerInodes(port)!));
         Assert.True(ProcFs.OwnsListeningSocket(Environment.ProcessId, port));
         Assert.False(ProcFs.OwnsListeningSocket(1, port));
         mine.Stop();

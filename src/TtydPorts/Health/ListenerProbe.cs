@@ -151,7 +151,7 @@ internal sealed class ListenerProbe : IDisposable
     }
 
     // sockaddr_in or sockaddr_in6 for the bind address, port left zero.
-    private static byte[] SockaddrOf(IPAddress address)
+    internal static byte[] SockaddrOf(IPAddress address)
     {
         var v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
         var raw = new byte[v6 ? 28 : 16];

@@ -128,7 +128,7 @@ internal sealed class TtydLaunchBuilder
             FileName = ttyd,
             Arguments = arguments.ToImmutable(),
             // The runtime's variables pin a wrapper client to its engine; the markers come last, so nothing overrides them.
-            Environment = _environment.SetItems(exec.Environment).SetItems(SignedMarkers(planned, token, key, ttyd, role: null)),
+            Environment = WithItems(exec.Environment, SignedMarkers(planned, token, key, ttyd, role: null)),
             ReadyEndpoint = planned.SocketPath is { } path
                 ? new UnixDomainSocketEndPoint(path)
                 : new IPEndPoint(Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Address, planned.Port),
@@ -205,18 +205,38 @@ internal sealed class TtydLaunchBuilder
     public const string ObserverSegment = "watch";
 
     // Markers name the folder and the program, and are signed with the instance key: SessionAdoption believes nothing else.
+    // Built in one builder (each SetItem on an immutable dictionary copies a path of its tree; this runs at every start).
     private ImmutableDictionary<string, string> SignedMarkers(TtydSession planned, string token, byte[] key, string ttyd, string? role)
     {
-        var markers = ImmutableDictionary.CreateRange(StringComparer.Ordinal, TtydProcessDiscovery.Markers(_options.InstanceName, token, planned))
-            .SetItem(SessionAdoption.RuntimeMarker, _runtimeFolder)
-            .SetItem(SessionAdoption.ExecutableMarker, ttyd)
-            .SetItem(TtydProcessDiscovery.EngineMarker, _runtime.Endpoint);
+        var markers = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        markers.AddRange(TtydProcessDiscovery.Markers(_options.InstanceName, token, planned));
+        markers[SessionAdoption.RuntimeMarker] = _runtimeFolder;
+        markers[SessionAdoption.ExecutableMarker] = ttyd;
+        markers[TtydProcessDiscovery.EngineMarker] = _runtime.Endpoint;
         if (role is not null)
         {
-            markers = markers.SetItem(TtydProcessDiscovery.RoleMarker, role);
+            markers[TtydProcessDiscovery.RoleMarker] = role;
         }
 
-        return markers.SetItem(MarkerSignature.Marker, MarkerSignature.Compute(key, markers));
+        markers[MarkerSignature.Marker] = MarkerSignature.Compute(key, markers);
+        return markers.ToImmutable();
+    }
+
+    // The allow-listed environment, then the runtime's variables, then the markers: later ones win, as SetItems does.
+    private ImmutableDictionary<string, string> WithItems(ImmutableDictionary<string, string> runtime, ImmutableDictionary<string, string> markers)
+    {
+        var environment = _environment.ToBuilder();
+        foreach (var (name, value) in runtime)
+        {
+            environment[name] = value;
+        }
+
+        foreach (var (name, value) in markers)
+        {
+            environment[name] = value;
+        }
+
+        return environment.ToImmutable();
     }
 
     // The whole environment of ttyd and its command: the allow-listed host variables and what the host adds explicitly;

@@ -346,6 +346,13 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int bind(SafeFd fd, byte* address, uint length);
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial nint readlink(string path, byte* buffer, nuint size);
+
+    // A blocking connect to a local address completes or is refused at once.
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int connect(SafeFd fd, byte* address, uint length);
+
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     public struct PollFd
     {

@@ -212,18 +212,20 @@ internal static class ProcFs
     /// <summary>Whether the process holds a socket that listens on TCP <paramref name="port"/> (IPv4 or IPv6).</summary>
     public static bool OwnsListeningSocket(int pid, int port)
     {
+        // The kernel's sock_diag answers for listening sockets only, and for this port only: the process need then
+        // hold one of those few sockets, and its descriptors are read until one is found.
+        if (SockDiag.FindListenerInodes(port) is { } found)
+        {
+            return found.Count > 0 && HoldsAnySocket(pid, found);
+        }
+
         if (ReadSocketInodes(pid) is not { Count: > 0 } inodes)
         {
             return false;
         }
 
-        // The kernel's sock_diag answers for listening sockets only; the text tables below make the kernel walk every
-        // bucket of the connection hash, milliseconds on any machine, and are the fallback only.
-        if (SockDiag.FindListenerInodes(port) is { } listeners)
-        {
-            return listeners.Overlaps(inodes);
-        }
-
+        // No sock_diag: the text tables make the kernel walk every bucket of the connection hash, milliseconds on any
+        // machine, and are the fallback only.
         foreach (var table in (ReadOnlySpan<string>)[$"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6"])
         {
             byte[] text;
@@ -240,6 +242,40 @@ internal static class ProcFs
             {
                 return true;
             }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the process holds one of <paramref name="inodes"/> (a <c>/proc/PID/fd</c> link that reads
+    /// <c>socket:[inode]</c>); false when its descriptors cannot be read. Plain <c>readlink</c>, stopping at the first match.
+    /// </summary>
+    public static unsafe bool HoldsAnySocket(int pid, HashSet<ulong> inodes)
+    {
+        Span<byte> target = stackalloc byte[64];
+        try
+        {
+            foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+            {
+                nint length;
+                fixed (byte* raw = target)
+                {
+                    length = Native.readlink(fd, raw, (nuint)target.Length);
+                }
+
+                // "socket:[" digits "]"; anything else (a file, a pipe, a descriptor closed meanwhile) is skipped.
+                if (length > 9 && length < target.Length && target.StartsWith("socket:["u8) && target[(int)length - 1] == (byte)']'
+                    && ulong.TryParse(target[8..((int)length - 1)], NumberStyles.None, CultureInfo.InvariantCulture, out var inode)
+                    && inodes.Contains(inode))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
 
         return false;

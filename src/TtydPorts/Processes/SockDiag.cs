@@ -5,7 +5,8 @@ namespace TtydPorts;
 
 /// <summary>
 /// Asks the kernel (NETLINK_SOCK_DIAG) for the TCP sockets that listen, IPv4 and IPv6. Only the listening table is
-/// walked, so the answer costs the same however many connections the machine has.
+/// walked, so the answer costs the same however many connections the machine has; a filter (the kernel's bytecode,
+/// source port at least and at most the port) keeps the other listeners (every other session's ttyd) out of the answer.
 /// </summary>
 internal static class SockDiag
 {
@@ -22,6 +23,8 @@ internal static class SockDiag
     private const ushort NlmsgError = 2;
     private const byte IpprotoTcp = 6;
     private const uint TcpListenMask = 1u << 10;
+    private const ushort InetDiagReqBytecode = 1;
+    private const byte InetDiagBcSGe = 2, InetDiagBcSLe = 3;
 
     /// <summary>Inodes of the sockets listening on <paramref name="port"/>, or <see langword="null"/> when the kernel would not say.</summary>
     public static HashSet<ulong>? FindListenerInodes(int port)
@@ -46,16 +49,28 @@ internal static class SockDiag
 
     private static unsafe bool Dump(SafeFd fd, byte family, int port, HashSet<ulong> found)
     {
-        // nlmsghdr (16) + inet_diag_req_v2 (56)
-        Span<byte> request = stackalloc byte[72];
+        // nlmsghdr (16) + inet_diag_req_v2 (56) + nlattr (4) with the filter: two port comparisons of 8 bytes each, an
+        // op {code, yes, no} and the port in the next op's "no". A comparison that fails jumps past the end (len + 4):
+        // rejected. Both are as old as sock_diag itself (S_EQ came later).
+        Span<byte> request = stackalloc byte[92];
         request.Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(request, 72);
+        BinaryPrimitives.WriteUInt32LittleEndian(request, 92);
         BinaryPrimitives.WriteUInt16LittleEndian(request[4..], SockDiagByFamily);
         BinaryPrimitives.WriteUInt16LittleEndian(request[6..], NlmFRequest | NlmFDump);
         BinaryPrimitives.WriteUInt32LittleEndian(request[8..], 1);
         request[16] = family;
         request[17] = IpprotoTcp;
         BinaryPrimitives.WriteUInt32LittleEndian(request[20..], TcpListenMask);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[72..], 20);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[74..], InetDiagReqBytecode);
+        request[76] = InetDiagBcSGe;
+        request[77] = 8;
+        BinaryPrimitives.WriteUInt16LittleEndian(request[78..], 16 + 4);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[82..], (ushort)port);
+        request[84] = InetDiagBcSLe;
+        request[85] = 8;
+        BinaryPrimitives.WriteUInt16LittleEndian(request[86..], 8 + 4);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[90..], (ushort)port);
         fixed (byte* raw = request)
         {
             if (Native.Send(fd, raw, (nuint)request.Length, 0) != request.Length)
