@@ -353,6 +353,7 @@ internal sealed partial class RuntimeFolder
         }
     }
 
-    [GeneratedRegex("^[0-9a-f]{32}$")]
+    // \z, not $: "$" also matches before a final newline, which a token never has.
+    [GeneratedRegex(@"^[0-9a-f]{32}\z")]
     private static partial Regex SessionToken();
 }

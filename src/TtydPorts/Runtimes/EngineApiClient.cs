@@ -100,29 +100,13 @@ internal sealed class EngineApiClient : IDisposable
         return [.. list.Select(c => new ContainerInfo { Id = c.Id, Name = (c.Names?.FirstOrDefault() ?? c.Id).TrimStart('/'), State = c.State ?? "unknown", Labels = c.Labels ?? [] })];
     }
 
-    // Docker says "destroy" when a container is removed; Podman's compatible service says "remove".
-    internal static readonly string[] RemovalActions = ["destroy", "remove"];
-
     /// <summary>Containers as the engine destroys them, until cancelled.</summary>
     public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var change in WatchAsync(RemovalActions, () => Interlocked.Increment(ref _removalWatches), cancellationToken).ConfigureAwait(false))
-        {
-            if (change.Name is { } name)
-            {
-                yield return new ContainerInfo { Id = change.Id, Name = name, State = "destroyed", Labels = new Dictionary<string, string>() };
-            }
-        }
-    }
-
-    /// <summary>
-    /// The engine's container events with one of <paramref name="actions"/>, until cancelled; <paramref name="subscribed"/>
-    /// runs once the engine has accepted the subscription (so that a list taken after it misses no change).
-    /// </summary>
-    public async IAsyncEnumerable<ContainerChange> WatchAsync(IReadOnlyList<string> actions, Action? subscribed, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
-        var filters = Uri.EscapeDataString($"{{\"type\":[\"container\"],\"event\":[{string.Join(',', actions.Select(a => $"\"{a}\""))}]}}");
+
+        // Docker says "destroy" when a container is removed; Podman's compatible service says "remove".
+        var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\"]}");
         using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={filters}");
         HttpResponseMessage response;
         try
@@ -143,7 +127,7 @@ internal sealed class EngineApiClient : IDisposable
                 throw new ContainerEngineException($"{_name} answered {(int)response.StatusCode} to the event stream.");
             }
 
-            subscribed?.Invoke();
+            Interlocked.Increment(ref _removalWatches);
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (true)
@@ -163,13 +147,10 @@ internal sealed class EngineApiClient : IDisposable
                     throw new ContainerEngineException($"{_name} closed its event stream.");
                 }
 
-                if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Actor: { Id: { } id } actor } engineEvent)
+                if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
+                    && attributes.TryGetValue("name", out var name))
                 {
-                    var attributes = actor.Attributes ?? [];
-                    yield return new ContainerChange(
-                        engineEvent.Action ?? "",
-                        id,
-                        attributes.TryGetValue("name", out var name) ? name.TrimStart('/') : null);
+                    yield return new ContainerInfo { Id = id, Name = name.TrimStart('/'), State = "destroyed", Labels = new Dictionary<string, string>() };
                 }
             }
         }
@@ -329,9 +310,6 @@ internal sealed class EngineApiClient : IDisposable
         }
     }
 }
-
-/// <summary>A container event: what happened, to which id, and its name.</summary>
-internal sealed record ContainerChange(string Action, string Id, string? Name);
 
 internal sealed record EngineVersion(string ApiVersion);
 

@@ -62,7 +62,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             throw new ArgumentException($"Container id {SessionIds.Quote(request.ContainerId)} is not a 64-digit hex id.", nameof(request));
         }
 
-        if (!IsMarker(request.Marker))
+        if (request.Marker is null || !RuntimeFolder.IsToken(request.Marker))
         {
             throw new ArgumentException($"Marker {SessionIds.Quote(request.Marker)} must be 32 hex digits.", nameof(request));
         }
@@ -74,67 +74,52 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
 
         // Each value is one argument of the CLI's own: after the target, it passes every argument on unparsed. The marker
         // makes what the exec leaves behind findable when the session stops (a killed client does not end it).
-        var command = request.Command;
-        var options = ImmutableArray.CreateBuilder<string>();
-        options.AddRange("exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}");
-        if (command.User is { } user)
-        {
-            options.AddRange("-u", user);
-        }
-
-        if (command.WorkingDirectory is { } folder)
-        {
-            options.AddRange("-w", folder);
-        }
-
-        foreach (var (name, value) in command.SortedEnvironment())
-        {
-            options.AddRange("-e", $"{name}={value}");
-        }
-
-        if (request.TerminalType is { } term)
-        {
-            options.AddRange("-e", $"TERM={term}");
-        }
-
         return new ContainerExec
         {
-            Arguments = [.. ClientPrefix, .. options, request.ContainerId, .. command.Arguments],
+            Arguments = [.. ClientPrefix, "exec", "-it", "-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}",
+                .. UserAndFolder(request.Command, "-u", "-w"), .. Variables(request), request.ContainerId, .. request.Command.Arguments],
             Environment = ClientEnvironment,
         };
     }
 
     // The exec client's line: the same exec (marker, user, folder, variables, TERM, id, argv) as the CLI's, sent by the
     // client as one Engine API request. Its options stop at the id; "--" ends them, so no argument is read as an option.
-    private static ContainerExec ExecClientLine(string client, string socket, ContainerExecRequest request)
+    private static ContainerExec ExecClientLine(string client, string socket, ContainerExecRequest request) => new()
     {
-        var command = request.Command;
-        var line = ImmutableArray.CreateBuilder<string>();
-        line.AddRange(client, "--socket", socket);
+        Arguments = [client, "--socket", socket, .. UserAndFolder(request.Command, "--user", "--workdir"),
+            "-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}", .. Variables(request), request.ContainerId, "--", .. request.Command.Arguments],
+    };
+
+    // The command's user and folder under the flags of the CLI or the client that runs it.
+    private static IEnumerable<string> UserAndFolder(TerminalCommand command, string userFlag, string folderFlag)
+    {
         if (command.User is { } user)
         {
-            line.AddRange("--user", user);
+            yield return userFlag;
+            yield return user;
         }
 
         if (command.WorkingDirectory is { } folder)
         {
-            line.AddRange("--workdir", folder);
+            yield return folderFlag;
+            yield return folder;
         }
+    }
 
-        line.AddRange("-e", $"{TtydProcessDiscovery.ExecMarker}={request.Marker}");
-        foreach (var (name, value) in command.SortedEnvironment())
+    // The command's variables, then the terminal type, each one "-e NAME=VALUE" argument.
+    private static IEnumerable<string> Variables(ContainerExecRequest request)
+    {
+        foreach (var (name, value) in request.Command.SortedEnvironment())
         {
-            line.AddRange("-e", $"{name}={value}");
+            yield return "-e";
+            yield return $"{name}={value}";
         }
 
         if (request.TerminalType is { } term)
         {
-            line.AddRange("-e", $"TERM={term}");
+            yield return "-e";
+            yield return $"TERM={term}";
         }
-
-        line.AddRange(request.ContainerId, "--");
-        line.AddRange(command.Arguments);
-        return new ContainerExec { Arguments = line.ToImmutable() };
     }
 
     /// <summary>
@@ -185,7 +170,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     public async Task EndTerminalsAsync(IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(terminals);
-        var wanted = terminals.Where(t => IsMarker(t.Marker)).ToList();
+        var wanted = terminals.Where(t => t.Marker is not null && RuntimeFolder.IsToken(t.Marker)).ToList();
         if (wanted.Count == 0)
         {
             return;
@@ -252,8 +237,6 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             Log.LeftoversNotEnded(_logger, container, Endpoint, e.Message);
         }
     }
-
-    private static bool IsMarker(string? marker) => marker is { Length: 32 } && marker.All(char.IsAsciiHexDigitLower);
 
     public void Dispose() => Api.Dispose();
 }
