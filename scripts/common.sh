@@ -99,6 +99,21 @@ docker_client() {
 # running PID: the process exists and is not a zombie (a zombie has exited; its parent just has not reaped it).
 running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n $st && $st != Z* ]]; }
 
+# terminate PID NAME TIMEOUT: SIGTERM, up to TIMEOUT seconds for PID to exit, then SIGKILL; fails when it still runs.
+# Every *-down.sh stops what its *-up.sh recorded this way; NAME is for the log.
+terminate() {
+    local pid=$1 name=$2 timeout=$3 deadline
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + timeout))
+    while running "$pid" && (( SECONDS < deadline )); do sleep 0.1; done
+    if running "$pid"; then
+        log "$name (pid $pid) still running after ${timeout}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    fi
+    ! running "$pid"
+}
+
 # pid_is_dockerd PID: PID is a live dockerd process.
 pid_is_dockerd() { [[ -n ${1:-} ]] && running "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == dockerd ]]; }
 

@@ -45,14 +45,8 @@ fi
 descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
 tree=$(descendants "$pid" | tr '\n' ' ')
 log "stopping the rootless engine (rootlesskit pid $pid; under it: ${tree:-nothing})"
-kill -TERM "$pid" 2>/dev/null || true
-deadline=$((SECONDS + STOP_TIMEOUT))
-while running "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
-if running "$pid"; then
-    log "rootlesskit (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL to it and its tree"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
-fi
+stopped=true
+terminate "$pid" rootlesskit "$STOP_TIMEOUT" || stopped=false
 # What was under it and still runs as the user (a pid reused by another process is not the user's, or not the same
 # program): SIGKILL, so that no dockerd or containerd of a stopped engine holds the data root.
 uid=$(rootless_uid || echo -1)
@@ -63,5 +57,5 @@ for c in $tree; do
         esac
     fi
 done
-running "$pid" && die "rootlesskit (pid $pid) did not exit"
+$stopped || die "rootlesskit (pid $pid) did not exit"
 rm -f "$ROOTLESS_PID_FILE"

@@ -40,16 +40,10 @@ fi
 # 2. The engine. Its containerd is its child; note it, so that it does not outlive a SIGKILLed dockerd.
 children=$(pgrep -P "$pid" -x containerd || true)
 log "stopping the TLS dockerd (pid $pid)"
-kill -TERM "$pid" 2>/dev/null || true
-deadline=$((SECONDS + STOP_TIMEOUT))
-while running "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
-if running "$pid"; then
-    log "dockerd (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
-fi
+stopped=true
+terminate "$pid" dockerd "$STOP_TIMEOUT" || stopped=false
 for c in $children; do
     if [[ $(cat "/proc/$c/comm" 2>/dev/null) == containerd ]]; then kill -KILL "$c" 2>/dev/null || true; fi
 done
-running "$pid" && die "dockerd (pid $pid) did not exit"
+$stopped || die "dockerd (pid $pid) did not exit"
 rm -f "$TLS_PID_FILE"

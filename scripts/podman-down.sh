@@ -55,13 +55,5 @@ if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null
     exit 0
 fi
 log "stopping the podman service (pid $pid)"
-kill -TERM "$pid" 2>/dev/null || true
-deadline=$((SECONDS + STOP_TIMEOUT))
-while running "$pid" && (( SECONDS < deadline )); do sleep 0.1; done
-if running "$pid"; then
-    log "podman service (pid $pid) still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
-fi
-running "$pid" && die "podman service (pid $pid) did not exit"
+terminate "$pid" "podman service" "$STOP_TIMEOUT" || die "podman service (pid $pid) did not exit"
 rm -f "$PODMAN_PID_FILE" "$PODMAN_SOCK"
