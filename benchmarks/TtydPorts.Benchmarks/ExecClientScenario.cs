@@ -215,51 +215,9 @@ internal static class ExecClientScenario
         return id;
     }
 
-    // From the WebSocket connect to the prompt ("# ") on screen; the client stays connected.
-    private static async Task<ClientWebSocket> PromptAsync(int port, TtydCredential? credential)
-    {
-        var client = new ClientWebSocket();
-        client.Options.AddSubProtocol("tty");
-        if (credential is not null)
-        {
-            client.Options.SetRequestHeader("Authorization", credential.AuthorizationHeaderValue);
-        }
+    // From the WebSocket connect to the prompt ("# ") on screen, as the first-prompt scenario measures it; the client stays connected.
+    private static async Task<ClientWebSocket> PromptAsync(int port, TtydCredential? credential) =>
+        (await FirstPromptScenario.PromptAsync(port, credential)).Client;
 
-        client.Options.SetRequestHeader("Origin", $"http://127.0.0.1:{port}");
-        await client.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), CancellationToken.None);
-        var token = credential is null ? "" : Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.UserName}:{credential.Password}"));
-        await client.SendAsync(Encoding.UTF8.GetBytes($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}"), WebSocketMessageType.Binary, true, CancellationToken.None);
-        var buffer = new byte[65536];
-        var screen = new StringBuilder();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (!screen.ToString().Contains("# ", StringComparison.Ordinal))
-        {
-            var read = await client.ReceiveAsync(buffer, timeout.Token);
-            if (read.MessageType == WebSocketMessageType.Close)
-            {
-                throw new InvalidOperationException($"ttyd on port {port} closed the connection before the prompt: {screen}");
-            }
-
-            if (read.Count > 0 && buffer[0] == (byte)'0')
-            {
-                screen.Append(Encoding.UTF8.GetString(buffer, 1, read.Count - 1));
-            }
-        }
-
-        return client;
-    }
-
-    private static async Task CloseAsync(ClientWebSocket client)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
-        {
-        }
-
-        client.Dispose();
-    }
+    private static Task CloseAsync(ClientWebSocket client) => FirstPromptScenario.CloseAsync(client);
 }

@@ -189,7 +189,7 @@ internal static class FirstPromptScenario
     }
 
     // From the click (WebSocket connect) to the prompt ("# ") on screen; the client stays connected.
-    private static async Task<(ClientWebSocket Client, double Ms)> PromptAsync(int port, TtydCredential? credential)
+    internal static async Task<(ClientWebSocket Client, double Ms)> PromptAsync(int port, TtydCredential? credential)
     {
         var watch = Stopwatch.StartNew();
         var client = new ClientWebSocket();
@@ -223,7 +223,7 @@ internal static class FirstPromptScenario
         return (client, watch.Elapsed.TotalMilliseconds);
     }
 
-    private static async Task CloseAsync(ClientWebSocket client)
+    internal static async Task CloseAsync(ClientWebSocket client)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
