@@ -329,39 +329,4 @@ public sealed class LifecycleTests(ContainerLab lab)
             Directory.Delete(dir, recursive: true);
         }
     }
-
-    [Fact]
-    public async Task The_hosted_repair_stops_a_session_as_soon_as_the_engine_reports_its_container_destroyed()
-    {
-        var container = lab.StartContainer();
-        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
-        var builder = Host.CreateApplicationBuilder();
-        builder.Services.AddTtydSessions(o =>
-        {
-            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18270, 18274, instance);
-            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
-            o.RepairInterval = TimeSpan.FromHours(1); // only the event can trigger the pass
-            o.ContainerGracePeriod = TimeSpan.FromHours(1); // and the event itself, not a missing name, makes it stale
-            o.StopSessionsOnShutdown = true;
-        });
-        using var host = builder.Build();
-        await host.StartAsync(Ct);
-        var manager = host.Services.GetRequiredService<ITtydSessionManager>();
-        try
-        {
-            var session = await manager.EnsureSessionAsync(container, "alice", null, Ct);
-
-            ContainerLab.RemoveContainer(container);
-
-            await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Poll.Within(30));
-            Assert.False(host.Services.GetRequiredService<IProcessSupervisor>().IsAlive(session!.Process));
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-            Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
-        }
-
-        Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
-    }
 }

@@ -138,21 +138,23 @@ public sealed class RuntimeTests
         Assert.Single(right.TtydProcesses());
     }
 
-    [Fact]
-    public async Task A_podman_container_removed_behind_the_managers_back_has_its_session_stopped_from_the_event_stream()
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task The_hosted_repair_stops_a_session_as_soon_as_the_engine_reports_its_container_removed(string engineName)
     {
-        Engine.Podman.Require();
-        using var lab = ContainerLab.On(Engine.Podman);
+        var engine = EngineNamed(engineName);
+        engine.Require();
+        using var lab = ContainerLab.On(engine);
         var node = lab.StartContainer();
         var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddTtydSessions(o =>
         {
-            UseRuntime("podman", o);
+            UseRuntime(engineName, o);
             (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18880, 18884, instance);
             o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
-            o.RepairInterval = TimeSpan.FromHours(1); // only Podman's "remove" event can trigger the pass
-            o.ContainerGracePeriod = TimeSpan.FromHours(1);
+            o.RepairInterval = TimeSpan.FromHours(1); // only the engine's event (Docker's destroy, Podman's remove) can trigger the pass
+            o.ContainerGracePeriod = TimeSpan.FromHours(1); // and the event itself, not a missing name, makes it stale
             o.StopSessionsOnShutdown = true;
         });
         using var host = builder.Build();
@@ -163,7 +165,7 @@ public sealed class RuntimeTests
             var session = await manager.EnsureSessionAsync(node, "alice", null, Ct);
             Assert.Single(manager.GetStatus().Sessions); // control
 
-            // The repair service subscribes in the background as the host starts: remove once Podman has accepted it.
+            // The repair service subscribes in the background as the host starts: remove once the engine has accepted it.
             var runtime = (EngineRuntime)host.Services.GetRequiredService<IContainerRuntime>();
             await Poll.UntilAsync(() => runtime.Api.RemovalWatches > 0, Poll.Within(15));
             lab.Remove(node);
