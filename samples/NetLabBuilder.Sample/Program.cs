@@ -10,26 +10,13 @@ var once = args.Contains("--once");
 var app = NetLabApp.Create([.. args.Where(a => a != "--once")]);
 await app.StartAsync();
 var page = NetLabApp.Addresses(app)[0];
-var status = 0;
 if (NetLabApp.ProfileOf(app.Configuration) == NetLabProfile.Name)
 {
     var options = app.Services.GetRequiredService<NetLabProfileOptions>();
     Console.WriteLine($"NetLabBuilder sample, NetLab profile, is up: the NetLab frontend's API is {new Uri(page, "/api")}");
     Console.WriteLine($"  pages of these origins may call it and frame its terminals: {string.Join(", ", options.AllowedOrigins)}");
     Console.WriteLine($"  topologies: {string.Join(", ", options.Topologies.Select(t => $"{t.Key} ({t.Value} nodes)"))}");
-    if (once)
-    {
-        status = await NetLabSmoke.RunAsync(page, options);
-        await app.StopAsync();
-    }
-    else
-    {
-        Console.WriteLine("Ctrl+C stops it; the lab's terminals and containers are removed on exit.");
-        await app.WaitForShutdownAsync();
-    }
-
-    await app.DisposeAsync();
-    return status;
+    return await RunUntilDoneAsync(() => NetLabSmoke.RunAsync(page, options));
 }
 
 var demoUser = app.Configuration["Lab:DemoUser"];
@@ -46,16 +33,23 @@ foreach (var user in users.All)
     Console.WriteLine($"  {user.Name,-12} {user.Password}   ({user.Role})");
 }
 
-if (once)
-{
-    status = await Smoke.RunAsync(page, users, demoUser ?? "alice");
-    await app.StopAsync();
-}
-else
-{
-    Console.WriteLine("Ctrl+C stops it; the lab's terminals and containers are removed on exit.");
-    await app.WaitForShutdownAsync();
-}
+return await RunUntilDoneAsync(() => Smoke.RunAsync(page, users, demoUser ?? "alice"));
 
-await app.DisposeAsync();
-return status;
+// --once: the profile's check, then stop; else serve until Ctrl+C. Either way the lab goes with the host.
+async Task<int> RunUntilDoneAsync(Func<Task<int>> check)
+{
+    var status = 0;
+    if (once)
+    {
+        status = await check();
+        await app.StopAsync();
+    }
+    else
+    {
+        Console.WriteLine("Ctrl+C stops it; the lab's terminals and containers are removed on exit.");
+        await app.WaitForShutdownAsync();
+    }
+
+    await app.DisposeAsync();
+    return status;
+}
