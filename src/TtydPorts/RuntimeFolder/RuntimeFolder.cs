@@ -305,25 +305,36 @@ internal sealed partial class RuntimeFolder
             return existing;
         }
 
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+        }
+
+        // Written whole under a name of its own, then linked into place: the key's name never shows a file still being
+        // written, which two first starts at once (one creating, one reading) would otherwise see as empty and fail on.
+        // O_CREAT|O_EXCL for the new file, and a move that never replaces: nothing already there is taken over or
+        // overwritten, a planted link included.
         var key = RandomNumberGenerator.GetBytes(KeyBytes);
+        var fresh = System.IO.Path.Combine(Path, $"{instanceName}.key.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
+        using (var file = new FileStream(fresh, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        {
+            file.Write(key);
+        }
+
         try
         {
-            // O_CREAT|O_EXCL: fails on anything already there, a planted link included.
-            if (OperatingSystem.IsWindows())
-            {
-                throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
-            }
-
-            using (var file = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
-            {
-                file.Write(key);
-            }
-
+            File.Move(fresh, path, overwrite: false);
             return key;
         }
         catch (IOException) when (ReadKey(path) is { } raced)
         {
-            return raced; // another manager of this instance made it first
+            File.Delete(fresh);
+            return raced; // another start or manager of this instance made it first
+        }
+        catch
+        {
+            File.Delete(fresh);
+            throw;
         }
     }
 
