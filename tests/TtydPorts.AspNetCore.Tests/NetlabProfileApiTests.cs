@@ -279,7 +279,12 @@ public sealed partial class NetlabProfileApiTests
     {
         using var response = await SendAsync(http, HttpMethod.Get, $"/api/ttyd/getOwnNodes?user_id={user}", null);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return await JsonAsync(response);
+        var nodes = await JsonAsync(response);
+
+        // A terminal that failed to start has no url; say why rather than fail later on a missing property.
+        var failed = nodes.TryGetProperty("terminals", out var terminals) ? terminals.EnumerateArray().Where(t => t.GetProperty("status").GetString() == "failed").ToArray() : [];
+        Assert.True(failed.Length == 0, $"terminals failed to start: {string.Join("; ", failed.Select(t => t.ToString()))}");
+        return nodes;
     }
 
     private static Task<HttpResponseMessage> PostJsonAsync(HttpClient http, string path, string json) => SendAsync(http, HttpMethod.Post, path, null, json);
