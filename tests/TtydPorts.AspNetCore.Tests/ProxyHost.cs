@@ -243,8 +243,5 @@ internal static class TtydProbe
             && !line.Contains("ttydports-probe", StringComparison.Ordinal)) : 0; // repair's health probe is no user request
     }
 
-    public static IReadOnlyList<int> Children(int pid) =>
-        [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
-            .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
+    public static IReadOnlyList<int> Children(int pid) => LiveProcesses.Children(pid);
 }

@@ -125,7 +125,5 @@ public sealed class AccessTests(ContainerLab lab)
     }
 
     // ttyd forks one child per connected terminal client.
-    private static int ChildrenOf(int pid) =>
-        Directory.EnumerateDirectories($"/proc/{pid}/task")
-            .Sum(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
+    private static int ChildrenOf(int pid) => LiveProcesses.Children(pid).Count;
 }

@@ -117,19 +117,7 @@ public sealed class IsolationTests(ContainerLab lab)
 
     private static string[] Environ(int pid) => File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
 
-    private static List<int> ProcessTree(int root)
-    {
-        var tree = new List<int> { root };
-        for (var i = 0; i < tree.Count; i++)
-        {
-            foreach (var task in Directory.GetDirectories($"/proc/{tree[i]}/task"))
-            {
-                tree.AddRange(File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
-            }
-        }
-
-        return tree;
-    }
+    private static IReadOnlyList<int> ProcessTree(int root) => LiveProcesses.Tree(root);
 
     private sealed class CapturedLogs : ILoggerProvider, ILogger
     {
