@@ -100,7 +100,7 @@ public sealed class PersistentTerminalTests(ProxyContainers containers) : IClass
     }
 
     [Fact]
-    public async Task By_default_only_the_owner_may_watch()
+    public async Task By_default_only_the_owner_may_watch_and_only_an_allowed_watcher_starts_the_observer()
     {
         var container = containers.Start();
         await using var host = await ProxyHost.StartAsync();
@@ -108,7 +108,14 @@ public sealed class PersistentTerminalTests(ProxyContainers containers) : IClass
         using var alice = await host.ClientAsync("alice");
         using var teacher = await host.ClientAsync("teacher");
 
-        Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/watch/"));
+        // No observer runs until someone may watch: a refused watcher starts none.
+        Assert.Equal(0, host.ObserverCount());
         Assert.Equal(HttpStatusCode.Forbidden, await teacher.RawGetAsync($"/terminals/{container}/watch/"));
+        Assert.Equal(0, host.ObserverCount());
+
+        Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/watch/"));
+        Assert.Equal(1, host.ObserverCount());
+        Assert.Equal(HttpStatusCode.OK, await alice.RawGetAsync($"/terminals/{container}/watch/"));
+        Assert.Equal(1, host.ObserverCount()); // the same one again
     }
 }

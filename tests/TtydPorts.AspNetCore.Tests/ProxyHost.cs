@@ -100,6 +100,14 @@ public sealed class ProxyHost : IAsyncDisposable
         return new Browserless(this, http, cookies);
     }
 
+    /// <summary>This host's observer ttyd processes (not their tmux clients, which inherit the role marker).</summary>
+    public int ObserverCount()
+    {
+        var all = _app.Services.GetRequiredService<IProcessSupervisor>().FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, "TTYDPORTS_INSTANCE", Instance);
+        var pids = all.Select(m => m.Process.ProcessId).ToHashSet();
+        return all.Count(m => m.Markers.GetValueOrDefault(TtydProcessDiscovery.RoleMarker) == TtydProcessDiscovery.ObserverRole && !pids.Contains(m.ParentProcessId));
+    }
+
     public async ValueTask DisposeAsync()
     {
         var supervisor = _app.Services.GetRequiredService<IProcessSupervisor>();

@@ -136,6 +136,8 @@ public sealed class PersistentShellTests(ContainerLab lab)
         await using var sut = new ManagerUnderTest(18370, 18379, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
         var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         Assert.NotNull(session!.ObserverSocketPath);
+        var watched = await ((IObserverTerminals)sut.Manager).EnsureObserverAsync(session, Ct);
+        Assert.NotNull(watched);
 
         await using var owner = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/ws"), session.Credential, session.SocketPath, "http://localhost", Ct);
         await owner.TypeAsync("echo owner-$((3*3))\r", Ct);
@@ -153,7 +155,71 @@ public sealed class PersistentShellTests(ContainerLab lab)
 
         var result = await sut.Manager.DeleteNodeAsync(container, Ct);
         Assert.Single(result.Stopped);
-        Assert.False(sut.Supervisor.IsAlive(session.ObserverProcess!.Value));
+        Assert.False(sut.Supervisor.IsAlive(watched.Process));
+        Assert.Empty(sut.Observers());
+    }
+
+    [Fact]
+    public async Task An_observer_starts_at_the_first_watch_only_once_for_concurrent_watchers_and_again_after_it_died()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18470, 18474, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
+        var observers = (IObserverTerminals)sut.Manager;
+        var session = (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+
+        // Nobody watches yet: the session runs no observer.
+        Assert.Empty(sut.Observers());
+        Assert.Single(sut.TtydProcesses()); // control: the session's own ttyd is found the same way
+
+        // Eight watchers at once: one observer, the same for all.
+        var started = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => observers.EnsureObserverAsync(session, Ct).AsTask()));
+        Assert.Single(started.Distinct());
+        Assert.NotNull(started[0]);
+        Assert.Single(sut.Observers());
+        await using (var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, started[0]!.SocketPath, "http://localhost", Ct))
+        {
+            await watcher.WaitForAsync("#", Poll.Within(30));
+        }
+
+        // Killed from outside: the next watcher gets a new one, on the same socket path (the dead one's file removed).
+        var first = started[0]!.Process;
+        Assert.True(sut.Supervisor.IsAlive(first));
+        System.Diagnostics.Process.GetProcessById(first.ProcessId).Kill();
+        await Poll.UntilAsync(() => !sut.Supervisor.IsAlive(first), Poll.Within(30));
+        var again = await observers.EnsureObserverAsync(session, Ct);
+        Assert.NotNull(again);
+        Assert.NotEqual(first, again.Process);
+        await using (var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, again.SocketPath, "http://localhost", Ct))
+        {
+            await watcher.WaitForAsync("#", Poll.Within(30));
+        }
+
+        // A session that is no longer the container's gets none.
+        await sut.Manager.DeleteNodeAsync(container, Ct);
+        Assert.Null(await observers.EnsureObserverAsync(session, Ct));
+        Assert.Empty(sut.Observers());
+    }
+
+    [Fact]
+    public async Task After_a_host_restart_a_watched_sessions_observer_is_adopted_not_doubled_and_stops_with_it()
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        Action<TtydSessionOptions> proxyMode = o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; };
+        var first = new ManagerUnderTest(18475, 18479, proxyMode, instance: instance);
+        var session = (await first.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        var observer = (await ((IObserverTerminals)first.Manager).EnsureObserverAsync(session, Ct))!;
+
+        await first.AbandonAsync();
+        await using var second = new ManagerUnderTest(18475, 18479, proxyMode, instance: instance);
+        var adopted = (await second.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        Assert.Equal(session.ProcessId, adopted.ProcessId);
+        Assert.Equal(observer, await ((IObserverTerminals)second.Manager).EnsureObserverAsync(adopted, Ct));
+        Assert.Single(second.Observers());
+
+        Assert.Single((await second.Manager.DeleteNodeAsync(container, Ct)).Stopped);
+        Assert.False(second.Supervisor.IsAlive(observer.Process));
+        Assert.Empty(second.Observers());
     }
 
     [Fact]

@@ -122,6 +122,14 @@ public sealed class ManagerUnderTest : IAsyncDisposable
         return [.. AllProcesses().Where(m => m.ExecutablePath == tmux && !m.Markers.ContainsKey("TTYDPORTS_ROLE") && !AllProcesses().Any(p => p.Process.ProcessId == m.ParentProcessId))];
     }
 
+    /// <summary>The observer ttyd processes (read-only watchers' terminals) of this instance's sessions.</summary>
+    public IReadOnlyList<MarkedProcess> Observers()
+    {
+        var all = AllProcesses();
+        var pids = all.Select(m => m.Process.ProcessId).ToHashSet();
+        return [.. all.Where(m => m.Markers.GetValueOrDefault("TTYDPORTS_ROLE") == TtydProcessDiscovery.ObserverRole && !pids.Contains(m.ParentProcessId))]; // not their tmux clients
+    }
+
     /// <summary>The recorders (tmux control-mode clients) of this instance's sessions.</summary>
     public IReadOnlyList<MarkedProcess> Recorders() =>
         [.. AllProcesses().Where(m => m.Markers.GetValueOrDefault("TTYDPORTS_ROLE") == TtydProcessDiscovery.RecorderRole)];

@@ -105,7 +105,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
         // {prefix}/{container}/watch/...: the session's read-only observer ttyd, under its own authorization decision.
         var rest = context.GetRouteValue("rest") as string;
         var watch = rest is not null && (rest == TtydLaunchBuilder.ObserverSegment || rest.StartsWith(TtydLaunchBuilder.ObserverSegment + "/", StringComparison.Ordinal));
-        if (watch && (session.ObserverSocketPath is null || session.ObserverProcess is null))
+        if (watch && (session.ObserverSocketPath is null || _manager is not IObserverTerminals))
         {
             Log.TerminalRejected(_logger, context.Request.Method, container, "no observer terminal");
             context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -139,7 +139,20 @@ internal sealed class TtydTerminalForwarder : IDisposable
         }
 
         // The observer ttyd serves under {base}/watch itself: the path goes through unchanged, to its own socket and pid.
-        var (socketPath, processId) = watch ? (session.ObserverSocketPath!, session.ObserverProcess!.Value.ProcessId) : (session.SocketPath, session.ProcessId);
+        // It is started here, for a watcher already authorized, the first time one comes.
+        var (socketPath, processId) = (session.SocketPath, session.ProcessId);
+        if (watch)
+        {
+            if (await ((IObserverTerminals)_manager).EnsureObserverAsync(session, context.RequestAborted) is not { } observer)
+            {
+                Log.TerminalRejected(_logger, context.Request.Method, container, "no observer terminal");
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
+            (socketPath, processId) = (observer.SocketPath, observer.Process.ProcessId);
+        }
+
         var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId));
         if (error != ForwarderError.None)
         {

@@ -74,9 +74,7 @@ internal sealed class SessionAdoption
             }
         }
 
-        return [.. found.Select(f => observers.TryGetValue(f.Token, out var observer) && f.Folder is { } folder
-            ? f with { Session = f.Session with { ObserverProcess = observer, ObserverSocketPath = folder.ObserverSocketPath(f.Token) } }
-            : f)];
+        return [.. found.Select(f => observers.TryGetValue(f.Token, out var observer) && f.Folder is not null ? f with { Observer = observer } : f)];
     }
 
     /// <summary>Why <paramref name="process"/> is not taken for a session, or <see cref="AdoptionRefusal.None"/>.</summary>

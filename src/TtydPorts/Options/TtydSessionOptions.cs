@@ -121,9 +121,10 @@ public sealed class TtydSessionOptions
     public int ScrollbackLines { get; set; } = 10_000;
 
     /// <summary>
-    /// In proxy mode with <see cref="PersistentShells"/>, also start a read-only ttyd per session that attaches to the same
-    /// shell with a read-only tmux client, served under <c>{prefix}/{container}/watch/</c> to whom the proxy's observer
-    /// authorization allows. Default <see langword="true"/>; it costs one idle ttyd per session.
+    /// In proxy mode with <see cref="PersistentShells"/>, let a session be watched through a read-only ttyd that attaches to
+    /// the same shell with a read-only tmux client, served under <c>{prefix}/{container}/watch/</c> to whom the proxy's
+    /// observer authorization allows. Default <see langword="true"/>. That ttyd starts at the first allowed watch request
+    /// and ends with the session: a session nobody watches runs none.
     /// </summary>
     public bool ObserverTerminals { get; set; } = true;
 

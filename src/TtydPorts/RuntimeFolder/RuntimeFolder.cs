@@ -280,6 +280,15 @@ internal sealed partial class RuntimeFolder
         }
     }
 
+    /// <summary>Deletes the socket a dead observer ttyd left (ttyd does not bind over one), with the checks of <see cref="DeleteSessionFiles"/>.</summary>
+    public void DeleteObserverSocket(string token)
+    {
+        if (SessionToken().IsMatch(token) && Check(create: false) is null)
+        {
+            TryDelete(ObserverSocketPath(token));
+        }
+    }
+
     private static void TryDelete(string path)
     {
         try

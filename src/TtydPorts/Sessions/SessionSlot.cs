@@ -26,6 +26,10 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // when the supervisor cannot watch, and status asks instead. Ended when the session stops.
     public ProcessWatch? Watch { get; init; }
 
+    // The read-only observer ttyd, started by the first watcher (or adopted); set and read under the slot's gate, read
+    // without it on the watch path's fast check.
+    public volatile ObserverTerminal? Observer;
+
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }
 

@@ -14,6 +14,9 @@ internal sealed record DiscoveredSession(string InstanceName, TtydSession Sessio
 
     // The engine its container runs on (the runtime's endpoint), when the session says; null from older versions.
     internal string? Engine { get; init; }
+
+    // The session's observer ttyd (signed with its token and the observer role), when one was running.
+    internal ProcessIdentity? Observer { get; init; }
 }
 
 /// <summary>

@@ -49,10 +49,9 @@ public sealed record TtydSession
     // Persistent shell (tmux on the session's socket in the runtime folder); from a signed marker after adoption.
     internal bool Persistent { get; init; }
 
-    // Proxy mode with persistent shells: the read-only observer ttyd and its socket, when one runs.
+    // Proxy mode with persistent shells: where the session's read-only observer ttyd listens once a watcher started it
+    // (the manager's ObserverTerminals); null when this session can never be watched.
     internal string? ObserverSocketPath { get; init; }
-
-    internal ProcessIdentity? ObserverProcess { get; init; }
 
     /// <summary>The ttyd process id.</summary>
     public int ProcessId => Process.ProcessId;

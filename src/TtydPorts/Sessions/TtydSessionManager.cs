@@ -16,7 +16,7 @@ namespace TtydPorts;
 /// creation and stopping for that container only, so concurrent calls for one container start one ttyd while
 /// calls for other containers go on in parallel. The reuse path takes no lock and reads one <c>/proc</c> file.
 /// </summary>
-internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable, IDisposable
+internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTerminals, IAsyncDisposable, IDisposable
 {
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
@@ -376,11 +376,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
             {
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process };
-                if (planned.ObserverSocketPath is not null)
-                {
-                    session = await StartObserverAsync(session, token, key, launch.FileName, tmux!, cancellationToken).ConfigureAwait(false);
-                }
-
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp())
                 {
@@ -438,19 +433,62 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         Native.ResolveExecutable(_options.TmuxPath)
         ?? throw new TtydStartException($"Cannot start a terminal for container '{container}': tmux {SessionIds.Quote(_options.TmuxPath)} was not found (PATH or TmuxPath), and PersistentShells is on. Install tmux, or set TtydSessionOptions.PersistentShells = false for shells that end with their connection.");
 
-    // The observer is part of the session, but the owner's terminal does not depend on it: a failure is logged, and
-    // the watch path answers 404 for this session.
-    private async Task<TtydSession> StartObserverAsync(TtydSession session, string token, byte[] key, string ttyd, string tmux, CancellationToken cancellationToken)
+    /// <inheritdoc />
+    // Started by the first watcher, not with the session: most sessions are never watched, and an idle ttyd per session
+    // doubled the processes a proxy-mode host holds, stops and has the kernel walk (issue 16's scale figures). The
+    // owner's terminal does not depend on it: a failure is logged, and the watch path answers 404 this time.
+    public async ValueTask<ObserverTerminal?> EnsureObserverAsync(TtydSession session, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(session);
+        if (session.ObserverSocketPath is null || !_slots.TryGetValue(session.Container, out var slot))
+        {
+            return null;
+        }
+
+        if (slot.Current is { Observer: { } running } current && current.Session == session && _supervisor.IsAlive(running.Process))
+        {
+            return running;
+        }
+
+        await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var observer = await _supervisor.StartAsync(_launch.BuildObserver(session, token, key, ttyd, tmux, _folder.TmuxSocketPath(token)), cancellationToken).ConfigureAwait(false);
-            return session with { ObserverProcess = observer };
+            // Under the gate no stop runs: the session is either still the container's current one, or gone for good.
+            if (slot.Current is not { Stale: false } entry || entry.Session != session || entry.Unfit)
+            {
+                return null;
+            }
+
+            if (entry.Observer is { } observer && _supervisor.IsAlive(observer.Process))
+            {
+                return observer;
+            }
+
+            entry.Observer = null;
+            if (Native.ResolveExecutable(_options.TmuxPath) is not { } tmux)
+            {
+                Log.ObserverStartFailed(_logger, session.Container, $"tmux {SessionIds.Quote(_options.TmuxPath)} was not found");
+                return null;
+            }
+
+            try
+            {
+                var key = _folder.GetOrCreateKey(_options.InstanceName);
+                var ttyd = Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath;
+                _folder.DeleteObserverSocket(entry.Token); // one a dead observer left: ttyd does not bind over it
+                var process = await _supervisor.StartAsync(_launch.BuildObserver(session, entry.Token, key, ttyd, tmux, _folder.TmuxSocketPath(entry.Token)), cancellationToken).ConfigureAwait(false);
+                entry.Observer = new ObserverTerminal(session.ObserverSocketPath, process);
+                return entry.Observer;
+            }
+            catch (Exception e) when (e is ProcessLaunchException or IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Log.ObserverStartFailed(_logger, session.Container, e.Message);
+                return null;
+            }
         }
-        catch (ProcessLaunchException e)
+        finally
         {
-            Log.ObserverStartFailed(_logger, session.Container, e.Message);
-            return session with { ObserverSocketPath = null };
+            slot.Gate.Release();
         }
     }
 
@@ -841,7 +879,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         // The observer ttyd (recorded at its start, verified by start time like ttyd) goes with ttyd, both exits awaited
         // together: in a batch the machine then tears down every process of it at once, and the look for leftovers
         // that follows has half as many processes to read.
-        var observer = session.ObserverProcess is { } watcher ? StopOutsideTreeAsync(session, watcher, _options.StopGracePeriod) : Task.CompletedTask;
+        var observer = entry.Observer is { } watcher ? StopOutsideTreeAsync(session, watcher.Process, _options.StopGracePeriod) : Task.CompletedTask;
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
@@ -904,7 +942,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
         var session = entry.Session;
         using (activity)
         {
-            foreach (var process in terminals[entry.Token].Where(p => p != session.Process && p != session.ObserverProcess))
+            var observer = entry.Observer?.Process;
+            foreach (var process in terminals[entry.Token].Where(p => p != session.Process && p != observer))
             {
                 await StopOutsideTreeAsync(session, process, _options.StopGracePeriod).ConfigureAwait(false);
             }
@@ -956,7 +995,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
 
             foreach (var found in trusted)
             {
-                var session = found.Session;
+                // Any persistent proxy-mode session can be watched under today's options; a running observer is kept.
+                var session = _launch.UseObservers && found.Session is { Persistent: true, SocketPath: not null }
+                    ? found.Session with { ObserverSocketPath = _folder.ObserverSocketPath(found.Token) }
+                    : found.Session;
                 var slot = SlotFor(session.Container);
                 if (slot.Current is null && _supervisor.IsAlive(session.Process))
                 {
@@ -964,6 +1006,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IAsyncDisposable
                     var unfit = !_launch.Fits(session) || (session.SocketPath is null && !holdsPort);
                     slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp())
                     {
+                        Observer = found.Observer is { } observer ? new ObserverTerminal(_folder.ObserverSocketPath(found.Token), observer) : null,
                         Unfit = unfit,
                         HoldsPort = holdsPort,
                         // Status may take listening as proven only for a session seen listening (SessionHealth.Check);
