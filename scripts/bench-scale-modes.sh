@@ -2,7 +2,7 @@
 # Scale in both listen modes, against the seed's status, in one run: the seed's algorithm (shared/baseline) with 200
 # live sessions on ports 21000-21999 (status timed 3 times, then its cleanup), then ours, RUNS times each mode: N
 # sessions (default 2000) created, status at 200 and at N (median of 101 calls), all cleaned up at once, leaks checked.
-# Proxy mode: one Unix socket per session plus the observer ttyd (2 processes per session, about 4.3 GB PSS at 2000);
+# Proxy mode: one Unix socket per session (the observer ttyd starts only when somebody watches; about 2.2 GB PSS at 2000);
 # direct mode: ports 30000-31999. Containers are the benchmark-only EveryContainerRunning (see docs/benchmarks.md).
 # usage: scripts/bench-scale-modes.sh [N] [RUNS]      (SEED_DIR overrides where the seed is)
 set -euo pipefail

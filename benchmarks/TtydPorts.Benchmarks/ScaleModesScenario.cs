@@ -5,8 +5,8 @@ using System.Text.Json.Nodes;
 namespace TtydPorts.Benchmarks;
 
 /// <summary>
-/// Scale in either listen mode: <c>N</c> sessions with real ttyd (proxy mode: a Unix socket each, plus the observer ttyd
-/// of persistent shells), status timed at a first mark (200, the seed comparison's size) and at <c>N</c>, then every
+/// Scale in either listen mode: <c>N</c> sessions with real ttyd (proxy mode: a Unix socket each and persistent shells;
+/// nobody watches, so no observer ttyd starts), status timed at a first mark (200, the seed comparison's size) and at <c>N</c>, then every
 /// session cleaned up at once, and what is left checked: processes carrying the instance's markers, listening ports,
 /// port reservations, files in the runtime folder. The containers are the benchmark-only <see cref="EveryContainerRunning"/>.
 /// Memory is PSS (<c>/proc/PID/smaps_rollup</c>). Exit code 0 only when nothing leaked.
