@@ -160,7 +160,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
     }
 
     [Fact]
-    public async Task An_observer_starts_at_the_first_watch_only_once_for_concurrent_watchers_and_again_after_it_died()
+    public async Task An_observer_starts_at_the_first_watch_only_once_for_concurrent_watchers_again_after_it_died_and_never_for_a_dead_session()
     {
         var container = lab.StartContainer();
         await using var sut = new ManagerUnderTest(18470, 18474, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
@@ -194,7 +194,13 @@ public sealed class PersistentShellTests(ContainerLab lab)
             await watcher.WaitForAsync("#", Poll.Within(30));
         }
 
-        // A session that is no longer the container's gets none.
+        // A session whose ttyd died gets no new observer (nothing would be left to stop it), nor one that is no longer
+        // the container's.
+        System.Diagnostics.Process.GetProcessById(again.Process.ProcessId).Kill();
+        System.Diagnostics.Process.GetProcessById(session.ProcessId).Kill();
+        await Poll.UntilAsync(() => !sut.Supervisor.IsAlive(again.Process) && !sut.Supervisor.IsAlive(session.Process), Poll.Within(30));
+        Assert.Null(await observers.EnsureObserverAsync(session, Ct));
+        Assert.Empty(sut.Observers());
         await sut.Manager.DeleteNodeAsync(container, Ct);
         Assert.Null(await observers.EnsureObserverAsync(session, Ct));
         Assert.Empty(sut.Observers());

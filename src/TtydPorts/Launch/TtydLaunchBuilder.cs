@@ -36,7 +36,7 @@ internal sealed class TtydLaunchBuilder
     /// <summary>Whether sessions listen on a Unix socket (proxy mode) instead of a port.</summary>
     public bool UseSockets { get; }
 
-    /// <summary>Whether sessions get a read-only observer ttyd (proxy mode with persistent shells).</summary>
+    /// <summary>Whether sessions can get a read-only observer ttyd, started at the first allowed watch (proxy mode with persistent shells).</summary>
     public bool UseObservers => UseSockets && _options.PersistentShells && _options.ObserverTerminals;
 
     /// <summary>Whether every session demands its own credential.</summary>

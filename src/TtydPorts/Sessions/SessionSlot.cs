@@ -30,6 +30,9 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // without it on the watch path's fast check.
     public volatile ObserverTerminal? Observer;
 
+    // When the last observer start failed (TimeProvider timestamp), under the slot's gate: no retry for a moment.
+    public long? ObserverFailedAt { get; set; }
+
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }
 

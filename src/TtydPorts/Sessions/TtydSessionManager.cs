@@ -433,6 +433,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         Native.ResolveExecutable(_options.TmuxPath)
         ?? throw new TtydStartException($"Cannot start a terminal for container '{container}': tmux {SessionIds.Quote(_options.TmuxPath)} was not found (PATH or TmuxPath), and PersistentShells is on. Install tmux, or set TtydSessionOptions.PersistentShells = false for shells that end with their connection.");
 
+    private static readonly TimeSpan ObserverRetryDelay = TimeSpan.FromSeconds(5);
+
     /// <inheritdoc />
     // Started by the first watcher, not with the session: most sessions are never watched, and an idle ttyd per session
     // doubled the processes a proxy-mode host holds, stops and has the kernel walk (issue 16's scale figures). The
@@ -445,7 +447,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             return null;
         }
 
-        if (slot.Current is { Observer: { } running } current && current.Session == session && _supervisor.IsAlive(running.Process))
+        if (slot.Current is { Observer: { } running, Stale: false, Unfit: false } current && ReferenceEquals(current.Session, session) && _supervisor.IsAlive(running.Process))
         {
             return running;
         }
@@ -453,8 +455,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // Under the gate no stop runs: the session is either still the container's current one, or gone for good.
-            if (slot.Current is not { Stale: false } entry || entry.Session != session || entry.Unfit)
+            // Under the gate no stop runs: the session is either still the container's current one, or gone for good. Only
+            // a healthy one gets an observer: one started for a dead session would be left to repair, or to nobody
+            // should the host stop first (adoption skips a dead session, and with it its observer).
+            if (slot.Current is not { } entry || !ReferenceEquals(entry.Session, session) || !IsHealthy(entry))
             {
                 return null;
             }
@@ -464,9 +468,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 return observer;
             }
 
+            // A start that just failed is not retried by every request that follows, each holding this container's gate.
+            if (entry.ObserverFailedAt is { } failedAt && _time.GetElapsedTime(failedAt) < ObserverRetryDelay)
+            {
+                return null;
+            }
+
             entry.Observer = null;
             if (Native.ResolveExecutable(_options.TmuxPath) is not { } tmux)
             {
+                entry.ObserverFailedAt = _time.GetTimestamp();
                 Log.ObserverStartFailed(_logger, session.Container, $"tmux {SessionIds.Quote(_options.TmuxPath)} was not found");
                 return null;
             }
@@ -478,10 +489,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 _folder.DeleteObserverSocket(entry.Token); // one a dead observer left: ttyd does not bind over it
                 var process = await _supervisor.StartAsync(_launch.BuildObserver(session, entry.Token, key, ttyd, tmux, _folder.TmuxSocketPath(entry.Token)), cancellationToken).ConfigureAwait(false);
                 entry.Observer = new ObserverTerminal(session.ObserverSocketPath, process);
+                entry.ObserverFailedAt = null;
                 return entry.Observer;
             }
             catch (Exception e) when (e is ProcessLaunchException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
+                entry.ObserverFailedAt = _time.GetTimestamp();
                 Log.ObserverStartFailed(_logger, session.Container, e.Message);
                 return null;
             }
