@@ -207,6 +207,43 @@ public sealed class PersistentShellTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task Repair_stops_an_observer_nobody_watched_at_two_passes_and_keeps_one_with_a_watcher()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18480, 18484, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
+        var observers = (IObserverTerminals)sut.Manager;
+        var session = (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        var observer = (await observers.EnsureObserverAsync(session, Ct))!;
+
+        // A connected watcher keeps it, pass after pass.
+        await using (var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, observer.SocketPath, "http://localhost", Ct))
+        {
+            await watcher.WaitForAsync("#", Poll.Within(30));
+            for (var pass = 0; pass < 3; pass++)
+            {
+                await sut.Manager.RepairAsync(Ct);
+            }
+
+            Assert.True(sut.Supervisor.IsAlive(observer.Process));
+        }
+
+        // Gone once it had none at two passes; the session and its shell stay; the next watcher gets a new one.
+        await Poll.UntilAsync(() => !ProcFs.CountUnixConnections().ContainsKey(observer.SocketPath), Poll.Within(30));
+        await sut.Manager.RepairAsync(Ct);
+        Assert.True(sut.Supervisor.IsAlive(observer.Process)); // one pass is not enough
+        await sut.Manager.RepairAsync(Ct);
+        Assert.False(sut.Supervisor.IsAlive(observer.Process));
+        Assert.Empty(sut.Observers());
+        Assert.False(File.Exists(observer.SocketPath));
+        Assert.Equal(session, sut.Manager.FindSession(container));
+
+        var next = (await observers.EnsureObserverAsync(session, Ct))!;
+        Assert.NotEqual(observer.Process, next.Process);
+        await using var again = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, next.SocketPath, "http://localhost", Ct);
+        await again.WaitForAsync("#", Poll.Within(30));
+    }
+
+    [Fact]
     public async Task After_a_host_restart_a_watched_sessions_observer_is_adopted_not_doubled_and_stops_with_it()
     {
         var container = lab.StartContainer();

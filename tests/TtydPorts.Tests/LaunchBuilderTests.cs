@@ -216,4 +216,25 @@ public sealed class RepairDecisionTests
         Assert.False(RepairDecisions.IsIdleDue(entry, 399 * Frequency, Frequency, TimeSpan.FromMinutes(5)));
         Assert.True(RepairDecisions.IsIdleDue(entry, 400 * Frequency, Frequency, TimeSpan.FromMinutes(5)));
     }
+
+    [Fact]
+    public void An_observer_is_due_to_stop_after_two_passes_in_a_row_without_a_watcher_and_a_watcher_resets_the_count()
+    {
+        var watched = Entry("node1", socket: "/run/tp/a.sock");
+        watched.Observer = new ObserverTerminal("/run/tp/a.watch.sock", new ProcessIdentity(41, 1));
+        var unwatched = Entry("node2", socket: "/run/tp/b.sock");
+        unwatched.Observer = new ObserverTerminal("/run/tp/b.watch.sock", new ProcessIdentity(42, 1));
+        var none = Entry("node3", socket: "/run/tp/c.sock");
+        var clients = new Dictionary<string, int> { ["/run/tp/a.watch.sock"] = 1, ["/run/tp/b.sock"] = 3 }; // the owner's clients are not watchers
+
+        Assert.Empty(RepairDecisions.IdleObservers([watched, unwatched, none], clients));
+        Assert.Equal([unwatched], RepairDecisions.IdleObservers([watched, unwatched, none], clients));
+
+        // One pass with a watcher starts the count again.
+        unwatched.ObserverIdlePasses = 1;
+        Assert.Empty(RepairDecisions.IdleObservers([unwatched], new Dictionary<string, int> { ["/run/tp/b.watch.sock"] = 1 }));
+        Assert.Empty(RepairDecisions.IdleObservers([unwatched], clients));
+        Assert.Equal([unwatched], RepairDecisions.IdleObservers([unwatched], clients));
+        Assert.Equal(0, watched.ObserverIdlePasses);
+    }
 }

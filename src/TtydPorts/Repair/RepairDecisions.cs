@@ -21,6 +21,36 @@ internal static class RepairDecisions
     }
 
     /// <summary>
+    /// Counts, per session with an observer, the passes in a row that found no client on the observer's socket (a pooled
+    /// proxy connection counts as one); returns the sessions whose observer had none at <see cref="ObserverIdlePasses"/>
+    /// passes, to be stopped: a watcher who left does not keep an idle ttyd per session for the session's lifetime.
+    /// </summary>
+    public static List<SessionEntry> IdleObservers(IEnumerable<SessionEntry> entries, IReadOnlyDictionary<string, int> clientsBySocket)
+    {
+        var due = new List<SessionEntry>();
+        foreach (var entry in entries)
+        {
+            if (entry.Observer is not { } observer)
+            {
+                entry.ObserverIdlePasses = 0;
+            }
+            else if (clientsBySocket.GetValueOrDefault(observer.SocketPath) > 0)
+            {
+                entry.ObserverIdlePasses = 0;
+            }
+            else if (++entry.ObserverIdlePasses >= ObserverIdlePasses)
+            {
+                due.Add(entry);
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>Repair passes without a watcher after which an observer ttyd is stopped (two: one pass may fall between a page load and its WebSocket).</summary>
+    public const int ObserverIdlePasses = 2;
+
+    /// <summary>
     /// From a listing of the engine (id by name): a name that now means another container makes its session stale at
     /// once; a missing name starts (or keeps) the session's missing clock, since one listing may miss a container
     /// being recreated; a present one stops it.

@@ -33,6 +33,9 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // When the last observer start failed (TimeProvider timestamp), under the slot's gate: no retry for a moment.
     public long? ObserverFailedAt { get; set; }
 
+    // Repair passes in a row that found no watcher connected to the observer; touched only by repair passes.
+    public int ObserverIdlePasses { get; set; }
+
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }
 

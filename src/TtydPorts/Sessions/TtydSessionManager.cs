@@ -490,6 +490,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 var process = await _supervisor.StartAsync(_launch.BuildObserver(session, entry.Token, key, ttyd, tmux, _folder.TmuxSocketPath(entry.Token)), cancellationToken).ConfigureAwait(false);
                 entry.Observer = new ObserverTerminal(session.ObserverSocketPath, process);
                 entry.ObserverFailedAt = null;
+                entry.ObserverIdlePasses = 0; // counted from now: its watcher is about to connect
                 return entry.Observer;
             }
             catch (Exception e) when (e is ProcessLaunchException or IOException or UnauthorizedAccessException or InvalidOperationException)
@@ -603,9 +604,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private async Task<CleanupResult> RepairPassAsync(CancellationToken cancellationToken)
     {
         // Clients are counted first: the health probe below opens connections of its own.
+        var unixClients = _launch.UseSockets && (_options.IdleTimeout is not null || Entries().Any(static e => e.Observer is not null))
+            ? ProcFs.CountUnixConnections() : null;
         if (_options.IdleTimeout is not null)
         {
-            MarkActiveSessions();
+            RepairDecisions.MarkActive(Entries(), _launch.UseSockets ? null : CountPortClients(), unixClients, _time.GetTimestamp());
+        }
+
+        if (unixClients is not null)
+        {
+            await StopIdleObserversAsync(RepairDecisions.IdleObservers(Entries(), unixClients), cancellationToken).ConfigureAwait(false);
         }
 
         var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
@@ -650,12 +658,39 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return Combine(Combine(Combine(dead, replaced), orphans), idle);
     }
 
-    private void MarkActiveSessions() =>
-        RepairDecisions.MarkActive(
-            Entries(),
-            _launch.UseSockets ? null : CountPortClients(),
-            _launch.UseSockets ? ProcFs.CountUnixConnections() : null,
-            _time.GetTimestamp());
+    // Each under its slot's gate, re-checked there: the session may have stopped, or a watcher started another observer.
+    private async Task StopIdleObserversAsync(List<SessionEntry> due, CancellationToken cancellationToken)
+    {
+        foreach (var entry in due)
+        {
+            if (!_slots.TryGetValue(entry.Session.Container, out var slot))
+            {
+                continue;
+            }
+
+            await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (slot.Current == entry && entry.Observer is { } observer && entry.ObserverIdlePasses >= RepairDecisions.ObserverIdlePasses)
+                {
+                    await StopOutsideTreeAsync(entry.Session, observer.Process, _options.StopGracePeriod).ConfigureAwait(false);
+                    if (_supervisor.IsAlive(observer.Process))
+                    {
+                        continue; // the failure is logged; still tracked, so the session's stop tries again
+                    }
+
+                    entry.Observer = null;
+                    entry.ObserverIdlePasses = 0;
+                    _folder.DeleteObserverSocket(entry.Token);
+                    Log.ObserverIdleStopped(_logger, entry.Session.Container, observer.Process.ProcessId);
+                }
+            }
+            finally
+            {
+                slot.Gate.Release();
+            }
+        }
+    }
 
     private IEnumerable<SessionEntry> Entries() => _slots.Values.Select(static s => s.Current).OfType<SessionEntry>();
 
