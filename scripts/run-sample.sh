@@ -18,11 +18,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
 scripts/install-exec-client.sh
+# An engine that already answers (the tests', or one started by hand) is left running at the end; only one this run
+# started is stopped.
+engine_was_up=false
+if [[ -n $(docker_client) ]] && "$(docker_client)" version >/dev/null 2>&1; then engine_was_up=true; fi
 scripts/docker-up.sh
 docker=$(docker_client)
 cleanup() {
     "$docker" ps -aq --filter label=ttydports.demo=1 | xargs -r "$docker" rm -f >/dev/null
-    scripts/docker-down.sh
+    if [[ $engine_was_up == false ]]; then scripts/docker-down.sh; else log "leaving the Docker engine running (it was up before this run)"; fi
 }
 trap cleanup EXIT
 log "building the sample"
