@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Time.Testing;
+
 namespace TtydPorts.IntegrationTests;
 
 /// <summary>Persistent shells over real ttyd, real tmux and a real container: reconnect, sharing, stop, restart, read-only observers.</summary>
@@ -207,35 +210,39 @@ public sealed class PersistentShellTests(ContainerLab lab)
     }
 
     [Fact]
-    public async Task Repair_stops_an_observer_nobody_watched_at_two_passes_and_keeps_one_with_a_watcher()
+    public async Task Repair_stops_an_observer_nobody_used_for_a_repair_interval_and_keeps_one_with_a_watcher()
     {
         var container = lab.StartContainer();
-        await using var sut = new ManagerUnderTest(18480, 18484, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sut = new ManagerUnderTest(18480, 18484, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; o.RepairInterval = TimeSpan.FromSeconds(30); },
+            services: s => s.TryAddSingleton<TimeProvider>(time));
         var observers = (IObserverTerminals)sut.Manager;
         var session = (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
         var observer = (await observers.EnsureObserverAsync(session, Ct))!;
 
-        // A connected watcher keeps it, pass after pass.
+        // A connected watcher keeps it, however long.
         await using (var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, observer.SocketPath, "http://localhost", Ct))
         {
             await watcher.WaitForAsync("#", Poll.Within(30));
-            for (var pass = 0; pass < 3; pass++)
-            {
-                await sut.Manager.RepairAsync(Ct);
-            }
-
+            time.Advance(TimeSpan.FromMinutes(10));
+            await sut.Manager.RepairAsync(Ct);
             Assert.True(sut.Supervisor.IsAlive(observer.Process));
         }
 
-        // Gone once it had none at two passes; the session and its shell stay; the next watcher gets a new one.
+        // Once nobody is connected: handed out again at 20 s, so still there at 40 s; gone at 51 s.
         await Poll.UntilAsync(() => !ProcFs.CountUnixConnections().ContainsKey(observer.SocketPath), Poll.Within(30));
         await sut.Manager.RepairAsync(Ct);
-        Assert.True(sut.Supervisor.IsAlive(observer.Process)); // one pass is not enough
+        time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(observer, await observers.EnsureObserverAsync(session, Ct));
+        time.Advance(TimeSpan.FromSeconds(20));
+        await sut.Manager.RepairAsync(Ct);
+        Assert.True(sut.Supervisor.IsAlive(observer.Process));
+        time.Advance(TimeSpan.FromSeconds(11));
         await sut.Manager.RepairAsync(Ct);
         Assert.False(sut.Supervisor.IsAlive(observer.Process));
         Assert.Empty(sut.Observers());
         Assert.False(File.Exists(observer.SocketPath));
-        Assert.Equal(session, sut.Manager.FindSession(container));
+        Assert.Equal(session, sut.Manager.FindSession(container)); // the session and its shell stay
 
         var next = (await observers.EnsureObserverAsync(session, Ct))!;
         Assert.NotEqual(observer.Process, next.Process);

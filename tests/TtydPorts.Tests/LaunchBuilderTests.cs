@@ -218,7 +218,7 @@ public sealed class RepairDecisionTests
     }
 
     [Fact]
-    public void An_observer_is_due_to_stop_after_two_passes_in_a_row_without_a_watcher_and_a_watcher_resets_the_count()
+    public void An_observer_is_due_to_stop_once_unused_for_the_interval_and_a_watcher_or_a_hand_out_makes_it_used()
     {
         var watched = Entry("node1", socket: "/run/tp/a.sock");
         watched.Observer = new ObserverTerminal("/run/tp/a.watch.sock", new ProcessIdentity(41, 1));
@@ -226,15 +226,16 @@ public sealed class RepairDecisionTests
         unwatched.Observer = new ObserverTerminal("/run/tp/b.watch.sock", new ProcessIdentity(42, 1));
         var none = Entry("node3", socket: "/run/tp/c.sock");
         var clients = new Dictionary<string, int> { ["/run/tp/a.watch.sock"] = 1, ["/run/tp/b.sock"] = 3 }; // the owner's clients are not watchers
+        var interval = TimeSpan.FromSeconds(30);
 
-        Assert.Empty(RepairDecisions.IdleObservers([watched, unwatched, none], clients));
-        Assert.Equal([unwatched], RepairDecisions.IdleObservers([watched, unwatched, none], clients));
+        Assert.Empty(RepairDecisions.IdleObservers([watched, unwatched, none], clients, 29 * Frequency, Frequency, interval));
+        Assert.Equal(29 * Frequency, watched.ObserverUsed);
+        Assert.Equal([unwatched], RepairDecisions.IdleObservers([watched, unwatched, none], clients, 30 * Frequency, Frequency, interval));
 
-        // One pass with a watcher starts the count again.
-        unwatched.ObserverIdlePasses = 1;
-        Assert.Empty(RepairDecisions.IdleObservers([unwatched], new Dictionary<string, int> { ["/run/tp/b.watch.sock"] = 1 }));
-        Assert.Empty(RepairDecisions.IdleObservers([unwatched], clients));
-        Assert.Equal([unwatched], RepairDecisions.IdleObservers([unwatched], clients));
-        Assert.Equal(0, watched.ObserverIdlePasses);
+        // Handed to a watcher at 40 s (the watch path marks it): not idle until 70 s, whatever passes run between.
+        unwatched.ObserverUsed = 40 * Frequency;
+        Assert.Empty(RepairDecisions.IdleObservers([unwatched], clients, 69 * Frequency, Frequency, interval));
+        Assert.Empty(RepairDecisions.IdleObservers([unwatched], clients, 69 * Frequency, Frequency, interval));
+        Assert.Equal([unwatched], RepairDecisions.IdleObservers([unwatched], clients, 70 * Frequency, Frequency, interval));
     }
 }

@@ -77,7 +77,7 @@ internal static partial class Log
     [LoggerMessage(60, LogLevel.Warning, "The read-only observer terminal of container {Container} did not start; its owner's terminal runs, watching it answers 404: {Reason}")]
     public static partial void ObserverStartFailed(ILogger logger, string container, string reason);
 
-    [LoggerMessage(61, LogLevel.Debug, "The read-only observer terminal of container {Container} (pid {ProcessId}) had no watcher at two repair passes and was stopped; the next watcher starts another.")]
+    [LoggerMessage(61, LogLevel.Debug, "The read-only observer terminal of container {Container} (pid {ProcessId}) had no watcher for a repair interval (or had ended) and was stopped; the next watcher starts another.")]
     public static partial void ObserverIdleStopped(ILogger logger, string container, int processId);
 
     [LoggerMessage(80, LogLevel.Information, "Recording the terminal of container {Container} to {Path}.")]

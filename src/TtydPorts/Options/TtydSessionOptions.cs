@@ -124,7 +124,8 @@ public sealed class TtydSessionOptions
     /// In proxy mode with <see cref="PersistentShells"/>, let a session be watched through a read-only ttyd that attaches to
     /// the same shell with a read-only tmux client, served under <c>{prefix}/{container}/watch/</c> to whom the proxy's
     /// observer authorization allows. Default <see langword="true"/>. That ttyd starts at the first allowed watch request
-    /// and ends with the session, or when two repair passes in a row found no watcher: a session nobody watches runs none.
+    /// and ends with the session, or when a repair pass finds it unused for a <see cref="RepairInterval"/>: a session nobody
+    /// watches runs none.
     /// </summary>
     public bool ObserverTerminals { get; set; } = true;
 

@@ -21,24 +21,26 @@ internal static class RepairDecisions
     }
 
     /// <summary>
-    /// Counts, per session with an observer, the passes in a row that found no client on the observer's socket (a pooled
-    /// proxy connection counts as one); returns the sessions whose observer had none at <see cref="ObserverIdlePasses"/>
-    /// passes, to be stopped: a watcher who left does not keep an idle ttyd per session for the session's lifetime.
+    /// Marks the observers with a client on their socket (a watcher's WebSocket, or a pooled proxy connection) as used at
+    /// <paramref name="now"/>, and returns the sessions whose observer has not been used for <paramref name="idleAfter"/>,
+    /// to be stopped: a watcher who left does not keep an idle ttyd per session for the session's lifetime. Time, not a
+    /// count of passes: passes also run back to back (a container's removal wakes one).
     /// </summary>
-    public static List<SessionEntry> IdleObservers(IEnumerable<SessionEntry> entries, IReadOnlyDictionary<string, int> clientsBySocket)
+    public static List<SessionEntry> IdleObservers(IEnumerable<SessionEntry> entries, IReadOnlyDictionary<string, int> clientsBySocket, long now, long frequency, TimeSpan idleAfter)
     {
         var due = new List<SessionEntry>();
         foreach (var entry in entries)
         {
             if (entry.Observer is not { } observer)
             {
-                entry.ObserverIdlePasses = 0;
+                continue;
             }
-            else if (clientsBySocket.GetValueOrDefault(observer.SocketPath) > 0)
+
+            if (clientsBySocket.GetValueOrDefault(observer.SocketPath) > 0)
             {
-                entry.ObserverIdlePasses = 0;
+                entry.ObserverUsed = now;
             }
-            else if (++entry.ObserverIdlePasses >= ObserverIdlePasses)
+            else if (IsObserverIdle(entry, now, frequency, idleAfter))
             {
                 due.Add(entry);
             }
@@ -47,8 +49,9 @@ internal static class RepairDecisions
         return due;
     }
 
-    /// <summary>Repair passes without a watcher after which an observer ttyd is stopped (two: one pass may fall between a page load and its WebSocket).</summary>
-    public const int ObserverIdlePasses = 2;
+    /// <summary>Whether the session's observer has not been started, handed out or watched for <paramref name="idleAfter"/>.</summary>
+    public static bool IsObserverIdle(SessionEntry entry, long now, long frequency, TimeSpan idleAfter) =>
+        Elapsed(entry.ObserverUsed, now, frequency) >= idleAfter;
 
     /// <summary>
     /// From a listing of the engine (id by name): a name that now means another container makes its session stale at

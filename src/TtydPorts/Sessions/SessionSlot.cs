@@ -33,8 +33,15 @@ internal sealed class SessionEntry(TtydSession session, string token, long lastA
     // When the last observer start failed (TimeProvider timestamp), under the slot's gate: no retry for a moment.
     public long? ObserverFailedAt { get; set; }
 
-    // Repair passes in a row that found no watcher connected to the observer; touched only by repair passes.
-    public int ObserverIdlePasses { get; set; }
+    // When the observer was last started, handed to a watcher or seen with one connected (TimeProvider timestamp): an
+    // observer unused for a repair interval is stopped. Written from the watch path and from repair passes.
+    private long _observerUsed;
+
+    public long ObserverUsed
+    {
+        get => Volatile.Read(ref _observerUsed);
+        set => Volatile.Write(ref _observerUsed, value);
+    }
 
     // Records the terminal (RecordingDirectory); ended first when the session stops.
     public SessionRecorder? Recorder { get; set; }

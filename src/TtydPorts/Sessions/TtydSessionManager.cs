@@ -449,6 +449,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         if (slot.Current is { Observer: { } running, Stale: false, Unfit: false } current && ReferenceEquals(current.Session, session) && _supervisor.IsAlive(running.Process))
         {
+            current.ObserverUsed = _time.GetTimestamp(); // a watcher is about to connect: not idle
             return running;
         }
 
@@ -465,6 +466,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             if (entry.Observer is { } observer && _supervisor.IsAlive(observer.Process))
             {
+                entry.ObserverUsed = _time.GetTimestamp();
                 return observer;
             }
 
@@ -490,7 +492,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 var process = await _supervisor.StartAsync(_launch.BuildObserver(session, entry.Token, key, ttyd, tmux, _folder.TmuxSocketPath(entry.Token)), cancellationToken).ConfigureAwait(false);
                 entry.Observer = new ObserverTerminal(session.ObserverSocketPath, process);
                 entry.ObserverFailedAt = null;
-                entry.ObserverIdlePasses = 0; // counted from now: its watcher is about to connect
+                entry.ObserverUsed = _time.GetTimestamp(); // its watcher is about to connect
                 return entry.Observer;
             }
             catch (Exception e) when (e is ProcessLaunchException or IOException or UnauthorizedAccessException or InvalidOperationException)
@@ -613,7 +615,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         if (unixClients is not null)
         {
-            await StopIdleObserversAsync(RepairDecisions.IdleObservers(Entries(), unixClients), cancellationToken).ConfigureAwait(false);
+            await StopIdleObserversAsync(RepairDecisions.IdleObservers(Entries(), unixClients, _time.GetTimestamp(), _time.TimestampFrequency, _options.RepairInterval), cancellationToken).ConfigureAwait(false);
         }
 
         var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
@@ -658,7 +660,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return Combine(Combine(Combine(dead, replaced), orphans), idle);
     }
 
-    // Each under its slot's gate, re-checked there: the session may have stopped, or a watcher started another observer.
+    // Each under its slot's gate, re-checked there: the session may have stopped, or a watcher may have been handed the
+    // observer (or started another) since the count.
     private async Task StopIdleObserversAsync(List<SessionEntry> due, CancellationToken cancellationToken)
     {
         foreach (var entry in due)
@@ -671,7 +674,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (slot.Current == entry && entry.Observer is { } observer && entry.ObserverIdlePasses >= RepairDecisions.ObserverIdlePasses)
+                if (slot.Current == entry && entry.Observer is { } observer
+                    && RepairDecisions.IsObserverIdle(entry, _time.GetTimestamp(), _time.TimestampFrequency, _options.RepairInterval))
                 {
                     await StopOutsideTreeAsync(entry.Session, observer.Process, _options.StopGracePeriod).ConfigureAwait(false);
                     if (_supervisor.IsAlive(observer.Process))
@@ -680,7 +684,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     }
 
                     entry.Observer = null;
-                    entry.ObserverIdlePasses = 0;
                     _folder.DeleteObserverSocket(entry.Token);
                     Log.ObserverIdleStopped(_logger, entry.Session.Container, observer.Process.ProcessId);
                 }
