@@ -1058,6 +1058,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     slot.Current = new SessionEntry(session, found.Token, _time.GetTimestamp())
                     {
                         Observer = found.Observer is { } observer ? new ObserverTerminal(_folder.ObserverSocketPath(found.Token), observer) : null,
+                        ObserverUsed = _time.GetTimestamp(), // an adopted observer gets a full interval, as a new one does
                         Unfit = unfit,
                         HoldsPort = holdsPort,
                         // Status may take listening as proven only for a session seen listening (SessionHealth.Check);
