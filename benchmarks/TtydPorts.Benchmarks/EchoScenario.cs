@@ -27,7 +27,9 @@ namespace TtydPorts.Benchmarks;
 /// <item>with <c>--kestrel-inline true</c>, proxy-inline: the same through a second host whose Kestrel runs the application
 /// inline on socket completions (<c>SocketTransportOptions.UnsafePreferInlineScheduling</c>, a host's choice).</item>
 /// </list>
-/// The client runs in the same process as the proxy hosts (as a browser would not): its CPU and thread pool are shared.
+/// <item>proxy-process: the same host as proxy, run in a process of its own (<c>--scenario echo-proxy-host</c>), so that the
+/// client does not share its thread pool, as a browser would not.</item>
+/// The client runs in the same process as the direct terminal and the in-process proxy hosts.
 /// Echo: <c>cat</c> runs in each terminal; every key is one frame, timed from the send to the frame carrying its echo; the
 /// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys take turns between the modes (A/B/A/B, the order
 /// rotating block by block) after a warm-up of 200 keys each. Throughput: <c>head -c N /dev/zero | tr '\0' x</c> then an end marker the shell assembles (so the command's
@@ -44,7 +46,7 @@ internal static class EchoScenario
 
     public static async Task<int> RunAsync(int keys, int megabytes, int rounds, string persistentModes, int start, int end, string docker, bool kestrelInline)
     {
-        var containers = new[] { "d", "p", "i" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
+        var containers = new[] { "d", "p", "i", "s" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
         foreach (var name in containers)
         {
             PersistenceScenario.Run(docker, "run", "-d", "--name", name, "--label", "ttydports.test=1", "--network", "none", "ttydports/busybox:test", "sleep", "3600");
@@ -84,6 +86,7 @@ internal static class EchoScenario
         await using var inlineHost = kestrelInline ? await ProxyHostAsync(persistent, docker, inline: true) : null;
         var managers = new List<ITtydSessionManager> { directManager, host.Services.GetRequiredService<ITtydSessionManager>() };
         var terminals = new List<(string Name, Terminal Terminal)>();
+        using var separate = ProxyProcess.Start(persistent, docker, proxyContainers[2]);
         try
         {
             var directSession = (await directManager.EnsureSessionAsync(directContainer, User))!;
@@ -101,6 +104,7 @@ internal static class EchoScenario
                 terminals.Add((name, await Terminal.ProxyAsync(Address(app), container)));
             }
 
+            terminals.Add(("proxy-process", await Terminal.ProxyAsync(await separate.AddressAsync(), proxyContainers[2])));
             foreach (var (_, t) in terminals)
             {
                 await t.WaitForAsync("# ");
@@ -163,6 +167,7 @@ internal static class EchoScenario
                 await manager.CleanupAllAsync();
             }
 
+            await separate.StopAsync();
             await host.StopAsync();
             if (inlineHost is not null)
             {
@@ -170,6 +175,74 @@ internal static class EchoScenario
             }
 
             Directory.Delete(Path.Combine(Path.GetTempPath(), directInstance), recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// <c>--scenario echo-proxy-host</c>: the proxy host of the proxy terminals in a process of its own. Ensures the
+    /// container's session, prints the host's address on a line of its own, serves until its standard input closes, then
+    /// stops the session.
+    /// </summary>
+    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string container)
+    {
+        await using var host = await ProxyHostAsync(persistent, docker, inline: false);
+        var manager = host.Services.GetRequiredService<ITtydSessionManager>();
+        try
+        {
+            _ = (await manager.EnsureSessionAsync(container, User))!;
+            Console.WriteLine(Address(host));
+            await Console.In.ReadToEndAsync();
+        }
+        finally
+        {
+            await manager.CleanupAllAsync();
+            await host.StopAsync();
+        }
+
+        return 0;
+    }
+
+    /// <summary>The proxy-process terminal's host: this benchmark run as <c>echo-proxy-host</c>.</summary>
+    private sealed class ProxyProcess(Process process) : IDisposable
+    {
+        public static ProxyProcess Start(bool persistent, string docker, string container)
+        {
+            var start = new ProcessStartInfo(Environment.ProcessPath!)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            foreach (var argument in new[] { typeof(EchoScenario).Assembly.Location, "--scenario", "echo-proxy-host", "--persistent", persistent ? "true" : "false", "--docker", docker, "--container", container })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            return new ProxyProcess(Process.Start(start)!);
+        }
+
+        public async Task<Uri> AddressAsync()
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("The proxy host process ended before it served.");
+            return new Uri(line.Trim());
+        }
+
+        public async Task StopAsync()
+        {
+            process.StandardInput.Close();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+        }
+
+        public void Dispose()
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            process.Dispose();
         }
     }
 

@@ -93,6 +93,8 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End,
                 Opt("--docker") ?? "docker",
                 Opt("--kestrel-inline") == "true");
+        case "echo-proxy-host":
+            return await EchoScenario.ServeProxyAsync(Opt("--persistent") == "true", Opt("--docker") ?? "docker", Opt("--container") ?? throw new ArgumentException("--container is required"));
         default:
             await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, create-check, persistence, first-prompt, exec-client, exits, echo)");
             return 2;
