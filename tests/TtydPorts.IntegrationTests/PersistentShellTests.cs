@@ -251,6 +251,39 @@ public sealed class PersistentShellTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task A_session_whose_ttyd_died_while_no_host_ran_leaves_no_tmux_server_observer_or_file_after_the_next_start()
+    {
+        var dying = lab.StartContainer();
+        var living = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        Action<TtydSessionOptions> proxyMode = o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; };
+        var first = new ManagerUnderTest(18485, 18489, proxyMode, instance: instance);
+        var dead = (await first.Manager.EnsureSessionAsync(dying, "alice", null, Ct))!;
+        var kept = (await first.Manager.EnsureSessionAsync(living, "alice", null, Ct))!;
+        var deadObserver = (await ((IObserverTerminals)first.Manager).EnsureObserverAsync(dead, Ct))!;
+        var keptObserver = (await ((IObserverTerminals)first.Manager).EnsureObserverAsync(kept, Ct))!;
+        await Poll.UntilAsync(() => first.TmuxServers().Count == 2, Poll.Within(30)); // both shells started with their sessions
+        var deadFiles = Directory.GetFiles(first.RuntimeDirectory).Where(f => Path.GetFileName(f).StartsWith(Path.GetFileNameWithoutExtension(dead.SocketPath!), StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(deadFiles);
+
+        // The host goes; then one session's ttyd is killed before the next host starts.
+        await first.AbandonAsync();
+        System.Diagnostics.Process.GetProcessById(dead.ProcessId).Kill();
+        await Poll.UntilAsync(() => !first.Supervisor.IsAlive(dead.Process), Poll.Within(30));
+
+        await using var second = new ManagerUnderTest(18485, 18489, proxyMode, instance: instance);
+        Assert.Null(second.Manager.FindSession(dying));
+        Assert.False(second.Supervisor.IsAlive(deadObserver.Process));
+        Assert.Single(second.TmuxServers());
+        Assert.All(deadFiles, f => Assert.False(File.Exists(f), f));
+
+        // Control: the live session was adopted with its shell and observer untouched.
+        Assert.Equal(kept.ProcessId, second.Manager.FindSession(living)!.ProcessId);
+        Assert.True(second.Supervisor.IsAlive(keptObserver.Process));
+        Assert.Equal(keptObserver, await ((IObserverTerminals)second.Manager).EnsureObserverAsync(second.Manager.FindSession(living)!, Ct));
+    }
+
+    [Fact]
     public async Task After_a_host_restart_a_watched_sessions_observer_is_adopted_not_doubled_and_stops_with_it()
     {
         var container = lab.StartContainer();

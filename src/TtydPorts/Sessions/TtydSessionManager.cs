@@ -45,6 +45,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private readonly Lock _adoptLock = new();
     private readonly SessionLimits _limits;
     private volatile bool _adopted;
+
+    // Processes an earlier run left for sessions that were not adopted, found while adopting; stopped once, right after.
+    private (string Token, ProcessIdentity Process)[] _leftovers = [];
     private volatile string? _lastError;
 
     /// <summary>Creates the manager from its parts.</summary>
@@ -140,6 +143,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         // A start must never race a process an earlier run left for the same container: adopt first if the host has
         // not (the hosted service does it at start; a manager used without a host does it here).
         EnsureAdopted();
+        await StopLeftoversAsync().ConfigureAwait(false);
         while (true)
         {
             var slot = SlotFor(container);
@@ -1010,7 +1014,38 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     {
         cancellationToken.ThrowIfCancellationRequested();
         EnsureAdopted();
-        return ValueTask.CompletedTask;
+        return new(StopLeftoversAsync());
+    }
+
+    // A session of an earlier run whose ttyd died while no host ran is not adopted, and nothing else would ever stop its
+    // tmux server (with the shell's exec client) or its observer: they are found by their verified markers while
+    // adopting (no start can run then), and stopped here by the identity recorded then.
+    private async Task StopLeftoversAsync()
+    {
+        var leftovers = Interlocked.Exchange(ref _leftovers, []);
+        if (leftovers.Length == 0)
+        {
+            return;
+        }
+
+        var tokens = leftovers.Select(l => l.Token).Distinct(StringComparer.Ordinal).ToList();
+        Log.LeftoversStopping(_logger, leftovers.Length, tokens.Count);
+        await Parallel.ForEachAsync(leftovers, async (leftover, _) =>
+        {
+            try
+            {
+                await _supervisor.StopAsync(leftover.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ProcessStopException e)
+            {
+                Log.LeftoverStopFailed(_logger, e, leftover.Process.ProcessId, leftover.Token);
+            }
+        }).ConfigureAwait(false);
+
+        foreach (var token in tokens)
+        {
+            _folder.DeleteSessionFiles(token);
+        }
     }
 
     // Re-adopts the ttyd processes a previous run of this instance started: only those SessionAdoption proves ours.
@@ -1032,6 +1067,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             // A folder that does not exist yet is a first start: nothing to adopt, nothing wrong.
             IReadOnlyList<DiscoveredSession> trusted = [];
+            var checkedFolder = false;
             if (Native.LStat(_folder.Path) is not null)
             {
                 if (_folder.Check(create: false) is { } problem)
@@ -1040,6 +1076,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 }
                 else
                 {
+                    checkedFolder = true;
                     trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath)).Find(_supervisor, _options.InstanceName);
                 }
             }
@@ -1081,6 +1118,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                         Log.SessionAdopted(_logger, session.Container, Log.EndpointOf(session), session.ProcessId);
                     }
                 }
+            }
+
+            if (checkedFolder)
+            {
+                var adopted = Entries().Select(static e => e.Token).ToHashSet(StringComparer.Ordinal);
+                _leftovers = [.. FindSessionProcesses(null).Where(g => !adopted.Contains(g.Key)).SelectMany(g => g.Select(p => (g.Key, p)))];
             }
 
             _adopted = true;
