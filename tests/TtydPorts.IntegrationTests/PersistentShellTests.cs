@@ -262,7 +262,7 @@ public sealed class PersistentShellTests(ContainerLab lab)
         var kept = (await first.Manager.EnsureSessionAsync(living, "alice", null, Ct))!;
         var deadObserver = (await ((IObserverTerminals)first.Manager).EnsureObserverAsync(dead, Ct))!;
         var keptObserver = (await ((IObserverTerminals)first.Manager).EnsureObserverAsync(kept, Ct))!;
-        await Poll.UntilAsync(() => first.TmuxServers().Count == 2, Poll.Within(30)); // both shells started with their sessions
+        await Poll.UntilAsync(() => first.TmuxServers().Count == 2 && Shells(dying) == 1 && Shells(living) == 1, Poll.Within(30)); // both shells started with their sessions
         var deadFiles = Directory.GetFiles(first.RuntimeDirectory).Where(f => Path.GetFileName(f).StartsWith(Path.GetFileNameWithoutExtension(dead.SocketPath!), StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(deadFiles);
 
@@ -276,11 +276,48 @@ public sealed class PersistentShellTests(ContainerLab lab)
         Assert.False(second.Supervisor.IsAlive(deadObserver.Process));
         Assert.Single(second.TmuxServers());
         Assert.All(deadFiles, f => Assert.False(File.Exists(f), f));
+        await Poll.UntilAsync(() => Shells(dying) == 0, Poll.Within(30)); // the shell inside its container too
+        Assert.Equal(1, Shells(living));
 
         // Control: the live session was adopted with its shell and observer untouched.
         Assert.Equal(kept.ProcessId, second.Manager.FindSession(living)!.ProcessId);
         Assert.True(second.Supervisor.IsAlive(keptObserver.Process));
         Assert.Equal(keptObserver, await ((IObserverTerminals)second.Manager).EnsureObserverAsync(second.Manager.FindSession(living)!, Ct));
+    }
+
+    [Fact]
+    public async Task A_live_ttyd_the_next_host_does_not_adopt_is_left_running_with_its_shell_never_taken_for_a_leftover()
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var first = new ManagerUnderTest(18490, 18494, instance: instance);
+        var session = (await first.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        await Poll.UntilAsync(() => first.TmuxServers().Count == 1, Poll.Within(30));
+        var server = first.TmuxServers()[0].Process;
+        await first.AbandonAsync();
+
+        // The next host runs another ttyd binary (an upgrade, another TtydPath): it refuses to adopt the running one.
+        var copy = Path.Combine(Path.GetTempPath(), instance + "-bin");
+        Directory.CreateDirectory(copy);
+        try
+        {
+            File.Copy(Native.ResolveExecutable("ttyd")!, Path.Combine(copy, "ttyd"));
+            File.SetUnixFileMode(Path.Combine(copy, "ttyd"), UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+            var second = new ManagerUnderTest(18490, 18494, o => o.TtydPath = Path.Combine(copy, "ttyd"), instance: instance);
+            Assert.Null(second.Manager.FindSession(container));
+            Assert.True(second.Supervisor.IsAlive(session.Process)); // not adopted, yet not stopped as a leftover
+            Assert.True(second.Supervisor.IsAlive(server));
+            await second.AbandonAsync(); // it owns nothing: what runs is the next host's to adopt and clean
+
+            // Control: a host with the binary that started it adopts it, shell and all.
+            await using var third = new ManagerUnderTest(18490, 18494, instance: instance);
+            Assert.Equal(session.ProcessId, third.Manager.FindSession(container)!.ProcessId);
+            Assert.True(third.Supervisor.IsAlive(server));
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
     }
 
     [Fact]

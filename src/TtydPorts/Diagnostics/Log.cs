@@ -30,7 +30,7 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "Session of container {Container} on {Endpoint} (pid {ProcessId}) was unhealthy ({State}); starting a new one.")]
     public static partial void SessionUnhealthy(ILogger logger, string container, string endpoint, int processId, SessionHealthState state);
 
-    [LoggerMessage(11, LogLevel.Information, "Stopping {Count} process(es) an earlier run left for {Sessions} session(s) that are not adopted (their ttyd is gone, or another was adopted for the container): tmux servers, observers.")]
+    [LoggerMessage(11, LogLevel.Information, "Stopping {Count} process(es) an earlier run left for {Sessions} session(s) whose ttyd is gone: tmux servers with their exec clients, observers.")]
     public static partial void LeftoversStopping(ILogger logger, int count, int sessions);
 
     [LoggerMessage(12, LogLevel.Warning, "Could not stop process {ProcessId} that an earlier run left for session {Token}.")]

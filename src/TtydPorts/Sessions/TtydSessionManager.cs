@@ -46,8 +46,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private readonly SessionLimits _limits;
     private volatile bool _adopted;
 
-    // Processes an earlier run left for sessions that were not adopted, found while adopting; stopped once, right after.
-    private (string Token, ProcessIdentity Process)[] _leftovers = [];
+    // What an earlier run left for sessions whose ttyd is gone, found while adopting; stopped once, right after.
+    private SessionProcesses.Leftover[] _leftovers = [];
     private volatile string? _lastError;
 
     /// <summary>Creates the manager from its parts.</summary>
@@ -1019,7 +1019,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     // A session of an earlier run whose ttyd died while no host ran is not adopted, and nothing else would ever stop its
     // tmux server (with the shell's exec client) or its observer: they are found by their verified markers while
-    // adopting (no start can run then), and stopped here by the identity recorded then.
+    // adopting, and stopped here by the identity recorded then; then, as for any stop, the shells they left inside
+    // their containers and their files. A session whose ttyd still runs is never taken for one (SessionProcesses).
     private async Task StopLeftoversAsync()
     {
         var leftovers = Interlocked.Exchange(ref _leftovers, []);
@@ -1028,23 +1029,45 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             return;
         }
 
-        var tokens = leftovers.Select(l => l.Token).Distinct(StringComparer.Ordinal).ToList();
-        Log.LeftoversStopping(_logger, leftovers.Length, tokens.Count);
-        await Parallel.ForEachAsync(leftovers, async (leftover, _) =>
+        Log.LeftoversStopping(_logger, leftovers.Sum(l => l.Processes.Count), leftovers.Length);
+        var stopped = new List<SessionProcesses.Leftover>();
+        foreach (var leftover in leftovers)
         {
-            try
+            var all = true;
+            foreach (var process in leftover.Processes)
             {
-                await _supervisor.StopAsync(leftover.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ProcessStopException e)
+                {
+                    all = false;
+                    Log.LeftoverStopFailed(_logger, e, process.ProcessId, leftover.Token);
+                }
             }
-            catch (ProcessStopException e)
-            {
-                Log.LeftoverStopFailed(_logger, e, leftover.Process.ProcessId, leftover.Token);
-            }
-        }).ConfigureAwait(false);
 
-        foreach (var token in tokens)
+            if (all)
+            {
+                _folder.DeleteSessionFiles(leftover.Token);
+                stopped.Add(leftover);
+            }
+        }
+
+        var terminals = stopped
+            .Where(l => l.Markers.GetValueOrDefault(TtydProcessDiscovery.EngineMarker) is not { } engine || string.Equals(engine, _runtime.Endpoint, StringComparison.Ordinal))
+            .Where(l => SessionIds.IsValidContainerId(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerIdMarker)) && SessionIds.IsValidContainerName(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerMarker)))
+            .Select(l => new ContainerTerminal
+            {
+                Container = l.Markers[TtydProcessDiscovery.ContainerMarker],
+                ContainerId = l.Markers[TtydProcessDiscovery.ContainerIdMarker],
+                Marker = l.Token,
+                User = CommandMarkerCodec.Decode(l.Markers.GetValueOrDefault(TtydProcessDiscovery.CommandMarker))?.User,
+            })
+            .ToList();
+        if (terminals.Count > 0)
         {
-            _folder.DeleteSessionFiles(token);
+            await _runtime.EndTerminalsAsync(terminals, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -1122,8 +1145,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             if (checkedFolder)
             {
-                var adopted = Entries().Select(static e => e.Token).ToHashSet(StringComparer.Ordinal);
-                _leftovers = [.. FindSessionProcesses(null).Where(g => !adopted.Contains(g.Key)).SelectMany(g => g.Select(p => (g.Key, p)))];
+                _leftovers = [.. SessionProcesses.FindLeftovers(_supervisor, _folder, _options.InstanceName, Entries().Select(static e => e.Token).ToHashSet(StringComparer.Ordinal))];
             }
 
             _adopted = true;

@@ -12,12 +12,42 @@ internal static class SessionProcesses
     /// The session's processes (by token; one token when <paramref name="token"/> is given, else every session's), each
     /// the top of its own tree: a process whose parent is marked too is reached through that parent.
     /// </summary>
-    public static ILookup<string, ProcessIdentity> Find(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, string? token)
+    public static ILookup<string, ProcessIdentity> Find(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, string? token) =>
+        Verified(supervisor, folder, instanceName, token).ToLookup(m => m.Markers[TtydProcessDiscovery.SessionMarker], m => m.Process, StringComparer.Ordinal);
+
+    /// <summary>
+    /// The processes of sessions whose ttyd is gone (not in <paramref name="adopted"/>, and no process of the session is a
+    /// ttyd without a role: its signed executable, the one <c>/proc</c> shows or, after an upgrade, that path "(deleted)"),
+    /// with a process's markers per session. A session whose ttyd still runs is never among them, adopted or not.
+    /// </summary>
+    public static List<Leftover> FindLeftovers(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, IReadOnlySet<string> adopted)
+    {
+        var leftovers = new List<Leftover>();
+        foreach (var session in Verified(supervisor, folder, instanceName, null).GroupBy(m => m.Markers[TtydProcessDiscovery.SessionMarker], StringComparer.Ordinal))
+        {
+            if (!adopted.Contains(session.Key) && !session.Any(IsSessionTtyd))
+            {
+                leftovers.Add(new Leftover(session.Key, [.. session.Select(m => m.Process)], session.First().Markers));
+            }
+        }
+
+        return leftovers;
+    }
+
+    /// <summary>What a session whose ttyd is gone left: its token, its processes, the markers they carry.</summary>
+    public sealed record Leftover(string Token, IReadOnlyList<ProcessIdentity> Processes, IReadOnlyDictionary<string, string> Markers);
+
+    private static bool IsSessionTtyd(MarkedProcess process) =>
+        !process.Markers.ContainsKey(TtydProcessDiscovery.RoleMarker)
+        && process.Markers.GetValueOrDefault(SessionAdoption.ExecutableMarker) is { } exe
+        && (process.ExecutablePath == exe || process.ExecutablePath == exe + " (deleted)");
+
+    private static IEnumerable<MarkedProcess> Verified(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, string? token)
     {
         var marked = supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.SessionMarker, token);
         if (marked.Count == 0 || folder.ReadKey(instanceName, byName: true) is not { } key)
         {
-            return Array.Empty<ProcessIdentity>().ToLookup(_ => "");
+            return [];
         }
 
         var pids = marked.Select(m => m.Process.ProcessId).ToHashSet();
@@ -25,7 +55,6 @@ internal static class SessionProcesses
             .Where(m => !pids.Contains(m.ParentProcessId) && m.OwnerUid == folder.Owner
                 && m.Markers.GetValueOrDefault(TtydProcessDiscovery.InstanceMarker) == instanceName
                 && m.Markers.GetValueOrDefault(SessionAdoption.RuntimeMarker) == folder.Path
-                && MarkerSignature.Verify(key, m.Markers))
-            .ToLookup(m => m.Markers[TtydProcessDiscovery.SessionMarker], m => m.Process, StringComparer.Ordinal);
+                && MarkerSignature.Verify(key, m.Markers));
     }
 }
