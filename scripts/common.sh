@@ -10,6 +10,25 @@ die() { echo "${SCRIPT_NAME:-$(basename "$0" .sh)}: ERROR: $*" >&2; exit 1; }
 
 require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (uses apt-get and starts system services)"; }
 
+# remove_containers DOCKER_CMD... -- ID...: `rm -f` one container at a time, each bounded to 60 s. Docker 20.10 (Debian's)
+# can deadlock when containers leave a network concurrently (moby#46661: libnetwork's getSvcRecords against
+# processEndpointDelete); one at a time keeps that unlikely, and the bound turns a hung engine into an error instead of a
+# hang, so that the engine is still stopped. Fails when any removal failed.
+remove_containers() {
+    local cmd=() id failed=0
+    while (( $# )) && [[ $1 != -- ]]; do cmd+=("$1"); shift; done
+    shift
+    for id in "$@"; do
+        # A function of ours (tls_docker, rootless_docker) bounds its own CLI with CLI_TIMEOUT; `timeout` runs programs only.
+        if declare -F "${cmd[0]}" >/dev/null; then
+            CLI_TIMEOUT=60 run_quiet "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
+        else
+            run_quiet timeout 60 "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
+        fi
+    done
+    return "$failed"
+}
+
 # run_quiet CMD...: run CMD with its output captured; print the output only if it fails.
 run_quiet() {
     local out rc=0
@@ -129,7 +148,9 @@ TLS_LOG_FILE=/tmp/ttydports-dockerd-tls.log
 # tls_docker ARGS...: the docker CLI against the TLS engine with our client certificate. The caller's DOCKER_HOST,
 # DOCKER_CONTEXT and DOCKER_CERT_PATH must not pick another engine or certificate, hence the env -u.
 tls_docker() {
-    env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "$(docker_client)" \
+    local bound=()
+    if [[ -n ${CLI_TIMEOUT:-} ]]; then bound=(timeout "$CLI_TIMEOUT"); fi
+    "${bound[@]}" env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "$(docker_client)" \
         --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/cert.pem" --tlskey "$TLS_DIR/key.pem" \
         -H "tcp://127.0.0.1:$TLS_PORT" "$@"
 }
@@ -166,6 +187,8 @@ rootless_socket() { echo "/run/user/$(rootless_uid)/docker.sock"; }
 # rootless_docker ARGS...: the docker CLI, run as root, against the rootless engine's socket (root may connect to a
 # socket another user owns). The caller's DOCKER_CONTEXT, TLS settings or DOCKER_HOST must not pick another engine.
 rootless_docker() {
-    env -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "DOCKER_HOST=unix://$(rootless_socket)" \
+    local bound=()
+    if [[ -n ${CLI_TIMEOUT:-} ]]; then bound=(timeout "$CLI_TIMEOUT"); fi
+    "${bound[@]}" env -u DOCKER_CONTEXT -u DOCKER_CERT_PATH -u DOCKER_TLS_VERIFY "DOCKER_HOST=unix://$(rootless_socket)" \
         "$(docker_client)" "$@"
 }

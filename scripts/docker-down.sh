@@ -11,31 +11,36 @@ PID_FILE=/tmp/ttydports-dockerd.pid
 STOP_TIMEOUT=20
 LABEL=ttydports.test=1
 
-# 1. Test containers.
+# 1. Test containers (a failure is reported at the end: the engine is stopped first).
+removal_failed=false
 DOCKER=$(docker_client)
 if [[ -n $DOCKER ]] && "$DOCKER" version >/dev/null 2>&1; then
     mapfile -t ids < <("$DOCKER" ps -aq --filter "label=$LABEL")
     if (( ${#ids[@]} )); then
         log "removing ${#ids[@]} container(s) labelled $LABEL"
-        run_quiet "$DOCKER" rm -f "${ids[@]}" || die "docker rm -f failed"
+        remove_containers "$DOCKER" -- "${ids[@]}" || removal_failed=true
     fi
 else
     log "no Docker engine answers; no containers to remove"
 fi
 
 # 2. The engine, only if we started it (and nobody asked to keep it, e.g. for parallel work on one machine).
+removal_result() { if $removal_failed; then die "some test containers could not be removed (see above)"; fi; }
 if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
     log "TTYDPORTS_KEEP_ENGINE=1: leaving the Docker engine running"
+    removal_result
     exit 0
 fi
 if [[ ! -e $PID_FILE ]]; then
     log "no $PID_FILE: leaving any running Docker engine alone"
+    removal_result
     exit 0
 fi
 pid=$(tr -dc '0-9' <"$PID_FILE")
 if ! pid_is_dockerd "$pid"; then
     log "pid ${pid:-?} from $PID_FILE is not a running dockerd; removing the stale pid file"
     rm -f "$PID_FILE"
+    removal_result
     exit 0
 fi
 # dockerd runs its own containerd as a child; note it, so that it does not outlive a SIGKILLed dockerd.
@@ -48,3 +53,4 @@ for c in $children; do
 done
 $stopped || die "dockerd (pid $pid) did not exit"
 rm -f "$PID_FILE"
+removal_result

@@ -28,7 +28,7 @@ if rootless_uid >/dev/null && rootless_docker version >/dev/null 2>&1; then
     mapfile -t ids < <(rootless_docker ps -aq --filter "label=$LABEL")
     if (( ${#ids[@]} )); then
         log "removing ${#ids[@]} container(s) labelled $LABEL from the rootless engine"
-        run_quiet rootless_docker rm -f "${ids[@]}" || die "docker rm -f on the rootless engine failed"
+        remove_containers rootless_docker -- "${ids[@]}" || log "some containers could not be removed from the rootless engine; stopping it anyway"
     fi
 else
     log "the rootless engine (rootlesskit pid $pid) does not answer; stopping it without removing containers"

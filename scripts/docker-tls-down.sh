@@ -26,7 +26,7 @@ if tls_docker version >/dev/null 2>&1; then
     mapfile -t ids < <(tls_docker ps -aq --filter "label=$LABEL")
     if (( ${#ids[@]} )); then
         log "removing ${#ids[@]} container(s) labelled $LABEL from the TLS engine"
-        run_quiet tls_docker rm -f "${ids[@]}" || die "docker rm -f over TLS failed"
+        remove_containers tls_docker -- "${ids[@]}" || log "some containers could not be removed from the TLS engine; stopping it anyway"
     fi
 else
     log "the TLS engine (pid $pid) does not answer; stopping it without removing containers"

@@ -151,10 +151,11 @@ public sealed partial class DemoLab(
 
     private async Task RemoveContainersAsync(IReadOnlyList<string> containers)
     {
-        if (containers.Count > 0)
+        // Not cancellable: a half-done removal would leave containers behind. One at a time: Docker 20.10 can deadlock
+        // when containers leave a network concurrently (moby#46661), as one `rm -f` of several does.
+        foreach (var container in containers)
         {
-            // Not cancellable: a half-done removal would leave containers behind.
-            await DockerAsync(CancellationToken.None, ["rm", "-f", .. containers]).ConfigureAwait(false);
+            await DockerAsync(CancellationToken.None, ["rm", "-f", container]).ConfigureAwait(false);
         }
     }
 

@@ -265,9 +265,9 @@ public sealed class SampleHost : IAsyncDisposable
         await StopAsync();
         var containers = Containers();
         var processes = TtydProcesses();
-        if (containers.Count > 0)
+        foreach (var container in containers)
         {
-            RealParts.Run(RealParts.DockerClient, ["rm", "-f", .. containers]);
+            RealParts.Run(RealParts.DockerClient, "rm", "-f", container); // one at a time: moby#46661 (Engine.RemoveContainers)
         }
 
         if (Directory.Exists(RuntimeDirectory))

@@ -87,9 +87,9 @@ internal sealed class SecondEngine : IAsyncDisposable
         if (_dockerd is { HasExited: false })
         {
             var ids = Docker("ps", "-aq").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            if (ids.Length > 0)
+            foreach (var id in ids)
             {
-                Docker(["rm", "-f", .. ids]);
+                Docker("rm", "-f", id); // one at a time: moby#46661 (Engine.RemoveContainers)
             }
 
             _dockerd.Kill();

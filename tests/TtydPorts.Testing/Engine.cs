@@ -101,10 +101,22 @@ public sealed record Engine
     public void RemoveContainers(IEnumerable<string> names)
     {
         string[] all = [.. names];
-        if (all.Length > 0)
+        if (all.Length == 0)
         {
-            // podman's default stop timeout is 10 s per running container; these are throw-away.
-            Run(IsPodman ? ["rm", "-f", "-t", "0", .. all] : ["rm", "-f", .. all]);
+            return;
+        }
+
+        if (IsPodman)
+        {
+            Run(["rm", "-f", "-t", "0", .. all]); // podman's default stop timeout is 10 s per running container; these are throw-away
+            return;
+        }
+
+        // One at a time: Docker 20.10 can deadlock when containers leave a network concurrently (moby#46661), which a
+        // single `rm -f` of many containers does (the CLI removes them in parallel).
+        foreach (var name in all)
+        {
+            Run(["rm", "-f", name]);
         }
     }
 }
