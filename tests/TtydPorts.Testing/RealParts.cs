@@ -204,6 +204,9 @@ public static class RealParts
         return code == 0 ? null : $"the image {Image} is missing (scripts/docker-up.sh builds it): {output}";
     }
 
+    // The longest a command of a test may take (container starts and removals, execs, image checks take seconds).
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
+
     public static (int ExitCode, string Output) Run(string file, params string[] arguments) => Run(file, arguments, null);
 
     /// <summary>Runs <paramref name="file"/>, with <paramref name="environment"/> set over this process's (a null value removes a variable).</summary>
@@ -230,7 +233,15 @@ public static class RealParts
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
+
+        // A hung engine (Docker 20.10 can deadlock: moby#46661) fails the test that waits on it instead of the whole run.
+        if (!process.WaitForExit(RunTimeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', start.ArgumentList)} did not finish within {RunTimeout.TotalMinutes} minutes; the engine it talks to may be hung.");
+        }
+
+        process.WaitForExit(); // the output's end
         return (process.ExitCode, (stdout.Result + stderr.Result).Trim());
     }
 
