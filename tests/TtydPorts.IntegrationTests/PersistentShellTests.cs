@@ -197,6 +197,20 @@ public sealed class PersistentShellTests(ContainerLab lab)
             await watcher.WaitForAsync("#", Poll.Within(30));
         }
 
+        // Frozen (SIGSTOP): it would accept a watcher and never answer; the next watcher gets a new one, the frozen one is ended.
+        RealParts.Run("kill", "-STOP", again.Process.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Poll.UntilAsync(() => sut.Supervisor.IsStopped(again.Process), Poll.Within(30));
+        var thawed = await observers.EnsureObserverAsync(session, Ct);
+        Assert.NotNull(thawed);
+        Assert.NotEqual(again.Process, thawed.Process);
+        Assert.False(sut.Supervisor.IsAlive(again.Process));
+        await using (var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, thawed.SocketPath, "http://localhost", Ct))
+        {
+            await watcher.WaitForAsync("#", Poll.Within(30));
+        }
+
+        again = thawed;
+
         // A session whose ttyd died gets no new observer (nothing would be left to stop it), nor one that is no longer
         // the container's.
         System.Diagnostics.Process.GetProcessById(again.Process.ProcessId).Kill();

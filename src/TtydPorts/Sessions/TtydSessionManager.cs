@@ -439,6 +439,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private static readonly TimeSpan ObserverRetryDelay = TimeSpan.FromSeconds(5);
 
+    private bool IsServing(ObserverTerminal observer) => _supervisor.IsAlive(observer.Process) && !_supervisor.IsStopped(observer.Process);
+
     /// <inheritdoc />
     // Started by the first watcher, not with the session: most sessions are never watched, and an idle ttyd per session
     // doubled the processes a proxy-mode host holds, stops and has the kernel walk (issue 16's scale figures). The
@@ -451,7 +453,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             return null;
         }
 
-        if (slot.Current is { Observer: { } running, Stale: false, Unfit: false } current && ReferenceEquals(current.Session, session) && _supervisor.IsAlive(running.Process))
+        if (slot.Current is { Observer: { } running, Stale: false, Unfit: false } current && ReferenceEquals(current.Session, session) && IsServing(running))
         {
             current.ObserverUsed = _time.GetTimestamp(); // a watcher is about to connect: not idle
             return running;
@@ -468,10 +470,23 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 return null;
             }
 
-            if (entry.Observer is { } observer && _supervisor.IsAlive(observer.Process))
+            if (entry.Observer is { } observer)
             {
-                entry.ObserverUsed = _time.GetTimestamp();
-                return observer;
+                if (IsServing(observer))
+                {
+                    entry.ObserverUsed = _time.GetTimestamp();
+                    return observer;
+                }
+
+                // Frozen (SIGSTOP): it would accept the watcher's connection and never answer. Replaced like a dead one.
+                if (_supervisor.IsAlive(observer.Process))
+                {
+                    await StopOutsideTreeAsync(session, observer.Process, _options.StopGracePeriod).ConfigureAwait(false);
+                    if (_supervisor.IsAlive(observer.Process))
+                    {
+                        return null; // the failure is logged; still tracked, so the session's stop tries again
+                    }
+                }
             }
 
             // A start that just failed is not retried by every request that follows, each holding this container's gate.
