@@ -66,10 +66,11 @@ internal sealed class ManagerHarness
             .Returns((string name, CancellationToken _) => Task.FromResult<ContainerInfo?>(Info(name)));
 
         // Exec lines and leftovers as the Docker runtime makes and ends them, over the mocked supervisor: no engine is asked.
+        // A socket of its own, not Docker's default, so that an exec line pinned to the default would show.
         // Made at first use: a test may still add interfaces to the supervisor's mock until then.
-        var docker = new Lazy<DockerRuntime>(() => new DockerRuntime(new EngineEndpoint { Uri = "unix:///var/run/docker.sock", SocketPath = "/var/run/docker.sock" }, "docker", Supervisor.Object));
+        var docker = new Lazy<DockerRuntime>(() => new DockerRuntime(new EngineEndpoint { Uri = "unix:///run/lab/docker.sock", SocketPath = "/run/lab/docker.sock" }, "docker", Supervisor.Object));
         Runtime.SetupGet(r => r.Name).Returns("docker");
-        Runtime.SetupGet(r => r.Endpoint).Returns("unix:///var/run/docker.sock");
+        Runtime.SetupGet(r => r.Endpoint).Returns("unix:///run/lab/docker.sock");
         Runtime.Setup(r => r.CreateExec(It.IsAny<ContainerExecRequest>())).Returns((ContainerExecRequest request) => docker.Value.CreateExec(request));
         Runtime.Setup(r => r.EndTerminalsAsync(It.IsAny<IReadOnlyCollection<ContainerTerminal>>(), It.IsAny<CancellationToken>()))
             .Returns((IReadOnlyCollection<ContainerTerminal> terminals, CancellationToken ct) => { Ended.AddRange(terminals); return docker.Value.EndTerminalsAsync(terminals, ct); });

@@ -25,7 +25,7 @@ public sealed class TtydSessionManagerTests : IDisposable
         var launch = Assert.Single(_h.Launches);
         Assert.Equal(Native.ResolveExecutable("ttyd") ?? "ttyd", launch.FileName);
         Assert.Equal(["-p", "8000", "-i", "127.0.0.1", "-W", "-O", "-m", "4", "-c", $"ttydports:{session!.Credential!.Password}"], launch.Arguments[..10]);
-        Assert.Equal(["docker", "--host", "unix:///var/run/docker.sock", "exec", "-it"], launch.Arguments[10..15]);
+        Assert.Equal(["docker", "--host", "unix:///run/lab/docker.sock", "exec", "-it"], launch.Arguments[10..15]);
         Assert.Equal([ManagerHarness.IdOf("node1"), "/bin/sh"], launch.Arguments[^2..]); // the id, never the name
         Assert.Equal(ManagerHarness.IdOf("node1"), session.ContainerId);
         Assert.Equal(ManagerHarness.IdOf("node1"), launch.Environment["TTYDPORTS_CONTAINER_ID"]);
@@ -55,7 +55,8 @@ public sealed class TtydSessionManagerTests : IDisposable
             Assert.Equal(Environment.GetEnvironmentVariable("PATH"), environment["PATH"]);
             Assert.Equal("http://proxy.lab:3128", environment["LAB_PROXY"]);
             Assert.Equal(_h.Runtime.Object.Endpoint, environment["DOCKER_HOST"]); // what the runtime pins its client to
-            Assert.Equal(["--host", "unix:///var/run/docker.sock", "exec"], _h.Launches[0].Arguments[11..14]);
+            Assert.Equal("unix:///run/lab/docker.sock", environment["DOCKER_HOST"]);
+            Assert.Equal(["--host", "unix:///run/lab/docker.sock", "exec"], _h.Launches[0].Arguments[11..14]);
         }
         finally
         {
