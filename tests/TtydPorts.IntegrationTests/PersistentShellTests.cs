@@ -306,7 +306,10 @@ public sealed class PersistentShellTests(ContainerLab lab)
         var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
         var first = new ManagerUnderTest(18490, 18494, instance: instance);
         var session = (await first.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
-        await Poll.UntilAsync(() => first.TmuxServers().Count == 1, Poll.Within(30));
+
+        // The shell up in the container: the tmux client that started the server (counted with servers while it runs,
+        // its parent being unmarked) has left by then.
+        await Poll.UntilAsync(() => Shells(container) == 1 && first.TmuxServers().Count == 1, Poll.Within(30));
         var server = first.TmuxServers()[0].Process;
         await first.AbandonAsync();
 
