@@ -479,13 +479,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 }
 
                 // Frozen (SIGSTOP): it would accept the watcher's connection and never answer. Replaced like a dead one.
-                if (_supervisor.IsAlive(observer.Process))
+                if (_supervisor.IsAlive(observer.Process) && !await TryStopObserverAsync(entry, observer).ConfigureAwait(false))
                 {
-                    await StopOutsideTreeAsync(session, observer.Process, _options.StopGracePeriod).ConfigureAwait(false);
-                    if (_supervisor.IsAlive(observer.Process))
-                    {
-                        return null; // the failure is logged; still tracked, so the session's stop tries again
-                    }
+                    return null;
                 }
             }
 
@@ -694,16 +690,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             try
             {
                 if (slot.Current == entry && entry.Observer is { } observer
-                    && RepairDecisions.IsObserverIdle(entry, _time.GetTimestamp(), _time.TimestampFrequency, _options.RepairInterval))
+                    && RepairDecisions.IsObserverIdle(entry, _time.GetTimestamp(), _time.TimestampFrequency, _options.RepairInterval)
+                    && await TryStopObserverAsync(entry, observer).ConfigureAwait(false))
                 {
-                    await StopOutsideTreeAsync(entry.Session, observer.Process, _options.StopGracePeriod).ConfigureAwait(false);
-                    if (_supervisor.IsAlive(observer.Process))
-                    {
-                        continue; // the failure is logged; still tracked, so the session's stop tries again
-                    }
-
-                    entry.Observer = null;
-                    _folder.DeleteObserverSocket(entry.Token);
                     Log.ObserverIdleStopped(_logger, entry.Session.Container, observer.Process.ProcessId);
                 }
             }
@@ -949,7 +938,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         // The observer ttyd (recorded at its start, verified by start time like ttyd) goes with ttyd, both exits awaited
         // together: in a batch the machine then tears down every process of it at once, and the look for leftovers
         // that follows has half as many processes to read.
-        var observer = entry.Observer is { } watcher ? StopOutsideTreeAsync(session, watcher.Process, _options.StopGracePeriod) : Task.CompletedTask;
+        var observer = entry.Observer is { } watcher ? StopOutsideTreeAsync(session, watcher.Process) : Task.FromResult(true);
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
@@ -991,17 +980,33 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return new HaltedSession(entry, reason, activity);
     }
 
-    // A process of the session outside ttyd's tree (tmux server, observer); a failure is logged, the stop goes on.
-    private async Task StopOutsideTreeAsync(TtydSession session, ProcessIdentity process, TimeSpan gracePeriod)
+    // A process of the session outside ttyd's tree (tmux server, observer); a failure is logged (false), the stop goes on.
+    private async Task<bool> StopOutsideTreeAsync(TtydSession session, ProcessIdentity process)
     {
         try
         {
-            await _supervisor.StopAsync(process, gracePeriod, CancellationToken.None).ConfigureAwait(false);
+            await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+            return true;
         }
         catch (ProcessStopException e)
         {
             Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), process.ProcessId);
+            return false;
         }
+    }
+
+    // The session's observer alone (frozen, or unused), under the slot's gate; the session goes on. One that cannot be
+    // stopped stays tracked, so the session's own stop tries again.
+    private async Task<bool> TryStopObserverAsync(SessionEntry entry, ObserverTerminal observer)
+    {
+        if (!await StopOutsideTreeAsync(entry.Session, observer.Process).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        entry.Observer = null;
+        _folder.DeleteObserverSocket(entry.Token);
+        return true;
     }
 
     // The session's processes outside ttyd's tree (tmux server, observer), then its files (what it left inside its
@@ -1015,7 +1020,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             var observer = entry.Observer?.Process;
             foreach (var process in terminals[entry.Token].Where(p => p != session.Process && p != observer))
             {
-                await StopOutsideTreeAsync(session, process, _options.StopGracePeriod).ConfigureAwait(false);
+                await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
             }
 
             _folder.DeleteSessionFiles(entry.Token, socket: session.SocketPath is not null);
@@ -1045,28 +1050,25 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
 
         Log.LeftoversStopping(_logger, leftovers.Sum(l => l.Processes.Count), leftovers.Length);
-        var stopped = new List<SessionProcesses.Leftover>();
-        foreach (var leftover in leftovers)
+        // Every process at once (the waits are the kernel's), as a batch stop does; files only of sessions fully stopped.
+        var results = await Task.WhenAll(leftovers.SelectMany(l => l.Processes.Select(async process =>
         {
-            var all = true;
-            foreach (var process in leftover.Processes)
+            try
             {
-                try
-                {
-                    await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (ProcessStopException e)
-                {
-                    all = false;
-                    Log.LeftoverStopFailed(_logger, e, process.ProcessId, leftover.Token);
-                }
+                await _supervisor.StopAsync(process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
+                return (l.Token, Stopped: true);
             }
-
-            if (all)
+            catch (ProcessStopException e)
             {
-                _folder.DeleteSessionFiles(leftover.Token);
-                stopped.Add(leftover);
+                Log.LeftoverStopFailed(_logger, e, process.ProcessId, l.Token);
+                return (l.Token, Stopped: false);
             }
+        }))).ConfigureAwait(false);
+        var failed = results.Where(r => !r.Stopped).Select(r => r.Token).ToHashSet(StringComparer.Ordinal);
+        var stopped = leftovers.Where(l => !failed.Contains(l.Token)).ToList();
+        foreach (var leftover in stopped)
+        {
+            _folder.DeleteSessionFiles(leftover.Token);
         }
 
         var terminals = stopped
