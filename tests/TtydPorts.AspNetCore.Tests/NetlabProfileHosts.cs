@@ -118,19 +118,7 @@ internal static class NetlabSample
     {
         var token = JsonDocument.Parse(await http.GetStringAsync(url + "token", cancellationToken)).RootElement.GetProperty("token").GetString();
         var socket = new ClientWebSocket();
-        try
-        {
-            socket.Options.AddSubProtocol("tty");
-            socket.Options.SetRequestHeader("Origin", origin);
-            await socket.ConnectAsync(new Uri("ws" + url["http".Length..] + "ws"), cancellationToken);
-            var terminal = new ProxiedTerminal(socket);
-            await terminal.SendAsync($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}", cancellationToken);
-            return terminal;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        socket.Options.SetRequestHeader("Origin", origin);
+        return await ProxiedTerminal.OpenAsync(socket, new Uri("ws" + url["http".Length..] + "ws"), token, cancellationToken);
     }
 }

@@ -164,16 +164,29 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
         }
 
         var socket = new ClientWebSocket();
+        socket.Options.Cookies = cookies;
+        if (origin is not null)
+        {
+            socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        return await ProxiedTerminal.OpenAsync(socket, new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}{under}/ws"), token, cancellationToken);
+    }
+
+    public void Dispose() => http.Dispose();
+}
+
+public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
+{
+    private readonly StringBuilder _screen = new();
+
+    /// <summary>Connects <paramref name="socket"/> (its headers set by the caller) with ttyd's subprotocol and sends the hello with <paramref name="token"/>; disposes it when that fails.</summary>
+    public static async Task<ProxiedTerminal> OpenAsync(ClientWebSocket socket, Uri uri, string? token, CancellationToken cancellationToken)
+    {
         try
         {
             socket.Options.AddSubProtocol("tty");
-            socket.Options.Cookies = cookies;
-            if (origin is not null)
-            {
-                socket.Options.SetRequestHeader("Origin", origin);
-            }
-
-            await socket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}{under}/ws"), cancellationToken);
+            await socket.ConnectAsync(uri, cancellationToken);
             var terminal = new ProxiedTerminal(socket);
             await terminal.SendAsync($"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}", cancellationToken);
             return terminal;
@@ -184,13 +197,6 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
             throw;
         }
     }
-
-    public void Dispose() => http.Dispose();
-}
-
-public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
-{
-    private readonly StringBuilder _screen = new();
 
     public Task TypeAsync(string text, CancellationToken cancellationToken) => SendAsync("0" + text, cancellationToken);
 
