@@ -29,6 +29,19 @@ remove_containers() {
     return "$failed"
 }
 
+# test_containers NAME CLI...: the test containers (label ttydports.test=1) on one engine, one NAME:ID a line, or
+# NAME:not-answering when the engine did not list them within 60 s (a hung engine is a failure, not a clean engine).
+test_containers() {
+    local name=$1 out id
+    shift
+    if declare -F "$1" >/dev/null; then
+        out=$(CLI_TIMEOUT=60 "$@" ps -aq --filter label=ttydports.test=1) || { echo "$name:not-answering"; return 0; }
+    else
+        out=$(timeout 60 "$@" ps -aq --filter label=ttydports.test=1) || { echo "$name:not-answering"; return 0; }
+    fi
+    for id in $out; do echo "$name:$id"; done
+}
+
 # run_quiet CMD...: run CMD with its output captured; print the output only if it fails.
 run_quiet() {
     local out rc=0
@@ -167,7 +180,9 @@ PODMAN_LOG_FILE=/tmp/ttydports-podman.log
 # test_podman ARGS...: the local podman CLI on our configuration and storage (never a remote one the caller's
 # CONTAINER_HOST or CONTAINER_CONNECTION would pick).
 test_podman() {
-    env -u CONTAINER_HOST -u CONTAINER_CONNECTION CONTAINERS_CONF="$PODMAN_ROOT/containers.conf" CONTAINERS_STORAGE_CONF="$PODMAN_ROOT/storage.conf" podman "$@"
+    local bound=()
+    if [[ -n ${CLI_TIMEOUT:-} ]]; then bound=(timeout "$CLI_TIMEOUT"); fi
+    "${bound[@]}" env -u CONTAINER_HOST -u CONTAINER_CONNECTION CONTAINERS_CONF="$PODMAN_ROOT/containers.conf" CONTAINERS_STORAGE_CONF="$PODMAN_ROOT/storage.conf" podman "$@"
 }
 
 # Rootless Docker for the tests (scripts/docker-rootless-up.sh and -down.sh): a dockerd run by an unprivileged user of

@@ -13,8 +13,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-ttyd.sh
 scripts/install-tmux.sh
 scripts/install-exec-client.sh
-scripts/docker-up.sh
-# Each engine's down runs even when one before it fails, and before the up of the next one can fail.
+# Each engine's down runs even when one before it fails, and before any up can fail (a down stops only what its up
+# recorded, so one whose up never ran does nothing).
 stop_engines() {
     scripts/podman-down.sh || echo "test: ERROR: scripts/podman-down.sh failed" >&2
     scripts/docker-rootless-down.sh || echo "test: ERROR: scripts/docker-rootless-down.sh failed" >&2
@@ -22,6 +22,7 @@ stop_engines() {
     scripts/docker-down.sh
 }
 trap stop_engines EXIT
+scripts/docker-up.sh
 scripts/docker-tls-up.sh
 scripts/docker-rootless-up.sh
 scripts/podman-up.sh
@@ -49,10 +50,8 @@ if [[ -n ${leaked// /} ]]; then
     kill -KILL $leaked 2>/dev/null || true
     status=1
 fi
-containers=$("$(docker_client)" ps -aq --filter label=ttydports.test=1 | grep -v '^$' || true)
-containers+=" $(tls_docker ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/tls:/' || true)"
-containers+=" $(rootless_docker ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/rootless:/' || true)"
-containers+=" $(test_podman ps -aq --filter label=ttydports.test=1 | grep -v '^$' | sed 's/^/podman:/' || true)"
+containers="$(test_containers docker "$(docker_client)") $(test_containers tls tls_docker)"
+containers+=" $(test_containers rootless rootless_docker) $(test_containers podman test_podman)"
 if [[ -n ${containers//[[:space:]]/} ]]; then
     echo "test: ERROR: the suite left test containers: $(tr -s "[:space:]" " " <<<"$containers")" >&2
     status=1
