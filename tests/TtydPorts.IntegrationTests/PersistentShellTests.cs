@@ -316,25 +316,36 @@ public sealed class PersistentShellTests(ContainerLab lab)
         // The next host runs another ttyd binary (an upgrade, another TtydPath): it refuses to adopt the running one.
         var copy = Path.Combine(Path.GetTempPath(), instance + "-bin");
         Directory.CreateDirectory(copy);
+        ManagerUnderTest? second = null;
+        int? adopted;
+        bool serverKept;
         try
         {
             File.Copy(Native.ResolveExecutable("ttyd")!, Path.Combine(copy, "ttyd"));
             File.SetUnixFileMode(Path.Combine(copy, "ttyd"), UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
-            var second = new ManagerUnderTest(18490, 18494, o => o.TtydPath = Path.Combine(copy, "ttyd"), instance: instance);
+            second = new ManagerUnderTest(18490, 18494, o => o.TtydPath = Path.Combine(copy, "ttyd"), instance: instance);
             Assert.Null(second.Manager.FindSession(container));
             Assert.True(second.Supervisor.IsAlive(session.Process)); // not adopted, yet not stopped as a leftover
             Assert.True(second.Supervisor.IsAlive(server));
-            await second.AbandonAsync(); // it owns nothing: what runs is the next host's to adopt and clean
-
-            // Control: a host with the binary that started it adopts it, shell and all.
-            await using var third = new ManagerUnderTest(18490, 18494, instance: instance);
-            Assert.Equal(session.ProcessId, third.Manager.FindSession(container)!.ProcessId);
-            Assert.True(third.Supervisor.IsAlive(server));
         }
         finally
         {
+            // It owns nothing. A host with the binary that started the session adopts it, and stops it at its end,
+            // whatever failed above: the session never outlives the test.
+            if (second is not null)
+            {
+                await second.AbandonAsync();
+            }
+
+            await using var third = new ManagerUnderTest(18490, 18494, instance: instance);
+            adopted = third.Manager.FindSession(container)?.ProcessId;
+            serverKept = third.Supervisor.IsAlive(server);
             Directory.Delete(copy, recursive: true);
         }
+
+        // Control: that host adopted it, shell and all.
+        Assert.Equal(session.ProcessId, adopted);
+        Assert.True(serverKept);
     }
 
     [Fact]
