@@ -29,6 +29,8 @@ namespace TtydPorts.Benchmarks;
 /// </list>
 /// <item>proxy-process: the same host as proxy, run in a process of its own (<c>--scenario echo-proxy-host</c>), so that the
 /// client does not share its thread pool, as a browser would not.</item>
+/// <item>proxy-yarp: proxy-process with the WebSocket carried by YARP's forwarder instead of the library's relay
+/// (<c>--relay yarp</c>), as before the relay: what the relay bought, in the same run.</item>
 /// The client runs in the same process as the direct terminal and the in-process proxy hosts.
 /// Echo: <c>cat</c> runs in each terminal; every key is one frame, timed from the send to the frame carrying its echo; the
 /// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys take turns between the modes (A/B/A/B, the order
@@ -46,7 +48,7 @@ internal static class EchoScenario
 
     public static async Task<int> RunAsync(int keys, int megabytes, int rounds, string persistentModes, int start, int end, string docker, bool kestrelInline)
     {
-        var containers = new[] { "d", "p", "i", "s" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
+        var containers = new[] { "d", "p", "i", "s", "y" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
         foreach (var name in containers)
         {
             PersistenceScenario.Run(docker, "run", "-d", "--name", name, "--label", "ttydports.test=1", "--network", "none", "ttydports/busybox:test", "sleep", "3600");
@@ -86,7 +88,8 @@ internal static class EchoScenario
         await using var inlineHost = kestrelInline ? await ProxyHostAsync(persistent, docker, inline: true) : null;
         var managers = new List<ITtydSessionManager> { directManager, host.Services.GetRequiredService<ITtydSessionManager>() };
         var terminals = new List<(string Name, Terminal Terminal)>();
-        using var separate = ProxyProcess.Start(persistent, docker, proxyContainers[2]);
+        using var separate = ProxyProcess.Start(persistent, docker, proxyContainers[2], relay: true);
+        using var yarp = ProxyProcess.Start(persistent, docker, proxyContainers[3], relay: false);
         try
         {
             var directSession = (await directManager.EnsureSessionAsync(directContainer, User))!;
@@ -105,6 +108,7 @@ internal static class EchoScenario
             }
 
             terminals.Add(("proxy-process", await Terminal.ProxyAsync(await separate.AddressAsync(), proxyContainers[2])));
+            terminals.Add(("proxy-yarp", await Terminal.ProxyAsync(await yarp.AddressAsync(), proxyContainers[3])));
             foreach (var (_, t) in terminals)
             {
                 await t.WaitForAsync("# ");
@@ -168,6 +172,7 @@ internal static class EchoScenario
             }
 
             await separate.StopAsync();
+            await yarp.StopAsync();
             await host.StopAsync();
             if (inlineHost is not null)
             {
@@ -183,9 +188,9 @@ internal static class EchoScenario
     /// container's session, prints the host's address on a line of its own, serves until its standard input closes, then
     /// stops the session.
     /// </summary>
-    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string container)
+    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string container, bool relay)
     {
-        await using var host = await ProxyHostAsync(persistent, docker, inline: false);
+        await using var host = await ProxyHostAsync(persistent, docker, inline: false, relay);
         var manager = host.Services.GetRequiredService<ITtydSessionManager>();
         try
         {
@@ -205,7 +210,7 @@ internal static class EchoScenario
     /// <summary>The proxy-process terminal's host: this benchmark run as <c>echo-proxy-host</c>.</summary>
     private sealed class ProxyProcess(Process process) : IDisposable
     {
-        public static ProxyProcess Start(bool persistent, string docker, string container)
+        public static ProxyProcess Start(bool persistent, string docker, string container, bool relay)
         {
             var start = new ProcessStartInfo(Environment.ProcessPath!)
             {
@@ -213,7 +218,7 @@ internal static class EchoScenario
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
-            foreach (var argument in new[] { typeof(EchoScenario).Assembly.Location, "--scenario", "echo-proxy-host", "--persistent", persistent ? "true" : "false", "--docker", docker, "--container", container })
+            foreach (var argument in new[] { typeof(EchoScenario).Assembly.Location, "--scenario", "echo-proxy-host", "--persistent", persistent ? "true" : "false", "--docker", docker, "--container", container, "--relay", relay ? "relay" : "yarp" })
             {
                 start.ArgumentList.Add(argument);
             }
@@ -277,7 +282,7 @@ internal static class EchoScenario
         }
     }
 
-    private static async Task<WebApplication> ProxyHostAsync(bool persistent, string docker, bool inline)
+    private static async Task<WebApplication> ProxyHostAsync(bool persistent, string docker, bool inline, bool relay = true)
     {
         var instance = $"bench-echo-p-{Guid.NewGuid().ToString("N")[..8]}";
         var builder = WebApplication.CreateSlimBuilder();
@@ -295,7 +300,7 @@ internal static class EchoScenario
             o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
             o.PersistentShells = persistent;
             o.DockerPath = docker;
-        }).AddTtydTerminalProxy("/terminals");
+        }).AddTtydTerminalProxy("/terminals", o => o.RelayWebSockets = relay);
         builder.Services.AddAuthentication(UserHeader).AddScheme<AuthenticationSchemeOptions, HeaderUser>(UserHeader, null);
         builder.Services.AddAuthorization();
         var app = builder.Build();

@@ -94,7 +94,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Opt("--docker") ?? "docker",
                 Opt("--kestrel-inline") == "true");
         case "echo-proxy-host":
-            return await EchoScenario.ServeProxyAsync(Opt("--persistent") == "true", Opt("--docker") ?? "docker", Opt("--container") ?? throw new ArgumentException("--container is required"));
+            return await EchoScenario.ServeProxyAsync(Opt("--persistent") == "true", Opt("--docker") ?? "docker", Opt("--container") ?? throw new ArgumentException("--container is required"), Opt("--relay") != "yarp");
         default:
             await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, create-check, persistence, first-prompt, exec-client, exits, echo)");
             return 2;

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authentication.Cookies;
@@ -42,14 +44,26 @@ public sealed class ProxyHost : IAsyncDisposable
     public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
     public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
 
+    /// <summary>The host's certificate when it serves HTTPS (<c>https</c> given to <see cref="StartAsync"/>), else null.</summary>
+    public X509Certificate2? Certificate { get; private init; }
+
     public static async Task<ProxyHost> StartAsync(
-        Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null, Action<IServiceCollection>? services = null)
+        Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null, Action<IServiceCollection>? services = null,
+        X509Certificate2? https = null)
     {
         RealParts.Require();
         var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
         var runtime = Path.Combine(Path.GetTempPath(), instance);
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        if (https is null)
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
+        else
+        {
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(https)));
+        }
+
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         services?.Invoke(builder.Services); // before AddTtydSessions, whose TryAdd* then keep what was registered here
         builder.Services.AddTtydSessions(o =>
@@ -82,14 +96,32 @@ public sealed class ProxyHost : IAsyncDisposable
             : Results.SignIn(new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user)], CookieAuthenticationDefaults.AuthenticationScheme))));
         app.MapTtydTerminals();
         await app.StartAsync(TestContext.Current.CancellationToken);
-        return new ProxyHost(app, instance, runtime);
+        return new ProxyHost(app, instance, runtime) { Certificate = https };
     }
+
+    /// <summary>A self-signed certificate for 127.0.0.1, valid for a day, with its private key (Kestrel's HTTPS needs one it can use).</summary>
+    public static X509Certificate2 SelfSignedCertificate()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pfx), null);
+    }
+
+    /// <summary>Accepts exactly this host's certificate when it has one (the client side of <see cref="SelfSignedCertificate"/>).</summary>
+    internal bool IsOwnCertificate(X509Certificate? presented) =>
+        Certificate is not null && presented is not null && presented.GetCertHashString() == Certificate.GetCertHashString();
 
     /// <summary>An HTTP client with its own cookies, logged in as <paramref name="user"/> unless it is null; no redirects followed.</summary>
     public async Task<Browserless> ClientAsync(string? user)
     {
         var cookies = new CookieContainer();
-        var http = new HttpClient(new SocketsHttpHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var handler = new SocketsHttpHandler { CookieContainer = cookies, AllowAutoRedirect = false };
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) => IsOwnCertificate(presented);
+        var http = new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         if (user is not null)
         {
             using var login = await http.GetAsync($"/login?user={user}", TestContext.Current.CancellationToken);
@@ -130,6 +162,8 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
 {
     public HttpClient Http => http;
 
+    public CookieContainer Cookies => cookies;
+
     /// <summary>Sends the request line exactly as given (no client-side normalisation of %2F or dots); returns the status.</summary>
     public async Task<HttpStatusCode> RawGetAsync(string target)
     {
@@ -165,12 +199,14 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
 
         var socket = new ClientWebSocket();
         socket.Options.Cookies = cookies;
+        socket.Options.RemoteCertificateValidationCallback = (_, presented, _, _) => host.IsOwnCertificate(presented);
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
         }
 
-        return await ProxiedTerminal.OpenAsync(socket, new Uri($"ws://{host.BaseAddress.Authority}/terminals/{container}{under}/ws"), token, cancellationToken);
+        var scheme = host.Certificate is null ? "ws" : "wss";
+        return await ProxiedTerminal.OpenAsync(socket, new Uri($"{scheme}://{host.BaseAddress.Authority}/terminals/{container}{under}/ws"), token, cancellationToken);
     }
 
     public void Dispose() => http.Dispose();

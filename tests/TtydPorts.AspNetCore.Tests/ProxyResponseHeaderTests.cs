@@ -1,10 +1,13 @@
 using System.Net;
+using System.Net.WebSockets;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Moq;
+using TtydPorts.IntegrationTests;
 
 namespace TtydPorts.AspNetCore.Tests;
 
@@ -54,6 +57,82 @@ public sealed class ProxyResponseHeaderTests
         Assert.Equal(1, upstream.Requests);
     }
 
+    [Fact]
+    public async Task A_websocket_upgrade_takes_only_the_handshake_headers_and_the_sessions_credential_upstream_and_brings_only_the_handshake_answer_back()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var host = await ProxyHost.StartAsync(services: s => s.AddSingleton(upstream.Manager("r1", "alice")));
+        using var alice = await host.ClientAsync("alice");
+        using var socket = WebSocketOf(alice, host);
+        socket.Options.SetRequestHeader("Authorization", "Basic " + Convert.ToBase64String("ttydports:guess"u8.ToArray()));
+        socket.Options.SetRequestHeader("X-Browser-Secret", "not for ttyd");
+
+        await socket.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/r1/ws"), Ct);
+
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, socket.HttpStatusCode);
+        Assert.Equal("tty", socket.SubProtocol);
+        var answer = socket.HttpResponseHeaders!;
+        Assert.DoesNotContain(answer, h => h.Key.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("X-Upstream-Secret", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(answer, h => h.Value.Any(v => v.Contains("ttyd-impostor", StringComparison.Ordinal)));
+        var seen = upstream.Handshake!;
+        Assert.Equal("Basic " + Convert.ToBase64String("ttydports:not-checked-here"u8.ToArray()), seen["Authorization"]);
+        Assert.Equal(host.Origin, seen["Origin"]);
+        Assert.Equal(host.BaseAddress.Authority, seen["Host"]);
+        Assert.False(seen.ContainsKey("Cookie"));
+        Assert.False(seen.ContainsKey("X-Browser-Secret"));
+
+        // Both ways: what the client sends comes back from upstream.
+        await socket.SendAsync("ping"u8.ToArray(), WebSocketMessageType.Binary, true, Ct);
+        var buffer = new byte[16];
+        var received = await socket.ReceiveAsync(buffer, Ct);
+        Assert.Equal("ping", Encoding.ASCII.GetString(buffer, 0, received.Count));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", Ct);
+    }
+
+    [Fact]
+    public async Task A_401_answer_to_a_websocket_upgrade_reaches_the_client_as_a_502_without_www_authenticate()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var host = await ProxyHost.StartAsync(services: s => s.AddSingleton(upstream.Manager("r1", "alice")));
+        using var alice = await host.ClientAsync("alice");
+
+        using var challenged = WebSocketOf(alice, host);
+        await Assert.ThrowsAsync<WebSocketException>(() => challenged.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/r1/ws-challenge"), Ct));
+        Assert.Equal(HttpStatusCode.BadGateway, challenged.HttpStatusCode);
+        Assert.DoesNotContain(challenged.HttpResponseHeaders ?? new Dictionary<string, IEnumerable<string>>(), h => h.Key.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(1, upstream.Requests);
+
+        // Positive control: the same client upgrades where upstream accepts.
+        using var accepted = WebSocketOf(alice, host);
+        await accepted.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/r1/ws"), Ct);
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, accepted.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task An_upstream_that_takes_the_upgrade_and_never_answers_gives_the_client_a_504_and_is_let_go()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var host = await ProxyHost.StartAsync(services: s => s.AddSingleton(upstream.Manager("r1", "alice")));
+        using var alice = await host.ClientAsync("alice");
+
+        using var silent = WebSocketOf(alice, host);
+        await Assert.ThrowsAsync<WebSocketException>(() => silent.ConnectAsync(new Uri($"ws://{host.BaseAddress.Authority}/terminals/r1/ws-silent"), Ct));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, silent.HttpStatusCode);
+
+        // The proxy closed its connection to upstream: the silent handler sees its request aborted.
+        await Poll.UntilAsync(() => upstream.SilentAborted, Poll.Within(30));
+    }
+
+    private static ClientWebSocket WebSocketOf(Browserless client, ProxyHost host)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.Cookies = client.Cookies;
+        socket.Options.SetRequestHeader("Origin", host.Origin);
+        socket.Options.AddSubProtocol("tty");
+        socket.Options.CollectHttpResponseDetails = true;
+        return socket;
+    }
+
     private sealed class Upstream : IAsyncDisposable
     {
         private readonly WebApplication _app;
@@ -69,6 +148,12 @@ public sealed class ProxyResponseHeaderTests
 
         public string Socket { get; }
         public int Requests => Volatile.Read(ref _requests);
+
+        /// <summary>The request headers of the last WebSocket handshake that reached upstream.</summary>
+        public Dictionary<string, string>? Handshake { get; private set; }
+
+        /// <summary>Whether the connection of a request to <c>ws-silent</c>, which upstream never answers, was closed by the proxy.</summary>
+        public bool SilentAborted { get; private set; }
 
         public static async Task<Upstream> StartAsync()
         {
@@ -91,6 +176,46 @@ public sealed class ProxyResponseHeaderTests
             {
                 http.Response.Headers.CacheControl = "no-store";
                 return Results.Text("upstream page", "text/html");
+            });
+            app.UseWebSockets();
+            app.Map("/terminals/r1/ws", async (HttpContext http) =>
+            {
+                self!.Handshake = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+                if (!http.WebSockets.IsWebSocketRequest)
+                {
+                    http.Response.StatusCode = StatusCodes.Status400BadRequest;
+                    return;
+                }
+
+                using var socket = await http.WebSockets.AcceptWebSocketAsync("tty");
+                var buffer = new byte[4096];
+                while (true)
+                {
+                    var received = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                    if (received.MessageType == WebSocketMessageType.Close)
+                    {
+                        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+                        return;
+                    }
+
+                    await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
+                }
+            });
+            app.Map("/terminals/r1/ws-silent", async (HttpContext http) =>
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, http.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    self!.SilentAborted = true;
+                }
+            });
+            app.Map("/terminals/r1/ws-challenge", (HttpContext http) =>
+            {
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"ttyd realm\"";
+                http.Response.StatusCode = StatusCodes.Status401Unauthorized;
             });
             app.MapGet("/terminals/r1/challenge", (HttpContext http) =>
             {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -118,24 +117,4 @@ public sealed class IsolationTests(ContainerLab lab)
     private static string[] Environ(int pid) => File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
 
     private static IReadOnlyList<int> ProcessTree(int root) => LiveProcesses.Tree(root);
-
-    private sealed class CapturedLogs : ILoggerProvider, ILogger
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public string Text => string.Join('\n', _lines);
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            _lines.Enqueue($"{logLevel}: {formatter(state, exception)} {exception}");
-
-        public void Dispose()
-        {
-        }
-    }
 }

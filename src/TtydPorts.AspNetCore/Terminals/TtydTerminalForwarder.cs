@@ -153,6 +153,28 @@ internal sealed class TtydTerminalForwarder : IDisposable
             (socketPath, processId) = (observer.SocketPath, observer.Process.ProcessId);
         }
 
+        if (_options.Value.RelayWebSockets && TerminalRelay.Handles(context))
+        {
+            Socket ttyd;
+            try
+            {
+                ttyd = await ConnectCheckedAsync(socketPath, processId, context.RequestAborted);
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                Log.ForwardFailed(_logger, container, ForwarderError.Request, e);
+                context.Response.StatusCode = StatusCodes.Status502BadGateway;
+                return;
+            }
+
+            using (ttyd)
+            {
+                await TerminalRelay.RelayAsync(context, container, ttyd, session.Credential?.AuthorizationHeaderValue, _options.Value.DirectSocketOutput, _logger);
+            }
+
+            return;
+        }
+
         var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId));
         if (error != ForwarderError.None)
         {
@@ -206,11 +228,17 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
-        if (!context.InitialRequestMessage.Options.TryGetValue(SocketPathKey, out var path) || !string.Equals(HostKey(path), context.DnsEndPoint.Host, StringComparison.Ordinal))
+        if (!context.InitialRequestMessage.Options.TryGetValue(SocketPathKey, out var path) || !string.Equals(HostKey(path), context.DnsEndPoint.Host, StringComparison.Ordinal)
+            || !context.InitialRequestMessage.Options.TryGetValue(ProcessIdKey, out var expected))
         {
             throw new InvalidOperationException($"No ttyd socket for the destination '{context.DnsEndPoint.Host}'.");
         }
 
+        return new NetworkStream(await ConnectCheckedAsync(path, expected, cancellationToken), ownsSocket: true);
+    }
+
+    private static async ValueTask<Socket> ConnectCheckedAsync(string path, int expected, CancellationToken cancellationToken)
+    {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -219,13 +247,12 @@ internal sealed class TtydTerminalForwarder : IDisposable
             // The folder is checked, but whoever listens is checked too, where it matters: the kernel says which process
             // listened on this socket (SO_PEERCRED). Anything but the session's own ttyd, run by this OS user, would
             // receive the session's credential and answer in its name.
-            if (!context.InitialRequestMessage.Options.TryGetValue(ProcessIdKey, out var expected) || PeerOf(socket) is not { } peer
-                || peer.ProcessId != expected || peer.UserId != Native.geteuid())
+            if (PeerOf(socket) is not { } peer || peer.ProcessId != expected || peer.UserId != Native.geteuid())
             {
                 throw new IOException($"The socket '{path}' is not served by the session's ttyd (pid {expected}); refusing to forward to it.");
             }
 
-            return new NetworkStream(socket, ownsSocket: true);
+            return socket;
         }
         catch
         {

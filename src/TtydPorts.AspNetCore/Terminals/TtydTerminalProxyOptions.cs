@@ -34,6 +34,22 @@ public sealed class TtydTerminalProxyOptions
     /// </summary>
     public Func<HttpContext, TtydSession, ValueTask<bool>>? AuthorizeObserver { get; set; }
 
+    /// <summary>
+    /// Whether a terminal's output is written straight to the browser's connection socket (HTTP/1.1 WebSocket over
+    /// Kestrel's socket transport without TLS, once the browser has answered the upgrade), instead of through Kestrel's
+    /// output pipe, which hands every chunk to another thread before it is sent: a keystroke's echo comes back sooner.
+    /// HTTPS connections (Kestrel's <c>UseHttps</c>) and HTTP/2 are detected and always go through Kestrel. Set
+    /// <see langword="false"/> when a connection middleware of the host changes the bytes on the wire in another way (an
+    /// encryption or framing of its own): it would be bypassed. Default <see langword="true"/>.
+    /// </summary>
+    public bool DirectSocketOutput { get; set; } = true;
+
+    /// <summary>
+    /// Whether HTTP/1.1 WebSocket upgrades go through the library's own relay (<c>TerminalRelay</c>) rather than YARP's
+    /// forwarder. Internal: the echo benchmark turns it off to measure both in one run.
+    /// </summary>
+    internal bool RelayWebSockets { get; set; } = true;
+
     /// <summary>The default <see cref="UserIdSelector"/>: <see cref="ClaimTypes.NameIdentifier"/>, else <c>Identity.Name</c>.</summary>
     /// <param name="user">The signed-in user.</param>
     /// <returns>The user id, or <see langword="null"/>.</returns>
