@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Keystroke echo (p50/p99 over KEYS single keys) and output throughput (MEGABYTES per round, ROUNDS rounds) of one terminal,
 # direct (TCP-mode ttyd, its own credential) against through the proxy (a Kestrel host with AddTtydTerminalProxy and
-# MapTtydTerminals over Unix sockets, opened as ttyd's page does) in this process and in a process of its own, side by
-# side in one run, interleaved, with persistent shells on and then off. Real ttyd, tmux and Docker (a busybox container
+# MapTtydTerminals over Unix sockets, opened as ttyd's page does) in this process, in a process of its own, and in a
+# process of its own with YARP carrying the WebSocket instead of the library's relay (proxy-yarp), side by side in one
+# run, interleaved, with persistent shells on and then off. Real ttyd, tmux and Docker (a busybox container
 # per terminal, removed at the end); prints figures,
 # asserts none. Needs a running Docker engine (it starts none) and ports 21000-21099 free.
 # usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)

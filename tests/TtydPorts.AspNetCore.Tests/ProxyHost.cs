@@ -49,7 +49,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public static async Task<ProxyHost> StartAsync(
         Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null, Action<IServiceCollection>? services = null,
-        X509Certificate2? https = null)
+        X509Certificate2? https = null, Action<WebApplication>? pipeline = null)
     {
         RealParts.Require();
         var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
@@ -94,6 +94,7 @@ public sealed class ProxyHost : IAsyncDisposable
         app.MapGet("/login", (string? user) => user is null
             ? Results.Text("log in as ?user=NAME")
             : Results.SignIn(new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user)], CookieAuthenticationDefaults.AuthenticationScheme))));
+        pipeline?.Invoke(app); // middleware and endpoints of the test's own, before the terminals
         app.MapTtydTerminals();
         await app.StartAsync(TestContext.Current.CancellationToken);
         return new ProxyHost(app, instance, runtime) { Certificate = https };

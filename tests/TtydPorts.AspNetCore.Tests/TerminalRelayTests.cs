@@ -1,4 +1,10 @@
-using System.Net.WebSockets;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TtydPorts.IntegrationTests;
@@ -7,20 +13,82 @@ namespace TtydPorts.AspNetCore.Tests;
 
 /// <summary>
 /// The proxy's own WebSocket relay (TerminalRelay) over real ttyd, tmux and Docker: where ttyd's output goes (straight to
-/// the client's socket over plain HTTP, through Kestrel over HTTPS), and that its thread lives exactly as long as the
-/// connection.
+/// the client's socket over plain HTTP, through Kestrel over HTTPS or with the option off), what it leaves to YARP, that a
+/// request timeout of the host does not end a terminal, and that its thread lives exactly as long as the connection.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 [Collection(RealHostsCollection.Name)]
 public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixture<ProxyContainers>
 {
-    private const string Direct = "straight to the client's socket";
-    private const string ThroughKestrel = "through Kestrel";
-
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Over_plain_http_output_goes_straight_to_the_client_socket_and_the_terminal_works()
+    public async Task Over_plain_http_the_output_goes_straight_to_the_client_socket_and_the_terminal_works()
+    {
+        var (direct, kestrel) = await RelayedBytesAsync(proxy: null, https: null, "plain");
+
+        Assert.True(direct > 0, $"{direct} bytes went straight to the socket");
+        Assert.Equal(0, kestrel);
+    }
+
+    [Fact]
+    public async Task Over_https_the_output_goes_through_kestrel_so_that_tls_is_kept_and_the_terminal_works()
+    {
+        // A plaintext write past TLS breaks the record layer: without the detection the client cannot read the echo.
+        using var certificate = ProxyHost.SelfSignedCertificate();
+        var (direct, kestrel) = await RelayedBytesAsync(proxy: null, https: certificate, "tls");
+
+        Assert.Equal(0, direct);
+        Assert.True(kestrel > 0, $"{kestrel} bytes went through Kestrel");
+    }
+
+    [Fact]
+    public async Task With_direct_socket_output_off_the_output_goes_through_kestrel_and_the_terminal_works()
+    {
+        var (direct, kestrel) = await RelayedBytesAsync(proxy: o => o.DirectSocketOutput = false, https: null, "off");
+
+        Assert.Equal(0, direct);
+        Assert.True(kestrel > 0, $"{kestrel} bytes went through Kestrel");
+    }
+
+    [Fact]
+    public async Task A_request_timeout_of_the_host_ends_slow_requests_but_not_a_terminal()
+    {
+        var container = containers.Start();
+        var timedOut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await ProxyHost.StartAsync(
+            services: s => s.AddRequestTimeouts(o => o.DefaultPolicy = new RequestTimeoutPolicy { Timeout = TimeSpan.FromMilliseconds(300) }),
+            pipeline: app =>
+            {
+                app.UseRequestTimeouts();
+                app.MapGet("/slow", async (HttpContext http) =>
+                {
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, http.RequestAborted);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        timedOut.TrySetResult();
+                    }
+                });
+            });
+        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
+        await terminal.TypeAsync("echo before-$((6*7))\r", Ct);
+        await terminal.WaitForAsync("before-42", Poll.Within(30));
+
+        // A request made after the terminal opened is ended by the host's timeout: by then the terminal's would have been too.
+        using var slow = await alice.Http.GetAsync("/slow", Ct);
+        await timedOut.Task.WaitAsync(Poll.Within(30));
+
+        await terminal.TypeAsync("echo after-$((6*7))\r", Ct);
+        await terminal.WaitForAsync("after-42", Poll.Within(30));
+    }
+
+    [Fact]
+    public async Task An_upgrade_to_something_other_than_websocket_is_left_to_yarp_and_gets_the_page()
     {
         var container = containers.Start();
         var logs = new CapturedLogs();
@@ -28,49 +96,17 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         using var alice = await host.ClientAsync("alice");
 
+        // curl --http2 against http:// sends this: Kestrel calls it upgradable, but it is no WebSocket.
+        var h2c = await RawAsync(host, alice, $"/terminals/{container}/", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n");
+        Assert.StartsWith("HTTP/1.1 200", h2c, StringComparison.Ordinal);
+        Assert.Contains("<html", h2c, StringComparison.OrdinalIgnoreCase);
+
+        // Positive control: a WebSocket upgrade of the same client is the relay's.
         await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
-        await terminal.TypeAsync("echo relay-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("relay-42", Poll.Within(30));
-
-        Assert.Contains($"'{container}', its output {Direct}", logs.Text, StringComparison.Ordinal);
-        Assert.DoesNotContain(ThroughKestrel, logs.Text, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Over_https_output_goes_through_kestrel_so_that_tls_is_kept_and_the_terminal_works()
-    {
-        var container = containers.Start();
-        var logs = new CapturedLogs();
-        using var certificate = ProxyHost.SelfSignedCertificate();
-        await using var host = await ProxyHost.StartAsync(services: s => Capture(s, logs), https: certificate);
-        Assert.Equal("https", host.BaseAddress.Scheme);
-        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        using var alice = await host.ClientAsync("alice");
-
-        // A plaintext write past TLS would break the record layer: the client could not read the echo.
-        await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
-        await terminal.TypeAsync("echo tls-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("tls-42", Poll.Within(30));
-
-        Assert.Contains($"'{container}', its output {ThroughKestrel}", logs.Text, StringComparison.Ordinal);
-        Assert.DoesNotContain(Direct, logs.Text, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task With_direct_socket_output_off_output_goes_through_kestrel_and_the_terminal_works()
-    {
-        var container = containers.Start();
-        var logs = new CapturedLogs();
-        await using var host = await ProxyHost.StartAsync(proxy: o => o.DirectSocketOutput = false, services: s => Capture(s, logs));
-        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        using var alice = await host.ClientAsync("alice");
-
-        await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
-        await terminal.TypeAsync("echo off-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("off-42", Poll.Within(30));
-
-        Assert.Contains($"'{container}', its output {ThroughKestrel}", logs.Text, StringComparison.Ordinal);
-        Assert.DoesNotContain(Direct, logs.Text, StringComparison.Ordinal);
+        await terminal.TypeAsync("echo ws-$((6*7))\r", Ct);
+        await terminal.WaitForAsync("ws-42", Poll.Within(30));
+        await terminal.DisposeAsync();
+        await Poll.UntilAsync(() => Regex.Matches(logs.Text, "Relayed the terminal").Count == 1, Poll.Within(30));
     }
 
     [Fact]
@@ -80,30 +116,73 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await using var host = await ProxyHost.StartAsync();
         _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         using var alice = await host.ClientAsync("alice");
-        var before = RelayThreads();
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30)); // earlier tests' relays have ended
 
         // The browser leaves: its thread ends.
         var first = await alice.ConnectAsync(container, host.Origin, Ct);
         await first.TypeAsync("echo one\r", Ct);
         await first.WaitForAsync("one", Poll.Within(30));
-        Assert.Equal(before + 1, RelayThreads());
+        Assert.Equal(1, RelayThreads());
         await first.DisposeAsync();
-        await Poll.UntilAsync(() => RelayThreads() == before, Poll.Within(30));
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30));
 
-        // The session is stopped while a browser is connected: the browser's socket closes, the thread ends.
+        // The session is stopped while a browser is connected: the browser's connection ends, and the thread.
         await using var second = await alice.ConnectAsync(container, host.Origin, Ct);
         await second.TypeAsync("echo two\r", Ct);
         await second.WaitForAsync("two", Poll.Within(30));
-        Assert.Equal(before + 1, RelayThreads());
+        Assert.Equal(1, RelayThreads());
         Assert.Single((await host.Manager.DeleteNodeAsync(container, Ct)).Stopped);
-        await Assert.ThrowsAnyAsync<Exception>(() => second.WaitForAsync("never printed", Poll.Within(30)));
-        await Poll.UntilAsync(() => RelayThreads() == before, Poll.Within(30));
+        var ended = await Record.ExceptionAsync(() => second.WaitForAsync("never printed", Poll.Within(30)));
+        Assert.NotNull(ended);
+        Assert.IsNotAssignableFrom<OperationCanceledException>(ended); // closed, not timed out
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30));
+    }
+
+    // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.
+    private async Task<(long Direct, long Kestrel)> RelayedBytesAsync(Action<TtydTerminalProxyOptions>? proxy, System.Security.Cryptography.X509Certificates.X509Certificate2? https, string word)
+    {
+        var container = containers.Start();
+        var logs = new CapturedLogs();
+        await using var host = await ProxyHost.StartAsync(proxy: proxy, services: s => Capture(s, logs), https: https);
+        Assert.Equal(https is null ? "http" : "https", host.BaseAddress.Scheme);
+        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+
+        var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
+        await terminal.TypeAsync($"echo {word}-$((6*7))\r", Ct);
+        await terminal.WaitForAsync($"{word}-42", Poll.Within(30));
+        await terminal.DisposeAsync();
+
+        var pattern = new Regex($"Relayed the terminal of container '{Regex.Escape(container)}': (\\d+) bytes of output straight to the client's socket, (\\d+) through Kestrel");
+        Match? relayed = null;
+        await Poll.UntilAsync(() => (relayed = pattern.Match(logs.Text)).Success, Poll.Within(30));
+        return (long.Parse(relayed!.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(relayed.Groups[2].Value, CultureInfo.InvariantCulture));
     }
 
     private static void Capture(IServiceCollection services, CapturedLogs logs)
     {
         services.AddSingleton<ILoggerProvider>(logs);
         services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(typeof(CapturedLogs).FullName, null, LogLevel.Debug, null)));
+    }
+
+    // One request sent as given, with the client's cookies; returns the whole answer (the server closes after it).
+    private static async Task<string> RawAsync(ProxyHost host, Browserless client, string target, string headers)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port, Ct);
+        var stream = tcp.GetStream();
+        var request = $"GET {target} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nCookie: {client.Cookies.GetCookieHeader(host.BaseAddress)}\r\n{headers}\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
+        var answer = new StringBuilder();
+        var buffer = new byte[8192];
+        using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        within.CancelAfter(TimeSpan.FromSeconds(30));
+        while (!answer.ToString().Contains("</html>", StringComparison.OrdinalIgnoreCase) && await stream.ReadAsync(buffer, within.Token) is var read and > 0)
+        {
+            answer.Append(Encoding.Latin1.GetString(buffer, 0, read));
+        }
+
+        return answer.ToString();
     }
 
     // Threads of this process named as the relay names its output threads (comm holds at most 15 characters).

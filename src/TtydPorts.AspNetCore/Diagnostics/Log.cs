@@ -19,12 +19,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Forwarding to the terminal of container '{Container}' failed: {Error}")]
     public static partial void ForwardFailed(ILogger logger, string container, Yarp.ReverseProxy.Forwarder.ForwarderError error, Exception? exception);
 
-    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "ttyd answered the terminal handshake for container '{Container}' with {Status}")]
-    public static partial void HandshakeRefused(ILogger logger, string container, int status);
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "ttyd refused the terminal handshake for container '{Container}': {Reason}")]
+    public static partial void HandshakeRefused(ILogger logger, string container, string reason);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Error, Message = "Relaying the terminal output of container '{Container}' failed")]
     public static partial void RelayFailed(ILogger logger, string container, Exception exception);
 
-    [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Relaying the terminal of container '{Container}', its output {Route}")]
-    public static partial void Relaying(ILogger logger, string container, string route);
+    [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Relayed the terminal of container '{Container}': {DirectBytes} bytes of output straight to the client's socket, {KestrelBytes} through Kestrel")]
+    public static partial void Relayed(ILogger logger, string container, long directBytes, long kestrelBytes);
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
@@ -14,13 +15,19 @@ namespace TtydPorts.AspNetCore;
 /// Carries an HTTP/1.1 WebSocket upgrade to a ttyd's Unix socket and then its bytes both ways, with the fewest thread
 /// hand-offs a keystroke's echo can take: ttyd's output is read on a thread of its own that waits in <c>poll</c> (woken
 /// by the kernel, not by .NET's socket engine and then the thread pool) and, once the browser has answered the handshake,
-/// written straight to the client's socket when Kestrel gives one and nothing transforms the bytes (no TLS), instead of
-/// through Kestrel's output pipe and its I/O queue.
+/// written straight to the client's socket when Kestrel gives one and Kestrel's HTTPS is not in use, instead of through
+/// Kestrel's output pipe and its I/O queue.
 /// </summary>
 internal static class TerminalRelay
 {
     private const int HeadLimit = 16 * 1024;
+    private const int InputBufferSize = 16 * 1024;
+    private const int OutputBufferSize = 64 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    // How long the output may take to end once the other direction has: it can be blocked writing to a client that does
+    // not read; then the connection is aborted, which ends the write.
+    private static readonly TimeSpan EndGrace = TimeSpan.FromSeconds(5);
 
     // The browser's handshake headers ttyd needs (its -O compares Origin with Host); nothing else of the browser's reaches ttyd.
     private static readonly string[] ForwardedRequestHeaders =
@@ -29,34 +36,147 @@ internal static class TerminalRelay
         HeaderNames.SecWebSocketExtensions,
     ];
 
+    // Headers a handshake carries exactly once.
+    private static readonly string[] SingleRequestHeaders = [HeaderNames.Origin, HeaderNames.SecWebSocketKey, HeaderNames.SecWebSocketVersion];
+
     // ttyd's handshake answer headers the browser gets (Kestrel writes Connection: Upgrade itself).
     private static readonly string[] PassedUpgradeHeaders =
     [
         HeaderNames.Upgrade, HeaderNames.SecWebSocketAccept, HeaderNames.SecWebSocketProtocol, HeaderNames.SecWebSocketExtensions,
     ];
 
-    /// <summary>Whether this request is one the relay carries: an HTTP/1.1 WebSocket upgrade (HTTP/2's extended CONNECT goes through YARP).</summary>
+    /// <summary>
+    /// Whether this request is one the relay carries: an HTTP/1.1 WebSocket upgrade (<c>Upgrade: websocket</c>, the same
+    /// test as the proxy's Origin check). Other upgrades (h2c) and HTTP/2's extended CONNECT go through YARP.
+    /// </summary>
     public static bool Handles(HttpContext context) =>
-        HttpMethods.IsGet(context.Request.Method) && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true };
+        HttpMethods.IsGet(context.Request.Method)
+        && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+        && IsWebSocketUpgrade(context.Request);
+
+    /// <summary>Whether the request asks for a WebSocket upgrade (<c>Upgrade: websocket</c>, any case).</summary>
+    public static bool IsWebSocketUpgrade(HttpRequest request) =>
+        request.Headers.Upgrade.Any(u => string.Equals(u?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Sends the handshake to <paramref name="ttyd"/> (connected, its peer checked), answers the browser with ttyd's answer,
-    /// and on a 101 relays until either side closes. Returns the status given to the browser.
+    /// and on a 101 relays until either side closes. ttyd's answer other than a 101 reaches the browser as its status alone
+    /// (no headers, no body); a 401 or an answer that is not HTTP as a 502.
     /// </summary>
-    public static async Task<int> RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, bool directSocketOutput, ILogger logger)
+    public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, bool directSocketOutput, ILogger logger)
     {
-        var request = context.Request;
+        if (Handshake(context.Request, authorization) is not { } head)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+
+        Stream client;
+        var early = Array.Empty<byte>();
+        var buffer = ArrayPool<byte>.Shared.Rent(HeadLimit);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(HandshakeTimeout);
+            await ttyd.SendAsync(head, SocketFlags.None, timeout.Token);
+
+            // ttyd's answer head, up to the blank line; what follows it (if anything) is already WebSocket data.
+            var filled = 0;
+            int end;
+            while ((end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
+            {
+                var read = filled == HeadLimit ? 0 : await ttyd.ReceiveAsync(buffer.AsMemory(filled, HeadLimit - filled), SocketFlags.None, timeout.Token);
+                if (read == 0)
+                {
+                    Log.HandshakeRefused(logger, container, "no complete answer");
+                    context.Response.StatusCode = StatusCodes.Status502BadGateway;
+                    return;
+                }
+
+                filled += read;
+            }
+
+            if (ParseAnswer(buffer.AsSpan(0, end)) is not { } answer)
+            {
+                Log.HandshakeRefused(logger, container, "an answer that is not HTTP");
+                context.Response.StatusCode = StatusCodes.Status502BadGateway;
+                return;
+            }
+
+            if (answer.Status != StatusCodes.Status101SwitchingProtocols)
+            {
+                // ttyd's own challenge would make the browser ask for ttyd's secret: the proxy supplies it, so a 401 means
+                // the session and ttyd disagree, a gateway error.
+                Log.HandshakeRefused(logger, container, $"status {answer.Status}");
+                context.Response.StatusCode = answer.Status == StatusCodes.Status401Unauthorized ? StatusCodes.Status502BadGateway : answer.Status;
+                return;
+            }
+
+            foreach (var (name, value) in answer.Headers)
+            {
+                context.Response.Headers.Append(name, value);
+            }
+
+            client = await context.Features.GetRequiredFeature<IHttpUpgradeFeature>().UpgradeAsync();
+            early = buffer.AsSpan(end + 4, filled - end - 4).ToArray();
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return; // the browser left during the handshake
+        }
+        catch (OperationCanceledException) when (!context.Response.HasStarted)
+        {
+            // ttyd took the connection and did not answer the handshake (frozen, for one).
+            Log.HandshakeRefused(logger, container, $"no answer within {HandshakeTimeout.TotalSeconds:0} s");
+            context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+            return;
+        }
+        catch (SocketException e) when (!context.Response.HasStarted)
+        {
+            Log.HandshakeRefused(logger, container, e.SocketErrorCode.ToString());
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            return;
+        }
+        catch (InvalidOperationException e) when (!context.Response.HasStarted)
+        {
+            // Kestrel refuses the upgrade (MaxConcurrentUpgradedConnections reached).
+            Log.HandshakeRefused(logger, container, e.Message);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        // A terminal lasts as long as its user keeps it: a request timeout of the host must not end it (YARP does the same).
+        context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        await RunAsync(context, container, ttyd, client, early, directSocketOutput, logger);
+    }
+
+    // The handshake ttyd gets; null when a value could break the request head (CR, LF, NUL) or a header that a handshake
+    // carries once comes twice.
+    private static byte[]? Handshake(HttpRequest request, string? authorization)
+    {
+        var target = request.Path.ToUriComponent() + request.QueryString.ToUriComponent();
+        var host = request.Host.Value ?? "";
+        if (!IsSafe(target) || !IsSafe(host) || (authorization is not null && !IsSafe(authorization))
+            || Array.Exists(SingleRequestHeaders, name => request.Headers[name].Count > 1))
+        {
+            return null;
+        }
+
         var head = new StringBuilder(512)
-            .Append("GET ").Append(request.Path.ToUriComponent()).Append(request.QueryString.ToUriComponent()).Append(" HTTP/1.1\r\n")
-            .Append("Host: ").Append(request.Host.Value).Append("\r\n")
+            .Append("GET ").Append(target).Append(" HTTP/1.1\r\n")
+            .Append("Host: ").Append(host).Append("\r\n")
             .Append("Connection: Upgrade\r\nUpgrade: websocket\r\n");
         foreach (var name in ForwardedRequestHeaders)
         {
             foreach (var value in request.Headers[name])
             {
-                if (value is null || value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+                if (value is null || !IsSafe(value))
                 {
-                    return Answer(context, StatusCodes.Status400BadRequest);
+                    return null;
                 }
 
                 head.Append(name).Append(": ").Append(value).Append("\r\n");
@@ -68,96 +188,66 @@ internal static class TerminalRelay
             head.Append("Authorization: ").Append(authorization).Append("\r\n");
         }
 
-        head.Append("\r\n");
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        timeout.CancelAfter(HandshakeTimeout);
-        var buffer = ArrayPool<byte>.Shared.Rent(HeadLimit);
-        try
-        {
-            await ttyd.SendAsync(Encoding.ASCII.GetBytes(head.ToString()), SocketFlags.None, timeout.Token);
-
-            // ttyd's answer head, up to the blank line; what follows it (if anything) is already WebSocket data.
-            var filled = 0;
-            int end;
-            while ((end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
-            {
-                if (filled == HeadLimit)
-                {
-                    return Answer(context, StatusCodes.Status502BadGateway);
-                }
-
-                var read = await ttyd.ReceiveAsync(buffer.AsMemory(filled, HeadLimit - filled), SocketFlags.None, timeout.Token);
-                if (read == 0)
-                {
-                    return Answer(context, StatusCodes.Status502BadGateway);
-                }
-
-                filled += read;
-            }
-
-            var lines = Encoding.ASCII.GetString(buffer, 0, end).Split("\r\n");
-            var status = lines[0].Split(' ', 3) is [var version, var code, ..] && version.StartsWith("HTTP/1.", StringComparison.Ordinal)
-                && int.TryParse(code, out var parsed) ? parsed : 0;
-            if (status != StatusCodes.Status101SwitchingProtocols)
-            {
-                // ttyd's own challenge would make the browser ask for ttyd's secret: the proxy supplies it, so a 401 means
-                // the session and ttyd disagree (a gateway error), as does an answer that is not HTTP.
-                Log.HandshakeRefused(logger, container, status);
-                return Answer(context, status is StatusCodes.Status401Unauthorized or < 200 or > 599 ? StatusCodes.Status502BadGateway : status);
-            }
-
-            foreach (var line in lines.AsSpan(1))
-            {
-                var colon = line.IndexOf(':');
-                if (colon > 0 && Array.Exists(PassedUpgradeHeaders, h => string.Equals(h, line[..colon], StringComparison.OrdinalIgnoreCase)))
-                {
-                    context.Response.Headers.Append(line[..colon], line[(colon + 1)..].Trim());
-                }
-            }
-
-            var client = await context.Features.GetRequiredFeature<IHttpUpgradeFeature>().UpgradeAsync();
-            var early = filled - end - 4;
-            if (early > 0)
-            {
-                await client.WriteAsync(buffer.AsMemory(end + 4, early), context.RequestAborted);
-                await client.FlushAsync(context.RequestAborted);
-            }
-
-            await RunAsync(context, container, ttyd, client, directSocketOutput && early == 0, logger);
-            return StatusCodes.Status101SwitchingProtocols;
-        }
-        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
-        {
-            // ttyd took the connection and did not answer the handshake (frozen, for one).
-            return Answer(context, StatusCodes.Status504GatewayTimeout);
-        }
-        catch (SocketException) when (!context.Response.HasStarted)
-        {
-            return Answer(context, StatusCodes.Status502BadGateway);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        return Encoding.UTF8.GetBytes(head.Append("\r\n").ToString());
     }
 
-    private static int Answer(HttpContext context, int status)
+    private static bool IsSafe(string value) => value.AsSpan().IndexOfAny('\r', '\n', '\0') < 0;
+
+    private sealed record Answer(int Status, List<(string Name, string Value)> Headers);
+
+    // The status line and the headers the browser may get; null for anything that is not an HTTP/1.x answer or carries a
+    // header value with a bare CR, LF or NUL (which Kestrel would refuse to write).
+    private static Answer? ParseAnswer(ReadOnlySpan<byte> head)
     {
-        context.Response.StatusCode = status;
-        return status;
+        var lines = Encoding.Latin1.GetString(head).Split("\r\n");
+        if (lines[0].Split(' ', 3) is not [var version, var code, ..] || !version.StartsWith("HTTP/1.", StringComparison.Ordinal)
+            || !int.TryParse(code, out var status) || status is < 100 or > 599)
+        {
+            return null;
+        }
+
+        var headers = new List<(string, string)>();
+        foreach (var line in lines.AsSpan(1))
+        {
+            var colon = line.IndexOf(':');
+            if (colon <= 0 || !IsSafe(line))
+            {
+                return null;
+            }
+
+            var name = line[..colon];
+            if (Array.Exists(PassedUpgradeHeaders, h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase)))
+            {
+                headers.Add((name, line[(colon + 1)..].Trim()));
+            }
+        }
+
+        return new Answer(status, headers);
     }
 
     // Both directions until either side closes; then ttyd's socket is shut down, which ends the other direction too.
-    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, bool directSocketOutput, ILogger logger)
+    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, bool directSocketOutput, ILogger logger)
     {
         // Straight to the client's socket only where the bytes on the wire are the bytes ttyd sends: Kestrel's socket
-        // transport, no TLS (HTTP/1.1 upgrades only get here).
-        var direct = directSocketOutput && context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
+        // transport without Kestrel's HTTPS (HTTP/1.1 upgrades only get here). Bytes ttyd sent with its answer go through
+        // Kestrel first, and then everything does.
+        var direct = directSocketOutput && early.Length == 0
+            && context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
             ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
-        Log.Relaying(logger, container, direct is null ? "through Kestrel" : "straight to the client's socket");
         var relay = new Relay(container, ttyd, client, direct, logger);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        if (early.Length > 0)
+        {
+            try
+            {
+                await relay.WriteThroughKestrelAsync(early, context.RequestAborted);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ConnectionAbortedException or ObjectDisposedException)
+            {
+                return; // the browser left
+            }
+        }
+
         var output = relay.StartOutput();
         var input = relay.PumpInputAsync(ended.Token);
         await Task.WhenAny(input, output);
@@ -170,6 +260,12 @@ internal static class TerminalRelay
         }
 
         ended.Cancel();
+        if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
+        {
+            // The output is stuck writing to a client that does not read: closing the connection ends the write.
+            context.Abort();
+        }
+
         await output;
         try
         {
@@ -178,6 +274,8 @@ internal static class TerminalRelay
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or ConnectionAbortedException)
         {
         }
+
+        Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes);
     }
 
     /// <summary>One relayed connection: the browser's bytes to ttyd on the request's task, ttyd's to the browser on a thread of its own.</summary>
@@ -186,9 +284,15 @@ internal static class TerminalRelay
         private const int OutputStackSize = 256 * 1024;
 
         // Set once the browser sent bytes after the 101: it has received the 101 then, so Kestrel's pipe holds nothing
-        // that a direct write could overtake.
+        // that a direct write could overtake. (A client that sends before it reads the 101 can only garble its own stream.)
         private volatile bool _answered;
+        private bool _throughKestrel;
 
+        public long DirectBytes { get; private set; }
+
+        public long KestrelBytes { get; private set; }
+
+        /// <summary>Starts the output on its own thread, or as a task when no thread can be had (a process or cgroup limit).</summary>
         public Task StartOutput()
         {
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -200,11 +304,7 @@ internal static class TerminalRelay
                 }
                 catch (Exception e)
                 {
-                    // A thread's exception would end the process; any failure here only ends this relay.
-                    if (e is not (IOException or SocketException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedException))
-                    {
-                        Log.RelayFailed(logger, container, e);
-                    }
+                    Ended(e);
                 }
                 finally
                 {
@@ -215,13 +315,20 @@ internal static class TerminalRelay
                 IsBackground = true,
                 Name = "ttydports-relay",
             };
-            thread.UnsafeStart();
-            return finished.Task;
+            try
+            {
+                thread.UnsafeStart();
+                return finished.Task;
+            }
+            catch (OutOfMemoryException)
+            {
+                return PumpOutputAsync();
+            }
         }
 
         public async Task PumpInputAsync(CancellationToken cancellationToken)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            var buffer = ArrayPool<byte>.Shared.Rent(InputBufferSize);
             try
             {
                 int read;
@@ -237,12 +344,19 @@ internal static class TerminalRelay
             }
         }
 
+        public async Task WriteThroughKestrelAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+        {
+            _throughKestrel = true;
+            KestrelBytes += bytes.Length;
+            await client.WriteAsync(bytes, cancellationToken);
+            await client.FlushAsync(cancellationToken);
+        }
+
         // Waits in poll(2) on ttyd's socket, so that ttyd's write wakes this thread itself; .NET's asynchronous receive would
         // wake its socket engine's thread, which then wakes a pool thread.
         private void PumpOutput()
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-            var throughStream = false;
+            var buffer = ArrayPool<byte>.Shared.Rent(OutputBufferSize);
             try
             {
                 while (ttyd.Poll(-1, SelectMode.SelectRead))
@@ -254,21 +368,65 @@ internal static class TerminalRelay
                     }
 
                     // Once anything went through Kestrel's pipe, everything does: a direct write could overtake it.
-                    if (!throughStream && _answered && direct is not null)
+                    if (!_throughKestrel && _answered && direct is not null)
                     {
-                        direct.Send(buffer, 0, read, SocketFlags.None);
+                        for (var sent = 0; sent < read;)
+                        {
+                            sent += direct.Send(buffer, sent, read - sent, SocketFlags.None);
+                        }
+
+                        DirectBytes += read;
                     }
                     else
                     {
-                        throughStream = true;
-                        client.WriteAsync(buffer.AsMemory(0, read)).AsTask().GetAwaiter().GetResult();
-                        client.FlushAsync().GetAwaiter().GetResult();
+                        WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None).GetAwaiter().GetResult();
                     }
                 }
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        // The fallback without a thread of its own: Kestrel's pipe, as YARP would.
+        private async Task PumpOutputAsync()
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(OutputBufferSize);
+            try
+            {
+                int read;
+                while ((read = await ttyd.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+                {
+                    await WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None);
+                }
+            }
+            catch (Exception e)
+            {
+                Ended(e);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        // Either side closing ends the output with one of these; anything else is a fault worth a log line, never a crash
+        // (an exception leaving the thread would end the process).
+        private void Ended(Exception e)
+        {
+            if (e is IOException or SocketException or ObjectDisposedException or ConnectionAbortedException or OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                Log.RelayFailed(logger, container, e);
+            }
+            catch
+            {
+                // A failing logger must not take the process down with this thread.
             }
         }
     }

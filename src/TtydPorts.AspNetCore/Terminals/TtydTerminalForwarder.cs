@@ -17,8 +17,8 @@ using Yarp.ReverseProxy.Forwarder;
 namespace TtydPorts.AspNetCore;
 
 /// <summary>
-/// Forwards a terminal's HTTP and WebSocket traffic to its session's ttyd over the session's Unix socket, after the
-/// checks: a valid container name (else 404), an authenticated user (else a challenge), a session for the container (else
+/// Forwards a terminal's HTTP traffic (with YARP) and WebSocket upgrades (with <see cref="TerminalRelay"/>) to its
+/// session's ttyd over the session's Unix socket, after the checks: a valid container name (else 404), an authenticated user (else a challenge), a session for the container (else
 /// 404), the host's authorization decision (else 403), and for a WebSocket an <c>Origin</c> equal to the request's host (else 403).
 /// </summary>
 internal sealed class TtydTerminalForwarder : IDisposable
@@ -46,6 +46,8 @@ internal sealed class TtydTerminalForwarder : IDisposable
         ],
         StringComparer.OrdinalIgnoreCase);
 
+    private static readonly TimeSpan TtydConnectTimeout = TimeSpan.FromSeconds(10);
+
     private readonly IHttpForwarder _forwarder;
     private readonly ITtydSessionManager _manager;
     private readonly IOptions<TtydTerminalProxyOptions> _options;
@@ -69,7 +71,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             ActivityHeadersPropagator = null,
-            ConnectTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = TtydConnectTimeout,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
             ConnectCallback = ConnectAsync,
         });
@@ -156,15 +158,23 @@ internal sealed class TtydTerminalForwarder : IDisposable
         if (_options.Value.RelayWebSockets && TerminalRelay.Handles(context))
         {
             Socket ttyd;
-            try
+            using (var connect = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted))
             {
-                ttyd = await ConnectCheckedAsync(socketPath, processId, context.RequestAborted);
-            }
-            catch (Exception e) when (e is IOException or SocketException)
-            {
-                Log.ForwardFailed(_logger, container, ForwarderError.Request, e);
-                context.Response.StatusCode = StatusCodes.Status502BadGateway;
-                return;
+                connect.CancelAfter(TtydConnectTimeout);
+                try
+                {
+                    ttyd = await ConnectCheckedAsync(socketPath, processId, connect.Token);
+                }
+                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+                {
+                    return; // the browser left
+                }
+                catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+                {
+                    Log.ForwardFailed(_logger, container, ForwarderError.Request, e);
+                    context.Response.StatusCode = e is OperationCanceledException ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+                    return;
+                }
             }
 
             using (ttyd)
@@ -210,9 +220,9 @@ internal sealed class TtydTerminalForwarder : IDisposable
         }
     }
 
+    // Every request the relay takes passes here (TerminalRelay.Handles uses the same Upgrade test).
     private static bool IsWebSocketRequest(HttpContext context) =>
-        context.Request.Headers.Upgrade.Any(u => string.Equals(u?.Trim(), "websocket", StringComparison.OrdinalIgnoreCase))
-        || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
+        TerminalRelay.IsWebSocketUpgrade(context.Request) || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
 
     // As ttyd's -O: the Origin's host:port must equal the Host the browser sent (a missing Origin is refused).
     private static bool IsSameOrigin(HttpRequest request) =>

@@ -38,9 +38,9 @@ public sealed class TtydTerminalProxyOptions
     /// Whether a terminal's output is written straight to the browser's connection socket (HTTP/1.1 WebSocket over
     /// Kestrel's socket transport without TLS, once the browser has answered the upgrade), instead of through Kestrel's
     /// output pipe, which hands every chunk to another thread before it is sent: a keystroke's echo comes back sooner.
-    /// HTTPS connections (Kestrel's <c>UseHttps</c>) and HTTP/2 are detected and always go through Kestrel. Set
-    /// <see langword="false"/> when a connection middleware of the host changes the bytes on the wire in another way (an
-    /// encryption or framing of its own): it would be bypassed. Default <see langword="true"/>.
+    /// Kestrel's HTTPS (<c>UseHttps</c>) is detected and always goes through Kestrel, as does HTTP/2. Any other connection
+    /// middleware of the host is bypassed for that output: connection logging and byte counts miss it, and a TLS or framing
+    /// layer of the host's own would be broken; such a host sets <see langword="false"/>. Default <see langword="true"/>.
     /// </summary>
     public bool DirectSocketOutput { get; set; } = true;
 
