@@ -39,6 +39,20 @@ public sealed class TerminalProxyRegistrationTests
         Assert.Equal("prefix", error.ParamName);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void A_stall_timeout_that_is_not_positive_is_refused_with_its_value_while_a_positive_one_passes(int seconds)
+    {
+        using var refused = new ServiceCollection().AddTtydSessions().AddTtydTerminalProxy("/terminals", o => o.StalledClientTimeout = TimeSpan.FromSeconds(seconds)).Services.BuildServiceProvider();
+        using var accepted = new ServiceCollection().AddTtydSessions().AddTtydTerminalProxy("/terminals", o => o.StalledClientTimeout = TimeSpan.FromSeconds(1)).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => refused.GetRequiredService<IOptions<TtydTerminalProxyOptions>>().Value);
+
+        Assert.Contains($"StalledClientTimeout must be positive and finite; it is {TimeSpan.FromSeconds(seconds)}", error.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(1), accepted.GetRequiredService<IOptions<TtydTerminalProxyOptions>>().Value.StalledClientTimeout);
+    }
+
     [Fact]
     public void Mapping_the_terminals_without_the_proxy_registration_says_what_is_missing()
     {

@@ -138,6 +138,52 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30));
     }
 
+    [Fact]
+    public async Task A_browser_that_stops_reading_is_cut_off_after_the_stall_timeout_while_an_idle_terminal_stays()
+    {
+        var busy = containers.Start();
+        var idle = containers.Start();
+        var logs = new CapturedLogs();
+        // Without tmux, whose drawing of a flood is slower than the flood: ttyd itself hangs up on a client that answers
+        // none of its pings after about 10 s, and the output must fill the socket buffers (megabytes) well before that.
+        await using var host = await ProxyHost.StartAsync(
+            configure: o => o.PersistentShells = false, proxy: o => o.StalledClientTimeout = TimeSpan.FromSeconds(2), services: s => Capture(s, logs));
+        _ = await host.Manager.EnsureSessionAsync(busy, "alice", null, Ct);
+        _ = await host.Manager.EnsureSessionAsync(idle, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30)); // earlier tests' relays have ended
+
+        await using var quiet = await alice.ConnectAsync(idle, host.Origin, Ct);
+        await quiet.TypeAsync("echo idle\r", Ct);
+        await quiet.WaitForAsync("idle", Poll.Within(30));
+
+        // The idle terminal's client keeps reading, as a live browser does (it answers ttyd's pings), and sends nothing.
+        var stillThere = quiet.WaitForAsync("still-42", Poll.Within(120));
+
+        // A client that asks for endless output and reads none of it, as a frozen browser would.
+        using var frozen = await RawTerminalAsync(host, alice, busy);
+        await SendFrameAsync(frozen.GetStream(), "0yes\r");
+        await Poll.UntilAsync(() => RelayThreads() == 2, Poll.Within(30));
+
+        // Its relay gives up on it: the proxy closes the connection, the thread ends.
+        var stalled = $"The browser of container '{busy}''s terminal read none of its output for 2 s";
+        try
+        {
+            await Poll.UntilAsync(() => logs.Text.Contains(stalled, StringComparison.Ordinal), Poll.Within(60));
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+            Assert.Fail($"No stall seen; relay threads {RelayThreads()}; logs:\n" + string.Join("\n", logs.Text.Split('\n').Where(l => l.Contains(busy, StringComparison.Ordinal))));
+        }
+        Assert.True(await EndsAsync(frozen.GetStream()), "the proxy closed the frozen client's connection");
+        await Poll.UntilAsync(() => RelayThreads() == 1, Poll.Within(30));
+
+        // The idle terminal, quiet for longer than the timeout, is still there; it was never taken for a stalled one.
+        await quiet.TypeAsync("echo still-$((6*7))\r", Ct);
+        await stillThere;
+        Assert.DoesNotContain($"container '{idle}''s terminal read none", logs.Text, StringComparison.Ordinal);
+    }
+
     // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.
     private async Task<(long Direct, long Kestrel)> RelayedBytesAsync(Action<TtydTerminalProxyOptions>? proxy, System.Security.Cryptography.X509Certificates.X509Certificate2? https, string word)
     {
@@ -183,6 +229,83 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         }
 
         return answer.ToString();
+    }
+
+    // A terminal's WebSocket opened by hand (token, handshake, hello) on a client with a small receive buffer, which then
+    // does only what the test tells it.
+    private static async Task<TcpClient> RawTerminalAsync(ProxyHost host, Browserless client, string container)
+    {
+        using var tokenResponse = await client.Http.GetAsync($"/terminals/{container}/token", Ct);
+        var token = System.Text.Json.JsonDocument.Parse(await tokenResponse.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("token").GetString();
+        var tcp = new TcpClient { ReceiveBufferSize = 4096 };
+        try
+        {
+            await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port, Ct);
+            var stream = tcp.GetStream();
+            var request = $"GET /terminals/{container}/ws HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\nCookie: {client.Cookies.GetCookieHeader(host.BaseAddress)}\r\n"
+                + $"Origin: {host.Origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: tty\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
+            var head = new List<byte>();
+            var one = new byte[1];
+            while (!Encoding.ASCII.GetString([.. head]).EndsWith("\r\n\r\n", StringComparison.Ordinal) && await stream.ReadAsync(one, Ct) == 1)
+            {
+                head.Add(one[0]);
+            }
+
+            Assert.StartsWith("HTTP/1.1 101", Encoding.ASCII.GetString([.. head]), StringComparison.Ordinal);
+            await SendFrameAsync(stream, $"{{\"AuthToken\":\"{token}\",\"columns\":80,\"rows\":24}}");
+            return tcp;
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+    }
+
+    // One binary frame from a client (masked, as RFC 6455 requires of clients).
+    private static async Task SendFrameAsync(Stream stream, string text)
+    {
+        var payload = Encoding.UTF8.GetBytes(text);
+        var mask = System.Security.Cryptography.RandomNumberGenerator.GetBytes(4);
+        var frame = new List<byte> { 0x82 };
+        if (payload.Length < 126)
+        {
+            frame.Add((byte)(0x80 | payload.Length));
+        }
+        else
+        {
+            frame.AddRange([0x80 | 126, (byte)(payload.Length >> 8), (byte)payload.Length]);
+        }
+
+        frame.AddRange(mask);
+        frame.AddRange(payload.Select((b, i) => (byte)(b ^ mask[i % 4])));
+        await stream.WriteAsync(frame.ToArray(), Ct);
+    }
+
+    // Reads what is left until the other side closes (true) or 30 s pass (false).
+    private static async Task<bool> EndsAsync(Stream stream)
+    {
+        using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        within.CancelAfter(TimeSpan.FromSeconds(30));
+        var buffer = new byte[65536];
+        try
+        {
+            while (await stream.ReadAsync(buffer, within.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (IOException)
+        {
+            return true; // reset
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     // Threads of this process named as the relay names its output threads (comm holds at most 15 characters).

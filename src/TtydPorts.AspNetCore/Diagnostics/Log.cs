@@ -27,4 +27,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Relayed the terminal of container '{Container}': {DirectBytes} bytes of output straight to the client's socket, {KestrelBytes} through Kestrel")]
     public static partial void Relayed(ILogger logger, string container, long directBytes, long kestrelBytes);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "The browser of container '{Container}''s terminal read none of its output for {Seconds} s; its connection was closed")]
+    public static partial void ClientStalled(ILogger logger, string container, double seconds);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "The terminal output of container '{Container}' ended: {Reason}")]
+    public static partial void RelayOutputEnded(ILogger logger, string container, string reason);
 }

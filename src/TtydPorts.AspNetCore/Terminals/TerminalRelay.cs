@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
@@ -28,6 +29,9 @@ internal static class TerminalRelay
     // How long the output may take to end once the other direction has: it can be blocked writing to a client that does
     // not read; then the connection is aborted, which ends the write.
     private static readonly TimeSpan EndGrace = TimeSpan.FromSeconds(5);
+
+    // How often a relay looks whether its output's write is stuck (at most; sooner when the timeout is shorter).
+    private static readonly TimeSpan StallCheckInterval = TimeSpan.FromSeconds(5);
 
     // The browser's handshake headers ttyd needs (its -O compares Origin with Host); nothing else of the browser's reaches ttyd.
     private static readonly string[] ForwardedRequestHeaders =
@@ -63,7 +67,7 @@ internal static class TerminalRelay
     /// and on a 101 relays until either side closes. ttyd's answer other than a 101 reaches the browser as its status alone
     /// (no headers, no body); a 401 or an answer that is not HTTP as a 502.
     /// </summary>
-    public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, bool directSocketOutput, ILogger logger)
+    public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, TtydTerminalProxyOptions options, ILogger logger)
     {
         if (Handshake(context.Request, authorization) is not { } head)
         {
@@ -151,7 +155,7 @@ internal static class TerminalRelay
 
         // A terminal lasts as long as its user keeps it: a request timeout of the host must not end it (YARP does the same).
         context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
-        await RunAsync(context, container, ttyd, client, early, directSocketOutput, logger);
+        await RunAsync(context, container, ttyd, client, early, options, logger);
     }
 
     // The handshake ttyd gets; null when a value could break the request head (CR, LF, NUL) or a header that a handshake
@@ -226,12 +230,12 @@ internal static class TerminalRelay
     }
 
     // Both directions until either side closes; then ttyd's socket is shut down, which ends the other direction too.
-    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, bool directSocketOutput, ILogger logger)
+    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, TtydTerminalProxyOptions options, ILogger logger)
     {
         // Straight to the client's socket only where the bytes on the wire are the bytes ttyd sends: Kestrel's socket
         // transport without Kestrel's HTTPS (HTTP/1.1 upgrades only get here). Bytes ttyd sent with its answer go through
         // Kestrel first, and then everything does.
-        var direct = directSocketOutput && early.Length == 0
+        var direct = options.DirectSocketOutput && early.Length == 0
             && context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
             ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
         var relay = new Relay(container, ttyd, client, direct, logger);
@@ -250,7 +254,25 @@ internal static class TerminalRelay
 
         var output = relay.StartOutput();
         var input = relay.PumpInputAsync(ended.Token);
-        await Task.WhenAny(input, output);
+
+        // A browser that stops reading (frozen, its machine gone without a word) would hold the output's write, and with
+        // it the thread, for good: a write that has not finished within StalledClientTimeout ends the connection. An idle
+        // terminal writes nothing and is never cut.
+        var check = options.StalledClientTimeout < StallCheckInterval ? options.StalledClientTimeout : StallCheckInterval;
+        while (await Task.WhenAny(input, output, Task.Delay(check, context.RequestAborted)) is var first && first != input && first != output)
+        {
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                break;
+            }
+
+            if (relay.WritingFor() >= options.StalledClientTimeout)
+            {
+                Log.ClientStalled(logger, container, options.StalledClientTimeout.TotalSeconds);
+                context.Abort();
+                break;
+            }
+        }
         try
         {
             ttyd.Shutdown(SocketShutdown.Both);
@@ -287,6 +309,12 @@ internal static class TerminalRelay
         // that a direct write could overtake. (A client that sends before it reads the 101 can only garble its own stream.)
         private volatile bool _answered;
         private bool _throughKestrel;
+
+        // Stopwatch timestamp at which the write under way began; 0 while none is.
+        private long _writing;
+
+        /// <summary>How long the write under way has been waiting for the browser; zero when none is under way.</summary>
+        public TimeSpan WritingFor() => Volatile.Read(ref _writing) is var started and not 0 ? Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
 
         public long DirectBytes { get; private set; }
 
@@ -362,12 +390,19 @@ internal static class TerminalRelay
                 while (ttyd.Poll(-1, SelectMode.SelectRead))
                 {
                     var read = ttyd.Receive(buffer, SocketFlags.None, out var error);
+                    if (error is SocketError.WouldBlock or SocketError.Interrupted)
+                    {
+                        continue; // woken without data after all
+                    }
+
                     if (read <= 0 || error != SocketError.Success)
                     {
+                        Log.RelayOutputEnded(logger, container, read == 0 && error == SocketError.Success ? "ttyd closed the connection" : error.ToString());
                         return;
                     }
 
                     // Once anything went through Kestrel's pipe, everything does: a direct write could overtake it.
+                    Volatile.Write(ref _writing, Stopwatch.GetTimestamp());
                     if (!_throughKestrel && _answered && direct is not null)
                     {
                         for (var sent = 0; sent < read;)
@@ -381,6 +416,8 @@ internal static class TerminalRelay
                     {
                         WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None).GetAwaiter().GetResult();
                     }
+
+                    Volatile.Write(ref _writing, 0);
                 }
             }
             finally
@@ -398,7 +435,9 @@ internal static class TerminalRelay
                 int read;
                 while ((read = await ttyd.ReceiveAsync(buffer, SocketFlags.None)) > 0)
                 {
+                    Volatile.Write(ref _writing, Stopwatch.GetTimestamp());
                     await WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None);
+                    Volatile.Write(ref _writing, 0);
                 }
             }
             catch (Exception e)
@@ -417,6 +456,7 @@ internal static class TerminalRelay
         {
             if (e is IOException or SocketException or ObjectDisposedException or ConnectionAbortedException or OperationCanceledException)
             {
+                Log.RelayOutputEnded(logger, container, e.Message);
                 return;
             }
 

@@ -179,7 +179,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
             using (ttyd)
             {
-                await TerminalRelay.RelayAsync(context, container, ttyd, session.Credential?.AuthorizationHeaderValue, _options.Value.DirectSocketOutput, _logger);
+                await TerminalRelay.RelayAsync(context, container, ttyd, session.Credential?.AuthorizationHeaderValue, _options.Value, _logger);
             }
 
             return;

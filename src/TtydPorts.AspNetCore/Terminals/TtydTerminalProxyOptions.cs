@@ -45,6 +45,14 @@ public sealed class TtydTerminalProxyOptions
     public bool DirectSocketOutput { get; set; } = true;
 
     /// <summary>
+    /// How long a terminal's output may wait for a browser that reads none of it (a frozen browser, a client whose machine
+    /// went away without closing) before the proxy closes that connection, which ends its relay and frees its thread. A
+    /// terminal with nothing to send is never closed for being idle. Default 100 seconds (YARP's activity timeout); must be
+    /// positive.
+    /// </summary>
+    public TimeSpan StalledClientTimeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
     /// Whether HTTP/1.1 WebSocket upgrades go through the library's own relay (<c>TerminalRelay</c>) rather than YARP's
     /// forwarder. Internal: the echo benchmark turns it off to measure both in one run.
     /// </summary>

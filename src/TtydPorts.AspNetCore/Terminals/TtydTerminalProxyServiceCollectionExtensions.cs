@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using TtydPorts;
 using TtydPorts.AspNetCore;
 
@@ -30,7 +31,8 @@ public static partial class TtydTerminalProxyServiceCollectionExtensions
 
         var services = builder.Services;
         services.AddHttpForwarder();
-        services.AddOptions<TtydTerminalProxyOptions>().Configure(o => o.PathPrefix = prefix);
+        services.AddOptions<TtydTerminalProxyOptions>().Configure(o => o.PathPrefix = prefix).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TtydTerminalProxyOptions>, TtydTerminalProxyOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);
