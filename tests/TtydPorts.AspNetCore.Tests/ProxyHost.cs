@@ -141,6 +141,9 @@ public sealed class ProxyHost : IAsyncDisposable
         return all.Count(m => m.Markers.GetValueOrDefault(TtydProcessDiscovery.RoleMarker) == TtydProcessDiscovery.ObserverRole && !pids.Contains(m.ParentProcessId));
     }
 
+    /// <summary>Stops the host as its application would (Ctrl+C), leaving the sessions running; disposing cleans them up.</summary>
+    public Task StopAsync() => _app.StopAsync(TestContext.Current.CancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         var supervisor = _app.Services.GetRequiredService<IProcessSupervisor>();

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TtydPorts.IntegrationTests;
 
@@ -182,6 +183,32 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await quiet.TypeAsync("echo still-$((6*7))\r", Ct);
         await stillThere;
         Assert.DoesNotContain($"container '{idle}''s terminal read none", logs.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_ends_its_terminal_connections_at_once_instead_of_waiting_out_the_shutdown_timeout()
+    {
+        var container = containers.Start();
+        await using var host = await ProxyHost.StartAsync(services: s => s.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2)));
+        var session = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await using var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
+        await terminal.TypeAsync("echo up\r", Ct);
+        await terminal.WaitForAsync("up", Poll.Within(30));
+
+        // The client keeps reading, as a live browser does (so ttyd's pings are answered and ttyd keeps the connection):
+        // with the connection held, the stop would last the whole 2-minute shutdown timeout.
+        var reading = terminal.WaitForAsync("never printed", Poll.Within(90));
+        var stop = host.StopAsync();
+        await Poll.UntilAsync(() => stop.IsCompleted, Poll.Within(30));
+        await stop;
+        var ended = await Record.ExceptionAsync(() => reading);
+        Assert.NotNull(ended);
+        Assert.IsNotAssignableFrom<OperationCanceledException>(ended); // closed, not timed out
+        Assert.Equal(0, RelayThreads());
+
+        // The session itself outlives the host's stop (the next run adopts it); disposing the host cleans it up.
+        Assert.True(LiveProcesses.Children(session!.ProcessId).Count > 0 || File.Exists($"/proc/{session.ProcessId}/stat"));
     }
 
     // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.

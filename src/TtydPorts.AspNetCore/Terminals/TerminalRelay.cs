@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
@@ -239,7 +241,10 @@ internal static class TerminalRelay
             && context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
             ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
         var relay = new Relay(container, ttyd, client, direct, logger);
-        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        // The host stopping ends its terminals' connections at once (ttyd's page reconnects to the next run), rather than
+        // Kestrel waiting its whole shutdown timeout for them and then aborting them.
+        var stopping = context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         if (early.Length > 0)
         {
             try
@@ -259,9 +264,9 @@ internal static class TerminalRelay
         // it the thread, for good: a write that has not finished within StalledClientTimeout ends the connection. An idle
         // terminal writes nothing and is never cut.
         var check = options.StalledClientTimeout < StallCheckInterval ? options.StalledClientTimeout : StallCheckInterval;
-        while (await Task.WhenAny(input, output, Task.Delay(check, context.RequestAborted)) is var first && first != input && first != output)
+        while (await Task.WhenAny(input, output, Task.Delay(check, ended.Token)) is var first && first != input && first != output)
         {
-            if (context.RequestAborted.IsCancellationRequested)
+            if (ended.IsCancellationRequested)
             {
                 break;
             }
