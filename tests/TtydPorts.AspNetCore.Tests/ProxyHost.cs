@@ -10,6 +10,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -49,19 +50,26 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public static async Task<ProxyHost> StartAsync(
         Action<TtydSessionOptions>? configure = null, Action<TtydTerminalProxyOptions>? proxy = null, Action<IServiceCollection>? services = null,
-        X509Certificate2? https = null, Action<WebApplication>? pipeline = null)
+        X509Certificate2? https = null, Action<WebApplication>? pipeline = null, Action<ListenOptions>? listen = null)
     {
         RealParts.Require();
         var instance = $"tpx-proxy-{Guid.NewGuid().ToString("N")[..8]}";
         var runtime = Path.Combine(Path.GetTempPath(), instance);
         var builder = WebApplication.CreateSlimBuilder();
-        if (https is null)
+        if (https is null && listen is null)
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
         }
         else
         {
-            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(https)));
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
+            {
+                listen?.Invoke(l);
+                if (https is not null)
+                {
+                    l.UseHttps(https);
+                }
+            }));
         }
 
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -138,6 +138,8 @@ public sealed class ProxyResponseHeaderTests
         private readonly WebApplication _app;
         private readonly string _folder;
         private int _requests;
+        private Dictionary<string, string>? _handshake;
+        private bool _silentAborted;
 
         private Upstream(WebApplication app, string folder, string socket)
         {
@@ -149,11 +151,19 @@ public sealed class ProxyResponseHeaderTests
         public string Socket { get; }
         public int Requests => Volatile.Read(ref _requests);
 
-        /// <summary>The request headers of the last WebSocket handshake that reached upstream.</summary>
-        public Dictionary<string, string>? Handshake { get; private set; }
+        /// <summary>The request headers of the last WebSocket handshake that reached upstream (set on a request thread).</summary>
+        public Dictionary<string, string>? Handshake
+        {
+            get => Volatile.Read(ref _handshake);
+            private set => Volatile.Write(ref _handshake, value);
+        }
 
         /// <summary>Whether the connection of a request to <c>ws-silent</c>, which upstream never answers, was closed by the proxy.</summary>
-        public bool SilentAborted { get; private set; }
+        public bool SilentAborted
+        {
+            get => Volatile.Read(ref _silentAborted);
+            private set => Volatile.Write(ref _silentAborted, value);
+        }
 
         public static async Task<Upstream> StartAsync()
         {
@@ -249,9 +259,15 @@ public sealed class ProxyResponseHeaderTests
 
         public async ValueTask DisposeAsync()
         {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-            Directory.Delete(_folder, recursive: true);
+            try
+            {
+                await _app.StopAsync();
+                await _app.DisposeAsync();
+            }
+            finally
+            {
+                Directory.Delete(_folder, recursive: true);
+            }
         }
     }
 }

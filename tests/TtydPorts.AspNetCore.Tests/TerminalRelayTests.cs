@@ -3,8 +3,10 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -44,6 +46,16 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
     }
 
     [Fact]
+    public async Task Behind_a_connection_middleware_of_the_host_the_output_goes_through_kestrel_and_the_terminal_works()
+    {
+        // Connection logging replaces the connection's transport pipe, as a TLS layer of the host's own would.
+        var (direct, kestrel) = await RelayedBytesAsync(proxy: null, https: null, "logged", listen: l => l.UseConnectionLogging());
+
+        Assert.Equal(0, direct);
+        Assert.True(kestrel > 0, $"{kestrel} bytes went through Kestrel");
+    }
+
+    [Fact]
     public async Task With_direct_socket_output_off_the_output_goes_through_kestrel_and_the_terminal_works()
     {
         var (direct, kestrel) = await RelayedBytesAsync(proxy: o => o.DirectSocketOutput = false, https: null, "off");
@@ -58,7 +70,7 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         var container = containers.Start();
         var timedOut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var host = await ProxyHost.StartAsync(
-            services: s => s.AddRequestTimeouts(o => o.DefaultPolicy = new RequestTimeoutPolicy { Timeout = TimeSpan.FromMilliseconds(300) }),
+            services: s => s.AddRequestTimeouts(o => o.DefaultPolicy = new RequestTimeoutPolicy { Timeout = TimeSpan.FromSeconds(2) }),
             pipeline: app =>
             {
                 app.UseRequestTimeouts();
@@ -80,12 +92,14 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await terminal.TypeAsync("echo before-$((6*7))\r", Ct);
         await terminal.WaitForAsync("before-42", Poll.Within(30));
 
-        // A request made after the terminal opened is ended by the host's timeout: by then the terminal's would have been too.
+        // The client keeps reading meanwhile, as a browser does (ttyd's pings are answered). A request made after the
+        // terminal opened is ended by the host's timeout: by then the terminal's would have been too.
+        var after = terminal.WaitForAsync("after-42", Poll.Within(60));
         using var slow = await alice.Http.GetAsync("/slow", Ct);
         await timedOut.Task.WaitAsync(Poll.Within(30));
 
         await terminal.TypeAsync("echo after-$((6*7))\r", Ct);
-        await terminal.WaitForAsync("after-42", Poll.Within(30));
+        await after;
     }
 
     [Fact]
@@ -120,11 +134,13 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30)); // earlier tests' relays have ended
 
         // The browser leaves: its thread ends.
-        var first = await alice.ConnectAsync(container, host.Origin, Ct);
-        await first.TypeAsync("echo one\r", Ct);
-        await first.WaitForAsync("one", Poll.Within(30));
-        Assert.Equal(1, RelayThreads());
-        await first.DisposeAsync();
+        await using (var first = await alice.ConnectAsync(container, host.Origin, Ct))
+        {
+            await first.TypeAsync("echo one\r", Ct);
+            await first.WaitForAsync("one", Poll.Within(30));
+            Assert.Equal(1, RelayThreads());
+        }
+
         await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30));
 
         // The session is stopped while a browser is connected: the browser's connection ends, and the thread.
@@ -145,10 +161,17 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         var busy = containers.Start();
         var idle = containers.Start();
         var logs = new CapturedLogs();
-        // Without tmux, whose drawing of a flood is slower than the flood: ttyd itself hangs up on a client that answers
-        // none of its pings after about 10 s, and the output must fill the socket buffers (megabytes) well before that.
+        // Without tmux, whose drawing of a flood is slower than the flood: the output must fill the socket buffers (megabytes).
+        // ttyd's pings every 60 s instead of 5: it would otherwise hang up on the frozen client after about 10 s itself.
         await using var host = await ProxyHost.StartAsync(
-            configure: o => o.PersistentShells = false, proxy: o => o.StalledClientTimeout = TimeSpan.FromSeconds(2), services: s => Capture(s, logs));
+            configure: o =>
+            {
+                o.PersistentShells = false;
+                o.ExtraTtydArguments.Add("-P");
+                o.ExtraTtydArguments.Add("60");
+            },
+            proxy: o => o.StalledClientTimeout = TimeSpan.FromSeconds(2),
+            services: s => Capture(s, logs));
         _ = await host.Manager.EnsureSessionAsync(busy, "alice", null, Ct);
         _ = await host.Manager.EnsureSessionAsync(idle, "alice", null, Ct);
         using var alice = await host.ClientAsync("alice");
@@ -205,26 +228,29 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         var ended = await Record.ExceptionAsync(() => reading);
         Assert.NotNull(ended);
         Assert.IsNotAssignableFrom<OperationCanceledException>(ended); // closed, not timed out
-        Assert.Equal(0, RelayThreads());
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30));
 
         // The session itself outlives the host's stop (the next run adopts it); disposing the host cleans it up.
-        Assert.True(LiveProcesses.Children(session!.ProcessId).Count > 0 || File.Exists($"/proc/{session.ProcessId}/stat"));
+        Assert.NotEqual("Z", File.ReadAllText($"/proc/{session!.ProcessId}/stat").Split(") ")[1][..1]);
     }
 
     // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.
-    private async Task<(long Direct, long Kestrel)> RelayedBytesAsync(Action<TtydTerminalProxyOptions>? proxy, System.Security.Cryptography.X509Certificates.X509Certificate2? https, string word)
+    private async Task<(long Direct, long Kestrel)> RelayedBytesAsync(
+        Action<TtydTerminalProxyOptions>? proxy, System.Security.Cryptography.X509Certificates.X509Certificate2? https, string word, Action<ListenOptions>? listen = null)
     {
         var container = containers.Start();
         var logs = new CapturedLogs();
-        await using var host = await ProxyHost.StartAsync(proxy: proxy, services: s => Capture(s, logs), https: https);
+        await using var host = await ProxyHost.StartAsync(proxy: proxy, services: s => Capture(s, logs), https: https, listen: listen);
         Assert.Equal(https is null ? "http" : "https", host.BaseAddress.Scheme);
         _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         using var alice = await host.ClientAsync("alice");
 
-        var terminal = await alice.ConnectAsync(container, host.Origin, Ct);
-        await terminal.TypeAsync($"echo {word}-$((6*7))\r", Ct);
-        await terminal.WaitForAsync($"{word}-42", Poll.Within(30));
-        await terminal.DisposeAsync();
+        await using (var terminal = await alice.ConnectAsync(container, host.Origin, Ct))
+        {
+            await terminal.TypeAsync($"echo {word}-$((6*7))\r", Ct);
+            await terminal.WaitForAsync($"{word}-42", Poll.Within(30));
+        }
+
 
         var pattern = new Regex($"Relayed the terminal of container '{Regex.Escape(container)}': (\\d+) bytes of output straight to the client's socket, (\\d+) through Kestrel");
         Match? relayed = null;

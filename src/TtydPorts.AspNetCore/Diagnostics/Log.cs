@@ -33,4 +33,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "The terminal output of container '{Container}' ended: {Reason}")]
     public static partial void RelayOutputEnded(ILogger logger, string container, string reason);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "ttyd declined the terminal handshake for container '{Container}' with {Status}")]
+    public static partial void HandshakeDeclined(ILogger logger, string container, int status);
 }

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,6 +26,9 @@ internal static class TerminalRelay
     private const int HeadLimit = 16 * 1024;
     private const int InputBufferSize = 16 * 1024;
     private const int OutputBufferSize = 64 * 1024;
+
+    // The most one write hands the browser's connection before the stall clock restarts.
+    private const int StallSlice = 16 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     // How long the output may take to end once the other direction has: it can be blocked writing to a client that does
@@ -71,8 +74,17 @@ internal static class TerminalRelay
     /// </summary>
     public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, TtydTerminalProxyOptions options, ILogger logger)
     {
+        if (authorization is not null && !IsSafe(authorization))
+        {
+            // The session's own credential: random, so this is a fault of the host's, never of the browser's.
+            Log.HandshakeRefused(logger, container, "the session's credential cannot go in a request head");
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            return;
+        }
+
         if (Handshake(context.Request, authorization) is not { } head)
         {
+            // Kestrel refuses CR, LF and NUL in a request already; this guards against middleware that rewrote the request.
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             return;
         }
@@ -112,9 +124,19 @@ internal static class TerminalRelay
             if (answer.Status != StatusCodes.Status101SwitchingProtocols)
             {
                 // ttyd's own challenge would make the browser ask for ttyd's secret: the proxy supplies it, so a 401 means
-                // the session and ttyd disagree, a gateway error.
-                Log.HandshakeRefused(logger, container, $"status {answer.Status}");
-                context.Response.StatusCode = answer.Status == StatusCodes.Status401Unauthorized ? StatusCodes.Status502BadGateway : answer.Status;
+                // the session and ttyd disagree, a gateway error; so is an interim (1xx) answer given as the final one.
+                // A refusal the browser caused (a 4xx) is its own business: logged at Debug, or any user could fill the log.
+                var gatewayError = answer.Status is StatusCodes.Status401Unauthorized or < 200 or >= 500;
+                if (gatewayError)
+                {
+                    Log.HandshakeRefused(logger, container, $"status {answer.Status}");
+                }
+                else
+                {
+                    Log.HandshakeDeclined(logger, container, answer.Status);
+                }
+
+                context.Response.StatusCode = answer.Status is StatusCodes.Status401Unauthorized or < 200 ? StatusCodes.Status502BadGateway : answer.Status;
                 return;
             }
 
@@ -145,8 +167,9 @@ internal static class TerminalRelay
         }
         catch (InvalidOperationException e) when (!context.Response.HasStarted)
         {
-            // Kestrel refuses the upgrade (MaxConcurrentUpgradedConnections reached).
+            // Kestrel refuses the upgrade (MaxConcurrentUpgradedConnections reached): none of ttyd's answer goes out.
             Log.HandshakeRefused(logger, container, e.Message);
+            context.Response.Headers.Clear();
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;
         }
@@ -155,8 +178,6 @@ internal static class TerminalRelay
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        // A terminal lasts as long as its user keeps it: a request timeout of the host must not end it (YARP does the same).
-        context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
         await RunAsync(context, container, ttyd, client, early, options, logger);
     }
 
@@ -166,7 +187,7 @@ internal static class TerminalRelay
     {
         var target = request.Path.ToUriComponent() + request.QueryString.ToUriComponent();
         var host = request.Host.Value ?? "";
-        if (!IsSafe(target) || !IsSafe(host) || (authorization is not null && !IsSafe(authorization))
+        if (!IsSafe(target) || !IsSafe(host)
             || Array.Exists(SingleRequestHeaders, name => request.Headers[name].Count > 1))
         {
             return null;
@@ -234,11 +255,12 @@ internal static class TerminalRelay
     // Both directions until either side closes; then ttyd's socket is shut down, which ends the other direction too.
     private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, TtydTerminalProxyOptions options, ILogger logger)
     {
-        // Straight to the client's socket only where the bytes on the wire are the bytes ttyd sends: Kestrel's socket
-        // transport without Kestrel's HTTPS (HTTP/1.1 upgrades only get here). Bytes ttyd sent with its answer go through
-        // Kestrel first, and then everything does.
-        var direct = options.DirectSocketOutput && early.Length == 0
-            && context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
+        // Straight to the client's socket only where the bytes on the wire are the bytes ttyd sends: HTTP/1.1 (only upgrades
+        // get here) on Kestrel's socket transport with nothing between it and HTTP. Every connection middleware (Kestrel's
+        // HTTPS, connection logging, one of the host's own) replaces the connection's transport pipe with its own, which
+        // then is no longer the socket transport's; the TLS features are checked as well. Bytes ttyd sent with its answer
+        // go through Kestrel first, and then everything does.
+        var direct = options.DirectSocketOutput && early.Length == 0 && IsBareSocketTransport(context)
             ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
         var relay = new Relay(container, ttyd, client, direct, logger);
         // The host stopping ends its terminals' connections at once (ttyd's page reconnects to the next run), rather than
@@ -291,9 +313,25 @@ internal static class TerminalRelay
         {
             // The output is stuck writing to a client that does not read: closing the connection ends the write.
             context.Abort();
+            if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
+            {
+                // A transport whose abort leaves the socket open: shut it down under the write. Should even that not end
+                // it, the request ends anyway; the thread then meets a disposed socket and ends on its own.
+                try
+                {
+                    direct?.Shutdown(SocketShutdown.Both);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                }
+
+                if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
+                {
+                    Log.RelayFailed(logger, container, new TimeoutException("The terminal output did not end after its connection was aborted."));
+                }
+            }
         }
 
-        await output;
         try
         {
             await input;
@@ -304,6 +342,11 @@ internal static class TerminalRelay
 
         Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes);
     }
+
+    private static bool IsBareSocketTransport(HttpContext context) =>
+        context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
+        && context.Features.Get<IConnectionTransportFeature>()?.Transport is { } transport
+        && transport.GetType().Assembly == typeof(SocketTransportOptions).Assembly;
 
     /// <summary>One relayed connection: the browser's bytes to ttyd on the request's task, ttyd's to the browser on a thread of its own.</summary>
     private sealed class Relay(string container, Socket ttyd, Stream client, Socket? direct, ILogger logger)
@@ -407,19 +450,27 @@ internal static class TerminalRelay
                     }
 
                     // Once anything went through Kestrel's pipe, everything does: a direct write could overtake it.
-                    Volatile.Write(ref _writing, Stopwatch.GetTimestamp());
-                    if (!_throughKestrel && _answered && direct is not null)
+                    // In slices, the clock restarted after each: the stall timeout measures a browser that stopped taking the
+                    // output, not a slow one.
+                    for (var done = 0; done < read;)
                     {
-                        for (var sent = 0; sent < read;)
+                        var slice = Math.Min(read - done, StallSlice);
+                        Volatile.Write(ref _writing, Stopwatch.GetTimestamp());
+                        if (!_throughKestrel && _answered && direct is not null)
                         {
-                            sent += direct.Send(buffer, sent, read - sent, SocketFlags.None);
+                            for (var sent = 0; sent < slice;)
+                            {
+                                sent += direct.Send(buffer, done + sent, slice - sent, SocketFlags.None);
+                            }
+
+                            DirectBytes += slice;
+                        }
+                        else
+                        {
+                            WriteThroughKestrelAsync(buffer.AsMemory(done, slice), CancellationToken.None).GetAwaiter().GetResult();
                         }
 
-                        DirectBytes += read;
-                    }
-                    else
-                    {
-                        WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None).GetAwaiter().GetResult();
+                        done += slice;
                     }
 
                     Volatile.Write(ref _writing, 0);

@@ -7,8 +7,10 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
@@ -157,6 +159,18 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
         if (_options.Value.RelayWebSockets && TerminalRelay.Handles(context))
         {
+            // The relay bounds its own connect and handshake (10 s each), and a terminal lasts as long as its user keeps it:
+            // a request timeout of the host must end neither (YARP too turns it off for upgrades).
+            context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+
+            // A host that is stopping would cut a new terminal connection at once; ttyd's page retries later.
+            if (context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping.IsCancellationRequested == true)
+            {
+                Log.TerminalRejected(_logger, context.Request.Method, container, "the host is stopping");
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
+            }
+
             Socket ttyd;
             using (var connect = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted))
             {

@@ -35,12 +35,12 @@ public sealed class TtydTerminalProxyOptions
     public Func<HttpContext, TtydSession, ValueTask<bool>>? AuthorizeObserver { get; set; }
 
     /// <summary>
-    /// Whether a terminal's output is written straight to the browser's connection socket (HTTP/1.1 WebSocket over
-    /// Kestrel's socket transport without TLS, once the browser has answered the upgrade), instead of through Kestrel's
-    /// output pipe, which hands every chunk to another thread before it is sent: a keystroke's echo comes back sooner.
-    /// Kestrel's HTTPS (<c>UseHttps</c>) is detected and always goes through Kestrel, as does HTTP/2. Any other connection
-    /// middleware of the host is bypassed for that output: connection logging and byte counts miss it, and a TLS or framing
-    /// layer of the host's own would be broken; such a host sets <see langword="false"/>. Default <see langword="true"/>.
+    /// Whether a terminal's output is written straight to the browser's connection socket, once the browser has answered
+    /// the WebSocket upgrade, instead of through Kestrel's output pipe, which hands every chunk to another thread before it
+    /// is sent: a keystroke's echo comes back sooner. Only ever where the socket carries exactly the bytes ttyd sends:
+    /// HTTP/1.1 on Kestrel's socket transport with no connection middleware (Kestrel's HTTPS, connection logging or one of
+    /// the host's own each replace the connection's pipe, which the relay sees, and then it writes through Kestrel).
+    /// Default <see langword="true"/>.
     /// </summary>
     public bool DirectSocketOutput { get; set; } = true;
 
