@@ -45,6 +45,8 @@ public sealed class ProxyHost : IAsyncDisposable
     public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
     public ITtydSessionManager Manager => _app.Services.GetRequiredService<ITtydSessionManager>();
 
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>The host's certificate when it serves HTTPS (<c>https</c> given to <see cref="StartAsync"/>), else null.</summary>
     public X509Certificate2? Certificate { get; private init; }
 

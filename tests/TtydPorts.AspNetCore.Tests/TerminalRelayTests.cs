@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
@@ -206,6 +208,52 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         await quiet.TypeAsync("echo still-$((6*7))\r", Ct);
         await stillThere;
         Assert.DoesNotContain($"container '{idle}''s terminal read none", logs.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_relay_counts_connected_terminals_and_their_output_on_the_library_meter()
+    {
+        var container = containers.Start();
+        await using var host = await ProxyHost.StartAsync();
+        var meter = host.Services.GetRequiredService<IMeterFactory>().Create("TtydPorts"); // the host's own (cached) meter
+        var measurements = new ConcurrentQueue<(string Name, long Value, string? Route)>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter == meter && instrument.Name.StartsWith("ttydports.terminal.", StringComparison.Ordinal))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? route = null;
+            foreach (var tag in tags)
+            {
+                route = tag.Key == "route" ? tag.Value as string : route;
+            }
+
+            measurements.Enqueue((instrument.Name, value, route));
+        });
+        listener.Start();
+        long Sum(string name, string? route = null) => measurements.Where(m => m.Name == name && (route is null || m.Route == route)).Sum(m => m.Value);
+
+        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await using (var terminal = await alice.ConnectAsync(container, host.Origin, Ct))
+        {
+            await terminal.TypeAsync("echo counted\r", Ct);
+            await terminal.WaitForAsync("counted", Poll.Within(30));
+            Assert.Equal(1, Sum("ttydports.terminal.connections"));
+            Assert.Equal(0, Sum("ttydports.terminal.output")); // counted when the connection ends
+        }
+
+        await Poll.UntilAsync(() => Sum("ttydports.terminal.connections") == 0 && measurements.Any(m => m.Name == "ttydports.terminal.output"), Poll.Within(30));
+        Assert.True(Sum("ttydports.terminal.output", "socket") > 0);
+        Assert.Equal(0, Sum("ttydports.terminal.output", "kestrel"));
+        Assert.Equal(0, Sum("ttydports.terminal.stalls"));
     }
 
     [Fact]

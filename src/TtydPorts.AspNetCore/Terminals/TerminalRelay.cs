@@ -72,7 +72,7 @@ internal static class TerminalRelay
     /// and on a 101 relays until either side closes. ttyd's answer other than a 101 reaches the browser as its status alone
     /// (no headers, no body); a 401 or an answer that is not HTTP as a 502.
     /// </summary>
-    public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, TtydTerminalProxyOptions options, ILogger logger)
+    public static async Task RelayAsync(HttpContext context, string container, Socket ttyd, string? authorization, TtydTerminalProxyOptions options, TerminalRelayMetrics metrics, ILogger logger)
     {
         if (authorization is not null && !IsSafe(authorization))
         {
@@ -178,7 +178,15 @@ internal static class TerminalRelay
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        await RunAsync(context, container, ttyd, client, early, options, logger);
+        metrics.Connections.Add(1);
+        try
+        {
+            await RunAsync(context, container, ttyd, client, early, options, metrics, logger);
+        }
+        finally
+        {
+            metrics.Connections.Add(-1);
+        }
     }
 
     // The handshake ttyd gets; null when a value could break the request head (CR, LF, NUL) or a header that a handshake
@@ -253,7 +261,7 @@ internal static class TerminalRelay
     }
 
     // Both directions until either side closes; then ttyd's socket is shut down, which ends the other direction too.
-    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, TtydTerminalProxyOptions options, ILogger logger)
+    private static async Task RunAsync(HttpContext context, string container, Socket ttyd, Stream client, byte[] early, TtydTerminalProxyOptions options, TerminalRelayMetrics metrics, ILogger logger)
     {
         // Straight to the client's socket only where the bytes on the wire are the bytes ttyd sends: HTTP/1.1 (only upgrades
         // get here) on Kestrel's socket transport with nothing between it and HTTP. Every connection middleware (Kestrel's
@@ -296,6 +304,7 @@ internal static class TerminalRelay
             if (relay.WritingFor() >= options.StalledClientTimeout)
             {
                 Log.ClientStalled(logger, container, options.StalledClientTimeout.TotalSeconds);
+                metrics.Stalls.Add(1);
                 context.Abort();
                 break;
             }
@@ -341,6 +350,7 @@ internal static class TerminalRelay
         }
 
         Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes);
+        metrics.Relayed(relay.DirectBytes, relay.KestrelBytes);
     }
 
     private static bool IsBareSocketTransport(HttpContext context) =>

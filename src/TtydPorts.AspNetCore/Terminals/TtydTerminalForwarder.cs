@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
@@ -55,9 +56,12 @@ internal sealed class TtydTerminalForwarder : IDisposable
     private readonly IOptions<TtydTerminalProxyOptions> _options;
     private readonly ILogger<TtydTerminalForwarder> _logger;
     private readonly HttpMessageInvoker _invoker;
+    private readonly TerminalRelayMetrics _relayMetrics;
 
-    public TtydTerminalForwarder(IHttpForwarder forwarder, ITtydSessionManager manager, IOptions<TtydTerminalProxyOptions> options, ILogger<TtydTerminalForwarder> logger)
+    public TtydTerminalForwarder(
+        IHttpForwarder forwarder, ITtydSessionManager manager, IOptions<TtydTerminalProxyOptions> options, ILogger<TtydTerminalForwarder> logger, IMeterFactory? meterFactory = null)
     {
+        _relayMetrics = new TerminalRelayMetrics(meterFactory);
         _forwarder = forwarder;
         _manager = manager;
         _options = options;
@@ -193,7 +197,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
             using (ttyd)
             {
-                await TerminalRelay.RelayAsync(context, container, ttyd, session.Credential?.AuthorizationHeaderValue, _options.Value, _logger);
+                await TerminalRelay.RelayAsync(context, container, ttyd, session.Credential?.AuthorizationHeaderValue, _options.Value, _relayMetrics, _logger);
             }
 
             return;
@@ -206,7 +210,11 @@ internal sealed class TtydTerminalForwarder : IDisposable
         }
     }
 
-    public void Dispose() => _invoker.Dispose();
+    public void Dispose()
+    {
+        _invoker.Dispose();
+        _relayMetrics.Dispose();
+    }
 
     private static async Task ChallengeAsync(HttpContext context)
     {
