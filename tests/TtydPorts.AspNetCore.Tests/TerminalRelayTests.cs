@@ -67,6 +67,27 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
     }
 
     [Fact]
+    public async Task With_the_relay_off_websockets_go_through_yarp_and_the_terminal_works()
+    {
+        var container = containers.Start();
+        var logs = new CapturedLogs();
+        await using var host = await ProxyHost.StartAsync(proxy: o => o.RelayWebSockets = false, services: s => Capture(s, logs));
+        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await Poll.UntilAsync(() => RelayThreads() == 0, Poll.Within(30)); // earlier tests' relays have ended
+
+        await using (var terminal = await alice.ConnectAsync(container, host.Origin, Ct))
+        {
+            await terminal.TypeAsync("echo yarp-$((6*7))\r", Ct);
+            await terminal.WaitForAsync("yarp-42", Poll.Within(30));
+            Assert.Equal(0, RelayThreads());
+        }
+
+        Assert.Contains($"/terminals/{container}/ws", logs.Text, StringComparison.Ordinal); // YARP's "Proxying to" line
+        Assert.DoesNotContain("Relayed the terminal", logs.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_request_timeout_of_the_host_ends_slow_requests_but_not_a_terminal()
     {
         var container = containers.Start();

@@ -53,10 +53,12 @@ public sealed class TtydTerminalProxyOptions
     public TimeSpan StalledClientTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
     /// <summary>
-    /// Whether HTTP/1.1 WebSocket upgrades go through the library's own relay (<c>TerminalRelay</c>) rather than YARP's
-    /// forwarder. Internal: the echo benchmark turns it off to measure both in one run.
+    /// Whether HTTP/1.1 WebSocket upgrades (a terminal's keystrokes and output) go through the library's relay, which
+    /// brings a keystroke's echo back sooner (<see cref="DirectSocketOutput"/>) and disconnects stalled browsers
+    /// (<see cref="StalledClientTimeout"/>). <see langword="false"/>: through YARP's forwarder, as every other request.
+    /// Default <see langword="true"/>.
     /// </summary>
-    internal bool RelayWebSockets { get; set; } = true;
+    public bool RelayWebSockets { get; set; } = true;
 
     /// <summary>The default <see cref="UserIdSelector"/>: <see cref="ClaimTypes.NameIdentifier"/>, else <c>Identity.Name</c>.</summary>
     /// <param name="user">The signed-in user.</param>
