@@ -188,13 +188,17 @@ internal static class EchoScenario
     /// container's session, prints the host's address on a line of its own, serves until its standard input closes, then
     /// stops the session.
     /// </summary>
-    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string container, bool relay)
+    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string containers, bool relay)
     {
         await using var host = await ProxyHostAsync(persistent, docker, inline: false, relay);
         var manager = host.Services.GetRequiredService<ITtydSessionManager>();
         try
         {
-            _ = (await manager.EnsureSessionAsync(container, User))!;
+            foreach (var container in containers.Split(','))
+            {
+                _ = (await manager.EnsureSessionAsync(container, User))!;
+            }
+
             Console.WriteLine(Address(host));
             await Console.In.ReadToEndAsync();
         }
@@ -208,7 +212,7 @@ internal static class EchoScenario
     }
 
     /// <summary>The proxy-process terminal's host: this benchmark run as <c>echo-proxy-host</c>.</summary>
-    private sealed class ProxyProcess(Process process) : IDisposable
+    internal sealed class ProxyProcess(Process process) : IDisposable
     {
         public static ProxyProcess Start(bool persistent, string docker, string container, bool relay)
         {
@@ -225,6 +229,8 @@ internal static class EchoScenario
 
             return new ProxyProcess(Process.Start(start)!);
         }
+
+        public int ProcessId => process.Id;
 
         public async Task<Uri> AddressAsync()
         {
@@ -330,7 +336,7 @@ internal static class EchoScenario
     }
 
     /// <summary>One terminal's WebSocket (ttyd's protocol: subprotocol <c>tty</c>, a JSON hello, '0'-prefixed input and output).</summary>
-    private sealed class Terminal(ClientWebSocket socket) : IAsyncDisposable
+    internal sealed class Terminal(ClientWebSocket socket) : IAsyncDisposable
     {
         private const string Keys = "abcdefghijklmnopqrstuvwxyz";
         private readonly byte[] _buffer = new byte[65536];
