@@ -1178,6 +1178,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     /// <summary>Stops every session when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set; otherwise leaves them running for the next run to adopt.</summary>
     public async ValueTask DisposeAsync()
     {
+        // A shell start still under way would create its tmux server after this manager is gone, where the next host's
+        // stop of the session (one look for its processes) could miss it: each finishes first (bounded by StartTimeout).
+        await Task.WhenAll(Entries().Select(static e => e.ShellStart).OfType<Task>()).ConfigureAwait(false);
+
         if (_options.StopSessionsOnShutdown)
         {
             await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
