@@ -35,9 +35,9 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IContainerRun
         if (runtime is not null)
         {
             var leftovers = results
-                .Where(r => r.Outcome != StopOutcome.Failed && r.Target.Session?.Found is { } f && f.Session.ContainerId is not null && Reaches(f.Engine))
-                .Select(r => r.Target.Session!.Found)
-                .Select(f => new ContainerTerminal { Container = f.Session.Container, ContainerId = f.Session.ContainerId!, Marker = f.Token, User = f.Session.Command?.User })
+                .Where(r => r.Outcome != StopOutcome.Failed && r.Target.Session?.Found is { } f && Reaches(f.Engine))
+                .Select(r => ContainerTerminal.Of(r.Target.Session!.Found.Session, r.Target.Session.Found.Token))
+                .OfType<ContainerTerminal>()
                 .ToList();
             if (leftovers.Count > 0)
             {

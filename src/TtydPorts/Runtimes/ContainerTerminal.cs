@@ -15,4 +15,8 @@ public sealed record ContainerTerminal
     /// <summary>The user its command ran as (<see cref="TerminalCommand.User"/>); <see langword="null"/>: the image's. Inside a
     /// container without <c>CAP_SYS_PTRACE</c>, only the same user can read a process's environment and so find its marker.</summary>
     public string? User { get; init; }
+
+    /// <summary>The terminal of a session that recorded its container id, marked with the session's token; else null.</summary>
+    internal static ContainerTerminal? Of(TtydSession session, string token) =>
+        session.ContainerId is { } id ? new ContainerTerminal { Container = session.Container, ContainerId = id, Marker = token, User = session.Command?.User } : null;
 }

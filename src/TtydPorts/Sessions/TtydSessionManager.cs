@@ -906,9 +906,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     // The runtime ends what the sessions' execs left inside their containers (a killed exec client does not end them).
     private Task EndTerminalsAsync(IEnumerable<SessionEntry> stopped)
     {
-        var terminals = stopped.Where(e => e.Session.ContainerId is not null)
-            .Select(e => new ContainerTerminal { Container = e.Session.Container, ContainerId = e.Session.ContainerId!, Marker = e.Token, User = e.Session.Command?.User })
-            .ToList();
+        var terminals = stopped.Select(e => ContainerTerminal.Of(e.Session, e.Token)).OfType<ContainerTerminal>().ToList();
         return terminals.Count == 0 ? Task.CompletedTask : _runtime.EndTerminalsAsync(terminals, CancellationToken.None);
     }
 
