@@ -83,7 +83,7 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
             Assert.Equal(0, RelayThreads());
         }
 
-        Assert.Contains($"/terminals/{container}/ws", logs.Text, StringComparison.Ordinal); // YARP's "Proxying to" line
+        Assert.Matches($"Proxying to http://ttyd-[0-9a-f]+/terminals/{Regex.Escape(container)}/ws", logs.Text); // YARP's own line
         Assert.DoesNotContain("Relayed the terminal", logs.Text, StringComparison.Ordinal);
     }
 

@@ -281,7 +281,7 @@ internal static class TerminalRelay
             {
                 await relay.WriteThroughKestrelAsync(early, context.RequestAborted);
             }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ConnectionAbortedException or ObjectDisposedException)
+            catch (Exception e) when (IsConnectionEnd(e))
             {
                 return; // the browser left
             }
@@ -309,49 +309,55 @@ internal static class TerminalRelay
                 break;
             }
         }
-        try
-        {
-            ttyd.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-
+        ShutDown(ttyd);
         ended.Cancel();
-        if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
-        {
-            // The output is stuck writing to a client that does not read: closing the connection ends the write.
-            context.Abort();
-            if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
-            {
-                // A transport whose abort leaves the socket open: shut it down under the write. Should even that not end
-                // it, the request ends anyway; the thread then meets a disposed socket and ends on its own.
-                try
-                {
-                    direct?.Shutdown(SocketShutdown.Both);
-                }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException)
-                {
-                }
 
-                if (await Task.WhenAny(output, Task.Delay(EndGrace)) != output)
-                {
-                    Log.RelayFailed(logger, container, new TimeoutException("The terminal output did not end after its connection was aborted."));
-                }
-            }
+        // An output stuck writing to a client that does not read is ended step by step: the connection closed (which ends
+        // the write), then, for a transport whose abort leaves the socket open, the socket shut down under the write.
+        // Should even that not end it, the request ends anyway; the thread then meets a disposed socket and ends on its own.
+        if (!await EndsWithinGraceAsync(output))
+        {
+            context.Abort();
+        }
+
+        if (!await EndsWithinGraceAsync(output))
+        {
+            ShutDown(direct);
+        }
+
+        if (!await EndsWithinGraceAsync(output))
+        {
+            Log.RelayFailed(logger, container, new TimeoutException("The terminal output did not end after its connection was aborted."));
         }
 
         try
         {
             await input;
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or ConnectionAbortedException)
+        catch (Exception e) when (IsConnectionEnd(e))
         {
         }
 
         Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes);
         metrics.Relayed(relay.DirectBytes, relay.KestrelBytes);
     }
+
+    private static async Task<bool> EndsWithinGraceAsync(Task output) => output.IsCompleted || await Task.WhenAny(output, Task.Delay(EndGrace)) == output;
+
+    private static void ShutDown(Socket? socket)
+    {
+        try
+        {
+            socket?.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    // How either side closing shows in a read or a write, as opposed to a fault.
+    private static bool IsConnectionEnd(Exception e) =>
+        e is IOException or SocketException or ObjectDisposedException or ConnectionAbortedException or OperationCanceledException;
 
     private static bool IsBareSocketTransport(HttpContext context) =>
         context.Features.Get<ITlsConnectionFeature>() is null && context.Features.Get<ITlsHandshakeFeature>() is null
@@ -520,7 +526,7 @@ internal static class TerminalRelay
         // (an exception leaving the thread would end the process).
         private void Ended(Exception e)
         {
-            if (e is IOException or SocketException or ObjectDisposedException or ConnectionAbortedException or OperationCanceledException)
+            if (IsConnectionEnd(e))
             {
                 Log.RelayOutputEnded(logger, container, e.Message);
                 return;

@@ -21,8 +21,9 @@ namespace TtydPorts.AspNetCore;
 
 /// <summary>
 /// Forwards a terminal's HTTP traffic (with YARP) and WebSocket upgrades (with <see cref="TerminalRelay"/>) to its
-/// session's ttyd over the session's Unix socket, after the checks: a valid container name (else 404), an authenticated user (else a challenge), a session for the container (else
-/// 404), the host's authorization decision (else 403), and for a WebSocket an <c>Origin</c> equal to the request's host (else 403).
+/// session's ttyd over the session's Unix socket, after the checks: a valid container name (else 404), an authenticated
+/// user (else a challenge), a session for the container (else 404), the host's authorization decision (else 403), and for
+/// a WebSocket an <c>Origin</c> equal to the request's host (else 403).
 /// </summary>
 internal sealed class TtydTerminalForwarder : IDisposable
 {
