@@ -33,6 +33,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Stopping {Count} process(es) an earlier run left for {Sessions} session(s) whose ttyd is gone: tmux servers with their exec clients, observers.")]
     public static partial void LeftoversStopping(ILogger logger, int count, int sessions);
 
+    [LoggerMessage(98, LogLevel.Information, "Stopping process {ProcessId} of container {Container}'s stopped session, which appeared after the stop's first look.")]
+    public static partial void LateProcessStopping(ILogger logger, string container, int processId);
+
     [LoggerMessage(12, LogLevel.Warning, "Could not stop process {ProcessId} that an earlier run left for session {Token}.")]
     public static partial void LeftoverStopFailed(ILogger logger, Exception exception, int processId, string token);
 

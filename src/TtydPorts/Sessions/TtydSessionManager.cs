@@ -860,6 +860,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             var finishes = new Task[stopped.Count];
             Parallel.For(0, stopped.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => finishes[i] = FinishStopAsync(stopped[i], terminals));
             await Task.WhenAll(finishes).ConfigureAwait(false);
+            await StopLateProcessesAsync(stopped.Select(h => h.Entry).ToList(), token: null).ConfigureAwait(false);
 
             // 4. What the batch left inside its containers, in one call to the runtime (one /proc scan for a local engine),
             // once no tmux server is left to start another exec.
@@ -918,7 +919,24 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     {
         var halted = await HaltAsync(entry, reason).ConfigureAwait(false);
         await FinishStopAsync(halted, FindSessionProcesses(entry.Token)).ConfigureAwait(false);
+        await StopLateProcessesAsync([entry], entry.Token).ConfigureAwait(false);
         await EndTerminalsAsync([entry]).ConfigureAwait(false);
+    }
+
+    // A second look, after the first look's processes stopped: a tmux server that a killed tmux client was still
+    // daemonizing can come into being after the first (two CI runs found one left behind). Whatever carries a stopped
+    // session's markers now is stopped too; the look costs one /proc scan per batch.
+    private async Task StopLateProcessesAsync(List<SessionEntry> stopped, string? token)
+    {
+        var late = FindSessionProcesses(token);
+        foreach (var entry in stopped)
+        {
+            foreach (var process in late[entry.Token].Where(p => p != entry.Session.Process))
+            {
+                Log.LateProcessStopping(_logger, entry.Session.Container, process.ProcessId);
+                await StopOutsideTreeAsync(entry.Session, process).ConfigureAwait(false);
+            }
+        }
     }
 
     // A session whose ttyd is gone, its port and its place in the limits given back; its other processes, leftovers and
