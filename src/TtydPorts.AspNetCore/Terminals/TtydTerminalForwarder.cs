@@ -79,7 +79,10 @@ internal sealed class TtydTerminalForwarder : IDisposable
             UseCookies = false,
             ActivityHeadersPropagator = null,
             ConnectTimeout = TtydConnectTimeout,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            // ttyd (libwebsockets) closes an idle keep-alive connection after 5 s, without a Connection: close. A request sent
+            // on a pooled connection just as ttyd closes it is reset and would reach the browser as a 502: the pool lets
+            // connections go well before that.
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(3),
             ConnectCallback = ConnectAsync,
         });
     }

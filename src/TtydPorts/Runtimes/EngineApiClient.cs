@@ -44,7 +44,9 @@ internal sealed class EngineApiClient : IDisposable
 
     private static (HttpClient Calls, HttpClient Events) CreateClients(EngineEndpoint endpoint)
     {
-        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) };
+        // Podman's service closes idle connections after twice its --time (5 s by default, so 10 s): a call sent just as the
+        // service closes its connection would be reset, so the pool lets connections go before that.
+        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4) };
         Uri baseAddress;
         if (endpoint.SocketPath is { } socketPath)
         {
