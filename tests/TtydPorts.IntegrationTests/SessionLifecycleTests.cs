@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace TtydPorts.IntegrationTests;
 
@@ -45,6 +47,52 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         Assert.NotEqual(first.ProcessId, third!.ProcessId);
         Assert.True(sut.Supervisor.IsAlive(third.Process));
         Assert.Equal([third.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
+    }
+
+    [Fact]
+    public async Task A_container_replaced_under_its_name_between_two_creates_gets_its_terminal_in_the_new_one_and_nothing_runs_for_the_old()
+    {
+        var container = lab.StartContainer();
+        var logs = new CapturedLogs();
+        await using var sut = new ManagerUnderTest(18900, 18904, services: s => s.AddSingleton<ILoggerProvider>(logs));
+        var first = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await sut.Manager.DeleteNodeAsync(container, Ct);
+
+        // The lab redeployed: the same name, another container. The manager's guess is still the old one.
+        ContainerLab.RemoveContainer(container);
+        lab.StartContainer(container, "sleep", "3600");
+        RealParts.Docker("exec", container, "sh", "-c", "echo second-$((1+1)) > /generation");
+        var id = RealParts.Docker("inspect", "-f", "{{.Id}}", container).Trim();
+
+        var second = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+
+        Assert.Equal(id, second!.ContainerId);
+        Assert.NotEqual(first!.ContainerId, second.ContainerId);
+        Assert.Contains($"no longer the running container {first.ContainerId}", logs.Text, StringComparison.Ordinal); // the guess was taken, and refused
+        Assert.Equal([second.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
+        await using var client = await TtydClient.ConnectAsync(second.GetUrl(), Ct);
+        await client.TypeAsync("cat /generation\r", Ct);
+        await client.WaitForAsync("second-2", Poll.Within(30));
+    }
+
+    [Fact]
+    public async Task A_container_stopped_since_it_was_last_seen_running_is_refused_at_its_next_create_and_leaves_nothing()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18905, 18909);
+        var first = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await sut.Manager.DeleteNodeAsync(container, Ct);
+        var again = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await sut.Manager.DeleteNodeAsync(container, Ct);
+
+        // Stopped since: the next create is refused, though the manager last saw it running.
+        RealParts.Docker("stop", "-t", "0", container);
+        var error = await Assert.ThrowsAsync<ContainerNotFoundException>(() => sut.Manager.EnsureSessionAsync(container, "alice", null, Ct).AsTask());
+
+        Assert.Equal(first!.ContainerId, again!.ContainerId);
+        Assert.Contains(container, error.Message, StringComparison.Ordinal);
+        Assert.Empty(sut.TtydProcesses());
+        Assert.Equal(0, sut.Ports.ReservedCount);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -44,6 +45,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private volatile SlotOrder? _order;
     private readonly Lock _adoptLock = new();
     private readonly SessionLimits _limits;
+    private readonly RecentContainers _recent = new();
     private volatile bool _adopted;
 
     // What an earlier run left for sessions whose ttyd is gone, found while adopting; stopped once, right after.
@@ -224,15 +226,69 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested, CancellationToken cancellationToken)
     {
-        // The engine's answer is a round trip (0.26 ms median here). Meanwhile this thread prepares what does not depend
+        // The engine's answer is a round trip (0.26-0.6 ms here). Meanwhile this thread prepares what does not depend
         // on the container, read only: nothing is created for a container that may not exist, and whatever is not ready
         // (no folder or key yet, a folder that fails its check) is done after the answer exactly as before.
-        var lookup = _runtime.GetContainerAsync(container, cancellationToken);
-        var early = lookup.IsCompleted ? default : Prepare();
+        // A container seen running under this name before: its ttyd starts now, while the engine answers (ttyd takes
+        // ~5 ms to listen), and is kept only if the answer confirms the guess. Only where nobody but the manager can make
+        // ttyd run its command before then: with a credential, or on a socket in the private folder. (Taken before the
+        // lookup, which records its answer as it comes.)
+        var guess = _launch.UseCredentials ? _recent.Guess(container) : null;
+        var lookup = LookupAsync(container, cancellationToken);
+        var answered = lookup.IsCompleted;
+        var early = answered ? default : Prepare();
+        if (!answered && guess is not null)
+        {
+            // A start that fails or is refused before it needs the answer leaves it to nobody: its failure is not news.
+            _ = lookup.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            ExceptionDispatchInfo? failure = null;
+            var outcome = (Started: false, Entry: (SessionEntry?)null);
+            try
+            {
+                outcome = await StartAsync(container, userId, topologyId, requested, guess, lookup, early, cancellationToken).ConfigureAwait(false);
+                if (outcome.Entry is not null)
+                {
+                    return outcome.Entry; // confirmed
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failure = ExceptionDispatchInfo.Capture(e);
+            }
+
+            // A start refused (no port) or failed on the guess stands only if the engine confirms the guess; otherwise the
+            // engine's answer (or its failure) decides, as if there had been no guess: a container gone is "not found",
+            // not a full limit.
+            if ((failure is not null || outcome.Started) && RecentContainers.Confirms(guess, await lookup.ConfigureAwait(false)))
+            {
+                failure?.Throw();
+                return null;
+            }
+
+            // The guess was wrong (the name means another container now, or none): as if there had been none.
+            Log.ContainerGuessWrong(_logger, container, guess.Id);
+        }
+
+        return (await StartAsync(container, userId, topologyId, requested, null, lookup, early, cancellationToken).ConfigureAwait(false)).Entry;
+    }
+
+    // The engine's answer for a name, remembered as the next create's guess.
+    private async Task<ContainerInfo?> LookupAsync(string container, CancellationToken cancellationToken)
+    {
+        var info = await _runtime.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
+        _recent.Record(container, info);
+        return info;
+    }
+
+    // One start on the engine's answer, or on a guess of it that the answer must confirm once ttyd is ready; Started is
+    // false (and nothing is left) when the answer does not confirm the guess.
+    private async Task<(bool Started, SessionEntry? Entry)> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested,
+        ContainerInfo? guess, Task<ContainerInfo?> lookup, Prepared early, CancellationToken cancellationToken)
+    {
         ContainerInfo? info;
         try
         {
-            info = await lookup.ConfigureAwait(false);
+            info = guess ?? await lookup.ConfigureAwait(false);
         }
         catch (ContainerEngineException)
         {
@@ -275,18 +331,23 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         var started = _time.GetTimestamp();
         try
         {
-            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, command, early, cancellationToken).ConfigureAwait(false);
+            var entry = await StartProcessAsync(container, info.Id, userId, topologyId, command, early, guess is null ? null : new Confirmation(guess, lookup), cancellationToken).ConfigureAwait(false);
             if (entry is null)
             {
                 _limits.Release(userId);
                 _metrics.Started("refused");
-                return null;
+                return (true, null);
             }
 
             _lastError = null;
             _metrics.Started("created");
             _metrics.StartDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
-            return entry;
+            return (true, entry);
+        }
+        catch (GuessNotConfirmedException)
+        {
+            _limits.Release(userId);
+            return (false, null);
         }
         catch (Exception e)
         {
@@ -300,6 +361,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             throw;
         }
     }
+
+    // A start on a guess, and the engine's answer that must confirm it.
+    private readonly record struct Confirmation(ContainerInfo Guess, Task<ContainerInfo?> Answer);
+
+    // A guessed container that the engine's answer does not confirm; its ttyd is already stopped.
+    private sealed class GuessNotConfirmedException : Exception;
 
     // What a start needs that does not depend on its container; each part null when it must be done the ordinary way.
     private readonly record struct Prepared(byte[]? Key, string? Ttyd, string? Tmux);
@@ -321,7 +388,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return new Prepared(key, Native.ResolveExecutable(_options.TtydPath), _options.PersistentShells ? Native.ResolveExecutable(_options.TmuxPath) : null);
     }
 
-    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, TerminalCommand command, Prepared early, CancellationToken cancellationToken)
+    private async Task<SessionEntry?> StartProcessAsync(string container, string containerId, string userId, string? topologyId, TerminalCommand command, Prepared early,
+        Confirmation? confirmation, CancellationToken cancellationToken)
     {
         ProcessLaunchException? last = null;
         var tmux = _options.PersistentShells ? early.Tmux ?? TmuxOrThrow(container) : null;
@@ -379,6 +447,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             try
             {
                 var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+                if (confirmation is { } pending)
+                {
+                    await ConfirmAsync(pending, process).ConfigureAwait(false);
+                }
+
                 var session = planned with { Process = process };
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp())
@@ -405,7 +478,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
             catch
             {
-                // Cancelled or failed otherwise: the supervisor has stopped what it started.
+                // Cancelled, failed otherwise or not confirmed: what the supervisor started is stopped.
                 ReleaseEndpoint(planned, token);
                 _folder.DeleteSessionFiles(token, socket: false);
                 throw;
@@ -413,6 +486,29 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
 
         throw StartFailed(container, _options.MaxStartAttempts, last!);
+    }
+
+    // The engine's answer for a ttyd started on a guess, once that ttyd is ready and before anything runs its command
+    // (the shell start, the recorder and every client come after): anything but the guessed container, running, or no
+    // answer at all, stops it.
+    private async Task ConfirmAsync(Confirmation confirmation, ProcessIdentity process)
+    {
+        ContainerInfo? answer;
+        try
+        {
+            answer = await confirmation.Answer.ConfigureAwait(false);
+        }
+        catch
+        {
+            await _supervisor.StopAsync(process, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        if (!RecentContainers.Confirms(confirmation.Guess, answer))
+        {
+            await _supervisor.StopAsync(process, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+            throw new GuessNotConfirmedException();
+        }
     }
 
     private SessionRecorder? StartRecorder(TtydSession session, string token, byte[] key, string ttyd, string? tmux) =>
@@ -737,6 +833,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     public bool MarkContainerRemoved(string containerId)
     {
         ArgumentNullException.ThrowIfNull(containerId);
+        _recent.Forget(containerId);
         var marked = false;
         foreach (var slot in _slots.Values)
         {
@@ -752,7 +849,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
     {
         var idsByName = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var container in await _runtime.ListContainersAsync(cancellationToken).ConfigureAwait(false))
+        var containers = await _runtime.ListContainersAsync(cancellationToken).ConfigureAwait(false);
+        _recent.RecordAll(containers);
+        foreach (var container in containers)
         {
             idsByName[container.Name] = container.Id;
         }
