@@ -20,7 +20,7 @@ internal static class CreateCheckScenario
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private const string Image = "ttydports/busybox:test";
 
-    public static async Task<int> RunAsync(int rounds, int warmup, int start, int end, string modes, uint? tick, int? inline)
+    public static async Task<int> RunAsync(int rounds, int warmup, int start, int end, string modes, uint? tick, int? inline, bool sockets = false)
     {
         var inlineWaits = typeof(LinuxProcessSupervisor).GetProperty("MaxInlineWaits", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
         if (inline is { } n)
@@ -54,7 +54,7 @@ internal static class CreateCheckScenario
             Console.WriteLine(string.Create(Inv, $"create with the container check: {rounds} rounds per mode after {warmup} of warm-up; ports {start}-{end}; load {File.ReadAllText("/proc/loadavg").Trim()}"));
             foreach (var persistent in modes.Split(',').Select(m => m == "persistent"))
             {
-                await RunModeAsync(persistent, containers, rounds, warmup, start, end);
+                await RunModeAsync(persistent, containers, rounds, warmup, start, end, sockets);
             }
 
             return 0;
@@ -65,7 +65,15 @@ internal static class CreateCheckScenario
         }
     }
 
-    private static async Task RunModeAsync(bool persistent, string[] containers, int rounds, int warmup, int start, int end)
+    // Through reflection (benchmark only): the manager's remembered answers, cleared as if no create had seen the containers.
+    private static void ForgetGuesses(ITtydSessionManager manager)
+    {
+        var recent = manager.GetType().GetField("_recent", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(manager)
+            ?? throw new InvalidOperationException("the manager keeps no guesses");
+        ((System.Collections.IDictionary)recent.GetType().GetField("_byName", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(recent)!).Clear();
+    }
+
+    private static async Task RunModeAsync(bool persistent, string[] containers, int rounds, int warmup, int start, int end, bool sockets)
     {
         var mid = start + ((end - start + 1) / 2);
         var instance = $"bench-create-{Guid.NewGuid().ToString("N")[..8]}";
@@ -80,11 +88,14 @@ internal static class CreateCheckScenario
             o.StopGracePeriod = TimeSpan.FromSeconds(2);
             o.TtydPath = BenchHarness.TtydPath;
             o.PersistentShells = persistent;
+            o.ListenMode = sockets ? TtydListenMode.UnixSocket : TtydListenMode.Tcp;
         }).Services.BuildServiceProvider();
+        var rawFolder = Directory.CreateDirectory(folder + "-raw").FullName; // the raw ttyd's sockets, on the same tmpfs
         var manager = provider.GetRequiredService<ITtydSessionManager>();
         var runtime = (EngineRuntime)provider.GetRequiredService<IContainerRuntime>();
         using var api = new EngineApiClient(runtime.Api.Endpoint, "docker"); // the baseline's own warm client
         var ours = new List<double>();
+        var oursFirst = new List<double>();
         var raw = new List<double>();
         var rawFine = new List<double>();
         var check = new List<double>();
@@ -106,12 +117,21 @@ internal static class CreateCheckScenario
                     await Task.Delay(1500);
                 }
 
-                for (var k = 0; k < 3; k++)
+                for (var k = 0; k < 4; k++)
                 {
-                    switch ((r + k) % 3)
+                    switch ((r + k) % 4)
                     {
                         case 0:
+                        case 3:
                         {
+                            // Case 3: the same create without a guess (the manager's remembered answers forgotten first, as
+                            // for a container's first create): the path every create took before guesses.
+                            var guessless = (r + k) % 4 == 3;
+                            if (guessless)
+                            {
+                                ForgetGuesses(manager);
+                            }
+
                             var before = GC.GetTotalAllocatedBytes(precise: false);
                             var t = Stopwatch.GetTimestamp();
                             _ = await manager.EnsureSessionAsync(container, "bench") ?? throw new InvalidOperationException("no port");
@@ -123,7 +143,11 @@ internal static class CreateCheckScenario
                                 first = ms;
                             }
 
-                            if (measured)
+                            if (measured && guessless)
+                            {
+                                oursFirst.Add(ms);
+                            }
+                            else if (measured)
                             {
                                 ours.Add(ms);
                                 allocated.Add(bytes);
@@ -142,7 +166,7 @@ internal static class CreateCheckScenario
                         case 1:
                         case 2:
                         {
-                            var fine = (r + k) % 3 == 2;
+                            var fine = (r + k) % 4 == 2;
                             rawPort = rawPort >= end ? mid : rawPort + 1;
                             var t = Stopwatch.GetTimestamp();
                             var info = await api.GetContainerAsync(container, CancellationToken.None);
@@ -152,7 +176,9 @@ internal static class CreateCheckScenario
                             }
 
                             var checkMs = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                            var pid = RawTtyd.Start(rawPort, ["docker", "exec", "-it", info.Id, "/bin/sh"], TimeSpan.FromSeconds(10), fine ? 100u : 0u);
+                            var pid = sockets
+                                ? RawTtyd.StartOnSocket(Path.Combine(rawFolder, $"raw-{rawPort}.sock"), ["docker", "exec", "-it", info.Id, "/bin/sh"], TimeSpan.FromSeconds(10), fine ? 100u : 0u)
+                                : RawTtyd.Start(rawPort, ["docker", "exec", "-it", info.Id, "/bin/sh"], TimeSpan.FromSeconds(10), fine ? 100u : 0u);
                             var ms = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
                             RawTtyd.Stop(pid);
                             if (measured)
@@ -171,13 +197,15 @@ internal static class CreateCheckScenario
 
             var steps = await StepsAsync(provider, runtime, containers[0], folder, instance, mid, end);
             var mode = persistent ? "persistent shells ON (tmux)" : "persistent shells OFF";
-            Console.WriteLine($"--- direct (TCP) mode, {mode}");
+            Console.WriteLine(sockets ? $"--- socket (proxy) mode, {mode}" : $"--- direct (TCP) mode, {mode}");
             Line("ours: EnsureSessionAsync, new session, Docker runtime", ours);
+            Line("ours without a guess (a container's first create)", oursFirst);
             Line("raw: inspect + ttyd start, 1 ms poll (baseline)", raw);
             Line("raw: inspect + ttyd start, 0.1 ms poll", rawFine);
             Line("  of which the inspect (baseline's client)", check);
             Console.WriteLine(string.Create(Inv, $"ratio ours/raw (1 ms poll): median {Scenarios.Median(ours) / Scenarios.Median(raw):F3}, min {ours.Min() / raw.Min():F3}"));
             Console.WriteLine(string.Create(Inv, $"ratio ours/raw (0.1 ms poll): median {Scenarios.Median(ours) / Scenarios.Median(rawFine):F3}, min {ours.Min() / rawFine.Min():F3}"));
+            Console.WriteLine(string.Create(Inv, $"ratio ours without a guess/raw (1 ms poll): median {Scenarios.Median(oursFirst) / Scenarios.Median(raw):F3}, min {oursFirst.Min() / raw.Min():F3}"));
             Console.WriteLine(string.Create(Inv, $"first create of the process (API version asked, connection opened, code compiled): {first:F3} ms"));
             Console.WriteLine(string.Create(Inv, $"allocated per create (process-wide, median): {Scenarios.Median(allocated):F0} B"));
             if (persistent)
@@ -198,6 +226,8 @@ internal static class CreateCheckScenario
             {
                 Directory.Delete(folder, recursive: true);
             }
+
+            Directory.Delete(rawFolder, recursive: true);
         }
     }
 

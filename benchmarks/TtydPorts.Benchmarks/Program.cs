@@ -5,7 +5,7 @@ using TtydPorts.Benchmarks;
 // --scenario compare [--sessions 200] [--range 21000 21999] [--seed-json FILE] [--out FILE]
 // --scenario scale   [--sessions 1001] [--range 8000 9000]
 // --scenario scale-modes --mode proxy|direct [--sessions 2000] [--mark 200] [--range 30000 31999]: create, status at the mark and at N, cleanup, leaks
-// --scenario create-check [--rounds 40] [--warmup 8] [--modes direct,persistent] [--tick US] [--inline N] [--range 23000 23399]: issue 16's create vs raw ttyd + the same Engine API inspect (needs Docker)
+// --scenario create-check [--rounds 40] [--warmup 8] [--modes direct,persistent] [--listen tcp|socket] [--tick US] [--inline N] [--range 23000 23399]: issue 16's create vs raw ttyd + the same Engine API inspect (needs Docker); socket: both on Unix sockets (the proxy's mode, where a container seen before gets its ttyd while the engine answers)
 // --scenario persistence [--sessions 5] [--range 21000 21999]: memory and first prompt with and without persistent shells
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
@@ -56,7 +56,8 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 range >= 0 ? Int(args[range + 2]) : 23399,
                 Opt("--modes") ?? "direct,persistent",
                 Opt("--tick") is { } tick ? uint.Parse(tick, CultureInfo.InvariantCulture) : null,
-                Opt("--inline") is { } inline ? Int(inline) : null);
+                Opt("--inline") is { } inline ? Int(inline) : null,
+                Opt("--listen") == "socket");
         case "persistence":
             return await PersistenceScenario.RunAsync(
                 Int(Opt("--sessions") ?? "5"),

@@ -93,9 +93,51 @@ public static partial class RawTtyd
 
     private static int Spawn(int port, string container) => Spawn(port, ["docker", "exec", "-it", container, "/bin/sh"]);
 
-    private static unsafe int Spawn(int port, string[] command)
+    private static int Spawn(int port, string[] command) => Spawn(["-p", port.ToString(CultureInfo.InvariantCulture), "-i", "127.0.0.1"], command);
+
+    /// <summary>
+    /// Spawns <c>ttyd -i SOCKET -W COMMAND...</c> (a Unix socket, as the manager's socket mode) and waits until the socket
+    /// accepts, connecting every <paramref name="pollMicroseconds"/> us (0: <c>Thread.Sleep(1)</c>); returns the pid.
+    /// </summary>
+    public static int StartOnSocket(string socketPath, string[] command, TimeSpan timeout, uint pollMicroseconds)
     {
-        string[] argv = [BenchHarness.TtydPath, "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "127.0.0.1", "-W", .. command];
+        var pid = Spawn(["-i", socketPath], command);
+        var endpoint = new UnixDomainSocketEndPoint(socketPath);
+        var started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            {
+                try
+                {
+                    socket.Connect(endpoint);
+                    return pid;
+                }
+                catch (SocketException)
+                {
+                }
+            }
+
+            if (waitpid(pid, out _, WNOHANG) == pid || Stopwatch.GetElapsedTime(started) > timeout)
+            {
+                Stop(pid);
+                throw new InvalidOperationException($"raw ttyd on {socketPath} did not accept connections within {timeout} or exited");
+            }
+
+            if (pollMicroseconds == 0)
+            {
+                Thread.Sleep(1);
+            }
+            else
+            {
+                _ = usleep(pollMicroseconds);
+            }
+        }
+    }
+
+    private static unsafe int Spawn(string[] listen, string[] command)
+    {
+        string[] argv = [BenchHarness.TtydPath, .. listen, "-W", .. command];
         var owned = new List<IntPtr>();
         var argvPtr = (IntPtr*)NativeMemory.AllocZeroed((nuint)(argv.Length + 1), (nuint)sizeof(IntPtr));
         var envPtr = (IntPtr*)NativeMemory.AllocZeroed((nuint)(Environ.Length + 1), (nuint)sizeof(IntPtr));

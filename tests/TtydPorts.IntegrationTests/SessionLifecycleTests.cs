@@ -54,7 +54,7 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
     {
         var container = lab.StartContainer();
         var logs = new CapturedLogs();
-        await using var sut = new ManagerUnderTest(18900, 18904, services: s => s.AddSingleton<ILoggerProvider>(logs));
+        await using var sut = new ManagerUnderTest(18900, 18904, o => (o.ListenMode, o.BasePath) = (TtydListenMode.UnixSocket, "/terminals"), services: s => s.AddSingleton<ILoggerProvider>(logs));
         var first = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await sut.Manager.DeleteNodeAsync(container, Ct);
 
@@ -70,7 +70,8 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         Assert.NotEqual(first!.ContainerId, second.ContainerId);
         Assert.Contains($"no longer the running container {first.ContainerId}", logs.Text, StringComparison.Ordinal); // the guess was taken, and refused
         Assert.Equal([second.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
-        await using var client = await TtydClient.ConnectAsync(second.GetUrl(), Ct);
+        var ws = new Uri($"ws://localhost/terminals/{container}/ws");
+        await using var client = await TtydClient.ConnectAsync(ws, second.Credential, second.SocketPath, "http://localhost", Ct);
         await client.TypeAsync("cat /generation\r", Ct);
         await client.WaitForAsync("second-2", Poll.Within(30));
     }
@@ -79,7 +80,8 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
     public async Task A_container_stopped_since_it_was_last_seen_running_is_refused_at_its_next_create_and_leaves_nothing()
     {
         var container = lab.StartContainer();
-        await using var sut = new ManagerUnderTest(18905, 18909);
+        var logs = new CapturedLogs();
+        await using var sut = new ManagerUnderTest(18905, 18909, o => o.ListenMode = TtydListenMode.UnixSocket, services: s => s.AddSingleton<ILoggerProvider>(logs));
         var first = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await sut.Manager.DeleteNodeAsync(container, Ct);
         var again = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
@@ -91,8 +93,10 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
 
         Assert.Equal(first!.ContainerId, again!.ContainerId);
         Assert.Contains(container, error.Message, StringComparison.Ordinal);
+        Assert.Contains($"no longer the running container {first.ContainerId}", logs.Text, StringComparison.Ordinal); // the guess was taken, and refused
         Assert.Empty(sut.TtydProcesses());
-        Assert.Equal(0, sut.Ports.ReservedCount);
+        var folder = Path.GetDirectoryName(first.SocketPath)!;
+        Assert.Empty(Directory.EnumerateFiles(folder, "*.sock").Concat(Directory.EnumerateFiles(folder, "*.log")));
     }
 
     [Fact]

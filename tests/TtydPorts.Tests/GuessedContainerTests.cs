@@ -1,15 +1,21 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Moq;
 
 namespace TtydPorts.Tests;
 
 /// <summary>
 /// A create on a container seen before starts its ttyd while the engine answers, and keeps it only when the answer
-/// confirms the container; these tests hold the engine's answer back to see both sides of it.
+/// confirms the container; these tests hold the engine's answer back to see both sides of it. Socket mode (the proxy's),
+/// the only one where a ttyd is started on a guess.
 /// </summary>
 public sealed class GuessedContainerTests : IDisposable
 {
     private readonly ManagerHarness _h = new();
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public GuessedContainerTests() => _h.Options.ListenMode = TtydListenMode.UnixSocket;
 
     public void Dispose()
     {
@@ -45,10 +51,12 @@ public sealed class GuessedContainerTests : IDisposable
 
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
 
-        // Started before the answer, and not handed out before it.
+        // Started before the answer, and not handed out before it: no session to find, none in the status.
         Assert.Equal(2, _h.Launches.Count);
         Assert.Contains(ManagerHarness.IdOf("node"), _h.Launches[1].Arguments);
         Assert.False(ensure.IsCompleted);
+        Assert.Null(manager.FindSession("node"));
+        Assert.Empty(manager.GetStatus().Containers);
 
         answer.SetResult(_h.Info("node"));
         var session = await ensure;
@@ -75,8 +83,8 @@ public sealed class GuessedContainerTests : IDisposable
         Assert.Contains(ManagerHarness.IdOf("node", 2), _h.Launches[2].Arguments);
         Assert.DoesNotContain(ManagerHarness.IdOf("node"), _h.Launches[2].Arguments);
         Assert.Equal([session.ProcessId], _h.Alive);
-        Assert.Equal([session.Port], _h.Reserved);
-        Assert.DoesNotContain(ManagerHarness.PortOf(guessed), _h.Reserved);
+        Assert.Contains(ManagerHarness.IdOf("node"), guessed.Arguments);
+        Assert.Equal(["node"], manager.GetStatus().Containers);
     }
 
     [Fact]
@@ -91,8 +99,8 @@ public sealed class GuessedContainerTests : IDisposable
 
         await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
         Assert.Empty(_h.Alive);
-        Assert.Empty(_h.Reserved);
         Assert.Empty(manager.GetStatus().Containers);
+        Assert.Empty(Directory.EnumerateFiles(_h.Options.RuntimeDirectory!, "*.log"));
 
         // The user's one slot was given back: another container starts.
         Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct));
@@ -110,22 +118,31 @@ public sealed class GuessedContainerTests : IDisposable
         var error = await Assert.ThrowsAsync<ContainerEngineException>(() => ensure);
         Assert.Equal("engine down", error.Message);
         Assert.Empty(_h.Alive);
-        Assert.Empty(_h.Reserved);
+        Assert.Empty(manager.GetStatus().Containers);
     }
 
     [Fact]
-    public async Task A_refusal_on_a_wrong_guess_gives_way_to_the_engines_answer()
+    public async Task A_refusal_on_a_wrong_guess_gives_way_to_the_engines_answer_and_is_counted_once()
     {
         // Alice is at her limit: on the guess the create is refused for that, but the container is gone, which decides.
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
         _h.Options.MaxSessionsPerUser = 1;
-        var (manager, answer) = await SeenThenPendingAsync("node");
+        var manager = _h.Create(meters);
+        await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        await manager.DeleteNodeAsync("node", Ct);
         await manager.EnsureSessionAsync("other", "alice", null, Ct);
+        var answer = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
         Assert.False(ensure.IsCompleted);
 
         answer.SetResult(null);
 
         await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
+        Assert.Equal(["created", "created", "refused"], starts.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
+        Assert.Equal(2, _h.Launches.Count); // node's first session and other's: nothing for the refused one
     }
 
     [Fact]
@@ -181,10 +198,82 @@ public sealed class GuessedContainerTests : IDisposable
     }
 
     [Fact]
-    public async Task Without_a_credential_nothing_starts_before_the_engine_answers()
+    public async Task An_answer_that_refutes_the_guess_ends_a_start_still_waiting_for_its_ttyd()
     {
-        // Anyone on the machine could make a credential-less ttyd run its command before the answer came.
-        (_h.Options.RequireCredentials, _h.Options.AllowUnauthenticatedLoopbackTerminals) = (false, true);
+        var (manager, answer) = await SeenThenPendingAsync("node");
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var starts = 0;
+        _h.Supervisor.Setup(p => p.StartAsync(It.IsAny<ProcessLaunch>(), It.IsAny<CancellationToken>()))
+            .Returns(async (ProcessLaunch launch, CancellationToken token) =>
+            {
+                if (Interlocked.Increment(ref starts) > 1)
+                {
+                    return _h.Spawn(launch);
+                }
+
+                // The guessed ttyd never becomes ready: only the refuting answer ends its wait.
+                using (token.Register(() => cancelled.TrySetResult()))
+                {
+                    await Task.Delay(Timeout.Infinite, token);
+                }
+
+                return default;
+            });
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+        Assert.False(cancelled.Task.IsCompleted);
+
+        answer.SetResult(ManagerHarness.Container("node", generation: 2));
+
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(ManagerHarness.IdOf("node", 2), (await ensure)!.ContainerId);
+        Assert.Equal(2, starts);
+    }
+
+    [Fact]
+    public async Task A_create_cancelled_while_the_engine_has_not_answered_stops_the_guessed_ttyd_and_gives_back_the_users_slot()
+    {
+        _h.Options.MaxSessionsPerUser = 1;
+        var (manager, _) = await SeenThenPendingAsync("node");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, cancel.Token).AsTask();
+        Assert.Equal(2, _h.Launches.Count);
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ensure);
+        Assert.Empty(_h.Alive);
+        Assert.Empty(manager.GetStatus().Containers);
+        Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct));
+    }
+
+    [Fact]
+    public async Task A_removal_reported_while_a_lookup_is_under_way_is_not_undone_by_its_answer()
+    {
+        var (manager, answer) = await SeenThenPendingAsync("node");
+        var lookup = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(lookup.Task);
+        var first = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+
+        // Removed while the engine's (older) answer is on its way: that answer must not bring the guess back.
+        manager.MarkContainerRemoved(ManagerHarness.IdOf("node"));
+        lookup.SetResult(_h.Info("node"));
+        await first;
+        await manager.DeleteNodeAsync("node", Ct);
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
+        var launches = _h.Launches.Count;
+
+        var second = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+
+        Assert.Equal(launches, _h.Launches.Count);
+        answer.SetResult(ManagerHarness.Container("node", generation: 2));
+        Assert.Equal(ManagerHarness.IdOf("node", 2), (await second)!.ContainerId);
+    }
+
+    [Fact]
+    public async Task In_direct_mode_nothing_starts_before_the_engine_answers()
+    {
+        // A TCP ttyd's credential is on its command line, which local users can read: no ttyd before the answer.
+        _h.Options.ListenMode = TtydListenMode.Tcp;
         var (manager, answer) = await SeenThenPendingAsync("node");
 
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
@@ -204,14 +293,17 @@ public sealed class GuessedContainerTests : IDisposable
         recent.Record("stopped", ManagerHarness.Container("stopped", state: "exited"));
         recent.Record("alias", ManagerHarness.Container("node")); // the engine's answer for another name
 
-        Assert.Same(node, recent.Guess("node"));
+        Assert.Equal(node.Id, recent.Guess("node")!.Id);
         Assert.Null(recent.Guess("stopped"));
         Assert.Null(recent.Guess("alias"));
-        Assert.True(RecentContainers.Confirms(node, node with { }));
+        var guess = recent.Guess("node")!;
+        Assert.True(RecentContainers.Confirms(guess, node with { Labels = new Dictionary<string, string> { ["ttydports.command"] = "sh" } }));
         Assert.False(RecentContainers.Confirms(node, null));
         Assert.False(RecentContainers.Confirms(node, node with { State = "paused" }));
         Assert.False(RecentContainers.Confirms(node, node with { Id = ManagerHarness.IdOf("node", 2) }));
         Assert.False(RecentContainers.Confirms(node, node with { Labels = new Dictionary<string, string> { ["ttydports.command"] = "bash" } }));
+        Assert.False(RecentContainers.Confirms(node, node with { Labels = new Dictionary<string, string> { ["ttydports.command"] = "sh", ["extra"] = "1" } }));
+        Assert.False(RecentContainers.Confirms(node, node with { Name = "other" }));
 
         recent.Forget(node.Id);
         Assert.Null(recent.Guess("node"));

@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 
 namespace TtydPorts;
 
 /// <summary>
 /// The engine's latest answer for each container name the manager asked about, kept as a guess and never as an answer:
 /// a create with a guess starts ttyd for that container while the engine is asked again, and keeps the terminal only
-/// when the engine's answer names the same running container (<see cref="Confirms"/>). Until then nobody can make ttyd
-/// run its command (only the manager knows the session's credential or socket), so a wrong guess costs a ttyd that is
+/// when the engine's answer names the same running container (<see cref="Confirms"/>). Only in socket mode: until then
+/// nobody can make ttyd run its command (its socket is in the private folder), so a wrong guess costs a ttyd that is
 /// stopped, never a shell in the wrong container.
 /// </summary>
 internal sealed class RecentContainers
@@ -16,20 +17,27 @@ internal sealed class RecentContainers
 
     private readonly ConcurrentDictionary<string, ContainerInfo> _byName = new(StringComparer.Ordinal);
 
+    // Ids the engine reported removed: an answer or a list taken before the removal, recorded after it, must not bring the
+    // guess back (ids are never reused, so this only grows; bounded like the guesses).
+    private readonly ConcurrentDictionary<string, bool> _removed = new(StringComparer.Ordinal);
+
     /// <summary>The running container last seen under <paramref name="name"/>, or null.</summary>
     public ContainerInfo? Guess(string name) => _byName.TryGetValue(name, out var info) ? info : null;
 
     /// <summary>Records the engine's answer for <paramref name="name"/>: a running container with a valid id, else nothing.</summary>
     public void Record(string name, ContainerInfo? info)
     {
-        if (info is { IsRunning: true } && string.Equals(info.Name, name, StringComparison.Ordinal) && SessionIds.IsValidContainerId(info.Id))
+        if (info is { IsRunning: true } && string.Equals(info.Name, name, StringComparison.Ordinal) && SessionIds.IsValidContainerId(info.Id)
+            && !_removed.ContainsKey(info.Id))
         {
             if (_byName.Count >= Capacity && !_byName.ContainsKey(name))
             {
                 _byName.Clear();
             }
 
-            _byName[name] = info;
+            // A copy of the labels: an inventory of the host's own might change its dictionary after answering, and the
+            // answer that must confirm this guess is compared with what the command was chosen from.
+            _byName[name] = info with { Labels = (info.Labels ?? FrozenDictionary<string, string>.Empty).ToFrozenDictionary(StringComparer.Ordinal) };
         }
         else
         {
@@ -62,6 +70,12 @@ internal sealed class RecentContainers
     /// <summary>Drops every guess for the container with <paramref name="containerId"/> (the engine removed it).</summary>
     public void Forget(string containerId)
     {
+        if (_removed.Count >= Capacity)
+        {
+            _removed.Clear();
+        }
+
+        _removed[containerId] = true;
         foreach (var (name, info) in _byName)
         {
             if (string.Equals(info.Id, containerId, StringComparison.Ordinal))
@@ -80,6 +94,7 @@ internal sealed class RecentContainers
         answer is { IsRunning: true }
         && string.Equals(answer.Id, guess.Id, StringComparison.Ordinal)
         && string.Equals(answer.Name, guess.Name, StringComparison.Ordinal)
-        && answer.Labels.Count == guess.Labels.Count
-        && answer.Labels.All(l => guess.Labels.TryGetValue(l.Key, out var value) && string.Equals(value, l.Value, StringComparison.Ordinal));
+        && (answer.Labels ?? FrozenDictionary<string, string>.Empty) is var labels
+        && labels.Count == guess.Labels.Count
+        && labels.All(l => guess.Labels.TryGetValue(l.Key, out var value) && string.Equals(value, l.Value, StringComparison.Ordinal));
 }

@@ -226,50 +226,91 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested, CancellationToken cancellationToken)
     {
-        // The engine's answer is a round trip (0.26-0.6 ms here). Meanwhile this thread prepares what does not depend
-        // on the container, read only: nothing is created for a container that may not exist, and whatever is not ready
-        // (no folder or key yet, a folder that fails its check) is done after the answer exactly as before.
-        // A container seen running under this name before: its ttyd starts now, while the engine answers (ttyd takes
-        // ~5 ms to listen), and is kept only if the answer confirms the guess. Only where nobody but the manager can make
-        // ttyd run its command before then: with a credential, or on a socket in the private folder. (Taken before the
-        // lookup, which records its answer as it comes.)
-        var guess = _launch.UseCredentials ? _recent.Guess(container) : null;
+        // A container seen running under this name before (RecentContainers) gets its ttyd started at once, while the
+        // engine answers (ttyd takes ~5 ms to listen, the answer 0.3-0.7 ms), and keeps it only if the answer confirms
+        // the guess. Only on a socket in the private folder: nobody but the manager can connect to it, so nothing runs its
+        // command before the answer (a TCP ttyd's credential is on its command line, which local users can read). Taken
+        // before the lookup, which records its answer as it comes.
+        var guess = _launch.UseSockets ? _recent.Guess(container) : null;
+
+        // The engine's answer is a round trip. Meanwhile this thread prepares what does not depend on the container, read
+        // only: nothing is created for a container that may not exist, and whatever is not ready (no folder or key yet, a
+        // folder that fails its check) is done after the answer exactly as before.
         var lookup = LookupAsync(container, cancellationToken);
         var answered = lookup.IsCompleted;
         var early = answered ? default : Prepare();
+        var report = new StartReport();
         if (!answered && guess is not null)
         {
             // A start that fails or is refused before it needs the answer leaves it to nobody: its failure is not news.
             _ = lookup.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+            // An answer that does not confirm the guess (or no answer) ends the start on the guess at once, not once ttyd is ready.
+            using var refuted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _ = lookup.ContinueWith(
+                static (t, state) =>
+                {
+                    var (source, guessed) = ((CancellationTokenSource, ContainerInfo))state!;
+                    if (!(t.IsCompletedSuccessfully && RecentContainers.Confirms(guessed, t.Result)))
+                    {
+                        try
+                        {
+                            source.Cancel();
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                            // the start on the guess is over already
+                        }
+                    }
+                },
+                (refuted, guess),
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+
             ExceptionDispatchInfo? failure = null;
             var outcome = (Started: false, Entry: (SessionEntry?)null);
             try
             {
-                outcome = await StartAsync(container, userId, topologyId, requested, guess, lookup, early, cancellationToken).ConfigureAwait(false);
-                if (outcome.Entry is not null)
-                {
-                    return outcome.Entry; // confirmed
-                }
+                outcome = await StartAsync(container, userId, topologyId, requested, guess, lookup, early, report, refuted.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Report(report);
+                throw;
+            }
+            catch (OperationCanceledException) when (refuted.IsCancellationRequested)
+            {
+                // refuted: what it started is stopped
+            }
+            catch (Exception e)
             {
                 failure = ExceptionDispatchInfo.Capture(e);
             }
 
-            // A start refused (no port) or failed on the guess stands only if the engine confirms the guess; otherwise the
-            // engine's answer (or its failure) decides, as if there had been no guess: a container gone is "not found",
-            // not a full limit.
-            if ((failure is not null || outcome.Started) && RecentContainers.Confirms(guess, await lookup.ConfigureAwait(false)))
+            // A session, or a refusal (no port) or failure on the guess, stands only if the engine confirms the guess;
+            // otherwise the engine's answer (or its failure) decides, as if there had been no guess: a container gone is
+            // "not found", not a full limit. Counted once, for the attempt that stands.
+            if (outcome.Entry is not null || ((failure is not null || outcome.Started) && RecentContainers.Confirms(guess, await lookup.WaitAsync(cancellationToken).ConfigureAwait(false))))
             {
+                Report(report);
                 failure?.Throw();
-                return null;
+                return outcome.Entry;
             }
 
             // The guess was wrong (the name means another container now, or none): as if there had been none.
             Log.ContainerGuessWrong(_logger, container, guess.Id);
+            report = new StartReport();
         }
 
-        return (await StartAsync(container, userId, topologyId, requested, null, lookup, early, cancellationToken).ConfigureAwait(false)).Entry;
+        try
+        {
+            return (await StartAsync(container, userId, topologyId, requested, null, lookup, early, report, cancellationToken).ConfigureAwait(false)).Entry;
+        }
+        finally
+        {
+            Report(report);
+        }
     }
 
     // The engine's answer for a name, remembered as the next create's guess.
@@ -280,10 +321,38 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return info;
     }
 
+    // How one start attempt ended, counted only for the attempt that stands (a start on a wrong guess is not counted).
+    private sealed class StartReport
+    {
+        public string? Outcome { get; set; }
+
+        public string? Error { get; set; }
+
+        public TimeSpan? Duration { get; set; }
+    }
+
+    private void Report(StartReport report)
+    {
+        if (report.Outcome is { } outcome)
+        {
+            _metrics.Started(outcome);
+        }
+
+        if (report.Duration is { } duration)
+        {
+            _lastError = null;
+            _metrics.StartDuration.Record(duration.TotalSeconds);
+        }
+        else if (report.Error is { } error)
+        {
+            _lastError = error;
+        }
+    }
+
     // One start on the engine's answer, or on a guess of it that the answer must confirm once ttyd is ready; Started is
     // false (and nothing is left) when the answer does not confirm the guess.
     private async Task<(bool Started, SessionEntry? Entry)> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested,
-        ContainerInfo? guess, Task<ContainerInfo?> lookup, Prepared early, CancellationToken cancellationToken)
+        ContainerInfo? guess, Task<ContainerInfo?> lookup, Prepared early, StartReport report, CancellationToken cancellationToken)
     {
         ContainerInfo? info;
         try
@@ -292,20 +361,20 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
         catch (ContainerEngineException)
         {
-            _metrics.Started("failed");
+            report.Outcome = "failed";
             throw;
         }
 
         if (info is null || !info.IsRunning)
         {
-            _metrics.Started("refused");
+            report.Outcome = "refused";
             throw new ContainerNotFoundException(container, info?.State);
         }
 
         if (!SessionIds.IsValidContainerId(info.Id))
         {
             // The id goes on the runtime's exec line as the target: only what an id can look like.
-            _metrics.Started("failed");
+            report.Outcome = "failed";
             throw new ContainerEngineException($"The container engine gave container '{container}' the id {SessionIds.Quote(info.Id)}, which is not a 64-digit hex id; no terminal was started.");
         }
 
@@ -313,7 +382,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         if (TerminalCommand.Problem(command) is { } problem)
         {
             // Only a mapping changed after validation gets here; the host's own command was checked on entry.
-            _metrics.Started("refused");
+            report.Outcome = "refused";
             throw new ArgumentException($"The command for container '{container}' is invalid: {problem}", nameof(requested));
         }
 
@@ -324,7 +393,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
         catch (SessionLimitExceededException)
         {
-            _metrics.Started("refused");
+            report.Outcome = "refused";
             throw;
         }
 
@@ -335,13 +404,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             if (entry is null)
             {
                 _limits.Release(userId);
-                _metrics.Started("refused");
+                report.Outcome = "refused";
                 return (true, null);
             }
 
-            _lastError = null;
-            _metrics.Started("created");
-            _metrics.StartDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
+            report.Outcome = "created";
+            report.Duration = _time.GetElapsedTime(started);
             return (true, entry);
         }
         catch (GuessNotConfirmedException)
@@ -352,10 +420,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         catch (Exception e)
         {
             _limits.Release(userId);
-            _metrics.Started("failed");
+            report.Outcome = "failed";
             if (e is TtydStartException)
             {
-                _lastError = e.Message;
+                report.Error = e.Message;
             }
 
             throw;
@@ -444,16 +512,17 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 throw new TtydStartException($"Cannot prepare ttyd for container '{container}': {e.Message}", e);
             }
 
+            ProcessIdentity? process = null;
             try
             {
-                var process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+                process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+                var session = planned with { Process = process.Value };
                 if (confirmation is { } pending)
                 {
-                    await ConfirmAsync(pending, process).ConfigureAwait(false);
+                    await ConfirmAsync(pending, cancellationToken).ConfigureAwait(false);
                 }
 
-                var session = planned with { Process = process };
-                Log.SessionStarted(_logger, container, Log.EndpointOf(session), process.ProcessId, userId, Log.TopologyOf(topologyId));
+                Log.SessionStarted(_logger, container, Log.EndpointOf(session), session.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp())
                 {
                     HoldsPort = !_launch.UseSockets,
@@ -461,10 +530,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                         TmuxCommand.Create(tmux, _folder.TmuxSocketPath(token), _options.ScrollbackLines, _launch.ShellCommand(session, token)),
                         launch.Environment, _options.StartTimeout, _logger),
                     Recorder = StartRecorder(session, token, key, launch.FileName, tmux),
-                    Watch = (_supervisor as IProcessEvents)?.Watch(process), // last: nothing after it can throw
+                    Watch = (_supervisor as IProcessEvents)?.Watch(session.Process), // last: nothing after it can throw
                 };
             }
-            catch (ProcessLaunchException e)
+            catch (ProcessLaunchException e) when (process is null)
             {
                 ReleaseEndpoint(planned, token);
                 _folder.DeleteSessionFiles(token, socket: false);
@@ -478,7 +547,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
             catch
             {
-                // Cancelled, failed otherwise or not confirmed: what the supervisor started is stopped.
+                // Cancelled, failed otherwise or not confirmed. A ttyd that started is stopped here with whatever could
+                // have come of it (the supervisor stops what it started only when its own start fails).
+                if (process is { } running)
+                {
+                    await AbandonAsync(planned with { Process = running }, token).ConfigureAwait(false);
+                }
+
                 ReleaseEndpoint(planned, token);
                 _folder.DeleteSessionFiles(token, socket: false);
                 throw;
@@ -488,26 +563,42 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         throw StartFailed(container, _options.MaxStartAttempts, last!);
     }
 
-    // The engine's answer for a ttyd started on a guess, once that ttyd is ready and before anything runs its command
-    // (the shell start, the recorder and every client come after): anything but the guessed container, running, or no
-    // answer at all, stops it.
-    private async Task ConfirmAsync(Confirmation confirmation, ProcessIdentity process)
+    // The engine's answer for a ttyd started on a guess, once that ttyd is ready and before anything can run its command
+    // (the shell start, the recorder and the session's route come after): anything but the guessed container, running,
+    // with the same labels, refutes the guess; no answer fails the start.
+    private static async Task ConfirmAsync(Confirmation confirmation, CancellationToken cancellationToken)
     {
-        ContainerInfo? answer;
-        try
+        // WaitAsync: an inventory of the host's own that ignores the token must not hold a started ttyd for good.
+        if (!RecentContainers.Confirms(confirmation.Guess, await confirmation.Answer.WaitAsync(cancellationToken).ConfigureAwait(false)))
         {
-            answer = await confirmation.Answer.ConfigureAwait(false);
+            throw new GuessNotConfirmedException();
         }
-        catch
+    }
+
+    // A ttyd started but never handed out: it, and whatever could have come of it (a tmux server, a shell in the container,
+    // none expected), are stopped as a stop does; a failure is logged, never thrown over the start's own error.
+    private async Task AbandonAsync(TtydSession session, string token)
+    {
+        if (!await StopOutsideTreeAsync(session, session.Process).ConfigureAwait(false))
         {
-            await _supervisor.StopAsync(process, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
-            throw;
+            return;
         }
 
-        if (!RecentContainers.Confirms(confirmation.Guess, answer))
+        foreach (var process in FindSessionProcesses(token)[token].Where(p => p != session.Process))
         {
-            await _supervisor.StopAsync(process, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
-            throw new GuessNotConfirmedException();
+            await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
+        }
+
+        if (ContainerTerminal.Of(session, token) is { } terminal)
+        {
+            try
+            {
+                await _runtime.EndTerminalsAsync([terminal], CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ContainerEngineException e)
+            {
+                Log.InventoryFailed(_logger, e);
+            }
         }
     }
 
