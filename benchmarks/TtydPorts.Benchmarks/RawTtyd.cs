@@ -47,14 +47,16 @@ public static partial class RawTtyd
     public static int Start(int port, string[] command, TimeSpan timeout) => Start(port, command, timeout, 0);
 
     /// <summary>Like <see cref="Start(int, string[], TimeSpan)"/>, polling every <paramref name="pollMicroseconds"/> us (0: <c>Thread.Sleep(1)</c>).</summary>
-    public static int Start(int port, string[] command, TimeSpan timeout, uint pollMicroseconds)
+    public static int Start(int port, string[] command, TimeSpan timeout, uint pollMicroseconds) =>
+        WaitAccepting(Spawn(port, command), new IPEndPoint(IPAddress.Loopback, port), $"port {port}", timeout, pollMicroseconds);
+
+    // Connects every pollMicroseconds until ttyd accepts (its pid returned), it exits, or the timeout passes (it is stopped).
+    private static int WaitAccepting(int pid, EndPoint endpoint, string where, TimeSpan timeout, uint pollMicroseconds)
     {
-        var pid = Spawn(port, command);
-        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
         var started = Stopwatch.GetTimestamp();
         while (true)
         {
-            using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            using (var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp))
             {
                 try
                 {
@@ -68,13 +70,13 @@ public static partial class RawTtyd
 
             if (waitpid(pid, out _, WNOHANG) == pid)
             {
-                throw new InvalidOperationException($"raw ttyd on port {port} exited before it accepted connections (port taken?)");
+                throw new InvalidOperationException($"raw ttyd on {where} exited before it accepted connections (taken?)");
             }
 
             if (Stopwatch.GetElapsedTime(started) > timeout)
             {
                 Stop(pid);
-                throw new InvalidOperationException($"raw ttyd on port {port} did not accept connections within {timeout}");
+                throw new InvalidOperationException($"raw ttyd on {where} did not accept connections within {timeout}");
             }
 
             if (pollMicroseconds == 0)
@@ -99,41 +101,8 @@ public static partial class RawTtyd
     /// Spawns <c>ttyd -i SOCKET -W COMMAND...</c> (a Unix socket, as the manager's socket mode) and waits until the socket
     /// accepts, connecting every <paramref name="pollMicroseconds"/> us (0: <c>Thread.Sleep(1)</c>); returns the pid.
     /// </summary>
-    public static int StartOnSocket(string socketPath, string[] command, TimeSpan timeout, uint pollMicroseconds)
-    {
-        var pid = Spawn(["-i", socketPath], command);
-        var endpoint = new UnixDomainSocketEndPoint(socketPath);
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-            {
-                try
-                {
-                    socket.Connect(endpoint);
-                    return pid;
-                }
-                catch (SocketException)
-                {
-                }
-            }
-
-            if (waitpid(pid, out _, WNOHANG) == pid || Stopwatch.GetElapsedTime(started) > timeout)
-            {
-                Stop(pid);
-                throw new InvalidOperationException($"raw ttyd on {socketPath} did not accept connections within {timeout} or exited");
-            }
-
-            if (pollMicroseconds == 0)
-            {
-                Thread.Sleep(1);
-            }
-            else
-            {
-                _ = usleep(pollMicroseconds);
-            }
-        }
-    }
+    public static int StartOnSocket(string socketPath, string[] command, TimeSpan timeout, uint pollMicroseconds) =>
+        WaitAccepting(Spawn(["-i", socketPath], command), new UnixDomainSocketEndPoint(socketPath), socketPath, timeout, pollMicroseconds);
 
     private static unsafe int Spawn(string[] listen, string[] command)
     {
