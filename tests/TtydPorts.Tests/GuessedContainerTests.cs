@@ -92,6 +92,7 @@ public sealed class GuessedContainerTests : IDisposable
     {
         _h.Options.MaxSessionsPerUser = 1;
         var (manager, answer) = await SeenThenPendingAsync("node");
+        var ended = _h.Ended.Count; // the first session's stop
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
         Assert.Equal(2, _h.Launches.Count);
 
@@ -100,7 +101,7 @@ public sealed class GuessedContainerTests : IDisposable
         await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
         Assert.Empty(_h.Alive);
         Assert.Empty(manager.GetStatus().Containers);
-        Assert.Empty(Directory.EnumerateFiles(_h.Options.RuntimeDirectory!, "*.log"));
+        Assert.Equal(ended, _h.Ended.Count); // nothing could have reached the guessed ttyd: no sweep of the container
 
         // The user's one slot was given back: another container starts.
         Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct));
@@ -143,6 +144,27 @@ public sealed class GuessedContainerTests : IDisposable
         await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
         Assert.Equal(["created", "created", "refused"], starts.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
         Assert.Equal(2, _h.Launches.Count); // node's first session and other's: nothing for the refused one
+    }
+
+    [Fact]
+    public async Task An_engine_that_fails_after_a_refusal_on_the_guess_fails_the_create_and_is_counted_once_as_failed()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
+        _h.Options.MaxSessionsPerUser = 1;
+        var manager = _h.Create(meters);
+        await manager.EnsureSessionAsync("node", "alice", null, Ct);
+        await manager.DeleteNodeAsync("node", Ct);
+        await manager.EnsureSessionAsync("other", "alice", null, Ct);
+        var answer = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+
+        answer.SetException(new ContainerEngineException("engine down"));
+
+        Assert.Equal("engine down", (await Assert.ThrowsAsync<ContainerEngineException>(() => ensure)).Message);
+        Assert.Equal(["created", "created", "failed"], starts.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
     }
 
     [Fact]

@@ -255,7 +255,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     {
                         try
                         {
-                            source.Cancel();
+                            // Callbacks on the pool: the start's own cleanup must not run on the engine client's thread.
+                            _ = source.CancelAsync();
                         }
                         catch (ObjectDisposedException)
                         {
@@ -291,15 +292,20 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             // A session, or a refusal (no port) or failure on the guess, stands only if the engine confirms the guess;
             // otherwise the engine's answer (or its failure) decides, as if there had been no guess: a container gone is
             // "not found", not a full limit. Counted once, for the attempt that stands.
-            if (outcome.Entry is not null || ((failure is not null || outcome.Started) && RecentContainers.Confirms(guess, await lookup.WaitAsync(cancellationToken).ConfigureAwait(false))))
+            if (outcome.Entry is not null || ((failure is not null || outcome.Started) && await ConfirmedAsync(guess, lookup, cancellationToken).ConfigureAwait(false)))
             {
                 Report(report);
                 failure?.Throw();
                 return outcome.Entry;
             }
 
-            // The guess was wrong (the name means another container now, or none): as if there had been none.
-            Log.ContainerGuessWrong(_logger, container, guess.Id);
+            // The guess was wrong (the name means another container now, or none), or the engine did not answer: as if
+            // there had been no guess (an engine failure is then counted and thrown by the start on the answer).
+            if (lookup.IsCompletedSuccessfully)
+            {
+                Log.ContainerGuessWrong(_logger, container, guess.Id);
+            }
+
             report = new StartReport();
         }
 
@@ -310,6 +316,19 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         finally
         {
             Report(report);
+        }
+    }
+
+    // Whether the engine's answer confirms the guess; an engine that failed confirms nothing.
+    private static async Task<bool> ConfirmedAsync(ContainerInfo guess, Task<ContainerInfo?> lookup, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return RecentContainers.Confirms(guess, await lookup.WaitAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (ContainerEngineException)
+        {
+            return false;
         }
     }
 
@@ -513,6 +532,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
 
             ProcessIdentity? process = null;
+            var reachable = false;
             try
             {
                 process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
@@ -521,6 +541,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 {
                     await ConfirmAsync(pending, cancellationToken).ConfigureAwait(false);
                 }
+
+                reachable = true; // from here on a shell start, a recorder or (direct mode) a client may run its command
 
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), session.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp())
@@ -549,13 +571,19 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             {
                 // Cancelled, failed otherwise or not confirmed. A ttyd that started is stopped here with whatever could
                 // have come of it (the supervisor stops what it started only when its own start fails).
-                if (process is { } running)
+                try
                 {
-                    await AbandonAsync(planned with { Process = running }, token).ConfigureAwait(false);
+                    if (process is { } running)
+                    {
+                        await AbandonAsync(planned with { Process = running }, token, reachable).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    ReleaseEndpoint(planned, token);
+                    _folder.DeleteSessionFiles(token, socket: false);
                 }
 
-                ReleaseEndpoint(planned, token);
-                _folder.DeleteSessionFiles(token, socket: false);
                 throw;
             }
         }
@@ -575,30 +603,34 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
-    // A ttyd started but never handed out: it, and whatever could have come of it (a tmux server, a shell in the container,
-    // none expected), are stopped as a stop does; a failure is logged, never thrown over the start's own error.
-    private async Task AbandonAsync(TtydSession session, string token)
+    // A ttyd started but never handed out. Before anything could run its command (a guess not confirmed: its socket is
+    // private, and no shell start or recorder exists yet) its tree is all there is; after that, whatever could have come
+    // of it (a tmux server, a shell in the container) is stopped too, as a stop does. A failure is logged, never thrown
+    // over the start's own error.
+    private async Task AbandonAsync(TtydSession session, string token, bool reachable)
     {
-        if (!await StopOutsideTreeAsync(session, session.Process).ConfigureAwait(false))
+        if (!await StopOutsideTreeAsync(session, session.Process).ConfigureAwait(false) || !reachable)
         {
             return;
         }
 
-        foreach (var process in FindSessionProcesses(token)[token].Where(p => p != session.Process))
+        try
         {
-            await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
-        }
+            foreach (var process in FindSessionProcesses(token)[token].Where(p => p != session.Process))
+            {
+                await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
+            }
 
-        if (ContainerTerminal.Of(session, token) is { } terminal)
-        {
-            try
+            if (ContainerTerminal.Of(session, token) is { } terminal)
             {
                 await _runtime.EndTerminalsAsync([terminal], CancellationToken.None).ConfigureAwait(false);
             }
-            catch (ContainerEngineException e)
-            {
-                Log.InventoryFailed(_logger, e);
-            }
+        }
+#pragma warning disable CA1031 // Whatever the sweep meets, the start's own error is the one to report.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.StopFailed(_logger, e, session.Container, Log.EndpointOf(session), session.ProcessId);
         }
     }
 
