@@ -33,7 +33,7 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Stopping {Count} process(es) an earlier run left for {Sessions} session(s) whose ttyd is gone: tmux servers with their exec clients, observers.")]
     public static partial void LeftoversStopping(ILogger logger, int count, int sessions);
 
-    [LoggerMessage(99, LogLevel.Debug, "Container {Container} is no longer the running container {GuessedId} it was when last asked: the terminal started for that one was stopped before it ran anything, and starts again on the engine's answer.")]
+    [LoggerMessage(99, LogLevel.Debug, "Container {Container} is no longer the running container {GuessedId} it was when last asked: its terminal starts on the engine's answer (a ttyd started on the guess is stopped before it ran anything).")]
     public static partial void ContainerGuessWrong(ILogger logger, string container, string guessedId);
 
     [LoggerMessage(98, LogLevel.Information, "Stopping process {ProcessId} of container {Container}'s stopped session, which appeared after the stop's first look.")]

@@ -308,6 +308,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             report = new StartReport();
         }
+        else if (guess is not null && lookup.IsCompletedSuccessfully && !RecentContainers.Confirms(guess, lookup.Result))
+        {
+            // Answered before a guess was needed (a thread preempted right after sending the inspect): said all the same.
+            Log.ContainerGuessWrong(_logger, container, guess.Id);
+        }
 
         try
         {
