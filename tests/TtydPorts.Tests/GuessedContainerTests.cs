@@ -13,12 +13,14 @@ namespace TtydPorts.Tests;
 public sealed class GuessedContainerTests : IDisposable
 {
     private readonly ManagerHarness _h = new();
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public GuessedContainerTests() => _h.Options.ListenMode = TtydListenMode.UnixSocket;
 
     public void Dispose()
     {
+        _services.Dispose();
         if (Directory.Exists(_h.Options.RuntimeDirectory))
         {
             Directory.Delete(_h.Options.RuntimeDirectory, recursive: true);
@@ -26,14 +28,25 @@ public sealed class GuessedContainerTests : IDisposable
     }
 
     // The container's first create answers at once (it is then "seen"); its session is deleted; the next lookup waits.
-    private async Task<(TtydSessionManager Manager, TaskCompletionSource<ContainerInfo?> Answer)> SeenThenPendingAsync(string name)
+    private async Task<(TtydSessionManager Manager, TaskCompletionSource<ContainerInfo?> Answer)> SeenThenPendingAsync(string name, IMeterFactory? meters = null)
     {
-        var manager = _h.Create();
+        var manager = _h.Create(meters);
         await manager.EnsureSessionAsync(name, "alice", null, Ct);
         await manager.DeleteNodeAsync(name, Ct);
         var answer = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _h.Runtime.Setup(i => i.GetContainerAsync(name, It.IsAny<CancellationToken>())).Returns(answer.Task);
         return (manager, answer);
+    }
+
+    // Alice may hold one session and holds one (for "other"); the container was seen and its next lookup waits; starts counted.
+    private async Task<(TtydSessionManager Manager, TaskCompletionSource<ContainerInfo?> Answer, MetricCollector<long> Starts)> AtHerLimitThenPendingAsync(string name)
+    {
+        var meters = _services.GetRequiredService<IMeterFactory>();
+        var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
+        _h.Options.MaxSessionsPerUser = 1;
+        var (manager, answer) = await SeenThenPendingAsync(name, meters);
+        await manager.EnsureSessionAsync("other", "alice", null, Ct);
+        return (manager, answer, starts);
     }
 
     private bool IsAlive(int pid)
@@ -126,16 +139,7 @@ public sealed class GuessedContainerTests : IDisposable
     public async Task A_refusal_on_a_wrong_guess_gives_way_to_the_engines_answer_and_is_counted_once()
     {
         // Alice is at her limit: on the guess the create is refused for that, but the container is gone, which decides.
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var meters = services.GetRequiredService<IMeterFactory>();
-        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
-        _h.Options.MaxSessionsPerUser = 1;
-        var manager = _h.Create(meters);
-        await manager.EnsureSessionAsync("node", "alice", null, Ct);
-        await manager.DeleteNodeAsync("node", Ct);
-        await manager.EnsureSessionAsync("other", "alice", null, Ct);
-        var answer = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
+        var (manager, answer, starts) = await AtHerLimitThenPendingAsync("node");
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
         Assert.False(ensure.IsCompleted);
 
@@ -149,16 +153,7 @@ public sealed class GuessedContainerTests : IDisposable
     [Fact]
     public async Task An_engine_that_fails_after_a_refusal_on_the_guess_fails_the_create_and_is_counted_once_as_failed()
     {
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var meters = services.GetRequiredService<IMeterFactory>();
-        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
-        _h.Options.MaxSessionsPerUser = 1;
-        var manager = _h.Create(meters);
-        await manager.EnsureSessionAsync("node", "alice", null, Ct);
-        await manager.DeleteNodeAsync("node", Ct);
-        await manager.EnsureSessionAsync("other", "alice", null, Ct);
-        var answer = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
+        var (manager, answer, starts) = await AtHerLimitThenPendingAsync("node");
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
 
         answer.SetException(new ContainerEngineException("engine down"));

@@ -30,14 +30,15 @@ internal sealed class RecentContainers
         if (info is { IsRunning: true } && string.Equals(info.Name, name, StringComparison.Ordinal) && SessionIds.IsValidContainerId(info.Id)
             && !_removed.ContainsKey(info.Id))
         {
-            if (_byName.Count >= Capacity && !_byName.ContainsKey(name))
+            // Count takes every lock of the dictionary: asked only for a name not there yet.
+            if (!_byName.ContainsKey(name) && _byName.Count >= Capacity)
             {
                 _byName.Clear();
             }
 
             // A copy of the labels: an inventory of the host's own might change its dictionary after answering, and the
             // answer that must confirm this guess is compared with what the command was chosen from.
-            _byName[name] = info with { Labels = (info.Labels ?? FrozenDictionary<string, string>.Empty).ToFrozenDictionary(StringComparer.Ordinal) };
+            _byName[name] = info with { Labels = new Dictionary<string, string>(info.Labels ?? FrozenDictionary<string, string>.Empty, StringComparer.Ordinal) };
         }
         else
         {

@@ -242,15 +242,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         var report = new StartReport();
         if (!answered && guess is not null)
         {
-            // A start that fails or is refused before it needs the answer leaves it to nobody: its failure is not news.
-            _ = lookup.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-            // An answer that does not confirm the guess (or no answer) ends the start on the guess at once, not once ttyd is ready.
+            // An answer that does not confirm the guess (or no answer) ends the start on the guess at once, not once ttyd is
+            // ready. A failed lookup is observed here too: a start that fails or is refused before it needs the answer
+            // leaves it to nobody.
             using var refuted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             _ = lookup.ContinueWith(
                 static (t, state) =>
                 {
                     var (source, guessed) = ((CancellationTokenSource, ContainerInfo))state!;
+                    _ = t.Exception;
                     if (!(t.IsCompletedSuccessfully && RecentContainers.Confirms(guessed, t.Result)))
                     {
                         try
@@ -301,16 +301,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             // The guess was wrong (the name means another container now, or none), or the engine did not answer: as if
             // there had been no guess (an engine failure is then counted and thrown by the start on the answer).
-            if (lookup.IsCompletedSuccessfully)
-            {
-                Log.ContainerGuessWrong(_logger, container, guess.Id);
-            }
-
             report = new StartReport();
         }
-        else if (guess is not null && lookup.IsCompletedSuccessfully && !RecentContainers.Confirms(guess, lookup.Result))
+
+        // A refuted guess is said whichever path ran (the engine may answer before a guess is needed: a thread preempted
+        // right after sending the inspect).
+        if (guess is not null && lookup.IsCompletedSuccessfully && !RecentContainers.Confirms(guess, lookup.Result))
         {
-            // Answered before a guess was needed (a thread preempted right after sending the inspect): said all the same.
             Log.ContainerGuessWrong(_logger, container, guess.Id);
         }
 
@@ -324,7 +321,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
-    // Whether the engine's answer confirms the guess; an engine that failed confirms nothing.
+    // Whether the engine's answer confirms the guess; an engine that failed confirms nothing. WaitAsync: an inventory of the
+    // host's own that ignores the token must not hold a started ttyd, or the create, for good.
     private static async Task<bool> ConfirmedAsync(ContainerInfo guess, Task<ContainerInfo?> lookup, CancellationToken cancellationToken)
     {
         try
@@ -598,11 +596,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     // The engine's answer for a ttyd started on a guess, once that ttyd is ready and before anything can run its command
     // (the shell start, the recorder and the session's route come after): anything but the guessed container, running,
-    // with the same labels, refutes the guess; no answer fails the start.
+    // with the same labels, or no answer, refutes the guess (the start on the answer then meets the engine's failure).
     private static async Task ConfirmAsync(Confirmation confirmation, CancellationToken cancellationToken)
     {
-        // WaitAsync: an inventory of the host's own that ignores the token must not hold a started ttyd for good.
-        if (!RecentContainers.Confirms(confirmation.Guess, await confirmation.Answer.WaitAsync(cancellationToken).ConfigureAwait(false)))
+        if (!await ConfirmedAsync(confirmation.Guess, confirmation.Answer, cancellationToken).ConfigureAwait(false))
         {
             throw new GuessNotConfirmedException();
         }
