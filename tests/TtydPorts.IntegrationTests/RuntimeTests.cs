@@ -167,7 +167,7 @@ public sealed class RuntimeTests
 
             // The repair service subscribes in the background as the host starts: remove once the engine has accepted it.
             var runtime = (EngineRuntime)host.Services.GetRequiredService<IContainerRuntime>();
-            await Poll.UntilAsync(() => runtime.Api.RemovalWatches > 0, Poll.Within(15));
+            await Poll.UntilAsync(() => runtime.Api.EventWatches > 0, Poll.Within(15));
             lab.Remove(node);
 
             await Poll.UntilAsync(() => manager.GetStatus().Sessions.Count == 0, Poll.Within(30));
@@ -177,6 +177,68 @@ public sealed class RuntimeTests
         {
             await host.StopAsync(Ct);
             Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
+        }
+
+        Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task The_hosted_repair_gives_a_container_started_after_the_host_a_guess_and_takes_it_back_when_it_is_renamed_or_stops(string engineName)
+    {
+        var engine = EngineNamed(engineName);
+        engine.Require();
+        using var lab = ContainerLab.On(engine);
+        var before = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddTtydSessions(o =>
+        {
+            UseRuntime(engineName, o);
+            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18885, 18889, instance);
+            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
+            o.RepairInterval = TimeSpan.FromHours(1); // no repair pass lists the containers: only the events can tell
+            o.StopSessionsOnShutdown = true;
+        });
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+        var manager = (TtydSessionManager)host.Services.GetRequiredService<ITtydSessionManager>();
+        try
+        {
+            var runtime = (EngineRuntime)host.Services.GetRequiredService<IContainerRuntime>();
+            await Poll.UntilAsync(() => runtime.Api.EventWatches > 0, Poll.Within(15));
+
+            // The host's first repair pass lists the containers of the moment (a guess for each): once it has, no pass
+            // lists again within the test (an hour's interval, and no removal to wake it).
+            await Poll.UntilAsync(() => manager.GuessFor(before) is not null, Poll.Within(15));
+            var node = lab.StartContainer();
+            var id = engine.Cli("inspect", "-f", "{{.Id}}", node).Trim();
+
+            // Started after the host's first pass, never asked for: its start event alone gives its first create a guess.
+            await Poll.UntilAsync(() => manager.GuessFor(node)?.Id == id, Poll.Within(15));
+
+            var renamed = lab.NextName();
+            engine.Cli("rename", node, renamed);
+            lab.Track(renamed);
+            await Poll.UntilAsync(() => manager.GuessFor(node) is null && manager.GuessFor(renamed)?.Id == id, Poll.Within(15));
+
+            engine.Cli("stop", "-t", "0", renamed);
+            await Poll.UntilAsync(() => manager.GuessFor(renamed) is null, Poll.Within(15));
+            engine.Cli("start", renamed);
+            await Poll.UntilAsync(() => manager.GuessFor(renamed)?.Id == id, Poll.Within(15));
+
+            // The guess only speeds the create up: the terminal is for the engine's answer.
+            var session = await manager.EnsureSessionAsync(renamed, "alice", null, Ct);
+            Assert.Equal(id, session!.ContainerId);
+            Assert.Null(manager.GuessFor(node));
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+            if (Directory.Exists(Path.Combine(Path.GetTempPath(), instance)))
+            {
+                Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
+            }
         }
 
         Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));

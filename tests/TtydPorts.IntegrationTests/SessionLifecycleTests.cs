@@ -49,12 +49,15 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         Assert.Equal([third.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
     }
 
-    [Fact]
-    public async Task A_container_replaced_under_its_name_between_two_creates_gets_its_terminal_in_the_new_one_and_nothing_runs_for_the_old()
+    // Socket mode starts ttyd on the guess; direct mode prepares the start on it and spawns after the answer.
+    [Theory]
+    [InlineData(TtydListenMode.UnixSocket)]
+    [InlineData(TtydListenMode.Tcp)]
+    public async Task A_container_replaced_under_its_name_between_two_creates_gets_its_terminal_in_the_new_one_and_nothing_runs_for_the_old(TtydListenMode mode)
     {
         var container = lab.StartContainer();
         var logs = new CapturedLogs();
-        await using var sut = new ManagerUnderTest(18900, 18904, o => (o.ListenMode, o.BasePath) = (TtydListenMode.UnixSocket, "/terminals"), services: s => s.AddSingleton<ILoggerProvider>(logs));
+        await using var sut = new ManagerUnderTest(18900, 18904, o => (o.ListenMode, o.BasePath) = (mode, "/terminals"), services: s => s.AddSingleton<ILoggerProvider>(logs));
         var first = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
         await sut.Manager.DeleteNodeAsync(container, Ct);
 
@@ -70,8 +73,8 @@ public sealed class SessionLifecycleTests(ContainerLab lab)
         Assert.NotEqual(first!.ContainerId, second.ContainerId);
         Assert.Contains($"no longer the running container {first.ContainerId}", logs.Text, StringComparison.Ordinal); // the guess was taken, and refused
         Assert.Equal([second.ProcessId], sut.TtydProcesses().Select(p => p.Process.ProcessId));
-        var ws = new Uri($"ws://localhost/terminals/{container}/ws");
-        await using var client = await TtydClient.ConnectAsync(ws, second.Credential, second.SocketPath, "http://localhost", Ct);
+        var ws = new Uri(second.SocketPath is null ? $"ws://127.0.0.1:{second.Port}{second.BasePath}/ws" : $"ws://localhost/terminals/{container}/ws");
+        await using var client = await TtydClient.ConnectAsync(ws, second.Credential, second.SocketPath, $"http://{ws.Authority}", Ct);
         await client.TypeAsync("cat /generation\r", Ct);
         await client.WaitForAsync("second-2", Poll.Within(30));
     }

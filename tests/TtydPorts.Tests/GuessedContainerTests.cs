@@ -7,8 +7,8 @@ namespace TtydPorts.Tests;
 
 /// <summary>
 /// A create on a container seen before starts its ttyd while the engine answers, and keeps it only when the answer
-/// confirms the container; these tests hold the engine's answer back to see both sides of it. Socket mode (the proxy's),
-/// the only one where a ttyd is started on a guess.
+/// confirms the container; these tests hold the engine's answer back to see both sides of it. Socket mode (the proxy's)
+/// unless a test says otherwise: in direct mode the start is prepared on the guess and ttyd spawned after the answer.
 /// </summary>
 public sealed class GuessedContainerTests : IDisposable
 {
@@ -287,18 +287,60 @@ public sealed class GuessedContainerTests : IDisposable
     }
 
     [Fact]
-    public async Task In_direct_mode_nothing_starts_before_the_engine_answers()
+    public async Task In_direct_mode_the_start_on_a_guess_is_prepared_while_the_engine_answers_and_ttyd_spawned_only_after_it()
     {
-        // A TCP ttyd's credential is on its command line, which local users can read: no ttyd before the answer.
+        // A TCP ttyd's credential is on its command line, which local users can read: no ttyd before the answer, but its
+        // port is taken and its launch built.
         _h.Options.ListenMode = TtydListenMode.Tcp;
         var (manager, answer) = await SeenThenPendingAsync("node");
 
         var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
 
         Assert.Single(_h.Launches);
+        Assert.Single(_h.Reserved);
+        Assert.False(ensure.IsCompleted);
         answer.SetResult(_h.Info("node"));
-        Assert.Equal(ManagerHarness.IdOf("node"), (await ensure)!.ContainerId);
+        var session = await ensure;
+        Assert.Equal(ManagerHarness.IdOf("node"), session!.ContainerId);
         Assert.Equal(2, _h.Launches.Count);
+        Assert.Equal([session.Port], _h.Reserved);
+    }
+
+    [Fact]
+    public async Task In_direct_mode_a_wrong_guess_spawns_only_the_answers_container_and_gives_its_port_back()
+    {
+        _h.Options.ListenMode = TtydListenMode.Tcp;
+        var (manager, answer) = await SeenThenPendingAsync("node");
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+        Assert.Single(_h.Reserved);
+        var guessedPort = _h.Reserved.Single();
+
+        answer.SetResult(ManagerHarness.Container("node", generation: 2));
+        var session = await ensure;
+
+        Assert.Equal(ManagerHarness.IdOf("node", 2), session!.ContainerId);
+        Assert.Equal(2, _h.Launches.Count); // the guess's launch was never spawned
+        Assert.DoesNotContain(ManagerHarness.IdOf("node"), _h.Launches[1].Arguments);
+        Assert.Equal([session.Port], _h.Reserved);
+        Assert.Equal([session.ProcessId], _h.Alive);
+        Assert.NotEqual(guessedPort, session.Port); // the guess's port was released, the answer's start took its own
+    }
+
+    [Fact]
+    public async Task In_direct_mode_a_container_gone_since_it_was_seen_is_not_found_and_nothing_is_spawned_or_reserved()
+    {
+        _h.Options.ListenMode = TtydListenMode.Tcp;
+        var (manager, answer) = await SeenThenPendingAsync("node");
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+        Assert.Single(_h.Reserved); // control: the guess took a port
+
+        answer.SetResult(null);
+
+        await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
+        Assert.Single(_h.Launches);
+        Assert.Empty(_h.Reserved);
+        Assert.Empty(_h.Alive);
+        Assert.Empty(manager.GetStatus().Containers);
     }
 
     [Fact]
@@ -322,7 +364,14 @@ public sealed class GuessedContainerTests : IDisposable
         Assert.False(RecentContainers.Confirms(node, node with { Labels = new Dictionary<string, string> { ["ttydports.command"] = "sh", ["extra"] = "1" } }));
         Assert.False(RecentContainers.Confirms(node, node with { Name = "other" }));
 
-        recent.Forget(node.Id);
+        recent.Drop(node.Id); // stopped or renamed: a later answer brings it back
+        Assert.Null(recent.Guess("node"));
+        recent.Record("node", node);
+        Assert.NotNull(recent.Guess("node"));
+
+        recent.Forget(node.Id); // removed: never again
+        Assert.Null(recent.Guess("node"));
+        recent.Record("node", node);
         Assert.Null(recent.Guess("node"));
     }
 }

@@ -317,6 +317,67 @@ public sealed class LifecycleTests : IDisposable
         manager.Verify(m => m.CleanupAllAsync(It.IsAny<CancellationToken>()), Times.Never); // sessions outlive the host by default
     }
 
+    [Fact]
+    public async Task The_repair_service_keeps_the_managers_guesses_current_from_the_engines_events_and_asks_one_name_at_a_time()
+    {
+        var manager = new Mock<ITtydSessionManager>();
+        manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);
+        var guesses = manager.As<IContainerGuesses>();
+        var learnt = new List<string>();
+        var inFlight = 0;
+        var mostInFlight = 0;
+        var slow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        guesses.Setup(g => g.LearnAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).Returns(async (string name, CancellationToken _) =>
+        {
+            mostInFlight = Math.Max(mostInFlight, Interlocked.Increment(ref inFlight));
+            if (name == "slow")
+            {
+                await slow.Task;
+            }
+
+            Interlocked.Decrement(ref inFlight);
+            lock (learnt)
+            {
+                learnt.Add(name);
+            }
+
+            if (name == "down")
+            {
+                throw new ContainerEngineException("engine down");
+            }
+        });
+        var events = System.Threading.Channels.Channel.CreateUnbounded<ContainerEvent>();
+        var inventory = new Mock<IContainerInventory>();
+        inventory.As<IContainerChangeSource>().Setup(e => e.WatchChangesAsync(It.IsAny<CancellationToken>()))
+            .Returns((CancellationToken ct) => events.Reader.ReadAllAsync(ct));
+        var options = Options.Create(new TtydSessionOptions { RepairInterval = TimeSpan.FromHours(1) });
+        using var service = new TtydRepairService(manager.Object, inventory.Object, options, new FakeTimeProvider());
+        await service.StartAsync(Ct);
+
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("slow"), "slow"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("down"), "down"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("x"), "bad name;"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Stopped, ManagerHarness.IdOf("stopped"), "stopped"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Removed, ManagerHarness.IdOf("gone"), "gone"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("node"), "node"), Ct);
+
+        // A removal is not held up by a name the engine is slow to answer about.
+        await PollAsync(() => manager.Invocations.Any(i => i.Method.Name == nameof(ITtydSessionManager.MarkContainerRemoved)));
+        Assert.Empty(learnt);
+        slow.SetResult();
+
+        // Then each started name in turn, the engine's failure on one not ending the others; an invalid name is not asked.
+        await PollAsync(() => { lock (learnt) { return learnt.Count == 3; } });
+        await service.StopAsync(Ct);
+        Assert.Equal(["slow", "down", "node"], learnt);
+        Assert.Equal(1, mostInFlight);
+        guesses.Verify(g => g.Drop(ManagerHarness.IdOf("slow")), Times.Once);
+        guesses.Verify(g => g.Drop(ManagerHarness.IdOf("stopped")), Times.Once);
+        guesses.Verify(g => g.Drop(ManagerHarness.IdOf("gone")), Times.Never);
+        manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("gone")), Times.Once);
+        manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("stopped")), Times.Never);
+    }
+
     private static async Task PollAsync(Func<bool> condition)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);

@@ -36,6 +36,9 @@ internal static partial class Log
     [LoggerMessage(99, LogLevel.Debug, "Container {Container} is no longer the running container {GuessedId} it was when last asked: its terminal starts on the engine's answer (a ttyd started on the guess is stopped before it ran anything).")]
     public static partial void ContainerGuessWrong(ILogger logger, string container, string guessedId);
 
+    [LoggerMessage(100, LogLevel.Debug, "Container {Container} was reported started or renamed, and the engine did not answer about it ({Reason}); its first create asks as usual.")]
+    public static partial void GuessNotLearnt(ILogger logger, string container, string reason);
+
     [LoggerMessage(98, LogLevel.Information, "Stopping process {ProcessId} of container {Container}'s stopped session, which appeared after the stop's first look.")]
     public static partial void LateProcessStopping(ILogger logger, string container, int processId);
 

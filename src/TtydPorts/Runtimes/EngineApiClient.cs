@@ -34,10 +34,10 @@ internal sealed class EngineApiClient : IDisposable
 
     public EngineEndpoint Endpoint { get; }
 
-    private int _removalWatches;
+    private int _eventWatches;
 
-    /// <summary>How many removal watches the engine has accepted (a test waits for one before it removes a container).</summary>
-    internal int RemovalWatches => Volatile.Read(ref _removalWatches);
+    /// <summary>How many event watches the engine has accepted (a test waits for one before it changes a container).</summary>
+    internal int EventWatches => Volatile.Read(ref _eventWatches);
     private int _disposed;
 
     private HttpClient Http => _clients.Value.Calls;
@@ -105,11 +105,27 @@ internal sealed class EngineApiClient : IDisposable
     /// <summary>Containers as the engine destroys them, until cancelled.</summary>
     public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
+        await foreach (var e in WatchEventsAsync(changes: false, cancellationToken).ConfigureAwait(false))
+        {
+            yield return new ContainerInfo { Id = e.Id, Name = e.Name, State = "destroyed", Labels = new Dictionary<string, string>() };
+        }
+    }
 
-        // Docker says "destroy" when a container is removed; Podman's compatible service says "remove".
-        var filters = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\"]}");
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={filters}");
+    // Docker says "destroy" when a container is removed; Podman's compatible service says "remove". Podman 4 filters on
+    // its own name for a death ("died") and reports it as "die"; Docker ignores names it does not know. A rename is
+    // reported by id and the new name (Podman does not give the old one).
+    private static readonly string RemovalFilter = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\"]}");
+    private static readonly string ChangeFilter = Uri.EscapeDataString(
+        "{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\",\"start\",\"unpause\",\"rename\",\"die\",\"died\",\"stop\",\"pause\"]}");
+
+    /// <summary>
+    /// What the engine reports about its containers until cancelled: removals only, or (<paramref name="changes"/>) also
+    /// starts, renames, stops and pauses, each as the kind of change, the id and the container's name at that moment.
+    /// </summary>
+    public async IAsyncEnumerable<ContainerEvent> WatchEventsAsync(bool changes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={(changes ? ChangeFilter : RemovalFilter)}");
         HttpResponseMessage response;
         try
         {
@@ -129,7 +145,7 @@ internal sealed class EngineApiClient : IDisposable
                 throw new ContainerEngineException($"{_name} answered {(int)response.StatusCode} to the event stream.");
             }
 
-            Interlocked.Increment(ref _removalWatches);
+            Interlocked.Increment(ref _eventWatches);
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (true)
@@ -149,14 +165,22 @@ internal sealed class EngineApiClient : IDisposable
                     throw new ContainerEngineException($"{_name} closed its event stream.");
                 }
 
-                if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Actor: { Id: { } id, Attributes: { } attributes } }
-                    && attributes.TryGetValue("name", out var name))
+                if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Action: { } action, Actor: { Id: { } id, Attributes: { } attributes } }
+                    && attributes.TryGetValue("name", out var name) && KindOf(action) is { } kind)
                 {
-                    yield return new ContainerInfo { Id = id, Name = name.TrimStart('/'), State = "destroyed", Labels = new Dictionary<string, string>() };
+                    yield return new ContainerEvent(kind, id, name.TrimStart('/'));
                 }
             }
         }
     }
+
+    private static ContainerEventKind? KindOf(string action) => action switch
+    {
+        "destroy" or "remove" => ContainerEventKind.Removed,
+        "start" or "unpause" or "rename" => ContainerEventKind.Running,
+        "die" or "died" or "stop" or "pause" => ContainerEventKind.Stopped,
+        _ => null,
+    };
 
     /// <summary>
     /// Runs <paramref name="command"/> in the container through the engine's exec API (no terminal), as

@@ -13,7 +13,7 @@ namespace TtydPorts;
 /// engine on a Unix socket, terminals are opened by that client through the Engine API instead of the CLI: the engine
 /// creates the process either way, so its confinement is the same; only the program on the host is smaller.
 /// </summary>
-internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource, IDisposable
+internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource, IContainerChangeSource, IDisposable
 {
     // Processes left inside a container get a moment to end on SIGHUP/SIGTERM; interactive shells ignore SIGTERM.
     internal static readonly TimeSpan LeftoverGracePeriod = TimeSpan.FromMilliseconds(500);
@@ -50,6 +50,8 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     public Task<IReadOnlyList<ContainerInfo>> ListContainersAsync(CancellationToken cancellationToken = default) => Api.ListContainersAsync(cancellationToken);
 
     public IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync(CancellationToken cancellationToken) => Api.WatchRemovedContainersAsync(cancellationToken);
+
+    public IAsyncEnumerable<ContainerEvent> WatchChangesAsync(CancellationToken cancellationToken) => Api.WatchEventsAsync(changes: true, cancellationToken);
 
     public ContainerExec CreateExec(ContainerExecRequest request)
     {

@@ -68,7 +68,7 @@ internal sealed class RecentContainers
         }
     }
 
-    /// <summary>Drops every guess for the container with <paramref name="containerId"/> (the engine removed it).</summary>
+    /// <summary>Drops every guess for the container with <paramref name="containerId"/> for good (the engine removed it).</summary>
     public void Forget(string containerId)
     {
         if (_removed.Count >= Capacity)
@@ -77,6 +77,15 @@ internal sealed class RecentContainers
         }
 
         _removed[containerId] = true;
+        Drop(containerId);
+    }
+
+    /// <summary>
+    /// Drops every guess for the container with <paramref name="containerId"/> (it stopped, paused or took another name);
+    /// a later answer may bring it back.
+    /// </summary>
+    public void Drop(string containerId)
+    {
         foreach (var (name, info) in _byName)
         {
             if (string.Equals(info.Id, containerId, StringComparison.Ordinal))

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,7 +9,8 @@ namespace TtydPorts;
 
 /// <summary>
 /// Runs <see cref="ITtydSessionManager.RepairAsync"/> every <see cref="TtydSessionOptions.RepairInterval"/>, and at
-/// once when the container engine reports a container destroyed. Adopts the sessions of an earlier run when it starts.
+/// once when the container engine reports a container destroyed. Keeps the manager's guesses of which container a name
+/// means current from the same event stream (<see cref="IContainerGuesses"/>). Adopts the sessions of an earlier run when it starts.
 /// Stops every session on shutdown only when <see cref="TtydSessionOptions.StopSessionsOnShutdown"/> is set.
 /// </summary>
 internal sealed class TtydRepairService : BackgroundService
@@ -49,7 +52,9 @@ internal sealed class TtydRepairService : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var events = _inventory is IContainerEventSource source ? WatchAsync(source, stoppingToken) : Task.CompletedTask;
+        var changes = _inventory as IContainerChangeSource;
+        var removals = _inventory as IContainerEventSource;
+        var events = changes is not null || removals is not null ? WatchAsync(removals, changes, stoppingToken) : Task.CompletedTask;
         var first = true;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -79,25 +84,45 @@ internal sealed class TtydRepairService : BackgroundService
         await events.ConfigureAwait(false);
     }
 
-    private async Task WatchAsync(IContainerEventSource source, CancellationToken stoppingToken)
+    private async Task WatchAsync(IContainerEventSource? removals, IContainerChangeSource? changes, CancellationToken stoppingToken)
     {
+        // Names reported started or renamed, asked about one at a time off the event loop: a removal must never wait behind
+        // a lab's worth of inspects, and a burst of starts must not become a burst of concurrent calls to the engine.
+        var learn = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        var learning = changes is not null && _manager is IContainerGuesses guesses ? LearnAsync(guesses, learn.Reader, stoppingToken) : Task.CompletedTask;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await foreach (var removed in source.WatchRemovedContainersAsync(stoppingToken).ConfigureAwait(false))
+                var stream = changes is not null ? changes.WatchChangesAsync(stoppingToken)
+                    : Removals(removals!.WatchRemovedContainersAsync(stoppingToken), stoppingToken);
+                await foreach (var change in stream.ConfigureAwait(false))
                 {
-                    // Stale at once, so that no reuse hands the session out while the pass below runs.
-                    _manager.MarkContainerRemoved(removed.Id);
-                    if (_wake.CurrentCount == 0)
+                    switch (change.Kind)
                     {
-                        _wake.Release();
+                        case ContainerEventKind.Removed:
+                            // Stale at once, so that no reuse hands the session out while the pass below runs.
+                            _manager.MarkContainerRemoved(change.Id);
+                            if (_wake.CurrentCount == 0)
+                            {
+                                _wake.Release();
+                            }
+
+                            break;
+                        case ContainerEventKind.Running:
+                            // A rename leaves the old name's guess wrong (Podman does not say the old name): dropped by id.
+                            (_manager as IContainerGuesses)?.Drop(change.Id);
+                            learn.Writer.TryWrite(change.Name);
+                            break;
+                        case ContainerEventKind.Stopped:
+                            (_manager as IContainerGuesses)?.Drop(change.Id);
+                            break;
                     }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                return;
+                break;
             }
             catch (ContainerEngineException e)
             {
@@ -108,9 +133,48 @@ internal sealed class TtydRepairService : BackgroundService
                 }
                 catch (OperationCanceledException)
                 {
-                    return;
+                    break;
                 }
             }
+        }
+
+        learn.Writer.TryComplete();
+        await learning.ConfigureAwait(false);
+    }
+
+    private static async IAsyncEnumerable<ContainerEvent> Removals(IAsyncEnumerable<ContainerInfo> removed, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var container in removed.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            yield return new ContainerEvent(ContainerEventKind.Removed, container.Id, container.Name);
+        }
+    }
+
+    // The engine's answer for each name reported started, kept as the guess for that container's first create. Best
+    // effort: a create asks the engine anyway.
+    private async Task LearnAsync(IContainerGuesses guesses, ChannelReader<string> names, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var name in names.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                if (!SessionIds.IsValidContainerName(name))
+                {
+                    continue; // no terminal can be asked for it
+                }
+
+                try
+                {
+                    await guesses.LearnAsync(name, stoppingToken).ConfigureAwait(false);
+                }
+                catch (ContainerEngineException e)
+                {
+                    Log.GuessNotLearnt(_logger, name, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 

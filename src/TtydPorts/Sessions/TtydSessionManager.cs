@@ -17,7 +17,7 @@ namespace TtydPorts;
 /// creation and stopping for that container only, so concurrent calls for one container start one ttyd while
 /// calls for other containers go on in parallel. The reuse path takes no lock and reads one <c>/proc</c> file.
 /// </summary>
-internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTerminals, IAsyncDisposable, IDisposable
+internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTerminals, IContainerGuesses, IAsyncDisposable, IDisposable
 {
     private readonly IPortAllocator _ports;
     private readonly IProcessSupervisor _supervisor;
@@ -226,12 +226,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private async Task<SessionEntry?> StartAsync(string container, string userId, string? topologyId, TerminalCommand? requested, CancellationToken cancellationToken)
     {
-        // A container seen running under this name before (RecentContainers) gets its ttyd started at once, while the
-        // engine answers (ttyd takes ~5 ms to listen, the answer 0.3-0.7 ms), and keeps it only if the answer confirms
-        // the guess. Only on a socket in the private folder: nobody but the manager can connect to it, so nothing runs its
-        // command before the answer (a TCP ttyd's credential is on its command line, which local users can read). Taken
-        // before the lookup, which records its answer as it comes.
-        var guess = _launch.UseSockets ? _recent.Guess(container) : null;
+        // A container seen running under this name before (RecentContainers: earlier answers, the repair pass's list, the
+        // engine's start events) gets its start prepared while the engine answers, and kept only if the answer confirms the
+        // guess. On a socket in the private folder ttyd itself is started at once (it takes ~5 ms to listen, the answer
+        // 0.3-0.7 ms): nobody but the manager can connect to it, so nothing runs its command before the answer. A TCP
+        // ttyd's credential is on its command line, which local users can read: in direct mode everything up to the spawn
+        // is done on the guess, and the spawn waits for the answer. Taken before the lookup, which records its answer.
+        var guess = _recent.Guess(container);
 
         // The engine's answer is a round trip. Meanwhile this thread prepares what does not depend on the container, read
         // only: nothing is created for a container that may not exist, and whatever is not ready (no folder or key yet, a
@@ -538,9 +539,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             var reachable = false;
             try
             {
+                if (confirmation is { } before && !_launch.UseSockets)
+                {
+                    await ConfirmAsync(before, cancellationToken).ConfigureAwait(false);
+                }
+
                 process = await _supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
                 var session = planned with { Process = process.Value };
-                if (confirmation is { } pending)
+                if (confirmation is { } pending && _launch.UseSockets)
                 {
                     await ConfirmAsync(pending, cancellationToken).ConfigureAwait(false);
                 }
@@ -594,8 +600,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         throw StartFailed(container, _options.MaxStartAttempts, last!);
     }
 
-    // The engine's answer for a ttyd started on a guess, once that ttyd is ready and before anything can run its command
-    // (the shell start, the recorder and the session's route come after): anything but the guessed container, running,
+    // The engine's answer for a start on a guess: in socket mode once ttyd is ready and before anything can run its command
+    // (the shell start, the recorder and the session's route come after), in direct mode before the spawn (nothing to
+    // stop then but the endpoint to release): anything but the guessed container, running,
     // with the same labels, or no answer, refutes the guess (the start on the answer then meets the engine's failure).
     private static async Task ConfirmAsync(Confirmation confirmation, CancellationToken cancellationToken)
     {
@@ -970,6 +977,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         return marked;
     }
+
+    // What the next create on this name would guess (tests).
+    internal ContainerInfo? GuessFor(string container) => _recent.Guess(container);
+
+    /// <inheritdoc />
+    void IContainerGuesses.Drop(string containerId) => _recent.Drop(containerId);
+
+    /// <inheritdoc />
+    Task IContainerGuesses.LearnAsync(string name, CancellationToken cancellationToken) => LookupAsync(name, cancellationToken);
 
     private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
     {
