@@ -49,6 +49,20 @@ public sealed class GuessedContainerTests : IDisposable
         return (manager, answer, starts);
     }
 
+    // Direct mode: the container was seen, its next lookup waits, and a create is under way on the guess, which took a port
+    // (the control for each test's "given back") but spawned nothing.
+    private async Task<(TtydSessionManager Manager, TaskCompletionSource<ContainerInfo?> Answer, Task<TtydSession?> Ensure)> DirectCreateOnGuessAsync(
+        IMeterFactory? meters = null, CancellationToken cancellationToken = default)
+    {
+        _h.Options.ListenMode = TtydListenMode.Tcp;
+        var (manager, answer) = await SeenThenPendingAsync("node", meters);
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, cancellationToken == default ? Ct : cancellationToken).AsTask();
+        Assert.Single(_h.Reserved);
+        Assert.Single(_h.Launches);
+        Assert.False(ensure.IsCompleted);
+        return (manager, answer, ensure);
+    }
+
     private bool IsAlive(int pid)
     {
         lock (_h.Alive)
@@ -291,14 +305,8 @@ public sealed class GuessedContainerTests : IDisposable
     {
         // A TCP ttyd's credential is on its command line, which local users can read: no ttyd before the answer, but its
         // port is taken and its launch built.
-        _h.Options.ListenMode = TtydListenMode.Tcp;
-        var (manager, answer) = await SeenThenPendingAsync("node");
+        var (_, answer, ensure) = await DirectCreateOnGuessAsync();
 
-        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
-
-        Assert.Single(_h.Launches);
-        Assert.Single(_h.Reserved);
-        Assert.False(ensure.IsCompleted);
         answer.SetResult(_h.Info("node"));
         var session = await ensure;
         Assert.Equal(ManagerHarness.IdOf("node"), session!.ContainerId);
@@ -309,11 +317,7 @@ public sealed class GuessedContainerTests : IDisposable
     [Fact]
     public async Task In_direct_mode_a_wrong_guess_spawns_only_the_answers_container_and_gives_its_port_back()
     {
-        _h.Options.ListenMode = TtydListenMode.Tcp;
-        var (manager, answer) = await SeenThenPendingAsync("node");
-        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
-        Assert.Single(_h.Reserved);
-        var guessedPort = _h.Reserved.Single();
+        var (_, answer, ensure) = await DirectCreateOnGuessAsync();
 
         answer.SetResult(ManagerHarness.Container("node", generation: 2));
         var session = await ensure;
@@ -323,16 +327,12 @@ public sealed class GuessedContainerTests : IDisposable
         Assert.DoesNotContain(ManagerHarness.IdOf("node"), _h.Launches[1].Arguments);
         Assert.Equal([session.Port], _h.Reserved);
         Assert.Equal([session.ProcessId], _h.Alive);
-        Assert.NotEqual(guessedPort, session.Port); // the guess's port was released, the answer's start took its own
     }
 
     [Fact]
     public async Task In_direct_mode_a_container_gone_since_it_was_seen_is_not_found_and_nothing_is_spawned_or_reserved()
     {
-        _h.Options.ListenMode = TtydListenMode.Tcp;
-        var (manager, answer) = await SeenThenPendingAsync("node");
-        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
-        Assert.Single(_h.Reserved); // control: the guess took a port
+        var (manager, answer, ensure) = await DirectCreateOnGuessAsync();
 
         answer.SetResult(null);
 
@@ -344,13 +344,33 @@ public sealed class GuessedContainerTests : IDisposable
     }
 
     [Fact]
+    public async Task In_direct_mode_a_create_cancelled_while_the_engine_has_not_answered_spawns_nothing_and_gives_back_the_port_and_the_users_slot()
+    {
+        _h.Options.MaxSessionsPerUser = 1;
+        var meters = _services.GetRequiredService<IMeterFactory>();
+        using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var (manager, answer, ensure) = await DirectCreateOnGuessAsync(meters, cancel.Token);
+        var counted = starts.GetMeasurementSnapshot().Count;
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ensure);
+        Assert.Single(_h.Launches);
+        Assert.Empty(_h.Reserved);
+        Assert.Equal(counted, starts.GetMeasurementSnapshot().Count); // not counted, as a create cancelled without a guess
+        answer.SetResult(_h.Info("node"));
+        Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct)); // her one slot is free
+    }
+
+    [Fact]
     public void A_guess_is_confirmed_only_by_the_same_running_container_with_the_same_labels()
     {
         var recent = new RecentContainers();
         var node = ManagerHarness.Container("node") with { Labels = new Dictionary<string, string> { ["ttydports.command"] = "sh" } };
-        recent.Record("node", node);
-        recent.Record("stopped", ManagerHarness.Container("stopped", state: "exited"));
-        recent.Record("alias", ManagerHarness.Container("node")); // the engine's answer for another name
+        recent.Record("node", node, recent.Now);
+        recent.Record("stopped", ManagerHarness.Container("stopped", state: "exited"), recent.Now);
+        recent.Record("alias", ManagerHarness.Container("node"), recent.Now); // the engine's answer for another name
 
         Assert.Equal(node.Id, recent.Guess("node")!.Id);
         Assert.Null(recent.Guess("stopped"));
@@ -366,12 +386,44 @@ public sealed class GuessedContainerTests : IDisposable
 
         recent.Drop(node.Id); // stopped or renamed: a later answer brings it back
         Assert.Null(recent.Guess("node"));
-        recent.Record("node", node);
+        recent.Record("node", node, recent.Now);
         Assert.NotNull(recent.Guess("node"));
 
         recent.Forget(node.Id); // removed: never again
         Assert.Null(recent.Guess("node"));
-        recent.Record("node", node);
+        recent.Record("node", node, recent.Now);
         Assert.Null(recent.Guess("node"));
+    }
+
+    [Fact]
+    public void An_answer_asked_for_before_a_stop_or_rename_does_not_bring_the_guess_back_and_an_older_list_does_not_drop_a_newer_guess()
+    {
+        var recent = new RecentContainers();
+        var node = ManagerHarness.Container("node");
+        var askedBefore = recent.Now;
+        recent.Drop(node.Id); // the engine reported it stopped while the answer was on its way
+        recent.Record("node", node, askedBefore);
+        Assert.Null(recent.Guess("node"));
+        recent.Record("node", node, recent.Now); // control: an answer asked for after the stop
+        Assert.Equal(node.Id, recent.Guess("node")!.Id);
+
+        // A list asked for before "node" was learnt, which does not show it yet, leaves its guess; a later one drops it.
+        var other = ManagerHarness.Container("other");
+        var listAsked = recent.Now;
+        recent.Drop(node.Id);
+        recent.Record("node", node, recent.Now);
+        recent.RecordAll([other], listAsked);
+        Assert.NotNull(recent.Guess("node"));
+        Assert.NotNull(recent.Guess("other"));
+        recent.RecordAll([other], recent.Now);
+        Assert.Null(recent.Guess("node"));
+
+        // An older "gone" answer does not drop a newer guess either.
+        var goneAsked = recent.Now;
+        recent.Record("other", other, recent.Now);
+        recent.Record("other", null, goneAsked);
+        Assert.NotNull(recent.Guess("other"));
+        recent.Record("other", null, recent.Now);
+        Assert.Null(recent.Guess("other"));
     }
 }

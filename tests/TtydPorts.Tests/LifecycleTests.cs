@@ -318,7 +318,7 @@ public sealed class LifecycleTests : IDisposable
     }
 
     [Fact]
-    public async Task The_repair_service_keeps_the_managers_guesses_current_from_the_engines_events_and_asks_one_name_at_a_time()
+    public async Task The_repair_service_keeps_the_managers_guesses_current_from_the_engines_events_asking_one_name_at_a_time_and_past_any_failure()
     {
         var manager = new Mock<ITtydSessionManager>();
         manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);
@@ -341,10 +341,12 @@ public sealed class LifecycleTests : IDisposable
                 learnt.Add(name);
             }
 
-            if (name == "down")
+            return name switch
             {
-                throw new ContainerEngineException("engine down");
-            }
+                "down" => throw new ContainerEngineException("engine down"),
+                "odd" => throw new InvalidOperationException("an inventory of the host's own failed otherwise"),
+                _ => ManagerHarness.Container(name),
+            };
         });
         var events = System.Threading.Channels.Channel.CreateUnbounded<ContainerEvent>();
         var inventory = new Mock<IContainerInventory>();
@@ -356,6 +358,7 @@ public sealed class LifecycleTests : IDisposable
 
         await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("slow"), "slow"), Ct);
         await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("down"), "down"), Ct);
+        await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("odd"), "odd"), Ct);
         await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Running, ManagerHarness.IdOf("x"), "bad name;"), Ct);
         await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Stopped, ManagerHarness.IdOf("stopped"), "stopped"), Ct);
         await events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Removed, ManagerHarness.IdOf("gone"), "gone"), Ct);
@@ -367,11 +370,15 @@ public sealed class LifecycleTests : IDisposable
         slow.SetResult();
 
         // Then each started name in turn, the engine's failure on one not ending the others; an invalid name is not asked.
-        await PollAsync(() => { lock (learnt) { return learnt.Count == 3; } });
+        await PollAsync(() => { lock (learnt) { return learnt.Count == 4; } });
         await service.StopAsync(Ct);
-        Assert.Equal(["slow", "down", "node"], learnt);
+        Assert.Equal(["slow", "down", "odd", "node"], learnt);
         Assert.Equal(1, mostInFlight);
-        guesses.Verify(g => g.Drop(ManagerHarness.IdOf("slow")), Times.Once);
+        foreach (var started in new[] { "slow", "down", "odd", "node", "x" })
+        {
+            guesses.Verify(g => g.Drop(ManagerHarness.IdOf(started)), Times.Once); // a rename's old name: dropped by id
+        }
+
         guesses.Verify(g => g.Drop(ManagerHarness.IdOf("stopped")), Times.Once);
         guesses.Verify(g => g.Drop(ManagerHarness.IdOf("gone")), Times.Never);
         manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("gone")), Times.Once);

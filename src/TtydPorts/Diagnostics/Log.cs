@@ -33,11 +33,17 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Stopping {Count} process(es) an earlier run left for {Sessions} session(s) whose ttyd is gone: tmux servers with their exec clients, observers.")]
     public static partial void LeftoversStopping(ILogger logger, int count, int sessions);
 
-    [LoggerMessage(99, LogLevel.Debug, "Container {Container} is no longer the running container {GuessedId} it was when last asked: its terminal starts on the engine's answer (a ttyd started on the guess is stopped before it ran anything).")]
+    [LoggerMessage(99, LogLevel.Debug, "Container {Container} is no longer the running container {GuessedId} it was when last asked: its terminal starts on the engine's answer (what was prepared or started on the guess is undone before it ran anything).")]
     public static partial void ContainerGuessWrong(ILogger logger, string container, string guessedId);
 
     [LoggerMessage(100, LogLevel.Debug, "Container {Container} was reported started or renamed, and the engine did not answer about it ({Reason}); its first create asks as usual.")]
     public static partial void GuessNotLearnt(ILogger logger, string container, string reason);
+
+    [LoggerMessage(101, LogLevel.Debug, "The engine reports container {Container} ({ContainerId}) {Change}.")]
+    public static partial void ContainerChanged(ILogger logger, string container, string containerId, ContainerEventKind change);
+
+    [LoggerMessage(102, LogLevel.Debug, "Asked on its event, the engine answers that container {Container} is {Answer}; a running one is the guess for its next create.")]
+    public static partial void GuessLearnt(ILogger logger, string container, string answer);
 
     [LoggerMessage(98, LogLevel.Information, "Stopping process {ProcessId} of container {Container}'s stopped session, which appeared after the stop's first look.")]
     public static partial void LateProcessStopping(ILogger logger, string container, int processId);

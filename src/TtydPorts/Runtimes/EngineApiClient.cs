@@ -165,12 +165,27 @@ internal sealed class EngineApiClient : IDisposable
                     throw new ContainerEngineException($"{_name} closed its event stream.");
                 }
 
-                if (line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Action: { } action, Actor: { Id: { } id, Attributes: { } attributes } }
-                    && attributes.TryGetValue("name", out var name) && KindOf(action) is { } kind)
+                if (Parse(line) is { } change)
                 {
-                    yield return new ContainerEvent(kind, id, name.TrimStart('/'));
+                    yield return change;
                 }
             }
+        }
+    }
+
+    // One line of the stream; a line that is not an event we follow (or not JSON at all) is skipped, not the stream's end.
+    private static ContainerEvent? Parse(string line)
+    {
+        try
+        {
+            return line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Action: { } action, Actor: { Id: { } id, Attributes: { } attributes } }
+                && attributes.TryGetValue("name", out var name) && KindOf(action) is { } kind
+                ? new ContainerEvent(kind, id, name.TrimStart('/'))
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

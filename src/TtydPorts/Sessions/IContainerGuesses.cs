@@ -10,7 +10,7 @@ internal interface IContainerGuesses
     /// <summary>The container <paramref name="containerId"/> stopped, paused or took another name: no guess names it.</summary>
     void Drop(string containerId);
 
-    /// <summary>Asks the engine about <paramref name="name"/> and keeps its answer as that name's guess.</summary>
+    /// <summary>Asks the engine about <paramref name="name"/>, keeps its answer as that name's guess, and returns it.</summary>
     /// <exception cref="ContainerEngineException">The engine did not answer.</exception>
-    Task LearnAsync(string name, CancellationToken cancellationToken);
+    Task<ContainerInfo?> LearnAsync(string name, CancellationToken cancellationToken);
 }

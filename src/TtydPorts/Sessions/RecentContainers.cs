@@ -4,32 +4,47 @@ using System.Collections.Frozen;
 namespace TtydPorts;
 
 /// <summary>
-/// The engine's latest answer for each container name the manager asked about, kept as a guess and never as an answer:
-/// a create with a guess starts ttyd for that container while the engine is asked again, and keeps the terminal only
-/// when the engine's answer names the same running container (<see cref="Confirms"/>). Only in socket mode: until then
-/// nobody can make ttyd run its command (its socket is in the private folder), so a wrong guess costs a ttyd that is
-/// stopped, never a shell in the wrong container.
+/// The engine's latest answer for each container name (the manager's lookups, the repair pass's listing, and names the
+/// engine's events report started), kept as a guess and never as an answer: a create with a guess prepares its start for
+/// that container while the engine is asked again, and keeps it only when the engine's answer names the same running
+/// container (<see cref="Confirms"/>). In socket mode ttyd itself is started on the guess: until the answer nobody can
+/// make it run its command (its socket is in the private folder), so a wrong guess costs a ttyd that is stopped, never a
+/// shell in the wrong container.
 /// </summary>
 internal sealed class RecentContainers
 {
     // A guess only saves time; past this many names the oldest answers are not worth a structure that ages them.
     private const int Capacity = 16384;
 
-    private readonly ConcurrentDictionary<string, ContainerInfo> _byName = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Entry> _byName = new(StringComparer.Ordinal);
 
-    // Ids the engine reported removed: an answer or a list taken before the removal, recorded after it, must not bring the
-    // guess back (ids are never reused, so this only grows; bounded like the guesses).
-    private readonly ConcurrentDictionary<string, bool> _removed = new(StringComparer.Ordinal);
+    // When each id was last dropped (stopped, paused, renamed) on this clock, or long.MaxValue once removed: an answer or a
+    // list asked for before that, recorded after it, must not bring the guess back (bounded like the guesses).
+    private readonly ConcurrentDictionary<string, long> _droppedAt = new(StringComparer.Ordinal);
+    private long _clock;
+
+    private sealed record Entry(ContainerInfo Info, long At);
+
+    /// <summary>A moment on this clock: read it before asking the engine, and pass it with the answer.</summary>
+    public long Now => Interlocked.Increment(ref _clock);
 
     /// <summary>The running container last seen under <paramref name="name"/>, or null.</summary>
-    public ContainerInfo? Guess(string name) => _byName.TryGetValue(name, out var info) ? info : null;
+    public ContainerInfo? Guess(string name) => _byName.TryGetValue(name, out var entry) ? entry.Info : null;
 
-    /// <summary>Records the engine's answer for <paramref name="name"/>: a running container with a valid id, else nothing.</summary>
-    public void Record(string name, ContainerInfo? info)
+    /// <summary>
+    /// Records the engine's answer for <paramref name="name"/>, asked for at <paramref name="asked"/>: a running container
+    /// with a valid id becomes the guess, unless its id was dropped since; anything else drops the name's guess, unless a
+    /// newer answer is there.
+    /// </summary>
+    public void Record(string name, ContainerInfo? info, long asked)
     {
-        if (info is { IsRunning: true } && string.Equals(info.Name, name, StringComparison.Ordinal) && SessionIds.IsValidContainerId(info.Id)
-            && !_removed.ContainsKey(info.Id))
+        if (info is { IsRunning: true } && string.Equals(info.Name, name, StringComparison.Ordinal) && SessionIds.IsValidContainerId(info.Id))
         {
+            if (DroppedSince(info.Id, asked))
+            {
+                return;
+            }
+
             // Count takes every lock of the dictionary: asked only for a name not there yet.
             if (!_byName.ContainsKey(name) && _byName.Count >= Capacity)
             {
@@ -38,24 +53,32 @@ internal sealed class RecentContainers
 
             // A copy of the labels: an inventory of the host's own might change its dictionary after answering, and the
             // answer that must confirm this guess is compared with what the command was chosen from.
-            _byName[name] = info with { Labels = new Dictionary<string, string>(info.Labels ?? FrozenDictionary<string, string>.Empty, StringComparer.Ordinal) };
+            var entry = new Entry(info with { Labels = new Dictionary<string, string>(info.Labels ?? FrozenDictionary<string, string>.Empty, StringComparer.Ordinal) }, Now);
+            _byName[name] = entry;
+
+            // A drop between the check above and the store: either its scan sees the entry, or this check sees the drop.
+            if (DroppedSince(info.Id, asked))
+            {
+                _byName.TryRemove(KeyValuePair.Create(name, entry));
+            }
         }
         else
         {
-            _byName.TryRemove(name, out _);
+            RemoveIfOlder(name, asked);
         }
     }
 
     /// <summary>
-    /// Records a list of the engine's containers (the repair pass's, at start and then periodically), so that a container's
-    /// first create has a guess too; names the list does not show as running are dropped.
+    /// Records a list of the engine's containers asked for at <paramref name="asked"/> (the repair pass's, at start and
+    /// then periodically), so that a container's first create has a guess too; names the list does not show as running
+    /// are dropped, unless recorded since.
     /// </summary>
-    public void RecordAll(IReadOnlyList<ContainerInfo> containers)
+    public void RecordAll(IReadOnlyList<ContainerInfo> containers, long asked)
     {
         var listed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var container in containers)
         {
-            Record(container.Name, container);
+            Record(container.Name, container, asked);
             listed.Add(container.Name);
         }
 
@@ -63,35 +86,44 @@ internal sealed class RecentContainers
         {
             if (!listed.Contains(name))
             {
-                _byName.TryRemove(name, out _);
+                RemoveIfOlder(name, asked);
             }
         }
     }
 
     /// <summary>Drops every guess for the container with <paramref name="containerId"/> for good (the engine removed it).</summary>
-    public void Forget(string containerId)
-    {
-        if (_removed.Count >= Capacity)
-        {
-            _removed.Clear();
-        }
-
-        _removed[containerId] = true;
-        Drop(containerId);
-    }
+    public void Forget(string containerId) => Drop(containerId, long.MaxValue);
 
     /// <summary>
     /// Drops every guess for the container with <paramref name="containerId"/> (it stopped, paused or took another name);
-    /// a later answer may bring it back.
+    /// only an answer asked for after this brings it back.
     /// </summary>
-    public void Drop(string containerId)
+    public void Drop(string containerId) => Drop(containerId, Now);
+
+    private void Drop(string containerId, long at)
     {
-        foreach (var (name, info) in _byName)
+        if (!_droppedAt.ContainsKey(containerId) && _droppedAt.Count >= Capacity)
         {
-            if (string.Equals(info.Id, containerId, StringComparison.Ordinal))
+            _droppedAt.Clear();
+        }
+
+        _droppedAt.AddOrUpdate(containerId, at, (_, earlier) => Math.Max(earlier, at));
+        foreach (var (name, entry) in _byName)
+        {
+            if (string.Equals(entry.Info.Id, containerId, StringComparison.Ordinal))
             {
-                _byName.TryRemove(KeyValuePair.Create(name, info));
+                _byName.TryRemove(KeyValuePair.Create(name, entry));
             }
+        }
+    }
+
+    private bool DroppedSince(string containerId, long asked) => _droppedAt.TryGetValue(containerId, out var dropped) && dropped > asked;
+
+    private void RemoveIfOlder(string name, long asked)
+    {
+        if (_byName.TryGetValue(name, out var entry) && entry.At < asked)
+        {
+            _byName.TryRemove(KeyValuePair.Create(name, entry));
         }
     }
 

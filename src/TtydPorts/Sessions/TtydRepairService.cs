@@ -16,6 +16,7 @@ namespace TtydPorts;
 internal sealed class TtydRepairService : BackgroundService
 {
     private static readonly TimeSpan EventRetry = TimeSpan.FromSeconds(5);
+    private const int LearnBacklog = 1024;
     private readonly ITtydSessionManager _manager;
     private readonly IContainerInventory _inventory;
     private readonly TtydSessionOptions _options;
@@ -87,9 +88,24 @@ internal sealed class TtydRepairService : BackgroundService
     private async Task WatchAsync(IContainerEventSource? removals, IContainerChangeSource? changes, CancellationToken stoppingToken)
     {
         // Names reported started or renamed, asked about one at a time off the event loop: a removal must never wait behind
-        // a lab's worth of inspects, and a burst of starts must not become a burst of concurrent calls to the engine.
-        var learn = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
-        var learning = changes is not null && _manager is IContainerGuesses guesses ? LearnAsync(guesses, learn.Reader, stoppingToken) : Task.CompletedTask;
+        // a lab's worth of inspects, and a burst of starts must not become a burst of concurrent calls to the engine. An
+        // engine that reports faster than it answers loses the oldest names: a guess only saves time.
+        var learn = Channel.CreateBounded<string>(new BoundedChannelOptions(LearnBacklog) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
+        var guesses = changes is not null ? _manager as IContainerGuesses : null;
+        var learning = guesses is not null ? LearnAsync(guesses, learn.Reader, stoppingToken) : Task.CompletedTask;
+        try
+        {
+            await FollowAsync(removals, changes, guesses, learn.Writer, stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            learn.Writer.TryComplete();
+            await learning.ConfigureAwait(false);
+        }
+    }
+
+    private async Task FollowAsync(IContainerEventSource? removals, IContainerChangeSource? changes, IContainerGuesses? guesses, ChannelWriter<string> learn, CancellationToken stoppingToken)
+    {
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -98,6 +114,11 @@ internal sealed class TtydRepairService : BackgroundService
                     : Removals(removals!.WatchRemovedContainersAsync(stoppingToken), stoppingToken);
                 await foreach (var change in stream.ConfigureAwait(false))
                 {
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        Log.ContainerChanged(_logger, change.Name, change.Id, change.Kind);
+                    }
+
                     switch (change.Kind)
                     {
                         case ContainerEventKind.Removed:
@@ -111,11 +132,11 @@ internal sealed class TtydRepairService : BackgroundService
                             break;
                         case ContainerEventKind.Running:
                             // A rename leaves the old name's guess wrong (Podman does not say the old name): dropped by id.
-                            (_manager as IContainerGuesses)?.Drop(change.Id);
-                            learn.Writer.TryWrite(change.Name);
+                            guesses?.Drop(change.Id);
+                            learn.TryWrite(change.Name);
                             break;
                         case ContainerEventKind.Stopped:
-                            (_manager as IContainerGuesses)?.Drop(change.Id);
+                            guesses?.Drop(change.Id);
                             break;
                     }
                 }
@@ -137,9 +158,6 @@ internal sealed class TtydRepairService : BackgroundService
                 }
             }
         }
-
-        learn.Writer.TryComplete();
-        await learning.ConfigureAwait(false);
     }
 
     private static async IAsyncEnumerable<ContainerEvent> Removals(IAsyncEnumerable<ContainerInfo> removed, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -165,9 +183,19 @@ internal sealed class TtydRepairService : BackgroundService
 
                 try
                 {
-                    await guesses.LearnAsync(name, stoppingToken).ConfigureAwait(false);
+                    var answer = await guesses.LearnAsync(name, stoppingToken).ConfigureAwait(false);
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        Log.GuessLearnt(_logger, name, answer is null ? "gone" : $"{answer.Id} ({answer.State})");
+                    }
                 }
-                catch (ContainerEngineException e)
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // Best effort: whatever one name meets, the next names are still asked about.
+                catch (Exception e)
+#pragma warning restore CA1031
                 {
                     Log.GuessNotLearnt(_logger, name, e.Message);
                 }

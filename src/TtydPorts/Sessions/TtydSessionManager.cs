@@ -235,8 +235,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         var guess = _recent.Guess(container);
 
         // The engine's answer is a round trip. Meanwhile this thread prepares what does not depend on the container, read
-        // only: nothing is created for a container that may not exist, and whatever is not ready (no folder or key yet, a
-        // folder that fails its check) is done after the answer exactly as before.
+        // only: without a guess nothing is created for a container that may not exist, and whatever is not ready (no
+        // folder or key yet, a folder that fails its check) is done after the answer exactly as before. (A start on a
+        // guess may create the instance's key and check the recordings folder before the answer: per instance, not per
+        // container.)
         var lookup = LookupAsync(container, cancellationToken);
         var answered = lookup.IsCompleted;
         var early = answered ? default : Prepare();
@@ -339,8 +341,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     // The engine's answer for a name, remembered as the next create's guess.
     private async Task<ContainerInfo?> LookupAsync(string container, CancellationToken cancellationToken)
     {
+        var asked = _recent.Now;
         var info = await _runtime.GetContainerAsync(container, cancellationToken).ConfigureAwait(false);
-        _recent.Record(container, info);
+        _recent.Record(container, info, asked);
         return info;
     }
 
@@ -439,6 +442,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         {
             _limits.Release(userId);
             return (false, null);
+        }
+        catch (OperationCanceledException) when (guess is not null && !lookup.IsCompleted)
+        {
+            // The caller gave up while the engine had not answered: not counted, as a create without a guess is not.
+            _limits.Release(userId);
+            throw;
         }
         catch (Exception e)
         {
@@ -985,13 +994,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     void IContainerGuesses.Drop(string containerId) => _recent.Drop(containerId);
 
     /// <inheritdoc />
-    Task IContainerGuesses.LearnAsync(string name, CancellationToken cancellationToken) => LookupAsync(name, cancellationToken);
+    Task<ContainerInfo?> IContainerGuesses.LearnAsync(string name, CancellationToken cancellationToken) => LookupAsync(name, cancellationToken);
 
     private async Task<Dictionary<string, string>> ListContainerIdsAsync(CancellationToken cancellationToken)
     {
         var idsByName = new Dictionary<string, string>(StringComparer.Ordinal);
+        var asked = _recent.Now;
         var containers = await _runtime.ListContainersAsync(cancellationToken).ConfigureAwait(false);
-        _recent.RecordAll(containers);
+        _recent.RecordAll(containers, asked);
         foreach (var container in containers)
         {
             idsByName[container.Name] = container.Id;
