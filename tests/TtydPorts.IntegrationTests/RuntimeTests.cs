@@ -206,6 +206,9 @@ public sealed class RuntimeTests
         using var host = builder.Build();
         await host.StartAsync(Ct);
         var manager = (TtydSessionManager)host.Services.GetRequiredService<ITtydSessionManager>();
+
+        // Polled together with the state it explains: the line is written just after the guess is recorded.
+        bool Logged(string line) => logs.Text.Contains(line, StringComparison.Ordinal);
         try
         {
             var runtime = (EngineRuntime)host.Services.GetRequiredService<IContainerRuntime>();
@@ -219,19 +222,16 @@ public sealed class RuntimeTests
 
             // Started after the host's first pass, never asked for: its start event alone gives its first create a guess
             // (a removal elsewhere on the engine wakes a pass, which would list it too: the log says who asked).
-            await Poll.UntilAsync(() => manager.GuessFor(node)?.Id == id, Poll.Within(15));
-            Assert.Contains($"the engine answers that container {node} is {id} (running)", logs.Text, StringComparison.Ordinal);
+            await Poll.UntilAsync(() => manager.GuessFor(node)?.Id == id && Logged($"the engine answers that container {node} is {id} (running)"), Poll.Within(15));
 
             var renamed = lab.NextName();
             engine.Cli("rename", node, renamed);
             lab.Track(renamed);
-            await Poll.UntilAsync(() => manager.GuessFor(node) is null && manager.GuessFor(renamed)?.Id == id, Poll.Within(15));
-
-            Assert.Contains($"the engine answers that container {renamed} is {id} (running)", logs.Text, StringComparison.Ordinal);
+            await Poll.UntilAsync(() => manager.GuessFor(node) is null && manager.GuessFor(renamed)?.Id == id
+                && Logged($"the engine answers that container {renamed} is {id} (running)"), Poll.Within(15));
 
             engine.Cli("stop", "-t", "0", renamed);
-            await Poll.UntilAsync(() => manager.GuessFor(renamed) is null, Poll.Within(15));
-            Assert.Contains($"container {renamed} ({id}) Stopped", logs.Text, StringComparison.Ordinal);
+            await Poll.UntilAsync(() => manager.GuessFor(renamed) is null && Logged($"container {renamed} ({id}) Stopped"), Poll.Within(15));
             engine.Cli("start", renamed);
             await Poll.UntilAsync(() => manager.GuessFor(renamed)?.Id == id, Poll.Within(15));
 

@@ -108,7 +108,9 @@ public sealed record Engine
 
         if (IsPodman)
         {
-            Run(["rm", "-f", "-t", "0", .. all]); // podman's default stop timeout is 10 s per running container; these are throw-away
+            // -t 0: podman's default stop timeout is 10 s per running container; these are throw-away. -i: podman 4.3 given
+            // a name it does not know (a container a test removed or renamed) removes none of the others and exits 0.
+            Run(["rm", "-f", "-i", "-t", "0", .. all]);
             return;
         }
 

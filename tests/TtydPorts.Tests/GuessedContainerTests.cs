@@ -52,11 +52,11 @@ public sealed class GuessedContainerTests : IDisposable
     // Direct mode: the container was seen, its next lookup waits, and a create is under way on the guess, which took a port
     // (the control for each test's "given back") but spawned nothing.
     private async Task<(TtydSessionManager Manager, TaskCompletionSource<ContainerInfo?> Answer, Task<TtydSession?> Ensure)> DirectCreateOnGuessAsync(
-        IMeterFactory? meters = null, CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken, IMeterFactory? meters = null)
     {
         _h.Options.ListenMode = TtydListenMode.Tcp;
         var (manager, answer) = await SeenThenPendingAsync("node", meters);
-        var ensure = manager.EnsureSessionAsync("node", "alice", null, cancellationToken == default ? Ct : cancellationToken).AsTask();
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, cancellationToken).AsTask();
         Assert.Single(_h.Reserved);
         Assert.Single(_h.Launches);
         Assert.False(ensure.IsCompleted);
@@ -305,7 +305,7 @@ public sealed class GuessedContainerTests : IDisposable
     {
         // A TCP ttyd's credential is on its command line, which local users can read: no ttyd before the answer, but its
         // port is taken and its launch built.
-        var (_, answer, ensure) = await DirectCreateOnGuessAsync();
+        var (_, answer, ensure) = await DirectCreateOnGuessAsync(Ct);
 
         answer.SetResult(_h.Info("node"));
         var session = await ensure;
@@ -317,7 +317,7 @@ public sealed class GuessedContainerTests : IDisposable
     [Fact]
     public async Task In_direct_mode_a_wrong_guess_spawns_only_the_answers_container_and_gives_its_port_back()
     {
-        var (_, answer, ensure) = await DirectCreateOnGuessAsync();
+        var (_, answer, ensure) = await DirectCreateOnGuessAsync(Ct);
 
         answer.SetResult(ManagerHarness.Container("node", generation: 2));
         var session = await ensure;
@@ -332,7 +332,7 @@ public sealed class GuessedContainerTests : IDisposable
     [Fact]
     public async Task In_direct_mode_a_container_gone_since_it_was_seen_is_not_found_and_nothing_is_spawned_or_reserved()
     {
-        var (manager, answer, ensure) = await DirectCreateOnGuessAsync();
+        var (manager, answer, ensure) = await DirectCreateOnGuessAsync(Ct);
 
         answer.SetResult(null);
 
@@ -350,7 +350,7 @@ public sealed class GuessedContainerTests : IDisposable
         var meters = _services.GetRequiredService<IMeterFactory>();
         using var starts = new MetricCollector<long>(meters, "TtydPorts", "ttydports.session.starts");
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var (manager, answer, ensure) = await DirectCreateOnGuessAsync(meters, cancel.Token);
+        var (manager, answer, ensure) = await DirectCreateOnGuessAsync(cancel.Token, meters);
         var counted = starts.GetMeasurementSnapshot().Count;
 
         await cancel.CancelAsync();
