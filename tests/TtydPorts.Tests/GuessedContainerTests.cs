@@ -285,11 +285,15 @@ public sealed class GuessedContainerTests : IDisposable
         _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(lookup.Task);
         var first = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
 
-        // Removed while the engine's (older) answer is on its way: that answer must not bring the guess back.
+        // Removed while the engine's (older) answer is on its way: that answer must not bring the guess back, and the create
+        // it answered is "not found", leaving nothing (the removal could not mark a session that was in no slot yet).
         manager.MarkContainerRemoved(ManagerHarness.IdOf("node"));
         lookup.SetResult(_h.Info("node"));
-        await first;
-        await manager.DeleteNodeAsync("node", Ct);
+        var error = await Assert.ThrowsAsync<ContainerNotFoundException>(() => first);
+        Assert.Contains("removed", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_h.Alive);
+        Assert.Empty(_h.Reserved);
+        Assert.Empty(manager.GetStatus().Containers);
         _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(answer.Task);
         var launches = _h.Launches.Count;
 
@@ -361,6 +365,28 @@ public sealed class GuessedContainerTests : IDisposable
         Assert.Equal(counted, starts.GetMeasurementSnapshot().Count); // not counted, as a create cancelled without a guess
         answer.SetResult(_h.Info("node"));
         Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct)); // her one slot is free
+    }
+
+    [Fact]
+    public async Task A_first_create_whose_container_is_reported_removed_before_it_ends_is_not_found_and_leaves_nothing()
+    {
+        _h.Options.ListenMode = TtydListenMode.Tcp;
+        var manager = _h.Create();
+        var lookup = new TaskCompletionSource<ContainerInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _h.Runtime.Setup(i => i.GetContainerAsync("node", It.IsAny<CancellationToken>())).Returns(lookup.Task);
+        var ensure = manager.EnsureSessionAsync("node", "alice", null, Ct).AsTask();
+
+        manager.MarkContainerRemoved(ManagerHarness.IdOf("node")); // no session in a slot yet: nothing to mark
+        lookup.SetResult(_h.Info("node")); // the answer was on its way before the removal
+
+        await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
+        Assert.Single(_h.Launches); // started on that answer, then stopped
+        Assert.Empty(_h.Alive);
+        Assert.Empty(_h.Reserved);
+        Assert.Empty(manager.GetStatus().Containers);
+
+        // Control: another container's create in the same manager is handed out.
+        Assert.NotNull(await manager.EnsureSessionAsync("other", "alice", null, Ct));
     }
 
     [Fact]

@@ -157,7 +157,7 @@ public sealed class LifecycleTests : IDisposable
         var old = await manager.EnsureSessionAsync("node", "alice", null, Ct);
         var other = await manager.EnsureSessionAsync("other", "alice", null, Ct);
 
-        Assert.False(manager.MarkContainerRemoved(ManagerHarness.IdOf("node", 2))); // another id: nothing marked
+        Assert.False(manager.MarkContainerRemoved(ManagerHarness.IdOf("node", 3))); // another id: nothing marked
         Assert.Same(old, await manager.EnsureSessionAsync("node", "alice", null, Ct));
         Assert.True(manager.MarkContainerRemoved(ManagerHarness.IdOf("node")));
 

@@ -71,7 +71,9 @@ public interface ITtydSessionManager
     /// <summary>
     /// Tells the manager that the engine removed the container with this id (the repair service calls it on the
     /// engine's destroy events). The session bound to it is never handed out again, and the next repair pass (or
-    /// <see cref="EnsureSessionAsync(string, string, string?, CancellationToken)"/> for its name) stops it. Cheap: changes no process.
+    /// <see cref="EnsureSessionAsync(string, string, string?, CancellationToken)"/> for its name) stops it; a create under
+    /// way for that container ends in <see cref="ContainerNotFoundException"/>, as does any later one the engine would
+    /// answer with that id (engines never reuse an id). Cheap: changes no process.
     /// </summary>
     /// <returns>Whether a session was bound to that container.</returns>
     bool MarkContainerRemoved(string containerId);

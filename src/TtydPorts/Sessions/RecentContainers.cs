@@ -117,6 +117,9 @@ internal sealed class RecentContainers
         }
     }
 
+    /// <summary>Whether the engine reported the container with <paramref name="containerId"/> removed.</summary>
+    public bool WasRemoved(string containerId) => _droppedAt.TryGetValue(containerId, out var dropped) && dropped == long.MaxValue;
+
     private bool DroppedSince(string containerId, long asked) => _droppedAt.TryGetValue(containerId, out var dropped) && dropped > asked;
 
     private void RemoveIfOlder(string name, long asked)

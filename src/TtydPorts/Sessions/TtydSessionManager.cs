@@ -209,6 +209,18 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 }
 
                 slot.Current = await StartAsync(container, userId, topologyId, command, cancellationToken).ConfigureAwait(false);
+
+                // The engine may have reported the container removed while this create ran, after its answer: the removal's
+                // scan of the slots cannot have seen a session not in one yet. In the slot first, then asked: either the
+                // scan sees the session, or this sees the removal.
+                Interlocked.MemoryBarrier();
+                if (slot.Current is { Session.ContainerId: { } id } created && _recent.WasRemoved(id))
+                {
+                    await StopEntryAsync(created, StopReason.Orphan).ConfigureAwait(false);
+                    slot.Current = null;
+                    throw new ContainerNotFoundException(container, "removed");
+                }
+
                 TtydPortsActivities.Created(activity, slot.Current is null ? "refused" : "created", slot.Current?.Session);
                 return slot.Current?.Session;
             }
