@@ -741,6 +741,15 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
 
             entry.Observer = null;
+
+            // The watch attaches to the owner's shell and ends at once when there is none yet: a watcher who comes right
+            // after the session was created waits for the shell started with it (bounded by StartTimeout; its failure is
+            // logged by the start, and the watch then ends as it would have).
+            if (entry.ShellStart is { IsCompleted: false } shellStart)
+            {
+                await shellStart.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             if (Native.ResolveExecutable(_options.TmuxPath) is not { } tmux)
             {
                 entry.ObserverFailedAt = _time.GetTimestamp();
