@@ -265,6 +265,35 @@ public sealed class PersistentShellTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task A_watcher_who_comes_right_after_the_session_was_created_waits_for_the_shell_started_with_it()
+    {
+        var container = lab.StartContainer();
+
+        // A tmux whose new-session takes a second: the shell started with the session is not there yet when the watcher
+        // comes, and the watch (a read-only attach) would end at once without it.
+        var folder = Directory.CreateTempSubdirectory("ttydports-slow-tmux-");
+        try
+        {
+            var slowTmux = Path.Combine(folder.FullName, "tmux");
+            File.WriteAllText(slowTmux, $"#!/bin/sh\ncase \" $* \" in *\" new-session \"*) sleep 1 ;; esac\nexec {Native.ResolveExecutable("tmux")} \"$@\"\n");
+            File.SetUnixFileMode(slowTmux, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await using var sut = new ManagerUnderTest(18480, 18484, o => (o.ListenMode, o.BasePath, o.TmuxPath) = (TtydListenMode.UnixSocket, "/terminals", slowTmux));
+            var session = (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+            Assert.Empty(sut.TmuxServers()); // the shell is still starting: what the watcher meets
+
+            var observer = (await ((IObserverTerminals)sut.Manager).EnsureObserverAsync(session, Ct))!;
+
+            await using var watcher = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/watch/ws"), session.Credential, observer.SocketPath, "http://localhost", Ct);
+            await watcher.WaitForAsync("#", Poll.Within(30));
+            Assert.Single(sut.TmuxServers());
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_session_whose_ttyd_died_while_no_host_ran_leaves_no_tmux_server_observer_or_file_after_the_next_start()
     {
         var dying = lab.StartContainer();

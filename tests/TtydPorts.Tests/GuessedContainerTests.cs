@@ -289,8 +289,7 @@ public sealed class GuessedContainerTests : IDisposable
         // it answered is "not found", leaving nothing (the removal could not mark a session that was in no slot yet).
         manager.MarkContainerRemoved(ManagerHarness.IdOf("node"));
         lookup.SetResult(_h.Info("node"));
-        var error = await Assert.ThrowsAsync<ContainerNotFoundException>(() => first);
-        Assert.Contains("removed", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ContainerNotFoundException>(() => first);
         Assert.Empty(_h.Alive);
         Assert.Empty(_h.Reserved);
         Assert.Empty(manager.GetStatus().Containers);
@@ -380,7 +379,7 @@ public sealed class GuessedContainerTests : IDisposable
         lookup.SetResult(_h.Info("node")); // the answer was on its way before the removal
 
         await Assert.ThrowsAsync<ContainerNotFoundException>(() => ensure);
-        Assert.Single(_h.Launches); // started on that answer, then stopped
+        Assert.Empty(_h.Launches); // refused on that answer before anything started
         Assert.Empty(_h.Alive);
         Assert.Empty(_h.Reserved);
         Assert.Empty(manager.GetStatus().Containers);

@@ -155,7 +155,18 @@ internal sealed class TtydTerminalForwarder : IDisposable
         var (socketPath, processId) = (session.SocketPath, session.ProcessId);
         if (watch)
         {
-            if (await ((IObserverTerminals)_manager).EnsureObserverAsync(session, context.RequestAborted) is not { } observer)
+            ObserverTerminal? observer;
+            try
+            {
+                // May wait for the owner's shell, started with the session moments ago.
+                observer = await ((IObserverTerminals)_manager).EnsureObserverAsync(session, context.RequestAborted);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                return; // the watcher left
+            }
+
+            if (observer is null)
             {
                 Log.TerminalRejected(_logger, context.Request.Method, container, "no observer terminal");
                 context.Response.StatusCode = StatusCodes.Status404NotFound;

@@ -73,7 +73,8 @@ public interface ITtydSessionManager
     /// engine's destroy events). The session bound to it is never handed out again, and the next repair pass (or
     /// <see cref="EnsureSessionAsync(string, string, string?, CancellationToken)"/> for its name) stops it; a create under
     /// way for that container ends in <see cref="ContainerNotFoundException"/>, as does any later one the engine would
-    /// answer with that id (engines never reuse an id). Cheap: changes no process.
+    /// answer with that id (engines never reuse an id), before anything starts. Cheap: changes no process. Call it only
+    /// for a removal the engine reported: a live container's id makes its terminals unavailable for this manager's life.
     /// </summary>
     /// <returns>Whether a session was bound to that container.</returns>
     bool MarkContainerRemoved(string containerId);

@@ -216,9 +216,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 Interlocked.MemoryBarrier();
                 if (slot.Current is { Session.ContainerId: { } id } created && _recent.WasRemoved(id))
                 {
+                    created.Stale = true; // never handed out, also while it stops or should its stop fail
                     await StopEntryAsync(created, StopReason.Orphan).ConfigureAwait(false);
                     slot.Current = null;
-                    throw new ContainerNotFoundException(container, "removed");
+                    throw new ContainerNotFoundException(container);
                 }
 
                 TtydPortsActivities.Created(activity, slot.Current is null ? "refused" : "created", slot.Current?.Session);
@@ -407,6 +408,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         {
             report.Outcome = "refused";
             throw new ContainerNotFoundException(container, info?.State);
+        }
+
+        if (_recent.WasRemoved(info.Id))
+        {
+            // An answer the engine sent before it reported the container removed (ids are never reused): nothing starts.
+            report.Outcome = "refused";
+            throw new ContainerNotFoundException(container);
         }
 
         if (!SessionIds.IsValidContainerId(info.Id))
@@ -708,6 +716,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             return running;
         }
 
+        // The watch attaches to the owner's shell and ends at once when there is none yet: a watcher who comes right after
+        // the session was created waits for the shell started with it (bounded by StartTimeout; a failure is logged by the
+        // start, and the watch then ends as it would have). Before the gate, which stops and creates need meanwhile.
+        if (slot.Current is { ShellStart: { IsCompleted: false } shellStart } starting && ReferenceEquals(starting.Session, session))
+        {
+            await shellStart.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -741,15 +757,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
 
             entry.Observer = null;
-
-            // The watch attaches to the owner's shell and ends at once when there is none yet: a watcher who comes right
-            // after the session was created waits for the shell started with it (bounded by StartTimeout; its failure is
-            // logged by the start, and the watch then ends as it would have).
-            if (entry.ShellStart is { IsCompleted: false } shellStart)
-            {
-                await shellStart.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
             if (Native.ResolveExecutable(_options.TmuxPath) is not { } tmux)
             {
                 entry.ObserverFailedAt = _time.GetTimestamp();
@@ -996,6 +1003,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     {
         ArgumentNullException.ThrowIfNull(containerId);
         _recent.Forget(containerId);
+
+        // The removal is visible before the slots are looked at: a create that puts its session in a slot after this look
+        // sees the removal (EnsureSlowAsync).
+        Interlocked.MemoryBarrier();
         var marked = false;
         foreach (var slot in _slots.Values)
         {
