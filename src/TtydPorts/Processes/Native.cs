@@ -349,6 +349,28 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial nint readlink(string path, byte* buffer, nuint size);
 
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link_(string existing, string newPath);
+
+    private const int EEXIST = 17;
+
+    /// <summary>
+    /// Gives the file <paramref name="existing"/> the further name <paramref name="newPath"/> (link(2)): atomic, and never
+    /// replaces anything there; false when something is. (File.Move without overwrite checks, then renames: two callers at
+    /// once can both succeed, the second replacing the first's file.)
+    /// </summary>
+    /// <exception cref="IOException">The link failed for another reason (named in the message).</exception>
+    public static bool TryLink(string existing, string newPath)
+    {
+        if (link_(existing, newPath) == 0)
+        {
+            return true;
+        }
+
+        var error = Marshal.GetLastPInvokeError();
+        return error == EEXIST ? false : throw new IOException($"Cannot link {existing} to {newPath}: {Marshal.GetPInvokeErrorMessage(error)}.");
+    }
+
     // A blocking connect to a local address completes or is refused at once.
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int connect(SafeFd fd, byte* address, uint length);

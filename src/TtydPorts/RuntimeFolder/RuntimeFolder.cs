@@ -321,8 +321,9 @@ internal sealed partial class RuntimeFolder
 
         // Written whole under a name of its own, then linked into place: the key's name never shows a file still being
         // written, which two first starts at once (one creating, one reading) would otherwise see as empty and fail on.
-        // O_CREAT|O_EXCL for the new file, and a move that never replaces: nothing already there is taken over or
-        // overwritten, a planted link included.
+        // O_CREAT|O_EXCL for the new file, and link(2), which never replaces: nothing already there is taken over or
+        // overwritten, a planted link included, and of two first starts at once exactly one key wins (File.Move checks
+        // and then renames, so both could "win", and one would sign its session with a key that is not the file's).
         var key = RandomNumberGenerator.GetBytes(KeyBytes);
         var fresh = System.IO.Path.Combine(Path, $"{instanceName}.key.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
         using (var file = new FileStream(fresh, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
@@ -332,18 +333,18 @@ internal sealed partial class RuntimeFolder
 
         try
         {
-            File.Move(fresh, path, overwrite: false);
-            return key;
+            if (Native.TryLink(fresh, path))
+            {
+                return key;
+            }
+
+            // Another start or manager of this instance made it first; a name taken by anything but a private key of the
+            // owner is refused, as a read would.
+            return ReadKey(path) ?? throw new IOException($"The instance key {path} exists and is not a private file of this user; no terminal starts.");
         }
-        catch (IOException) when (ReadKey(path) is { } raced)
+        finally
         {
             File.Delete(fresh);
-            return raced; // another start or manager of this instance made it first
-        }
-        catch
-        {
-            File.Delete(fresh);
-            throw;
         }
     }
 
