@@ -148,17 +148,10 @@ public sealed class RuntimeTests
         using var lab = ContainerLab.On(engine);
         var node = lab.StartContainer();
         var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
-        var builder = Host.CreateApplicationBuilder();
-        builder.Services.AddTtydSessions(o =>
-        {
-            UseRuntime(engineName, o);
-            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18880, 18884, instance);
-            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
-            o.RepairInterval = TimeSpan.FromHours(1); // only the engine's event (Docker's destroy, Podman's remove) can trigger the pass
-            o.ContainerGracePeriod = TimeSpan.FromHours(1); // and the event itself, not a missing name, makes it stale
-            o.StopSessionsOnShutdown = true;
-        });
-        using var host = builder.Build();
+
+        // Only the engine's event (Docker's destroy, Podman's remove) can trigger the pass, and the event itself, not a
+        // missing name, makes the session stale.
+        using var host = HostWithRepair(engineName, instance, 18880, o => o.ContainerGracePeriod = TimeSpan.FromHours(1));
         await host.StartAsync(Ct);
         var manager = host.Services.GetRequiredService<ITtydSessionManager>();
         try
@@ -176,8 +169,7 @@ public sealed class RuntimeTests
         }
         finally
         {
-            await host.StopAsync(Ct);
-            Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
+            await StopAsync(host, instance);
         }
 
         Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
@@ -192,18 +184,10 @@ public sealed class RuntimeTests
         using var lab = ContainerLab.On(engine);
         var before = lab.StartContainer();
         var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
-        var builder = Host.CreateApplicationBuilder();
         var logs = new CapturedLogs();
-        builder.Logging.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
-        builder.Services.AddTtydSessions(o =>
-        {
-            UseRuntime(engineName, o);
-            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (18885, 18889, instance);
-            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
-            o.RepairInterval = TimeSpan.FromHours(1); // no repair pass lists the containers: only the events can tell
-            o.StopSessionsOnShutdown = true;
-        });
-        using var host = builder.Build();
+
+        // No repair pass lists the containers after the first: only the events can tell.
+        using var host = HostWithRepair(engineName, instance, 18885, logs: logs);
         await host.StartAsync(Ct);
         var manager = (TtydSessionManager)host.Services.GetRequiredService<ITtydSessionManager>();
 
@@ -241,13 +225,41 @@ public sealed class RuntimeTests
         }
         finally
         {
-            await host.StopAsync(Ct);
-            if (Directory.Exists(Path.Combine(Path.GetTempPath(), instance)))
-            {
-                Directory.Delete(Path.Combine(Path.GetTempPath(), instance), recursive: true);
-            }
+            await StopAsync(host, instance);
         }
 
         Assert.Empty(TtydProcessDiscovery.Find(host.Services.GetRequiredService<IProcessSupervisor>(), instance));
+    }
+
+    // A host with the hosted repair service on one engine: its own instance and runtime folder, a range of five ports, a
+    // repair interval of an hour (no pass but the first and those an event wakes), sessions stopped with the host.
+    private static IHost HostWithRepair(string engineName, string instance, int rangeStart, Action<TtydSessionOptions>? configure = null, CapturedLogs? logs = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        if (logs is not null)
+        {
+            builder.Logging.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        }
+
+        builder.Services.AddTtydSessions(o =>
+        {
+            UseRuntime(engineName, o);
+            (o.PortRangeStart, o.PortRangeEnd, o.InstanceName) = (rangeStart, rangeStart + 4, instance);
+            o.RuntimeDirectory = Path.Combine(Path.GetTempPath(), instance);
+            o.RepairInterval = TimeSpan.FromHours(1);
+            o.StopSessionsOnShutdown = true;
+            configure?.Invoke(o);
+        });
+        return builder.Build();
+    }
+
+    private static async Task StopAsync(IHost host, string instance)
+    {
+        await host.StopAsync(Ct);
+        var folder = Path.Combine(Path.GetTempPath(), instance);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }

@@ -87,6 +87,7 @@ internal static partial class Native
     public const int EINTR = 4;
     public const int EADDRINUSE = 98;
     public const int EACCES = 13;
+    public const int EEXIST = 17;
     public const short POLLIN = 0x001;
 
     // pidfd_open and pidfd_send_signal: glibc exports them since 2.36 (Debian 12, Ubuntu 22.10); on an older glibc they
@@ -351,8 +352,6 @@ internal static partial class Native
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int link_(string existing, string newPath);
-
-    private const int EEXIST = 17;
 
     /// <summary>
     /// Gives the file <paramref name="existing"/> the further name <paramref name="newPath"/> (link(2)): atomic, and never

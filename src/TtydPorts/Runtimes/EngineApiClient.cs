@@ -105,27 +105,29 @@ internal sealed class EngineApiClient : IDisposable
     /// <summary>Containers as the engine destroys them, until cancelled.</summary>
     public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var e in WatchEventsAsync(changes: false, cancellationToken).ConfigureAwait(false))
+        await foreach (var e in WatchEventsAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return new ContainerInfo { Id = e.Id, Name = e.Name, State = "destroyed", Labels = new Dictionary<string, string>() };
+            if (e.Kind == ContainerEventKind.Removed)
+            {
+                yield return new ContainerInfo { Id = e.Id, Name = e.Name, State = "destroyed", Labels = new Dictionary<string, string>() };
+            }
         }
     }
 
     // Docker says "destroy" when a container is removed; Podman's compatible service says "remove". Podman 4 filters on
     // its own name for a death ("died") and reports it as "die"; Docker ignores names it does not know. A rename is
     // reported by id and the new name (Podman does not give the old one).
-    private static readonly string RemovalFilter = Uri.EscapeDataString("{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\"]}");
-    private static readonly string ChangeFilter = Uri.EscapeDataString(
+    private static readonly string EventFilter = Uri.EscapeDataString(
         "{\"type\":[\"container\"],\"event\":[\"destroy\",\"remove\",\"start\",\"unpause\",\"rename\",\"die\",\"died\",\"stop\",\"pause\"]}");
 
     /// <summary>
-    /// What the engine reports about its containers until cancelled: removals only, or (<paramref name="changes"/>) also
-    /// starts, renames, stops and pauses, each as the kind of change, the id and the container's name at that moment.
+    /// What the engine reports about its containers until cancelled: removals, starts, renames, stops and pauses, each as
+    /// the kind of change, the id and the container's name at that moment.
     /// </summary>
-    public async IAsyncEnumerable<ContainerEvent> WatchEventsAsync(bool changes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<ContainerEvent> WatchEventsAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={(changes ? ChangeFilter : RemovalFilter)}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={EventFilter}");
         HttpResponseMessage response;
         try
         {
