@@ -143,11 +143,33 @@ public sealed class EngineTests
         Assert.Equal(listed.GetProperty("Id").GetString(), inspect.RootElement.GetProperty("Id").GetString());
 
         lab.Remove(container);
-        var until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1;
-        var events = await http.GetStringAsync($"v1.41/events?since={since}&until={until}&filters={Uri.EscapeDataString("{\"type\":[\"container\"]}")}", Ct);
-        var actions = events.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement)
-            .Where(e => e.GetProperty("Actor").GetProperty("Attributes").GetProperty("name").GetString() == container)
-            .Select(e => e.GetProperty("Action").GetString()).ToList();
+        // A later container's start marks the end: everything podman says about the first one comes before it. Not
+        // `until`: podman's file reader stops at that time whether or not it has read that far (a CI run under load
+        // got no events at all), so the stream is followed as a repair service follows it.
+        var marker = lab.StartContainer();
+        using var follow = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        follow.CancelAfter(TimeSpan.FromSeconds(60));
+        using var stream = await http.GetStreamAsync($"v1.41/events?since={since}&filters={Uri.EscapeDataString("{\"type\":[\"container\"]}")}", follow.Token);
+        using var reader = new StreamReader(stream);
+        var actions = new List<string?>();
+        while (await reader.ReadLineAsync(follow.Token) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            using var e = JsonDocument.Parse(line);
+            var name = e.RootElement.GetProperty("Actor").GetProperty("Attributes").GetProperty("name").GetString();
+            var action = e.RootElement.GetProperty("Action").GetString();
+            if (name == marker && action == "start")
+            {
+                break;
+            }
+            if (name == container)
+            {
+                actions.Add(action);
+            }
+        }
         Assert.Contains("start", actions);
         Assert.Contains("remove", actions);
         Assert.DoesNotContain("destroy", actions);
