@@ -6,7 +6,9 @@
 # run, interleaved, with persistent shells on and then off. Real ttyd, tmux and Docker (a busybox container
 # per terminal, removed at the end); prints figures,
 # asserts none. Needs a running Docker engine (it starts none) and ports 21000-21099 free.
-# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)
+# A terminal's connection can be slow in all its rounds, whatever carries it: CONNECTIONS splits the keys and rounds over
+# that many fresh sessions and connections per terminal, and the report gives each connection's median.
+# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 CONNECTIONS=1 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)
 set -euo pipefail
 SCRIPT_NAME=bench-echo
 # shellcheck source=common.sh
@@ -20,6 +22,6 @@ trap 'bench_sweep' EXIT
 bench_build
 docker=$(docker_client)
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $("$docker" version --format 'docker engine {{.Server.Version}}'), $(ttyd --version 2>&1 | head -n 1), $(tmux -V)"
-dotnet "$BENCH_DLL" --scenario echo --keys "${KEYS:-2000}" --megabytes "${MEGABYTES:-50}" --rounds "${ROUNDS:-3}" \
+dotnet "$BENCH_DLL" --scenario echo --keys "${KEYS:-2000}" --megabytes "${MEGABYTES:-50}" --rounds "${ROUNDS:-3}" --connections "${CONNECTIONS:-1}" \
     --persistent "${PERSISTENT:-both}" --kestrel-inline "${KESTREL_INLINE:-false}" --docker "$docker" --range 21000 21099
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

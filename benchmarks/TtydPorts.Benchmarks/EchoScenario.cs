@@ -46,7 +46,7 @@ internal static class EchoScenario
     private const int LineKeys = 40;
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static async Task<int> RunAsync(int keys, int megabytes, int rounds, string persistentModes, int start, int end, string docker, bool kestrelInline)
+    public static async Task<int> RunAsync(int keys, int megabytes, int rounds, int connections, string persistentModes, int start, int end, string docker, bool kestrelInline)
     {
         var containers = new[] { "d", "p", "i", "s", "y" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
         foreach (var name in containers)
@@ -59,7 +59,15 @@ internal static class EchoScenario
             var modes = persistentModes switch { "true" => [true], "false" => [false], _ => new[] { true, false } };
             foreach (var persistent in modes)
             {
-                await RunModeAsync(persistent, keys, megabytes, rounds, start, end, docker, containers[0], containers[1..], kestrelInline);
+                var echo = new Dictionary<string, List<double>>();
+                var throughput = new Dictionary<string, List<(double Seconds, long Received, int Connection)>>();
+                for (var connection = 0; connection < connections; connection++)
+                {
+                    // Each connection's share of the keys and rounds, on sessions, processes and WebSockets of its own.
+                    await RunModeAsync(persistent, keys / connections, megabytes, Math.Max(1, rounds / connections), connection, start, end, docker, containers[0], containers[1..], kestrelInline, echo, throughput);
+                }
+
+                Report(persistent, keys, megabytes, echo, throughput);
             }
 
             return 0;
@@ -70,7 +78,10 @@ internal static class EchoScenario
         }
     }
 
-    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int start, int end, string docker, string directContainer, string[] proxyContainers, bool kestrelInline)
+    // One connection per terminal: fresh sessions (so fresh ttyd and exec processes), proxy processes and WebSockets; its
+    // figures are added to echo and throughput.
+    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int connection, int start, int end, string docker, string directContainer, string[] proxyContainers, bool kestrelInline,
+        Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput)
     {
         var directInstance = $"bench-echo-d-{Guid.NewGuid().ToString("N")[..8]}";
         await using var direct = new ServiceCollection().AddTtydSessions(o =>
@@ -117,7 +128,7 @@ internal static class EchoScenario
                 await t.DrainAsync();
             }
 
-            Console.WriteLine($"persistent shells {(persistent ? "on (tmux)" : "off")}; machine load {File.ReadAllText("/proc/loadavg").Trim()}");
+            Console.WriteLine($"persistent shells {(persistent ? "on (tmux)" : "off")}, connection {connection + 1}; machine load {File.ReadAllText("/proc/loadavg").Trim()}");
 
             // Echo: warm-up, then blocks of BlockKeys, the modes taking turns and the order rotating block by block.
             foreach (var (_, t) in terminals)
@@ -125,7 +136,12 @@ internal static class EchoScenario
                 _ = await t.EchoAsync(2 * BlockKeys);
             }
 
-            var echo = terminals.ToDictionary(t => t.Name, _ => new List<double>());
+            foreach (var (name, _) in terminals)
+            {
+                echo.TryAdd(name, []);
+                throughput.TryAdd(name, []);
+            }
+
             for (var done = 0; done < keys; done += BlockKeys)
             {
                 foreach (var (name, t) in Rotate(terminals, done / BlockKeys))
@@ -148,16 +164,14 @@ internal static class EchoScenario
                 _ = await t.OutputAsync(bytes / 10, $"W{name}");
             }
 
-            var throughput = terminals.ToDictionary(t => t.Name, _ => new List<(double Seconds, long Received)>());
             for (var round = 0; round < rounds; round++)
             {
-                foreach (var (name, t) in Rotate(terminals, round))
+                foreach (var (name, t) in Rotate(terminals, round + connection))
                 {
-                    throughput[name].Add(await t.OutputAsync(bytes, $"R{round}{name}"));
+                    var (seconds, received) = await t.OutputAsync(bytes, $"R{round}{name}");
+                    throughput[name].Add((seconds, received, connection));
                 }
             }
-
-            Report(keys, megabytes, echo, throughput);
         }
         finally
         {
@@ -262,7 +276,7 @@ internal static class EchoScenario
     private static Uri Address(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).First();
 
-    private static void Report(int keys, int megabytes, Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received)>> throughput)
+    private static void Report(bool persistent, int keys, int megabytes, Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput)
     {
         static double P(List<double> v, double q)
         {
@@ -270,6 +284,7 @@ internal static class EchoScenario
             return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
         }
 
+        Console.WriteLine($"persistent shells {(persistent ? "on (tmux)" : "off")}: all connections");
         Console.WriteLine($"  keystroke echo, {keys} keys per mode (ms)");
         var direct = echo["direct"];
         foreach (var (name, v) in echo)
@@ -285,6 +300,14 @@ internal static class EchoScenario
             var ratio = name == "direct" ? "" : string.Create(Inv, $"   /direct {medians[name] / medians["direct"]:F3}");
             Console.WriteLine(string.Create(Inv,
                 $"    {name,-13} median {medians[name],6:F2} MB/s  rounds {string.Join(", ", v.Select(r => (megabytes / r.Seconds).ToString("F2", Inv)))}  received {string.Join(", ", v.Select(r => (r.Received / 1048576.0).ToString("F1", Inv)))} MiB{ratio}"));
+        }
+
+        // A connection can be slow in all its rounds (where the scheduler put its processes): each one's median, per way.
+        Console.WriteLine("  throughput median per connection (MB/s)");
+        foreach (var (name, v) in throughput)
+        {
+            var perConnection = v.GroupBy(r => r.Connection).OrderBy(g => g.Key).Select(g => Scenarios.Median([.. g.Select(r => megabytes / r.Seconds)]));
+            Console.WriteLine($"    {name,-13} {string.Join(", ", perConnection.Select(m => m.ToString("F2", Inv)))}");
         }
     }
 

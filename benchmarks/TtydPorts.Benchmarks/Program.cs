@@ -10,7 +10,7 @@ using TtydPorts.Benchmarks;
 // --scenario first-prompt [--sessions 5] [--think 1000] --seed-dir DIR [--range 21000 21999]: click to prompt, ours vs seed vs raw; PSS per connected terminal
 // --scenario exec-client [--sessions 5] [--clients 1,10,20] [--exec-client PATH] [--docker PATH] [--range 21000 21099]: docker CLI vs ttydports-exec, cold first prompt and PSS per connected terminal
 // --scenario exits [--sessions 50] [--idle 10] [--range 21000 21999]: create and stop time, context switches creating, idle, stopping
-// --scenario echo [--keys 2000] [--megabytes 50] [--rounds 3] [--persistent both|true|false] [--docker PATH] [--kestrel-inline true: a third terminal through a host with Kestrel UnsafePreferInlineScheduling] [--range 21000 21099]: keystroke echo and throughput, direct vs proxy
+// --scenario echo [--keys 2000] [--megabytes 50] [--rounds 3] [--connections 1: keys and rounds split over this many fresh sessions and connections per terminal] [--persistent both|true|false] [--docker PATH] [--kestrel-inline true: a third terminal through a host with Kestrel UnsafePreferInlineScheduling] [--range 21000 21099]: keystroke echo and throughput, direct vs proxy
 // anything else: BenchmarkDotNet (e.g. --filter '*' --join)
 if (args.Length >= 2 && args[0] == "--scenario")
 {
@@ -89,6 +89,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
                 Int(Opt("--keys") ?? "2000"),
                 Int(Opt("--megabytes") ?? "50"),
                 Int(Opt("--rounds") ?? "3"),
+                Int(Opt("--connections") ?? "1"),
                 Opt("--persistent") ?? "both",
                 range >= 0 ? Int(args[range + 1]) : BenchRange.Start,
                 range >= 0 ? Int(args[range + 2]) : BenchRange.End,
