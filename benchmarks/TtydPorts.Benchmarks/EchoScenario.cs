@@ -61,13 +61,14 @@ internal static class EchoScenario
             {
                 var echo = new Dictionary<string, List<double>>();
                 var throughput = new Dictionary<string, List<(double Seconds, long Received, int Connection)>>();
+                var cpu = new Dictionary<string, double>();
                 for (var connection = 0; connection < connections; connection++)
                 {
                     // Each connection's share of the keys and rounds, on sessions, processes and WebSockets of its own.
-                    await RunModeAsync(persistent, keys / connections, megabytes, Math.Max(1, rounds / connections), connection, start, end, docker, containers[0], containers[1..], kestrelInline, echo, throughput);
+                    await RunModeAsync(persistent, keys / connections, megabytes, Math.Max(1, rounds / connections), connection, start, end, docker, containers[0], containers[1..], kestrelInline, echo, throughput, cpu);
                 }
 
-                Report(persistent, keys, megabytes, echo, throughput);
+                Report(persistent, keys, megabytes, echo, throughput, cpu);
             }
 
             return 0;
@@ -81,7 +82,7 @@ internal static class EchoScenario
     // One connection per terminal: fresh sessions (so fresh ttyd and exec processes), proxy processes and WebSockets; its
     // figures are added to echo and throughput.
     private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int connection, int start, int end, string docker, string directContainer, string[] proxyContainers, bool kestrelInline,
-        Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput)
+        Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput, Dictionary<string, double> cpu)
     {
         var directInstance = $"bench-echo-d-{Guid.NewGuid().ToString("N")[..8]}";
         await using var direct = new ServiceCollection().AddTtydSessions(o =>
@@ -164,6 +165,10 @@ internal static class EchoScenario
                 _ = await t.OutputAsync(bytes / 10, $"W{name}");
             }
 
+            // The CPU the proxy hosts in processes of their own spend on the rounds (their own threads; ttyd is a child,
+            // counted apart): what carrying the output costs, the relay against YARP.
+            var hosts = new[] { ("proxy-process", separate.ProcessId), ("proxy-yarp", yarp.ProcessId) };
+            var cpuBefore = hosts.Select(h => CpuSeconds(h.ProcessId)).ToArray();
             for (var round = 0; round < rounds; round++)
             {
                 foreach (var (name, t) in Rotate(terminals, round + connection))
@@ -171,6 +176,11 @@ internal static class EchoScenario
                     var (seconds, received) = await t.OutputAsync(bytes, $"R{round}{name}");
                     throughput[name].Add((seconds, received, connection));
                 }
+            }
+
+            for (var i = 0; i < hosts.Length; i++)
+            {
+                cpu[hosts[i].Item1] = cpu.GetValueOrDefault(hosts[i].Item1) + CpuSeconds(hosts[i].ProcessId) - cpuBefore[i];
             }
         }
         finally
@@ -250,6 +260,14 @@ internal static class EchoScenario
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("The proxy host process ended before it served.");
+            // What the host prints after its address (its log lines: errors, or what Logging__LogLevel__* asks for).
+            _ = Task.Run(async () =>
+            {
+                while (await process.StandardOutput.ReadLineAsync() is { } more)
+                {
+                    Console.WriteLine($"[proxy host {process.Id}] {more}");
+                }
+            });
             return new Uri(line.Trim());
         }
 
@@ -276,7 +294,15 @@ internal static class EchoScenario
     private static Uri Address(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).First();
 
-    private static void Report(bool persistent, int keys, int megabytes, Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput)
+    // A process's user and system CPU in seconds (its own threads; /proc/PID/stat fields 14 and 15, in ticks of 1/100 s).
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], Inv) + long.Parse(fields[12], Inv)) / 100.0;
+    }
+
+    private static void Report(bool persistent, int keys, int megabytes, Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput, Dictionary<string, double> cpu)
     {
         static double P(List<double> v, double q)
         {
@@ -308,6 +334,13 @@ internal static class EchoScenario
         {
             var perConnection = v.GroupBy(r => r.Connection).OrderBy(g => g.Key).Select(g => Scenarios.Median([.. g.Select(r => megabytes / r.Seconds)]));
             Console.WriteLine($"    {name,-13} {string.Join(", ", perConnection.Select(m => m.ToString("F2", Inv)))}");
+        }
+
+        Console.WriteLine("  CPU of the proxy host's own process during the rounds (ms per MiB carried)");
+        foreach (var (name, seconds) in cpu)
+        {
+            var mebibytes = throughput[name].Sum(r => r.Received) / 1048576.0;
+            Console.WriteLine(string.Create(Inv, $"    {name,-13} {1000 * seconds / mebibytes:F2} ms/MiB ({seconds:F2} s for {mebibytes:F0} MiB)"));
         }
     }
 

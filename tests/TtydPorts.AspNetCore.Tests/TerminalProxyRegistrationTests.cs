@@ -53,6 +53,20 @@ public sealed class TerminalProxyRegistrationTests
         Assert.Equal(TimeSpan.FromSeconds(1), accepted.GetRequiredService<IOptions<TtydTerminalProxyOptions>>().Value.StalledClientTimeout);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(101)]
+    public void A_bulk_output_delay_below_zero_or_above_100_ms_is_refused_with_its_value_while_zero_passes(int milliseconds)
+    {
+        using var refused = new ServiceCollection().AddTtydSessions().AddTtydTerminalProxy("/terminals", o => o.BulkOutputDelay = TimeSpan.FromMilliseconds(milliseconds)).Services.BuildServiceProvider();
+        using var accepted = new ServiceCollection().AddTtydSessions().AddTtydTerminalProxy("/terminals", o => o.BulkOutputDelay = TimeSpan.Zero).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => refused.GetRequiredService<IOptions<TtydTerminalProxyOptions>>().Value);
+
+        Assert.Contains($"BulkOutputDelay must be between zero and 100 ms; it is {TimeSpan.FromMilliseconds(milliseconds)}", error.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.Zero, accepted.GetRequiredService<IOptions<TtydTerminalProxyOptions>>().Value.BulkOutputDelay);
+    }
+
     [Fact]
     public void Mapping_the_terminals_without_the_proxy_registration_says_what_is_missing()
     {

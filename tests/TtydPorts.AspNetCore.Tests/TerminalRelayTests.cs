@@ -303,6 +303,42 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
         Assert.NotEqual("Z", File.ReadAllText($"/proc/{session!.ProcessId}/stat").Split(") ")[1][..1]);
     }
 
+    [Fact]
+    public async Task Bulk_output_is_read_in_fewer_larger_pieces_with_the_bulk_delay_and_arrives_whole_either_way()
+    {
+        // 1 MiB printed, then a marker the shell assembles: the marker arriving after all of it is the order check.
+        const string Command = "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo bulk-$((6*7))\r";
+        var delayed = await RelayedReadsAsync(o => o.BulkOutputDelay = TimeSpan.FromMilliseconds(20), Command, "bulk-42");
+        var immediate = await RelayedReadsAsync(o => o.BulkOutputDelay = TimeSpan.Zero, Command, "bulk-42");
+
+        Assert.True(delayed.Bytes > 1048576 && immediate.Bytes > 1048576, $"{delayed.Bytes} and {immediate.Bytes} bytes relayed");
+        Assert.True(delayed.Bytes / delayed.Reads >= 16 * 1024, $"with the delay: {delayed.Reads} reads for {delayed.Bytes} bytes");
+        Assert.True(immediate.Reads > 2 * delayed.Reads, $"without it: {immediate.Reads} reads, with it {delayed.Reads}");
+    }
+
+    // Runs a command through a terminal until its output shows the marker, closes it, and reads the relay's count of bytes
+    // and reads of ttyd's output.
+    private async Task<(long Bytes, long Reads)> RelayedReadsAsync(Action<TtydTerminalProxyOptions> proxy, string command, string marker)
+    {
+        var container = containers.Start();
+        var logs = new CapturedLogs();
+        // Without tmux, which would redraw a screen instead of passing every byte on.
+        await using var host = await ProxyHost.StartAsync(proxy: proxy, services: s => Capture(s, logs), configure: o => o.PersistentShells = false);
+        _ = await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        using var alice = await host.ClientAsync("alice");
+        await using (var terminal = await alice.ConnectAsync(container, host.Origin, Ct))
+        {
+            await terminal.TypeAsync(command, Ct);
+            await terminal.WaitForAsync(marker, Poll.Within(60));
+        }
+
+        var pattern = new Regex($"Relayed the terminal of container '{Regex.Escape(container)}': (\\d+) bytes of output straight to the client's socket, (\\d+) through Kestrel, in (\\d+) reads");
+        Match? relayed = null;
+        await Poll.UntilAsync(() => (relayed = pattern.Match(logs.Text)).Success, Poll.Within(30));
+        var bytes = long.Parse(relayed!.Groups[1].Value, CultureInfo.InvariantCulture) + long.Parse(relayed.Groups[2].Value, CultureInfo.InvariantCulture);
+        return (bytes, long.Parse(relayed.Groups[3].Value, CultureInfo.InvariantCulture));
+    }
+
     // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.
     private async Task<(long Direct, long Kestrel)> RelayedBytesAsync(
         Action<TtydTerminalProxyOptions>? proxy, System.Security.Cryptography.X509Certificates.X509Certificate2? https, string word, Action<ListenOptions>? listen = null)

@@ -27,6 +27,10 @@ internal static class TerminalRelay
     private const int InputBufferSize = 16 * 1024;
     private const int OutputBufferSize = 64 * 1024;
 
+    // A read at least this large is taken for bulk output (a command printing; a keystroke's echo is a few bytes), after
+    // which the relay waits TtydTerminalProxyOptions.BulkOutputDelay before reading again.
+    private const int BulkRead = 2 * 1024;
+
     // The most one write hands the browser's connection before the stall clock restarts.
     private const int StallSlice = 16 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
@@ -270,7 +274,7 @@ internal static class TerminalRelay
         // go through Kestrel first, and then everything does.
         var direct = options.DirectSocketOutput && early.Length == 0 && IsBareSocketTransport(context)
             ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
-        var relay = new Relay(container, ttyd, client, direct, logger);
+        var relay = new Relay(container, ttyd, client, direct, options.BulkOutputDelay, logger);
         // The host stopping ends its terminals' connections at once (ttyd's page reconnects to the next run), rather than
         // Kestrel waiting its whole shutdown timeout for them and then aborting them.
         var stopping = context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
@@ -338,7 +342,7 @@ internal static class TerminalRelay
         {
         }
 
-        Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes);
+        Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes, relay.Reads);
         metrics.Relayed(relay.DirectBytes, relay.KestrelBytes);
     }
 
@@ -365,7 +369,7 @@ internal static class TerminalRelay
         && transport.GetType().Assembly == typeof(SocketTransportOptions).Assembly;
 
     /// <summary>One relayed connection: the browser's bytes to ttyd on the request's task, ttyd's to the browser on a thread of its own.</summary>
-    private sealed class Relay(string container, Socket ttyd, Stream client, Socket? direct, ILogger logger)
+    private sealed class Relay(string container, Socket ttyd, Stream client, Socket? direct, TimeSpan bulkDelay, ILogger logger)
     {
         private const int OutputStackSize = 256 * 1024;
 
@@ -383,6 +387,9 @@ internal static class TerminalRelay
         public long DirectBytes { get; private set; }
 
         public long KestrelBytes { get; private set; }
+
+        /// <summary>How many reads of ttyd's output the relay made (so, how many writes to the browser at most).</summary>
+        public long Reads { get; private set; }
 
         /// <summary>Starts the output on its own thread, or as a task when no thread can be had (a process or cgroup limit).</summary>
         public Task StartOutput()
@@ -459,6 +466,8 @@ internal static class TerminalRelay
                         continue; // woken without data after all
                     }
 
+                    Reads++;
+
                     if (read <= 0 || error != SocketError.Success)
                     {
                         Log.RelayOutputEnded(logger, container, read == 0 && error == SocketError.Success ? "ttyd closed the connection" : error.ToString());
@@ -490,6 +499,15 @@ internal static class TerminalRelay
                     }
 
                     Volatile.Write(ref _writing, 0);
+
+                    // Bulk output: ttyd sends it in frames of one pty read (about 4 KiB), and waking for each costs this
+                    // process a wake, a read and a write per frame, and the browser a delivery per frame, on the cores ttyd
+                    // and the shell need. Waiting a moment lets ttyd's next frames gather in the socket, so that they go out
+                    // in one write. Not after a full buffer (more is waiting already), never after an echo-sized read.
+                    if (read >= BulkRead && read < buffer.Length && bulkDelay > TimeSpan.Zero)
+                    {
+                        Thread.Sleep(bulkDelay);
+                    }
                 }
             }
             finally
@@ -507,6 +525,7 @@ internal static class TerminalRelay
                 int read;
                 while ((read = await ttyd.ReceiveAsync(buffer, SocketFlags.None)) > 0)
                 {
+                    Reads++;
                     Volatile.Write(ref _writing, Stopwatch.GetTimestamp());
                     await WriteThroughKestrelAsync(buffer.AsMemory(0, read), CancellationToken.None);
                     Volatile.Write(ref _writing, 0);

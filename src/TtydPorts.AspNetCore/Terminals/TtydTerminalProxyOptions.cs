@@ -53,6 +53,16 @@ public sealed class TtydTerminalProxyOptions
     public TimeSpan StalledClientTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
     /// <summary>
+    /// How long the relay waits, after reading a large piece of a terminal's output (2 KiB or more: a command printing,
+    /// never a keystroke's echo), before it reads again. ttyd sends output in frames of one pty read (about 4 KiB); what it
+    /// sends meanwhile then goes to the browser in one write instead of one per frame, which saves this process and the
+    /// browser a wake-up per frame: through the relay, bulk output comes faster than straight from ttyd on a busy machine.
+    /// Only output that follows a large read can wait, at most this long. <see cref="TimeSpan.Zero"/>: read again at
+    /// once. Default 1 ms; at most 100 ms.
+    /// </summary>
+    public TimeSpan BulkOutputDelay { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>
     /// Whether HTTP/1.1 WebSocket upgrades (a terminal's keystrokes and output) go through the library's relay, which
     /// brings a keystroke's echo back sooner (<see cref="DirectSocketOutput"/>) and disconnects stalled browsers
     /// (<see cref="StalledClientTimeout"/>). <see langword="false"/>: through YARP's forwarder, as every other request.

@@ -14,6 +14,11 @@ internal sealed class TtydTerminalProxyOptionsValidator : IValidateOptions<TtydT
             failures.Add($"TtydTerminalProxyOptions.StalledClientTimeout must be positive and finite; it is {options.StalledClientTimeout}.");
         }
 
+        if (options.BulkOutputDelay < TimeSpan.Zero || options.BulkOutputDelay > TimeSpan.FromMilliseconds(100))
+        {
+            failures.Add($"TtydTerminalProxyOptions.BulkOutputDelay must be between zero and 100 ms; it is {options.BulkOutputDelay}.");
+        }
+
         if (options.UserIdSelector is null)
         {
             failures.Add("TtydTerminalProxyOptions.UserIdSelector must not be null.");
