@@ -93,31 +93,108 @@ apt_install() {
     fi
 }
 
-# debian_mirror_uri: the main Debian archive URI of this machine's apt configuration
-# (deb822 /etc/apt/sources.list.d/debian.sources first, then one-line /etc/apt/sources.list),
-# skipping the security archive. Overridable with DEBIAN_MIRROR_URI.
+# need_command CMD PKG: make CMD available, installing the package PKG when it is missing (minimal images have no
+# procps, whose ps and pgrep `running` and the *-down.sh scripts use, and no curl).
+need_command() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    require_root
+    apt_install "$2"
+    command -v "$1" >/dev/null 2>&1 || die "$2 is installed but $1 is not on PATH"
+}
+
+# os_release_field NAME: the field NAME of /etc/os-release (OS_RELEASE_FILE for a fixture), unquoted; empty when absent.
+os_release_field() {
+    local file=${OS_RELEASE_FILE:-/etc/os-release} line value
+    [[ -r $file ]] || return 0
+    line=$(grep -m1 "^$1=" "$file" 2>/dev/null || true)
+    value=${line#*=}
+    value=${value#[\"\']}
+    value=${value%[\"\']}
+    echo "$value"
+}
+
+# os_is_ubuntu: this machine is Ubuntu or derived from it (ID=ubuntu, or ubuntu in ID_LIKE).
+os_is_ubuntu() {
+    [[ $(os_release_field ID) == ubuntu || " $(os_release_field ID_LIKE) " == *" ubuntu "* ]]
+}
+
+# version_ge A B: the Debian version A is B or later (1.7.4-1build2 >= 1.7.4). An empty A is not.
+version_ge() { [[ -n $1 ]] && dpkg --compare-versions "$1" ge "$2"; }
+
+# The oldest ttyd the library can run: it passes -W/--writable (TtydLaunchBuilder), which ttyd 1.7.4 added (before it,
+# ttyd was writable by default and had -R/--readonly; -W is an unknown option there).
+TTYD_MIN_VERSION=1.7.4
+
+# ttyd_version PATH: the version PATH reports (`ttyd version 1.7.7-unknown` gives 1.7.7), empty when it says none.
+ttyd_version() { "$1" --version 2>&1 | grep -m1 -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' || true; }
+
+# apt_candidate PKG: the version apt would install for PKG (apt-cache policy's Candidate), empty when none.
+apt_candidate() {
+    local v
+    v=$(LC_ALL=C apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2; exit }')
+    [[ $v == "(none)" ]] && v=""
+    echo "$v"
+}
+
+# apt_source_entries: this machine's enabled apt sources, one "URI SUITE COMPONENT..." line per URI and suite, from the
+# deb822 files (sources.list.d/*.sources: Types/URIs/Suites/Components stanzas, as Ubuntu 24.04 and Debian 13 write
+# them) and the one-line files (sources.list, sources.list.d/*.list), in the order apt reads the deb822 ones first here.
+# APT_ETC (default /etc/apt) points it at a fixture.
+apt_source_entries() {
+    local etc=${APT_ETC:-/etc/apt} f
+    for f in "$etc"/sources.list.d/*.sources; do
+        [[ -r $f ]] || continue
+        # Paragraph mode: one stanza per record. Field names are case-insensitive; a line starting with a blank
+        # continues the field before it; comment lines are skipped; "Enabled: no" turns a stanza off.
+        awk 'BEGIN { RS = ""; FS = "\n" }
+            function flush() {
+                if (name == "types") types = value; else if (name == "uris") uris = value
+                else if (name == "suites") suites = value; else if (name == "components") comps = value
+                else if (name == "enabled") enabled = value
+                name = ""; value = ""
+            }
+            {
+                types = ""; uris = ""; suites = ""; comps = ""; enabled = "yes"; name = ""; value = ""
+                for (i = 1; i <= NF; i++) {
+                    line = $i
+                    if (line ~ /^#/) continue
+                    if (line ~ /^[ \t]/) { sub(/^[ \t]+/, "", line); if (line != ".") value = value " " line; continue }
+                    flush()
+                    if (index(line, ":") == 0) continue
+                    name = tolower(substr(line, 1, index(line, ":") - 1)); value = substr(line, index(line, ":") + 1)
+                }
+                flush()
+                gsub(/[ \t]+/, " ", types); gsub(/^ +| +$/, "", enabled)
+                if (tolower(enabled) == "no" || (" " types " ") !~ / deb(-src)? /) next
+                nu = split(uris, u, /[ \t]+/); ns = split(suites, s, /[ \t]+/); gsub(/[ \t]+/, " ", comps); gsub(/^ +| +$/, "", comps)
+                for (a = 1; a <= nu; a++) { if (u[a] == "") continue
+                    for (b = 1; b <= ns; b++) if (s[b] != "") print u[a], s[b], comps }
+            }' "$f"
+    done
+    for f in "$etc/sources.list" "$etc"/sources.list.d/*.list; do
+        [[ -r $f ]] || continue
+        awk '$1 == "deb" || $1 == "deb-src" {
+                i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                line = $i " " $(i + 1); for (j = i + 2; j <= NF && $j !~ /^#/; j++) line = line " " $j
+                print line
+            }' "$f"
+    done
+}
+
+# debian_mirror_uri: the main archive URI of this machine's apt configuration (apt_source_entries: deb822 or one-line):
+# the first entry for this release's codename with the main component, else the first non-security entry with main.
+# Overridable with DEBIAN_MIRROR_URI.
 debian_mirror_uri() {
     if [[ -n ${DEBIAN_MIRROR_URI:-} ]]; then echo "$DEBIAN_MIRROR_URI"; return 0; fi
-    local uri=""
-    if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-        # Paragraph mode: one deb822 stanza per record; take the first URI of the first non-security stanza.
-        uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
-            {
-                u = ""; s = ""
-                for (i = 1; i <= NF; i++) {
-                    if ($i ~ /^[[:space:]]*#/) continue
-                    if ($i ~ /^URIs:/)   { u = $i; sub(/^URIs:[[:space:]]*/, "", u); split(u, a, /[[:space:]]+/); u = a[1] }
-                    if ($i ~ /^Suites:/) { s = $i }
-                }
-                if (u != "" && s !~ /-security/) { print u; exit }
-            }' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [[ -z $uri && -r /etc/apt/sources.list ]]; then
-        uri=$(awk '$1 == "deb" || $1 == "deb-src" {
-                i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-                if ($(i + 1) !~ /-security/) { print $i; exit }
-            }' /etc/apt/sources.list)
-    fi
+    local entries uri
+    entries=$(apt_source_entries)
+    uri=$(awk -v codename="$(os_release_field VERSION_CODENAME)" '
+        { main = 0; for (i = 3; i <= NF; i++) if ($i == "main") main = 1 }
+        main && $2 !~ /-security/ {
+            if (codename != "" && $2 == codename) { print $1; found = 1; exit }
+            if (first == "") first = $1
+        }
+        END { if (!found && first != "") print first }' <<<"$entries")
     [[ -n $uri ]] || return 1
     echo "${uri%/}"
 }

@@ -17,6 +17,7 @@ if [[ ! -e $ROOTLESS_PID_FILE ]]; then
     exit 0
 fi
 pid=$(tr -dc '0-9' <"$ROOTLESS_PID_FILE")
+need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
 if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == rootlesskit ]]; }; then
     log "pid ${pid:-?} from $ROOTLESS_PID_FILE is not a running rootlesskit; removing the stale pid file"
     rm -f "$ROOTLESS_PID_FILE"

@@ -23,6 +23,7 @@ SUBID_COUNT=65536
 require_root
 # rootlesskit makes the namespaces; uidmap's setuid newuidmap/newgidmap map the subordinate ids into them.
 apt_install docker.io rootlesskit uidmap
+need_command pgrep procps   # running (ps) and pgrep; a minimal image has no procps
 DOCKER=$(docker_client)
 
 # Debian's docker.io ships the wrapper under contrib; an upstream install puts it on PATH.

@@ -15,6 +15,7 @@ if [[ ! -e $TLS_PID_FILE ]]; then
     exit 0
 fi
 pid=$(tr -dc '0-9' <"$TLS_PID_FILE")
+need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
 if ! pid_is_dockerd "$pid"; then
     log "pid ${pid:-?} from $TLS_PID_FILE is not a running dockerd; removing the stale pid file"
     rm -f "$TLS_PID_FILE"

@@ -22,6 +22,8 @@ CERT_DAYS=30
 
 require_root
 apt_install docker.io openssl
+need_command ps procps     # `running`; a minimal image has no procps
+need_command ss iproute2   # port_taken; a minimal image has no iproute2
 DOCKER=$(docker_client)
 
 # 1. Certificates. Made again, all of them, when one is missing or expires within a day (a CA and its leaves

@@ -42,6 +42,7 @@ else
     require_root
     # The docker.io client is needed even when some other client exists: it matches the engine we start.
     apt_install docker.io iptables
+    need_command ps procps   # `running` tells a dockerd that exited from one still starting; a minimal image has no ps
     if [[ -s $PID_FILE ]] && pid_is_dockerd "$(cat "$PID_FILE")"; then
         # Our dockerd from an earlier run is still alive (maybe still starting): wait for it, do not start a second.
         pid=$(cat "$PID_FILE")

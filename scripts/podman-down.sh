@@ -23,6 +23,7 @@ fi
 # An exec session's conmon stays 300 s after its process ends (podman's --exit-delay, so that the API can still report
 # the exit code), also when the container is gone: stop those of our storage whose container no longer exists.
 if command -v podman >/dev/null && [[ -f $PODMAN_ROOT/containers.conf ]]; then
+    need_command pgrep procps   # a minimal image has no procps
     live=$(test_podman ps -aq --no-trunc)
     stale=()
     for c in $(pgrep -x conmon || true); do
@@ -49,6 +50,7 @@ if [[ ! -e $PODMAN_PID_FILE ]]; then
     exit 0
 fi
 pid=$(tr -dc '0-9' <"$PODMAN_PID_FILE")
+need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
 if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == podman ]]; }; then
     log "pid ${pid:-?} from $PODMAN_PID_FILE is not a running podman; removing the stale pid file"
     rm -f "$PODMAN_PID_FILE"

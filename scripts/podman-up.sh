@@ -18,6 +18,8 @@ START_TIMEOUT=30
 
 require_root
 apt_install podman
+need_command curl curl     # asks the service for _ping
+need_command ps procps     # `running`; a minimal image has no procps
 
 # 1. Configuration. Only these files are read (CONTAINERS_CONF and CONTAINERS_STORAGE_CONF replace the system ones),
 # so /etc/containers and any other podman's storage stay untouched.

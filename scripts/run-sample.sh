@@ -15,22 +15,6 @@ SCRIPT_NAME=run-sample
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/install-ttyd.sh
-scripts/install-tmux.sh
-scripts/install-exec-client.sh
-# An engine that already answers (the tests', or one started by hand) is left running at the end; only one this run
-# started is stopped.
-engine_was_up=false
-if [[ -n $(docker_client) ]] && "$(docker_client)" version >/dev/null 2>&1; then engine_was_up=true; fi
-scripts/docker-up.sh
-docker=$(docker_client)
-cleanup() {
-    "$docker" ps -aq --filter label=ttydports.demo=1 | xargs -r "$docker" rm -f >/dev/null
-    if [[ $engine_was_up == false ]]; then scripts/docker-down.sh; else log "leaving the Docker engine running (it was up before this run)"; fi
-}
-trap cleanup EXIT
-log "building the sample"
-run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
 profile=
 previous=
 for argument in "$@"; do
@@ -47,6 +31,50 @@ else
     url=${SAMPLE_URL:-http://127.0.0.1:5080}
     demo=(--Lab:DemoUser=alice)
 fi
+
+# The address must be free, or the sample fails at its start, after the installs and the build: check it first.
+# address_in_use URL: something accepts connections on URL's host and port (a wildcard host is checked on loopback).
+address_in_use() {
+    local rest=${1#*://} host port
+    rest=${rest%%/*}
+    if [[ $rest == \[*\]* ]]; then host=${rest%%]*}; host=${host#[}; port=${rest#*]}; port=${port#:}
+    else host=${rest%%:*}; port=""; if [[ $rest == *:* ]]; then port=${rest##*:}; fi; fi
+    if [[ -z $port ]]; then if [[ $1 == https:* ]]; then port=443; else port=80; fi; fi
+    case $host in ""|"*"|+|0.0.0.0) host=127.0.0.1 ;; ::) host=::1 ;; esac
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null || return 1
+    echo "$host:$port"
+}
+urls_given=false
+for argument in "$@"; do [[ $argument == --urls* ]] && urls_given=true; done
+if [[ $urls_given == false ]] && taken=$(address_in_use "$url"); then
+    port=${taken##*:}
+    who=""
+    if command -v ss >/dev/null 2>&1; then who=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1 | tr -s ' '); fi
+    if [[ $profile == netlab ]]; then
+        other="SAMPLE_URL=http://localhost:$((port + 1)) scripts/run-sample.sh --profile netlab (and point the NetLab frontend at that address)"
+    else
+        other="SAMPLE_URL=http://127.0.0.1:$((port + 1)) scripts/run-sample.sh"
+    fi
+    die "port $port is in use: something already accepts connections on $taken, the sample's address $url${who:+ ($who)}. Stop it (an earlier scripts/run-sample.sh?) or give the sample another address, e.g. $other"
+fi
+
+scripts/install-ttyd.sh
+scripts/install-tmux.sh
+scripts/install-exec-client.sh
+# An engine that already answers (the tests', or one started by hand) is left running at the end; only one this run
+# started is stopped.
+engine_was_up=false
+if [[ -n $(docker_client) ]] && "$(docker_client)" version >/dev/null 2>&1; then engine_was_up=true; fi
+scripts/docker-up.sh
+docker=$(docker_client)
+cleanup() {
+    "$docker" ps -aq --filter label=ttydports.demo=1 | xargs -r "$docker" rm -f >/dev/null
+    if [[ $engine_was_up == false ]]; then scripts/docker-down.sh; else log "leaving the Docker engine running (it was up before this run)"; fi
+}
+trap cleanup EXIT
+log "building the sample"
+run_quiet dotnet build samples/NetLabBuilder.Sample -c Release || die "dotnet build failed"
 # The docker client that matches the engine, for the sample; its terminals are opened by the exec client installed above
 # (about 0.15 MiB on the host per terminal instead of the CLI's 12-14; --TtydPorts:ExecClientPath= goes back to the CLI).
 dotnet run --no-build -c Release --project samples/NetLabBuilder.Sample -- \

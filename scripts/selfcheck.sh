@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Checks the scripts' own logic against fixtures and stubs, by hand (no test project runs scripts): the apt source
+# parser (deb822 and one-line, as Debian 12/13 and Ubuntu 22.04/24.04 write them), the os-release and version helpers,
+# install-ttyd.sh's choice on Ubuntu (a distribution ttyd new enough, or too old) and run-sample.sh's check that its
+# address is free. Nothing is installed and nothing goes to the network: apt-get, apt-cache and id are stubs on PATH,
+# and every host name here is under .invalid. Prints one line per check; exits 1 when any fails.
+set -euo pipefail
+SCRIPT_NAME=selfcheck
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$HERE/common.sh"
+
+FIX=$(mktemp -d /tmp/ttydports-selfcheck.XXXXXX)
+listener=""
+trap 'if [[ -n $listener ]]; then kill "$listener" 2>/dev/null || true; fi; rm -rf "$FIX"' EXIT
+failures=0
+check() { # NAME EXPECTED ACTUAL
+    if [[ $2 == "$3" ]]; then echo "ok   $1"; else echo "FAIL $1: expected [$2], got [$3]"; failures=$((failures + 1)); fi
+}
+check_true() { # NAME CMD...: CMD succeeds
+    local name=$1; shift
+    if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failures=$((failures + 1)); fi
+}
+check_false() { # NAME CMD...: CMD fails
+    local name=$1; shift
+    if "$@"; then echo "FAIL $name (succeeded)"; failures=$((failures + 1)); else echo "ok   $name"; fi
+}
+os_release() { # DIR ID ID_LIKE CODENAME
+    mkdir -p "$1"
+    printf 'PRETTY_NAME="%s %s"\nID=%s\n%sVERSION_CODENAME=%s\n' "$2" "$4" "$2" "${3:+ID_LIKE=\"$3\"$'\n'}" "$4" >"$1/os-release"
+}
+
+# 1. apt sources, deb822 (Ubuntu 24.04's ubuntu.sources, with what apt also allows: comments inside a stanza, a
+# folded field, lower-case field names, a disabled stanza, a deb-src-only stanza) and a third-party file.
+U=$FIX/ubuntu2404/apt
+mkdir -p "$U/sources.list.d"
+: >"$U/sources.list"   # Ubuntu 24.04 leaves only a comment there
+cat >"$U/sources.list.d/ubuntu.sources" <<'EOF'
+# Ubuntu sources have moved to this file.
+Types: deb
+# a comment inside the stanza
+URIs: http://archive.ubuntu.invalid/ubuntu/
+Suites: noble noble-updates noble-backports
+Components: main restricted universe multiverse
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.ubuntu.invalid/ubuntu/
+Suites: noble-security
+Components: main restricted universe multiverse
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Enabled: no
+Types: deb
+URIs: http://disabled.invalid/ubuntu/
+Suites: noble
+Components: main
+
+types: deb-src
+uris: http://src1.invalid/ubuntu/
+ http://src2.invalid/ubuntu/
+suites: noble
+components: main
+EOF
+cat >"$U/sources.list.d/aaa-thirdparty.sources" <<'EOF'
+Types: deb
+URIs: http://thirdparty.invalid/repo
+Suites: nodistro
+Components: main
+EOF
+entries=$(APT_ETC=$U apt_source_entries)
+check "deb822: stanzas, suites and URIs, in file order" \
+"http://thirdparty.invalid/repo nodistro main
+http://archive.ubuntu.invalid/ubuntu/ noble main restricted universe multiverse
+http://archive.ubuntu.invalid/ubuntu/ noble-updates main restricted universe multiverse
+http://archive.ubuntu.invalid/ubuntu/ noble-backports main restricted universe multiverse
+http://security.ubuntu.invalid/ubuntu/ noble-security main restricted universe multiverse
+http://src1.invalid/ubuntu/ noble main
+http://src2.invalid/ubuntu/ noble main" "$entries"
+os_release "$FIX/ubuntu2404" ubuntu debian noble
+check "deb822: the archive of this release's codename (not a third-party main, not security)" "http://archive.ubuntu.invalid/ubuntu" \
+    "$(APT_ETC=$U OS_RELEASE_FILE=$FIX/ubuntu2404/os-release debian_mirror_uri)"
+
+# 2. One-line sources.list (Debian 12 before deb822, Ubuntu 22.04): options in brackets, security listed first,
+# a commented line, a trailing comment, a disabled .list file name.
+O=$FIX/debian12/apt
+mkdir -p "$O/sources.list.d"
+cat >"$O/sources.list" <<'EOF'
+# deb http://commented.invalid/debian bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://security.debian.invalid/debian-security bookworm-security main
+deb [ arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg ] http://deb.debian.invalid/debian/ bookworm main contrib # trailing
+deb-src http://deb.debian.invalid/debian bookworm main
+EOF
+echo 'deb http://ignored.invalid/x bookworm main' >"$O/sources.list.d/other.list.disabled"
+os_release "$FIX/debian12" debian "" bookworm
+check "one-line: entries" \
+"http://security.debian.invalid/debian-security bookworm-security main
+http://deb.debian.invalid/debian/ bookworm main contrib
+http://deb.debian.invalid/debian bookworm main" "$(APT_ETC=$O apt_source_entries)"
+check "one-line: the main archive, security skipped" "http://deb.debian.invalid/debian" \
+    "$(APT_ETC=$O OS_RELEASE_FILE=$FIX/debian12/os-release debian_mirror_uri)"
+
+# 3. Debian 12/13's deb822 debian.sources together with a one-line .list; no codename match falls back to the first main.
+D=$FIX/debian13/apt
+mkdir -p "$D/sources.list.d"
+cat >"$D/sources.list.d/debian.sources" <<'EOF'
+Types: deb
+URIs: http://deb.debian.invalid/debian
+Suites: trixie trixie-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.invalid/debian-security
+Suites: trixie-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+echo 'deb http://extra.invalid/debian trixie-backports main' >"$D/sources.list.d/extra.list"
+check "deb822 and one-line together" \
+"http://deb.debian.invalid/debian trixie main
+http://deb.debian.invalid/debian trixie-updates main
+http://deb.debian.invalid/debian-security trixie-security main
+http://extra.invalid/debian trixie-backports main" "$(APT_ETC=$D apt_source_entries)"
+os_release "$FIX/debian13" debian "" trixie
+check "deb822 (Debian 13)" "http://deb.debian.invalid/debian" "$(APT_ETC=$D OS_RELEASE_FILE=$FIX/debian13/os-release debian_mirror_uri)"
+check "no codename in os-release: the first non-security main" "http://deb.debian.invalid/debian" \
+    "$(APT_ETC=$D OS_RELEASE_FILE=/nonexistent debian_mirror_uri)"
+check_false "no sources at all: fails" env APT_ETC="$FIX/none" bash -c "source '$HERE/common.sh'; debian_mirror_uri"
+check "DEBIAN_MIRROR_URI wins" "http://override.invalid/debian" "$(DEBIAN_MIRROR_URI=http://override.invalid/debian APT_ETC=$D debian_mirror_uri)"
+
+# 4. os-release and versions.
+os_release "$FIX/mint" linuxmint "ubuntu debian" wilma
+check_true "Ubuntu: ID=ubuntu" env OS_RELEASE_FILE="$FIX/ubuntu2404/os-release" bash -c "source '$HERE/common.sh'; os_is_ubuntu"
+check_true "Ubuntu: ID_LIKE has ubuntu" env OS_RELEASE_FILE="$FIX/mint/os-release" bash -c "source '$HERE/common.sh'; os_is_ubuntu"
+check_false "Debian is not Ubuntu" env OS_RELEASE_FILE="$FIX/debian12/os-release" bash -c "source '$HERE/common.sh'; os_is_ubuntu"
+check "os_release_field unquotes" "ubuntu noble" "$(OS_RELEASE_FILE=$FIX/ubuntu2404/os-release os_release_field PRETTY_NAME)"
+check "minimum ttyd" 1.7.4 "$TTYD_MIN_VERSION"
+for v in 1.7.4 1.7.4-1build2 1.7.7 1.7.7-4build1 1.8.0; do check_true "version $v >= $TTYD_MIN_VERSION" version_ge "$v" "$TTYD_MIN_VERSION"; done
+for v in 1.7.3 1.7.0 1.6.3-3 1.6.3 ""; do check_false "version '$v' < $TTYD_MIN_VERSION" version_ge "$v" "$TTYD_MIN_VERSION"; done
+mkdir -p "$FIX/ttyd-old" "$FIX/ttyd-new" "$FIX/ttyd-none"
+printf '#!/bin/sh\necho "ttyd version 1.6.3-a2a8dc8"\n' >"$FIX/ttyd-old/ttyd"
+printf '#!/bin/sh\necho "ttyd version 1.7.7-unknown"\n' >"$FIX/ttyd-new/ttyd"
+printf '#!/bin/sh\necho "usage: ttyd"\n' >"$FIX/ttyd-none/ttyd"
+chmod +x "$FIX"/ttyd-*/ttyd
+check "ttyd_version 1.6.3" 1.6.3 "$(ttyd_version "$FIX/ttyd-old/ttyd")"
+check "ttyd_version 1.7.7" 1.7.7 "$(ttyd_version "$FIX/ttyd-new/ttyd")"
+check "ttyd_version none" "" "$(ttyd_version "$FIX/ttyd-none/ttyd")"
+
+# 5. install-ttyd.sh on Ubuntu, with stubs: apt-cache answers a candidate, apt-get installs a fake ttyd, id says root.
+# PATH leaves out /usr/local/bin (where this machine's real ttyd may be), TTYD_INSTALL_DIR points into the fixture.
+STUB=$FIX/stub
+mkdir -p "$STUB/bin"
+cat >"$STUB/bin/apt-cache" <<'EOF'
+#!/bin/sh
+printf '%s:\n  Installed: (none)\n  Candidate: %s\n  Version table:\n' "$2" "${STUB_CANDIDATE:-(none)}"
+EOF
+cat >"$STUB/bin/apt-get" <<'EOF'
+#!/bin/sh
+for a in "$@"; do case $a in update) exit 0 ;; ttyd) cp "$STUB_NEW_TTYD" "$STUB_BIN/ttyd"; exit 0 ;; esac; done
+echo "apt-get stub: unexpected $*" >&2; exit 1
+EOF
+# shellcheck disable=SC2016 # the stub's own $1 and $@
+printf '#!/bin/sh\nif [ "$1" = -u ]; then echo 0; else exec /usr/bin/id "$@"; fi\n' >"$STUB/bin/id"
+chmod +x "$STUB"/bin/*
+run_install_ttyd() { # CANDIDATE EXTRA_PATH: install-ttyd.sh's output and exit code
+    local out rc=0
+    out=$(env STUB_CANDIDATE="$1" STUB_NEW_TTYD="$FIX/ttyd-new/ttyd" STUB_BIN="$STUB/bin" \
+        PATH="$STUB/bin${2:+:$2}:/usr/sbin:/usr/bin:/sbin:/bin" TTYD_INSTALL_DIR="$FIX/install" \
+        OS_RELEASE_FILE="$FIX/ubuntu2404/os-release" bash "$HERE/install-ttyd.sh" 2>&1) || rc=$?
+    rm -f "$STUB/bin/ttyd"
+    echo "$rc $out"
+}
+if [[ -e /usr/bin/ttyd ]]; then
+    echo "skip install-ttyd.sh stubs: /usr/bin/ttyd exists here and would be found on the stub PATH"
+else
+    out=$(run_install_ttyd "" "$FIX/ttyd-new")
+    check_true "install-ttyd: ttyd 1.7.7 on PATH is kept" grep -q '^0 install-ttyd: ttyd already installed: .*1.7.7' <<<"$out"
+    out=$(run_install_ttyd 1.6.3-3 "$FIX/ttyd-old")
+    check_true "install-ttyd: Ubuntu 22.04 (ttyd 1.6.3 on PATH, candidate 1.6.3-3) stops and names both versions" \
+        grep -q "^1 .*ttyd-old/ttyd is ttyd 1.6.3 .*needs ttyd >= 1.7.4" <<<"$(tr '\n' ' ' <<<"$out")"
+    check_true "install-ttyd: ... and says what is needed" grep -q "ERROR: TtydPorts needs ttyd >= 1.7.4; .*ttyd-old/ttyd, 1.6.3, and apt's candidate 1.6.3-3" <<<"$out"
+    out=$(run_install_ttyd "" "")
+    check_true "install-ttyd: Ubuntu without universe (no candidate) stops" grep -q "^1 .*apt's candidate none" <<<"$out"
+    out=$(run_install_ttyd 1.7.4-1build2 "")
+    check_true "install-ttyd: Ubuntu 24.04 (candidate 1.7.4-1build2) installs the distribution's ttyd" \
+        grep -q "^0 .*the distribution's ttyd 1.7.4-1build2 is new enough.*ttyd ready: $STUB/bin/ttyd" <<<"$(tr '\n' ' ' <<<"$out")"
+fi
+
+# 6. run-sample.sh's address check (its lines from the profile parsing to the first install), against a listener.
+port_check=$(sed -n '/^profile=$/,/^scripts\/install-ttyd.sh$/p' "$HERE/run-sample.sh" | sed '$d')
+[[ -n $port_check ]] || { echo "FAIL run-sample.sh: its address check was not found"; failures=$((failures + 1)); }
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)' >"$FIX/port" &
+listener=$!
+for _ in $(seq 50); do [[ -s $FIX/port ]] && break; sleep 0.1; done
+port=$(cat "$FIX/port")
+sample_check() { # SAMPLE_URL ARGS...: the check's output and exit code
+    local out rc=0
+    out=$(SAMPLE_URL=$1 bash -c "set -euo pipefail; SCRIPT_NAME=run-sample; source '$HERE/common.sh'; $port_check" _ "${@:2}" 2>&1) || rc=$?
+    echo "$rc $out"
+}
+check_true "run-sample: a taken port is named, with SAMPLE_URL as the way round" \
+    grep -q "^1 run-sample: ERROR: port $port is in use: .*SAMPLE_URL=http://127.0.0.1:$((port + 1)) scripts/run-sample.sh$" <<<"$(sample_check "http://127.0.0.1:$port")"
+check_true "run-sample --profile netlab: the same" \
+    grep -q "^1 .*port $port is in use.*--profile netlab" <<<"$(sample_check "http://localhost:$port" --profile netlab)"
+kill "$listener" 2>/dev/null || true
+wait "$listener" 2>/dev/null || true
+listener=""
+check "run-sample: a free port passes" "0 " "$(sample_check "http://127.0.0.1:$port")"
+
+if (( failures )); then echo "selfcheck: $failures check(s) failed"; exit 1; fi
+echo "selfcheck: all checks passed"
