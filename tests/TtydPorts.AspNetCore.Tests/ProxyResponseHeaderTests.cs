@@ -42,6 +42,64 @@ public sealed class ProxyResponseHeaderTests
     }
 
     [Fact]
+    public async Task Every_answer_may_be_framed_by_its_own_origin_only_whatever_upstream_says_and_the_token_is_never_stored()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var host = await ProxyHost.StartAsync(services: s => s.AddSingleton(upstream.Manager("r1", "alice")));
+        using var alice = await host.ClientAsync("alice");
+
+        // Upstream allows any framer and caching of the token for an hour: the browser sees neither. Other answers keep
+        // upstream's caching.
+        foreach (var (path, caching) in new[] { ("/terminals/r1/", "no-store"), ("/terminals/r1/token", "no-store"), ("/terminals/r1/asset", "max-age=60") })
+        {
+            using var response = await alice.Http.GetAsync(path, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("frame-ancestors 'self'", Assert.Single(response.Headers.GetValues("Content-Security-Policy")));
+            Assert.Equal("SAMEORIGIN", Assert.Single(response.Headers.GetValues("X-Frame-Options")));
+            Assert.Equal(caching, response.Headers.CacheControl?.ToString());
+        }
+
+        Assert.Equal(3, upstream.Requests);
+    }
+
+    [Theory]
+    [InlineData("csp", "frame-ancestors 'self' https://lms.example.org", null)]
+    [InlineData("csp-without-frame-ancestors", "default-src 'self' 'unsafe-inline'", "SAMEORIGIN")]
+    [InlineData("xfo", null, "DENY")]
+    public async Task A_framing_policy_of_the_host_is_kept_and_the_proxy_adds_only_what_it_leaves_out(string policy, string? csp, string? xfo)
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var host = await ProxyHost.StartAsync(
+            services: s => s.AddSingleton(upstream.Manager("r1", "alice")),
+            pipeline: app => app.Use((context, next) =>
+            {
+                // The host's own headers, set before the proxy runs.
+                switch (policy)
+                {
+                    case "csp":
+                        context.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'self' https://lms.example.org";
+                        break;
+                    case "csp-without-frame-ancestors":
+                        context.Response.Headers.ContentSecurityPolicy = "default-src 'self' 'unsafe-inline'";
+                        break;
+                    default:
+                        context.Response.Headers.XFrameOptions = "DENY";
+                        break;
+                }
+
+                return next(context);
+            }));
+        using var alice = await host.ClientAsync("alice");
+
+        using var response = await alice.Http.GetAsync("/terminals/r1/", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(csp, response.Headers.TryGetValues("Content-Security-Policy", out var csps) ? Assert.Single(csps) : null);
+        Assert.Equal(xfo, response.Headers.TryGetValues("X-Frame-Options", out var xfos) ? Assert.Single(xfos) : null);
+        Assert.Equal(1, upstream.Requests);
+    }
+
+    [Fact]
     public async Task A_401_challenge_from_upstream_reaches_the_client_as_a_502_without_www_authenticate()
     {
         await using var upstream = await Upstream.StartAsync();
@@ -180,12 +238,24 @@ public sealed class ProxyResponseHeaderTests
                 context.Response.Headers.SetCookie = "ttyd_session=stolen; Path=/";
                 context.Response.Headers.Server = "ttyd-impostor/1.0";
                 context.Response.Headers["X-Upstream-Secret"] = "internal";
+                context.Response.Headers.ContentSecurityPolicy = "frame-ancestors *";
+                context.Response.Headers.XFrameOptions = "ALLOWALL";
                 await next(context);
             });
             app.MapGet("/terminals/r1/", (HttpContext http) =>
             {
                 http.Response.Headers.CacheControl = "no-store";
                 return Results.Text("upstream page", "text/html");
+            });
+            app.MapGet("/terminals/r1/token", (HttpContext http) =>
+            {
+                http.Response.Headers.CacheControl = "max-age=3600";
+                return Results.Text("""{"token":"secret"}""", "application/json");
+            });
+            app.MapGet("/terminals/r1/asset", (HttpContext http) =>
+            {
+                http.Response.Headers.CacheControl = "max-age=60";
+                return Results.Text("asset", "text/plain");
             });
             app.UseWebSockets();
             app.Map("/terminals/r1/ws", async (HttpContext http) =>

@@ -30,7 +30,8 @@ internal static class TtydEndpointHandlers
         var (userId, rejection) = await ReadCleanupRequestAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
         if (rejection is not null)
         {
-            Log.RequestRejected(logger, context.Request.Method, context.Request.Path, rejection.Value.Message);
+            // A PathString prints percent-encoded; the message may quote request text (the Content-Type) as it came.
+            Log.RequestRejected(logger, context.Request.Method, context.Request.Path, LogText.OneLine(rejection.Value.Message));
             return ErrorResult(rejection.Value.Message, rejection.Value.StatusCode, format);
         }
 
@@ -225,7 +226,8 @@ internal static class TtydEndpointHandlers
             }
             else
             {
-                Log.RequestRejected(logger, http.Request.Method, http.Request.Path, e.Message);
+                // The message may quote decoded request text (a route value): one line, whatever it holds.
+                Log.RequestRejected(logger, http.Request.Method, http.Request.Path, LogText.OneLine(e.Message));
             }
 
             // A global limit frees up when sessions stop; repair stops dead, orphaned and idle ones on its interval. A user's

@@ -52,6 +52,13 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
     private static readonly TimeSpan TtydConnectTimeout = TimeSpan.FromSeconds(10);
 
+    private const string TokenSegment = "token";
+
+    // Who may frame a terminal page when the host says nothing about it: its own origin only. Another origin of the same site
+    // (another port, a sibling subdomain) still gets the user's SameSite cookies sent along, and could otherwise put the
+    // terminal in a transparent frame and trick the user into typing into it.
+    private const string FrameAncestors = "frame-ancestors 'self'";
+
     private readonly IHttpForwarder _forwarder;
     private readonly ITtydSessionManager _manager;
     private readonly IOptions<TtydTerminalProxyOptions> _options;
@@ -218,8 +225,15 @@ internal sealed class TtydTerminalForwarder : IDisposable
             return;
         }
 
-        var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId));
-        if (error != ForwarderError.None)
+        // ttyd's /token answer carries the session's credential (its page sends it in the WebSocket's first message).
+        var token = rest is not null && (rest == TokenSegment || rest == $"{TtydLaunchBuilder.ObserverSegment}/{TokenSegment}");
+        var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId, token));
+        if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
+            or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient)
+        {
+            Log.ForwardEndedByClient(_logger, container, error);
+        }
+        else if (error != ForwarderError.None)
         {
             Log.ForwardFailed(_logger, container, error, context.Features.Get<IForwarderErrorFeature>()?.Exception);
         }
@@ -323,7 +337,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
     /// browser sent (ttyd's -O compares the Origin with it), no cookies of the host, and the session's credential instead of
     /// any Authorization the browser sent.
     /// </summary>
-    private sealed class SessionTransformer(TtydSession session, string socketPath, int processId) : HttpTransformer
+    private sealed class SessionTransformer(TtydSession session, string socketPath, int processId, bool token) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -369,6 +383,28 @@ internal sealed class TtydTerminalForwarder : IDisposable
                 {
                     headers.Remove(name);
                 }
+            }
+
+            // Framing: only where the host set no policy of its own (its own headers were kept above). A Content-Security-Policy
+            // with frame-ancestors is one, and one without still gets X-Frame-Options; X-Frame-Options alone is one too (ours
+            // would override it in today's browsers, which take frame-ancestors over X-Frame-Options).
+            var ownPolicy = before.TryGetValue(HeaderNames.ContentSecurityPolicy, out var policy);
+            if (!ownPolicy && !before.ContainsKey(HeaderNames.XFrameOptions))
+            {
+                headers.ContentSecurityPolicy = FrameAncestors;
+            }
+
+            if (!before.ContainsKey(HeaderNames.XFrameOptions)
+                && !(ownPolicy && policy.Any(p => p?.Contains("frame-ancestors", StringComparison.OrdinalIgnoreCase) == true)))
+            {
+                headers.XFrameOptions = "SAMEORIGIN"; // browsers without frame-ancestors
+            }
+
+            // The credential must not stay in the browser's cache (on disk) or in a shared cache on the way; the page itself is
+            // ttyd's static page, the same for every session and user, without a secret, and may be cached as ttyd says.
+            if (token)
+            {
+                headers.CacheControl = "no-store";
             }
 
             return proceed;
