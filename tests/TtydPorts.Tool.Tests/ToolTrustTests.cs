@@ -33,6 +33,7 @@ public sealed class ToolTrustTests(ToolLab lab)
         // not exist, the victim's token and container id.
         var folder = Path.Combine("/tmp", "tp-decoy-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        System.Diagnostics.Process? decoy = null;
         try
         {
             var key = RandomNumberGenerator.GetBytes(32);
@@ -54,7 +55,7 @@ public sealed class ToolTrustTests(ToolLab lab)
                 [SessionAdoption.ExecutableMarker] = sleep,
             };
             markers[MarkerSignature.Marker] = MarkerSignature.Compute(key, markers);
-            var decoy = attacker.Start(markers, sleep, "3600"); // the user disposes it
+            decoy = attacker.Start(markers, sleep, "3600"); // the user disposes it
             await Poll.UntilAsync(() => ProcFs.ReadExecutable(decoy.Id) == sleep && ProcFs.ReadEnvironment(decoy.Id, "TTYDPORTS_")?.ContainsKey(MarkerSignature.Marker) == true, Poll.Within(10));
 
             var run = await TtydPortsTool.RunAsync("cleanup", "--instance", sut.Instance, "--range", sut.Range);
@@ -74,6 +75,13 @@ public sealed class ToolTrustTests(ToolLab lab)
         }
         finally
         {
+            // Before the manager's own check that nothing of its instance is left: a failed run may not have stopped the decoy.
+            if (decoy is { HasExited: false })
+            {
+                decoy.Kill();
+                await decoy.WaitForExitAsync(Ct);
+            }
+
             Directory.Delete(folder, recursive: true);
         }
     }
