@@ -1,6 +1,7 @@
 using TtydPorts;
 using TtydPorts.Tool.Commands;
 using TtydPorts.Tool.Machine;
+using TtydPorts.Tool.Output;
 
 // The engine is chosen before the command runs, as the library chooses it: Docker from DOCKER_HOST (with
 // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or the local socket; `--runtime podman` first for Podman (CONTAINER_HOST or
@@ -27,7 +28,7 @@ try
 catch (InvalidOperationException e)
 {
     // DOCKER_HOST, DOCKER_CONTEXT or CONTAINER_HOST names an engine the library cannot reach: say so rather than ask another.
-    await Console.Error.WriteLineAsync($"ttyd-ports: {e.Message}").ConfigureAwait(false);
+    await Console.Error.WriteLineAsync($"ttyd-ports: {TerminalText.Escape(e.Message)}").ConfigureAwait(false);
     return 2;
 }
 

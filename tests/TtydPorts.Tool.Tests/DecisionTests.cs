@@ -48,7 +48,7 @@ public sealed class DecisionTests : IDisposable
         _table.Setup(t => t.OwnLineage()).Returns(new HashSet<int> { 1, 4242 });
     }
 
-    private ProcessIdentity Session(int pid, string container, string user, string? topology = null, string instance = "lab", bool listening = true, bool containerExists = true)
+    private ProcessIdentity Session(int pid, string container, string user, string? topology = null, string instance = "lab", bool listening = true, bool containerExists = true, TerminalCommand? command = null)
     {
         var markers = new Dictionary<string, string>
         {
@@ -62,6 +62,11 @@ public sealed class DecisionTests : IDisposable
         if (topology is not null)
         {
             markers["TTYDPORTS_TOPOLOGY"] = topology;
+        }
+
+        if (command is not null)
+        {
+            markers["TTYDPORTS_COMMAND"] = CommandMarkerCodec.Encode(command);
         }
 
         markers[SessionAdoption.RuntimeMarker] = _folder.Path;
@@ -256,6 +261,23 @@ public sealed class DecisionTests : IDisposable
 
         VerifyStopped();
         Assert.NotEqual(default, identity);
+    }
+
+    [Fact]
+    public async Task Command_lines_and_markers_from_the_machine_reach_the_terminal_escaped_in_every_command()
+    {
+        Session(101, "c1", "alice", containerExists: false, command: new TerminalCommand { Arguments = ["sh", "-c", "\u001b]0;owned\u0007"] });
+        _foreign.Add(new HostProcess(new ProcessIdentity(900, 9000), "ttyd -p 8500 \u001b[2J\u001b[Hfake prompt"));
+        _listeners.Add(new Listener(IPAddress.Loopback, 8600, [new HostProcess(new ProcessIdentity(901, 9010), "nc -l \u009b8m")]));
+
+        Assert.Equal(0, await RunAsync("status"));
+        Assert.Equal(0, await RunAsync("ports", "--range", "8000-9000"));
+        Assert.Equal(0, await RunAsync("cleanup", "--foreign", "--dry-run", "--range", "8000-9000"));
+
+        Assert.DoesNotContain(_out.ToString() + _error.ToString(), c => char.IsControl(c) && c is not '\n' and not '\r');
+        Assert.Contains("\\x1b]0;owned\\x07", _out.ToString(), StringComparison.Ordinal); // shown, escaped
+        Assert.Contains("foreign ttyd: ttyd -p 8500 \\x1b[2J\\x1b[Hfake prompt", _out.ToString(), StringComparison.Ordinal);
+        Assert.Contains("nc -l \\x9b8m", _out.ToString(), StringComparison.Ordinal);
     }
 
     private const string TcpHeader = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using TtydPorts.Tool.Machine;
+using TtydPorts.Tool.Output;
 
 namespace TtydPorts.Tool.Cleanup;
 
@@ -24,10 +25,11 @@ internal sealed record CleanupTarget(ProcessIdentity Process, SessionView? Sessi
 {
     public bool IsForeign => Session is null;
 
-    public string Describe() => Session is { } s
+    /// <summary>One line for the terminal, escaped (<see cref="TerminalText"/>): markers, paths and command lines are read from the machine.</summary>
+    public string Describe() => TerminalText.Escape(Session is { } s
         ? string.Create(CultureInfo.InvariantCulture,
             $"pid {Process.ProcessId}  session {s.Session.Container} (port {s.Session.Port}, user {s.Session.UserId}, topology {s.Session.TopologyId ?? "-"}, instance {s.Found.InstanceName}): {Reason}")
-        : string.Create(CultureInfo.InvariantCulture, $"pid {Process.ProcessId}  foreign ttyd: {Command}");
+        : string.Create(CultureInfo.InvariantCulture, $"pid {Process.ProcessId}  foreign ttyd: {Command}"));
 }
 
 /// <summary>What a cleanup will do: the processes it stops and those it leaves although they matched.</summary>

@@ -14,39 +14,61 @@ internal enum StopOutcome
 }
 
 /// <summary>One target's outcome.</summary>
-internal sealed record StopResult(CleanupTarget Target, StopOutcome Outcome, string? Error);
+internal sealed record StopResult(CleanupTarget Target, StopOutcome Outcome, string? Error)
+{
+    /// <summary>Why what the session's terminal left in its container was not ended (<see cref="LeftoverTrust"/>); null when it was, or there was none to end.</summary>
+    public string? LeftoversKept { get; init; }
+}
 
 /// <summary>
 /// Stops the planned processes through the library's supervisor (SIGTERM, then SIGKILL, whole tree, identity-checked),
-/// then has the runtime end what the stopped sessions' terminals left inside their containers, as the manager does.
+/// then has the runtime end what the stopped sessions' terminals left inside their containers, as the manager does,
+/// for the sessions <see cref="LeftoverTrust"/> vouches for.
 /// </summary>
-internal sealed class CleanupRunner(IProcessSupervisor supervisor, IContainerRuntime? runtime = null)
+internal sealed class CleanupRunner(IProcessSupervisor supervisor, IContainerRuntime? runtime, LeftoverTrust trust)
 {
     private const int MaxParallel = 8;
 
     public async Task<IReadOnlyList<StopResult>> RunAsync(IReadOnlyList<CleanupTarget> targets, TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(targets);
+
+        // Decided before anything stops: the trust reads the groups of each session's running process.
+        var kept = targets.Select(t => EndsLeftovers(t) ? trust.Refusal(t.Session!) : null).ToArray();
         var results = new StopResult[targets.Count];
         await Parallel.ForEachAsync(
             Enumerable.Range(0, targets.Count),
             new ParallelOptions { MaxDegreeOfParallelism = MaxParallel, CancellationToken = cancellationToken },
             async (i, ct) => results[i] = await StopAsync(targets[i], gracePeriod, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        if (runtime is not null)
+        var leftovers = new List<ContainerTerminal>();
+        for (var i = 0; i < results.Length; i++)
         {
-            var leftovers = results
-                .Where(r => r.Outcome != StopOutcome.Failed && r.Target.Session?.Found is { } f && Reaches(f.Engine))
-                .Select(r => ContainerTerminal.Of(r.Target.Session!.Found.Session, r.Target.Session.Found.Token))
-                .OfType<ContainerTerminal>()
-                .ToList();
-            if (leftovers.Count > 0)
+            if (results[i].Outcome == StopOutcome.Failed || !EndsLeftovers(results[i].Target))
             {
-                await runtime.EndTerminalsAsync(leftovers, cancellationToken).ConfigureAwait(false);
+                continue;
             }
+
+            if (kept[i] is { } reason)
+            {
+                results[i] = results[i] with { LeftoversKept = reason };
+            }
+            else
+            {
+                leftovers.Add(ContainerTerminal.Of(targets[i].Session!.Session, targets[i].Session!.Found.Token)!);
+            }
+        }
+
+        if (leftovers.Count > 0)
+        {
+            await runtime!.EndTerminalsAsync(leftovers, cancellationToken).ConfigureAwait(false);
         }
 
         return results;
     }
+
+    // A session whose container id is known and whose engine this runtime reaches has leftovers this tool would end.
+    private bool EndsLeftovers(CleanupTarget target) =>
+        runtime is not null && target.Session?.Found is { Session.ContainerId: not null } found && Reaches(found.Engine);
 
     // The engine the tool reads is the session's; or both are on this machine, where the leftovers are in this /proc.
     private bool Reaches(string? engine) =>

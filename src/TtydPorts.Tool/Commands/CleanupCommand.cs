@@ -79,7 +79,7 @@ internal static class CleanupCommand
         var plan = CleanupPlanner.Plan(snapshot, run.Selection);
         if (plan.ContainersUnknown)
         {
-            await context.Error.WriteLineAsync($"ttyd-ports: cannot tell which containers exist, so orphans of removed containers are not stopped: {snapshot.ContainerError}").ConfigureAwait(false);
+            await context.Error.WriteLineAsync($"ttyd-ports: cannot tell which containers exist, so orphans of removed containers are not stopped: {TerminalText.Escape(snapshot.ContainerError)}").ConfigureAwait(false);
         }
 
         foreach (var skipped in plan.Skipped)
@@ -126,7 +126,14 @@ internal static class CleanupCommand
             $"Stopped {results.Count(r => r.Outcome == StopOutcome.Stopped)}, already gone {results.Count(r => r.Outcome == StopOutcome.AlreadyGone)}, could not stop {failed.Count}."));
         foreach (var failure in failed)
         {
-            await context.Error.WriteLineAsync($"ttyd-ports: could not stop {failure.Target.Describe()}: {failure.Error}").ConfigureAwait(false);
+            await context.Error.WriteLineAsync($"ttyd-ports: could not stop {failure.Target.Describe()}: {TerminalText.Escape(failure.Error)}").ConfigureAwait(false);
+        }
+
+        var leftoversKept = results.Where(r => r.LeftoversKept is not null).ToList();
+        foreach (var kept in leftoversKept)
+        {
+            await context.Error.WriteLineAsync(TerminalText.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"ttyd-ports: session {kept.Target.Session!.Session.Container} (pid {kept.Target.Process.ProcessId}) was stopped, but what its terminal left in its container was not ended: {kept.LeftoversKept}."))).ConfigureAwait(false);
         }
 
         var afterSnapshot = await context.Reader.ReadAsync(foreign: false, cancellationToken).ConfigureAwait(false);
@@ -134,7 +141,7 @@ internal static class CleanupCommand
         human.WriteLine();
         PortReport.Write(human, after, "Port usage after:");
         await WriteJsonAsync(context, run, results, before, after, snapshot.ContainerError).ConfigureAwait(false);
-        return failed.Count > 0 || plan.Skipped.Count > 0 || plan.ContainersUnknown ? ExitCodes.Incomplete : ExitCodes.Done;
+        return failed.Count > 0 || leftoversKept.Count > 0 || plan.Skipped.Count > 0 || plan.ContainersUnknown ? ExitCodes.Incomplete : ExitCodes.Done;
     }
 
     private static async Task WriteJsonAsync(
@@ -156,7 +163,8 @@ internal static class CleanupCommand
             r.Target.Command,
             r.Target.Reason,
             dryRun ? "would-stop" : r.Outcome switch { StopOutcome.Stopped => "stopped", StopOutcome.AlreadyGone => "already-gone", _ => "failed" },
-            r.Error)).ToList();
+            r.Error,
+            r.LeftoversKept)).ToList();
         var document = new CleanupJson(
             run.DryRun,
             dryRun ? 0 : results.Count(r => r.Outcome == StopOutcome.Stopped),

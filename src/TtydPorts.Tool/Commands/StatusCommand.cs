@@ -60,7 +60,7 @@ internal static class StatusCommand
 
         if (snapshot.ContainerError is { } error)
         {
-            await context.Error.WriteLineAsync($"ttyd-ports: warning: cannot tell which containers exist, so orphans are not shown: {error}").ConfigureAwait(false);
+            await context.Error.WriteLineAsync($"ttyd-ports: warning: cannot tell which containers exist, so orphans are not shown: {TerminalText.Escape(error)}").ConfigureAwait(false);
         }
 
         return ExitCodes.Done;

@@ -16,5 +16,8 @@ internal sealed record ToolContext(
 {
     public MachineReader Reader => new(Supervisor, Inventory, Table, Time);
 
-    public CleanupRunner Runner => new(Supervisor, Inventory as IContainerRuntime);
+    /// <summary>The user the tool runs as (root believes every user's sessions).</summary>
+    public uint ToolUid { get; init; } = Native.geteuid();
+
+    public CleanupRunner Runner => new(Supervisor, Inventory as IContainerRuntime, new LeftoverTrust(ToolUid, (Inventory as IContainerRuntime)?.Endpoint, Table));
 }

@@ -27,4 +27,13 @@ internal interface IHostProcessTable
 
     /// <summary>This process and its ancestors: never to be stopped by this tool.</summary>
     IReadOnlySet<int> OwnLineage();
+
+    /// <summary>
+    /// Every group <paramref name="process"/> has or can switch back to (real, effective, saved and file system group,
+    /// supplementary groups), as the kernel keeps them; null when they cannot be read or the PID now names another process.
+    /// </summary>
+    IReadOnlySet<uint>? ReadGroups(ProcessIdentity process);
+
+    /// <summary>The engine's socket when <paramref name="endpoint"/> is a <c>unix://</c> one on this machine; else, or when it cannot be read, null.</summary>
+    EngineSocket? ReadEngineSocket(string endpoint);
 }

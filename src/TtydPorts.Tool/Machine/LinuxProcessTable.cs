@@ -81,6 +81,72 @@ internal sealed class LinuxProcessTable : IHostProcessTable
         return lineage;
     }
 
+    public IReadOnlySet<uint>? ReadGroups(ProcessIdentity process)
+    {
+        string status;
+        try
+        {
+            status = File.ReadAllText($"/proc/{process.ProcessId}/status");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // Read after the status: the text was the process's if its PID still names it now.
+        return ProcFs.ReadStat(process.ProcessId) is { HasExited: false } stat && stat.StartTime == process.StartTime ? ParseGroups(status) : null;
+    }
+
+    /// <summary>The groups of a <c>/proc/PID/status</c> text: its <c>Gid:</c> line (real, effective, saved, file system) and its <c>Groups:</c> line.</summary>
+    internal static HashSet<uint>? ParseGroups(string status)
+    {
+        var groups = new HashSet<uint>();
+        var lines = 0;
+        foreach (var line in status.Split('\n'))
+        {
+            if (!line.StartsWith("Gid:", StringComparison.Ordinal) && !line.StartsWith("Groups:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            lines++;
+            foreach (var field in line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!uint.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var gid))
+                {
+                    return null;
+                }
+
+                groups.Add(gid);
+            }
+        }
+
+        return lines == 2 ? groups : null;
+    }
+
+    public EngineSocket? ReadEngineSocket(string endpoint)
+    {
+        const string Scheme = "unix://";
+        if (!endpoint.StartsWith(Scheme + "/", StringComparison.Ordinal) || Native.RealPath(endpoint[Scheme.Length..]) is not { } path
+            || Native.LStatWithGroup(path) is not { } socket)
+        {
+            return null;
+        }
+
+        var folders = new List<FilePermissions>();
+        for (var dir = Path.GetDirectoryName(path); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (Native.LStatWithGroup(dir) is not { } folder)
+            {
+                return null;
+            }
+
+            folders.Add(new FilePermissions(folder.Uid, folder.Gid, folder.Mode));
+        }
+
+        return new EngineSocket(path, new FilePermissions(socket.Uid, socket.Gid, socket.Mode), folders);
+    }
+
     private static HostProcess? Describe(int pid) =>
         ProcFs.ReadStat(pid) is { HasExited: false } stat ? new HostProcess(new ProcessIdentity(pid, stat.StartTime), ProcFs.ReadCommandLine(pid)) : null;
 }

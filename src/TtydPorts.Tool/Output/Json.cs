@@ -32,8 +32,8 @@ internal sealed record PortUseJson(int Port, string Address, string HeldBy, int?
 /// <summary>The document <c>ports --json</c> prints.</summary>
 internal sealed record PortsJson(int RangeStart, int RangeEnd, string BindAddress, int Free, int HeldBySessions, int HeldByOthers, IReadOnlyList<PortUseJson> Used);
 
-/// <summary>One process in <c>cleanup --json</c>.</summary>
-internal sealed record CleanupItemJson(int ProcessId, bool Foreign, string? Instance, string? Container, int? Port, string? User, string? Topology, string? Command, string Reason, string Outcome, string? Error);
+/// <summary>One process in <c>cleanup --json</c>; <paramref name="LeftoversKept"/> says why what its terminal left in its container was not ended.</summary>
+internal sealed record CleanupItemJson(int ProcessId, bool Foreign, string? Instance, string? Container, int? Port, string? User, string? Topology, string? Command, string Reason, string Outcome, string? Error, string? LeftoversKept);
 
 /// <summary>The document <c>cleanup --json</c> prints.</summary>
 internal sealed record CleanupJson(bool DryRun, int Stopped, int Failed, IReadOnlyList<CleanupItemJson> Processes, PortsJson PortsBefore, PortsJson? PortsAfter, string? ContainerError);

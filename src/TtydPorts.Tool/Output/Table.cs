@@ -3,12 +3,15 @@ using System.Text;
 
 namespace TtydPorts.Tool.Output;
 
-/// <summary>Plain left-aligned columns, two spaces apart, as <c>ps</c> and <c>docker ps</c> print them.</summary>
+/// <summary>
+/// Plain left-aligned columns, two spaces apart, as <c>ps</c> and <c>docker ps</c> print them. Every cell is escaped
+/// (<see cref="TerminalText"/>): the cells are read from the machine.
+/// </summary>
 internal static class Table
 {
     public static void Write(TextWriter output, IReadOnlyList<string> headers, IEnumerable<string[]> rows)
     {
-        var all = rows.ToList();
+        var all = rows.Select(r => r.Select(cell => TerminalText.Escape(cell)).ToArray()).ToList();
         var widths = headers.Select((h, i) => Math.Max(h.Length, all.Count == 0 ? 0 : all.Max(r => r[i].Length))).ToArray();
         output.WriteLine(Line(headers, widths));
         foreach (var row in all)

@@ -231,25 +231,81 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int statx_(int dirfd, string path, int flags, uint mask, byte* buffer);
 
+    private const int AtEmptyPath = 0x1000;
+    private const uint StatxGid = 0x10;
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int statx_(SafeFd dirfd, string path, int flags, uint mask, byte* buffer);
+
     /// <summary>Owner and file mode of <paramref name="path"/> itself (a symbolic link is not followed), or null when it does not exist.</summary>
-    public static unsafe (uint Uid, ushort Mode)? LStat(string path)
+    public static (uint Uid, ushort Mode)? LStat(string path) => LStatWithGroup(path) is { } s ? (s.Uid, s.Mode) : null;
+
+    /// <summary>Owner, group and file mode of <paramref name="path"/> itself (a symbolic link is not followed), or null when it does not exist.</summary>
+    public static unsafe (uint Uid, uint Gid, ushort Mode)? LStatWithGroup(string path)
     {
-        // struct statx has one layout on every architecture: stx_uid at 20, stx_mode at 28; 256 bytes in all.
+        // struct statx has one layout on every architecture: stx_uid at 20, stx_gid at 24, stx_mode at 28; 256 bytes in all.
         var buffer = stackalloc byte[256];
         int result;
         do
         {
-            result = statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid, buffer); // EINTR: FUSE and network file systems
+            result = statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid | StatxGid, buffer); // EINTR: FUSE and network file systems
         }
         while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
 
-        if (result != 0)
-        {
-            return null;
-        }
-
-        return (*(uint*)(buffer + 20), *(ushort*)(buffer + 28));
+        return result == 0 ? (*(uint*)(buffer + 20), *(uint*)(buffer + 24), *(ushort*)(buffer + 28)) : null;
     }
+
+    /// <summary>Owner and file mode of what the open descriptor <paramref name="fd"/> names, or null when it cannot be read.</summary>
+    public static unsafe (uint Uid, ushort Mode)? FStat(SafeFd fd)
+    {
+        var buffer = stackalloc byte[256];
+        int result;
+        do
+        {
+            result = statx_(fd, "", AtEmptyPath, StatxType | StatxUid, buffer);
+        }
+        while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        return result == 0 ? (*(uint*)(buffer + 20), *(ushort*)(buffer + 28)) : null;
+    }
+
+    // The open(2) flags that differ by architecture: arm64 has its own values for O_DIRECTORY and O_NOFOLLOW.
+    private static readonly int ODirectory = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000;
+    private static readonly int ONofollow = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
+    private const int OCloexec = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial SafeFd open_(string path, int flags, int mode);
+
+    /// <summary>
+    /// The directory at <paramref name="path"/>, held open (close-on-exec); invalid when the path's last component is a
+    /// link (it is not followed) or not a directory, or the open failed.
+    /// </summary>
+    public static SafeFd OpenDirectory(string path)
+    {
+        while (true)
+        {
+            var fd = open_(path, O_RDONLY | ODirectory | ONofollow | OCloexec, 0);
+            if (!fd.IsInvalid || Marshal.GetLastPInvokeError() != EINTR)
+            {
+                return fd;
+            }
+
+            fd.Dispose();
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int unlinkat_(SafeFd dirfd, string name, int flags);
+
+    /// <summary>
+    /// Removes the entry <paramref name="name"/> (a plain name, no slash) of the open directory <paramref name="folder"/>:
+    /// whatever the folder's path means by now, only that directory is touched, and a link is removed itself, never its
+    /// target. False when nothing was removed.
+    /// </summary>
+    public static bool UnlinkAt(SafeFd folder, string name) =>
+        !name.Contains('/', StringComparison.Ordinal) ? unlinkat_(folder, name, 0) == 0
+        : throw new ArgumentException($"{SessionIds.Quote(name)} is not a plain file name.", nameof(name));
 
     [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint realpath_(string path, nint resolved);

@@ -16,6 +16,7 @@ internal sealed partial class RuntimeFolder
     private const int KeyBytes = 32;
     private const ushort TypeMask = 0xF000, DirectoryType = 0x4000, SocketType = 0xC000, LinkType = 0xA000;
     private const ushort GroupOrOtherWrite = 0x12, Sticky = 0x200;
+    private const string SocketSuffix = ".sock", LogSuffix = ".log", TmuxSuffix = ".tmux", ObserverSuffix = ".watch.sock";
 
     public RuntimeFolder(string path, uint owner)
         : this(path, owner, "RuntimeDirectory", "terminal sockets and logs", "RuntimeDirectory or XDG_RUNTIME_DIR")
@@ -192,16 +193,16 @@ internal sealed partial class RuntimeFolder
     }
 
     /// <summary>The socket of the session with <paramref name="token"/>.</summary>
-    public string SocketPath(string token) => Name(token, ".sock");
+    public string SocketPath(string token) => Name(token, SocketSuffix);
 
     /// <summary>The log (ttyd's output) of the session with <paramref name="token"/>.</summary>
-    public string LogPath(string token) => Name(token, ".log");
+    public string LogPath(string token) => Name(token, LogSuffix);
 
     /// <summary>The tmux server socket of the session with <paramref name="token"/> (persistent shells).</summary>
-    public string TmuxSocketPath(string token) => Name(token, ".tmux");
+    public string TmuxSocketPath(string token) => Name(token, TmuxSuffix);
 
     /// <summary>The socket of the session's read-only observer ttyd (proxy mode with persistent shells).</summary>
-    public string ObserverSocketPath(string token) => Name(token, ".watch.sock");
+    public string ObserverSocketPath(string token) => Name(token, ObserverSuffix);
 
     private string Name(string token, string suffix)
     {
@@ -210,10 +211,13 @@ internal sealed partial class RuntimeFolder
             throw new ArgumentException($"Session token {SessionIds.Quote(token)} is not 32 lower-case hex digits.", nameof(token));
         }
 
-        var path = System.IO.Path.Combine(Path, token[..24] + suffix);
-        return suffix == ".log" || path.Length < 108 ? path
+        var path = System.IO.Path.Combine(Path, FileName(token, suffix));
+        return suffix == LogSuffix || path.Length < 108 ? path
             : throw new InvalidOperationException($"The Unix socket path '{path}' is too long ({path.Length} bytes, at most 107); choose a shorter RuntimeDirectory.");
     }
+
+    // A session file's name inside the folder (the token's first 24 digits and a suffix of ours): never a path.
+    private static string FileName(string token, string suffix) => token[..24] + suffix;
 
     /// <summary>
     /// Creates a new recording file (mode 0600, never an existing file or a link) directly in this folder, after the
@@ -257,48 +261,61 @@ internal sealed partial class RuntimeFolder
     /// </summary>
     public void DeleteSessionFiles(string token, bool socket = true, bool log = true, bool terminal = true)
     {
-        if (!SessionToken().IsMatch(token) || Check(create: false) is not null)
-        {
-            return;
-        }
-
+        var suffixes = new List<string>(4);
         if (socket)
         {
-            TryDelete(SocketPath(token));
+            suffixes.Add(SocketSuffix);
         }
 
         if (terminal)
         {
             // tmux leaves its socket behind when its server ends.
-            TryDelete(TmuxSocketPath(token));
-            TryDelete(ObserverSocketPath(token));
+            suffixes.AddRange([TmuxSuffix, ObserverSuffix]);
         }
 
         if (log)
         {
-            TryDelete(LogPath(token));
+            suffixes.Add(LogSuffix);
         }
+
+        Delete(token, suffixes);
     }
 
     /// <summary>Deletes the socket a dead observer ttyd left (ttyd does not bind over one), with the checks of <see cref="DeleteSessionFiles"/>.</summary>
-    public void DeleteObserverSocket(string token)
+    public void DeleteObserverSocket(string token) => Delete(token, [ObserverSuffix]);
+
+    private void Delete(string token, List<string> suffixes)
     {
-        if (SessionToken().IsMatch(token) && Check(create: false) is null)
+        if (suffixes.Count == 0 || !SessionToken().IsMatch(token) || Check(create: false) is not null || OpenChecked() is not { } folder)
         {
-            TryDelete(ObserverSocketPath(token));
+            return;
+        }
+
+        using (folder)
+        {
+            foreach (var suffix in suffixes)
+            {
+                Native.UnlinkAt(folder, FileName(token, suffix));
+            }
         }
     }
 
-    private static void TryDelete(string path)
+    /// <summary>
+    /// The folder, held open for deleting in it, when it is still a directory of the owner; else null. The check before
+    /// looked at the path, which the owner (another user, when root runs the tool) can swap for a link to someone else's
+    /// folder right after it: files are deleted through this descriptor (unlinkat), never through the path again. The open
+    /// does not follow a link, and a directory reached through a parent swapped meanwhile is refused unless it is the owner's.
+    /// </summary>
+    private SafeFd? OpenChecked()
     {
-        try
+        var folder = Native.OpenDirectory(Path);
+        if (!folder.IsInvalid && Native.FStat(folder) is { } stat && (stat.Mode & TypeMask) == DirectoryType && stat.Uid == Owner)
         {
-            // unlink removes a link itself, never its target.
-            File.Delete(path);
+            return folder;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
+
+        folder.Dispose();
+        return null;
     }
 
     /// <summary>
