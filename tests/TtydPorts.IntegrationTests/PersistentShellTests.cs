@@ -445,6 +445,32 @@ public sealed class PersistentShellTests(ContainerLab lab)
         Assert.NotEqual(server.Process, Assert.Single(sut.TmuxServers()).Process);
     }
 
+    [Fact]
+    public async Task Repair_replaces_a_session_whose_tmux_server_is_frozen_and_keeps_one_whose_shell_runs()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18500, 18509);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        var server = Assert.Single(sut.TmuxServers()).Process;
+
+        // ttyd answers either way; only the shell's server tells them apart.
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+        Assert.Equal(session!.ProcessId, (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!.ProcessId);
+
+        RealParts.Run("kill", "-STOP", server.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Poll.UntilAsync(() => sut.Supervisor.IsStopped(server), Poll.Within(30));
+        var repaired = await sut.Manager.RepairAsync(Ct);
+
+        Assert.Equal(session.ProcessId, Assert.Single(repaired.Stopped).ProcessId);
+        Assert.False(sut.Supervisor.IsAlive(server)); // the stop thaws what it ends
+        var next = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.NotEqual(session.ProcessId, next!.ProcessId);
+        await using var client = await TtydClient.ConnectAsync(next.GetUrl(), Ct);
+        await client.TypeAsync("echo thawed-$((7+7))\r", Ct);
+        await client.WaitForAsync("thawed-14", Poll.Within(30));
+    }
+
     // The processes in the container that carry this manager's one session's token (ttyd's session marker).
     private static IReadOnlyList<MarkedProcess> Execs(ManagerUnderTest sut) =>
         sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker, Assert.Single(sut.TtydProcesses()).Markers[TtydProcessDiscovery.SessionMarker]);

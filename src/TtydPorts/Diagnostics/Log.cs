@@ -66,6 +66,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
 
+    [LoggerMessage(103, LogLevel.Warning, "The persistent shell of container {Container}'s terminal is frozen (its process {ProcessId}, outside ttyd, is stopped): connections would wait on it for good; the session is replaced.")]
+    public static partial void SessionShellFrozen(ILogger logger, string container, int processId);
+
     [LoggerMessage(20, LogLevel.Error, "The runtime folder cannot be trusted, so no terminal starts and nothing is adopted: {Reason}")]
     public static partial void RuntimeFolderRefused(ILogger logger, string reason);
 

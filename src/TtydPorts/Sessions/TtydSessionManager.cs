@@ -995,6 +995,23 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     }
                 }
             }).ConfigureAwait(false);
+
+        // A persistent shell's tmux server stopped (SIGSTOP) takes every connection into its socket's backlog and never
+        // answers, while ttyd still does: the probe above cannot see it. One look at /proc for every session's processes
+        // outside ttyd's tree (the observer has its own check when a watcher comes).
+        if (entries.Any(static e => e.Session.Persistent))
+        {
+            var outside = SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, null);
+            foreach (var entry in entries.Where(e => e.Session.Persistent && !frozen.Contains(e)))
+            {
+                foreach (var process in outside[entry.Token].Where(p => p != entry.Observer?.Process && _supervisor.IsStopped(p)).Take(1))
+                {
+                    Log.SessionShellFrozen(_logger, entry.Session.Container, process.ProcessId);
+                    frozen.Add(entry);
+                }
+            }
+        }
+
         return frozen;
     }
 
