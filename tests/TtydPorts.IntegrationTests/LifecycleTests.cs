@@ -276,6 +276,74 @@ public sealed class LifecycleTests(ContainerLab lab)
         await client.WaitForAsync("back-9", Poll.Within(30));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_process_frozen_once_its_socket_accepts_is_not_ready_and_is_ended_while_a_running_one_is_ready(bool freeze)
+    {
+        // A shell whose child ttyd serves the socket, the shell stopped (SIGSTOP) or waiting: the kernel accepts connections
+        // either way, so only the process's own state tells the frozen start apart.
+        var folder = Directory.CreateTempSubdirectory("tp-frozen-start-");
+        var socket = Path.Combine(folder.FullName, "t.sock");
+        using var supervisor = new LinuxProcessSupervisor();
+        var launch = new ProcessLaunch
+        {
+            FileName = "/bin/sh",
+            // Frozen: the child starts ttyd only once the shell is stopped, so the socket never accepts while it runs.
+            Arguments = ["-c", freeze
+                ? $"(while ! grep -q '^State:[[:space:]]*T' /proc/$$/status; do :; done; exec ttyd -i '{socket}' -W cat) & kill -STOP $$; wait"
+                : $"ttyd -i '{socket}' -W cat & wait"],
+            ReadyEndpoint = new UnixDomainSocketEndPoint(socket),
+            ReadyTimeout = TimeSpan.FromSeconds(3),
+        };
+        try
+        {
+            if (freeze)
+            {
+                ProcessLaunchException? error = null;
+                try
+                {
+                    // Handed out by mistake: still stopped (thawed and ended) before the assertion fails.
+                    await supervisor.StopAsync(await supervisor.StartAsync(launch, Ct), TimeSpan.Zero, Ct);
+                }
+                catch (ProcessLaunchException e)
+                {
+                    error = e;
+                }
+
+                Assert.NotNull(error);
+                Assert.Equal(LaunchFailure.Timeout, error.Failure);
+                Assert.Contains("was stopped (SIGSTOP)", error.Message, StringComparison.Ordinal);
+            }
+            else
+            {
+                var started = await supervisor.StartAsync(launch, Ct);
+                Assert.True(supervisor.IsAlive(started) && !supervisor.IsStopped(started));
+                await supervisor.StopAsync(started, TimeSpan.FromSeconds(2), Ct);
+            }
+
+            // Nothing of it is left: the shell and its ttyd (the failed start stops the whole tree, thawing it).
+            await Poll.UntilAsync(() => !Directory.EnumerateDirectories("/proc").Any(d => Uses(d, socket)), Poll.Within(30));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    // Whether the process of a /proc entry has the path on its command line (a process gone meanwhile has not).
+    private static bool Uses(string procEntry, string path)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(procEntry, "cmdline")).Contains(path, StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     [Fact]
     public async Task A_ttyd_that_is_not_executable_is_a_clear_error_at_first_use_and_in_status()
     {

@@ -103,8 +103,11 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
             timeout.CancelAfter(launch.ReadyTimeout);
             try
             {
+                // Not stopped either: the kernel takes connections into a frozen (SIGSTOP) listener's backlog, so accepting
+                // alone would hand out a process that never answers; one frozen at start fails it as not ready.
                 bool Settled() => !IsAlive(identity)
-                    || (ready = Accepts(launch) && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port)));
+                    || (ready = Accepts(launch) && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port))
+                        && !IsStopped(identity));
                 if (!WaitInline(Settled, timeout.Token))
                 {
                     await Ticker.Shared.WhenAsync(Settled, ReadinessInterval, timeout.Token).ConfigureAwait(false);
@@ -114,7 +117,7 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
             {
                 throw new ProcessLaunchException(
                     LaunchFailure.Timeout,
-                    $"'{launch.FileName}' (pid {pid}) did not accept connections on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
+                    $"'{launch.FileName}' (pid {pid}) {(IsStopped(identity) ? "was stopped (SIGSTOP) and did not serve" : "did not accept connections")} on {launch.ReadyEndpoint} within {launch.ReadyTimeout}. Its output: {ReadTail(launch)}",
                     null,
                     ReadTail(launch) ?? "");
             }
