@@ -27,6 +27,7 @@ public sealed partial class DemoLab(
 
     private static readonly TimeSpan DockerTimeout = TimeSpan.FromSeconds(60);
     private readonly LabOptions _options = options.Value;
+    private readonly Dictionary<string, int> _reservations = new(StringComparer.Ordinal);
     private readonly string _labId = options.Value.LabId ?? ttydOptions.Value.InstanceName;
     private readonly string _docker = options.Value.DockerPath ?? ttydOptions.Value.DockerPath;
 
@@ -39,6 +40,25 @@ public sealed partial class DemoLab(
         if (count is < 1 or > 8)
         {
             throw new ArgumentException($"nodes {count} is out of range: a topology has 1 to 8 nodes.", "nodes");
+        }
+
+        // The caps count nodes that exist and those deploys under way have reserved, so concurrent deploys cannot pass them.
+        var nodes = await AllNodesAsync(cancellationToken).ConfigureAwait(false);
+        lock (_reservations)
+        {
+            var mine = nodes.Count(n => n.UserId == userId) + _reservations.GetValueOrDefault(userId);
+            var all = nodes.Count + _reservations.Values.Sum();
+            if (mine + count > _options.MaxNodesPerUser)
+            {
+                throw new LabFullException($"User '{userId}' has {mine} node(s); {count} more would pass Lab:MaxNodesPerUser ({_options.MaxNodesPerUser}). Clear a topology first.");
+            }
+
+            if (all + count > _options.MaxNodes)
+            {
+                throw new LabFullException($"The lab has {all} node(s); {count} more would pass Lab:MaxNodes ({_options.MaxNodes}).");
+            }
+
+            _reservations[userId] = _reservations.GetValueOrDefault(userId) + count;
         }
 
         var topologyId = $"topo-{Guid.NewGuid():N}"[..13];
@@ -65,6 +85,17 @@ public sealed partial class DemoLab(
         {
             await RemoveContainersAsync(created).ConfigureAwait(false); // all or nothing
             throw;
+        }
+        finally
+        {
+            lock (_reservations)
+            {
+                // Created nodes are counted by the listing from now on (docker run returned).
+                if ((_reservations[userId] -= count) == 0)
+                {
+                    _reservations.Remove(userId);
+                }
+            }
         }
 
         LogDeployed(logger, topologyId, userId, count);

@@ -122,6 +122,10 @@ public static class LabEndpoints
             var (topologyId, containers) = await lab.DeployAsync(user, request?.Nodes, http.RequestAborted, (created, total) => activity.ReportDeploy(user, created, total));
             return Json(new DeployResponse("success", user, topologyId, containers), LabJson.Default.DeployResponse);
         }
+        catch (LabFullException e)
+        {
+            return Json(new LabMessage("error", e.Message), LabJson.Default.LabMessage, StatusCodes.Status409Conflict);
+        }
         finally
         {
             activity.EndDeploy(user);

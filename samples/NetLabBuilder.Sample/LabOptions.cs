@@ -31,6 +31,17 @@ public sealed class LabOptions
     [Range(1, 8)]
     public int NodesPerTopology { get; set; } = 3;
 
+    /// <summary>
+    /// The most nodes one user may have (each is a container, its terminal a ttyd, a tmux and an exec client): a deploy
+    /// past it is refused with 409 and creates nothing. Default 16.
+    /// </summary>
+    [Range(1, 10_000)]
+    public int MaxNodesPerUser { get; set; } = 16;
+
+    /// <summary>The most nodes of this lab in all (every user's, guests of the NetLab profile too); a deploy past it is refused. Default 64.</summary>
+    [Range(1, 100_000)]
+    public int MaxNodes { get; set; } = 64;
+
     /// <summary>When set, a topology is deployed for this user at start-up.</summary>
     public string? DemoUser { get; set; }
 

@@ -161,6 +161,29 @@ public sealed class SampleApiTests
         Assert.Equal(4, sample.Containers().Count);
     }
 
+    [Fact]
+    public async Task A_deploy_past_the_users_or_the_labs_node_cap_is_a_409_that_names_the_cap_and_creates_nothing()
+    {
+        await using var sample = await SampleHost.StartAsync("--Lab:MaxNodesPerUser=3", "--Lab:MaxNodes=4");
+        using var alice = await sample.ClientAsync("alice");
+        using var bob = await sample.ClientAsync("bob");
+
+        using var first = await alice.PostAsJsonAsync("/api/lab/deploy", new { nodes = 2 }, Ct);
+        using var past = await alice.PostAsJsonAsync("/api/lab/deploy", new { nodes = 2 }, Ct);
+        using var within = await alice.PostAsJsonAsync("/api/lab/deploy", new { nodes = 1 }, Ct);
+        using var full = await bob.PostAsJsonAsync("/api/lab/deploy", new { nodes = 2 }, Ct);
+        using var fits = await bob.PostAsJsonAsync("/api/lab/deploy", new { nodes = 1 }, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, past.StatusCode);
+        Assert.Contains("User 'alice' has 2 node(s); 2 more would pass Lab:MaxNodesPerUser (3)", await MessageAsync(past), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, within.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, full.StatusCode);
+        Assert.Contains("The lab has 3 node(s); 2 more would pass Lab:MaxNodes (4)", await MessageAsync(full), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, fits.StatusCode);
+        Assert.Equal(4, sample.Containers().Count);
+    }
+
     [Theory]
     [InlineData("application/x-www-form-urlencoded", "nodes=1")]
     [InlineData("text/plain", """{"nodes":1}""")]

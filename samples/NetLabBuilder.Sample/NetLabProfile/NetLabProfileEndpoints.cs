@@ -112,6 +112,10 @@ public static class NetLabProfileEndpoints
                 new StartTopologyResponse("success", userId, topology, $"Topology {topology} started for user {userId}", null),
                 NetLabJson.Default.StartTopologyResponse, statusCode: StatusCodes.Status202Accepted);
         }
+        catch (LabFullException e)
+        {
+            return Refused(userId, topology, e.Message, null, StatusCodes.Status409Conflict);
+        }
         finally
         {
             activity.EndDeploy(userId);
