@@ -112,6 +112,25 @@ public sealed class LifecycleTests : IDisposable
     }
 
     [Fact]
+    public async Task Repair_stops_after_the_grace_period_the_session_of_a_container_that_stopped_and_keeps_a_paused_ones()
+    {
+        _h.Options.ContainerGracePeriod = TimeSpan.FromSeconds(60);
+        var manager = _h.Create();
+        await manager.EnsureSessionAsync("running", "alice", null, Ct);
+        await manager.EnsureSessionAsync("paused", "alice", null, Ct);
+        await manager.EnsureSessionAsync("exited", "alice", null, Ct);
+        _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
+            .ReturnsAsync([_h.Info("running"), _h.Info("paused") with { State = "paused" }, _h.Info("exited") with { State = "exited" }]);
+
+        Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
+        _h.Time.Advance(TimeSpan.FromSeconds(60));
+        var result = await manager.RepairAsync(Ct);
+
+        Assert.Equal(["exited"], result.Stopped.Select(s => s.Container));
+        Assert.Equal(["paused", "running"], manager.GetStatus().Containers.Order());
+    }
+
+    [Fact]
     public async Task A_container_that_comes_back_within_the_grace_period_keeps_its_terminal()
     {
         var manager = _h.Create();

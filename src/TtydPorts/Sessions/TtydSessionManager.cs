@@ -1053,7 +1053,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         _recent.RecordAll(containers, asked);
         foreach (var container in containers)
         {
-            idsByName[container.Name] = container.Id;
+            // A stopped container's terminal cannot work (every exec into it fails): counted as missing, so that its
+            // session goes after the grace period. Paused and restarting ones come back as they were, shells and all.
+            if (container.IsRunning || container.State is "paused" or "restarting")
+            {
+                idsByName[container.Name] = container.Id;
+            }
         }
 
         return idsByName;
