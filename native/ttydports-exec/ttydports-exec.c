@@ -6,10 +6,12 @@
  * The engine creates the process (POST /containers/{id}/exec, then POST /exec/{id}/start with the stream hijacked),
  * exactly as for the docker CLI: same cgroup, namespaces, user, capabilities, seccomp and AppArmor profile. This
  * program only relays bytes between its own terminal (raw mode, restored on exit) and the engine's stream, forwards
- * the terminal's size (at start and on SIGWINCH), and exits with the exec's exit code when the stream ends. SIGHUP
- * and SIGTERM end it at once; what the exec left in the container is ended by its caller (TtydPorts, by its marker).
+ * the terminal's size (at start and on SIGWINCH), and exits with the exec's exit code when the stream ends. SIGHUP,
+ * SIGTERM and SIGINT end it at once, whatever it is doing, even while it waits on a frozen engine; what the exec left in
+ * the container is ended by its caller (TtydPorts, by its marker).
  *
- * Exit codes: the exec's own; 2 for a bad argument; 125 when the engine cannot be reached or refuses the exec.
+ * Exit codes: the exec's own; 2 for a bad argument; 125 when the engine cannot be reached or refuses the exec; 128+N
+ * when signal N ended it.
  * No dependencies beyond libc; never runs a shell. Build: cc -O2 -Wall -Wextra -Werror -o ttydports-exec ttydports-exec.c
  */
 #define _GNU_SOURCE
@@ -36,8 +38,7 @@ static const char *socket_path;
    old (Docker 29 wants 1.44 or later) gets unversioned paths, which mean its own current version. */
 static const char *api = "/v1.41";
 static struct termios saved_termios;
-static int termios_saved;
-static volatile sig_atomic_t got_winch, got_quit;
+static volatile sig_atomic_t termios_saved, got_winch;
 
 static void restore_terminal(void)
 {
@@ -395,12 +396,20 @@ static void fail_engine(const char *what, int status, const struct buf *body)
 
 /* ---- the terminal ---- */
 
-static void on_signal(int sig)
+static void on_winch(int sig)
 {
-    if (sig == SIGWINCH)
-        got_winch = 1;
-    else
-        got_quit = sig;
+    (void)sig;
+    got_winch = 1;
+}
+
+/* SIGHUP, SIGTERM, SIGINT: ttyd (or whoever) ends us. They stay unblocked and end the program in the handler itself, so
+   that no call can outlast them: every read, write, connect and pause on the engine (which may be frozen), as on the
+   terminal. A flag checked after the call would wait for the call. tcsetattr and _exit are async-signal-safe. */
+static void on_quit(int sig)
+{
+    if (termios_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+    _exit(128 + sig);
 }
 
 static int terminal_size(unsigned short *rows, unsigned short *cols)
@@ -494,6 +503,19 @@ int main(int argc, char **argv)
     if (!argv[i + 1][0])
         fail(EXIT_USAGE, "the command (first argument after '--') is empty");
 
+    /* the signals that end us, from here on (unblocked, should our parent have blocked them) */
+    struct sigaction quit = { .sa_handler = on_quit };
+    sigemptyset(&quit.sa_mask);
+    sigset_t quitting;
+    sigemptyset(&quitting);
+    sigaddset(&quitting, SIGHUP);
+    sigaddset(&quitting, SIGTERM);
+    sigaddset(&quitting, SIGINT);
+    sigaction(SIGHUP, &quit, NULL);
+    sigaction(SIGTERM, &quit, NULL);
+    sigaction(SIGINT, &quit, NULL);
+    sigprocmask(SIG_UNBLOCK, &quitting, NULL);
+
     /* 1. the exec, as docker exec -it creates it */
     struct buf json = { 0 }, body = { 0 };
     buf_str(&json, "{\"AttachStdin\":true,\"AttachStdout\":true,\"AttachStderr\":true,\"Tty\":true,\"Cmd\":[");
@@ -536,20 +558,14 @@ int main(int argc, char **argv)
     if (!exec_id[0] || !valid_container(exec_id))
         fail(EXIT_ENGINE, "the engine's answer to the exec carries no usable Id: %s", body.data);
 
-    /* 2. our terminal in raw mode, as docker's; the signals that end us or resize it */
+    /* 2. our terminal in raw mode, as docker's; SIGWINCH (a resize) is taken only while the relay waits in ppoll */
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction action = { .sa_handler = on_signal };
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGWINCH, &action, NULL);
-    sigaction(SIGHUP, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGINT, &action, NULL);
+    struct sigaction winch = { .sa_handler = on_winch };
+    sigemptyset(&winch.sa_mask);
+    sigaction(SIGWINCH, &winch, NULL);
     sigset_t blocked, unblocked;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGWINCH);
-    sigaddset(&blocked, SIGHUP);
-    sigaddset(&blocked, SIGTERM);
-    sigaddset(&blocked, SIGINT);
     sigprocmask(SIG_BLOCK, &blocked, &unblocked);
     if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
         struct termios raw = saved_termios;
@@ -582,8 +598,6 @@ int main(int argc, char **argv)
     char data[16384];
     struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
     for (;;) {
-        if (got_quit)
-            return 128 + got_quit;
         if (got_winch) {
             got_winch = 0;
             resize_failures = resize(exec_id) ? 0 : 1;
@@ -634,8 +648,6 @@ int main(int argc, char **argv)
         const char *code = json_member(body.data, "ExitCode");
         if (!(running && strncmp(running, "true", 4) == 0) && code && *code >= '0' && *code <= '9')
             return atoi(code) & 0xff;
-        if (got_quit)
-            return 128 + got_quit;
         struct timespec pause = { 0, 20 * 1000 * 1000L };
         nanosleep(&pause, NULL);
     }

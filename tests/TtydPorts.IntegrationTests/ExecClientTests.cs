@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -204,6 +206,158 @@ public sealed class ExecClientTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    // The engine's requests in order; the test's engine answers those before the frozen one and never that one.
+    public static TheoryData<string, int> FrozenStages => new()
+    {
+        { "POST /v1.41/containers/fake1/exec", 1 },
+        { "POST /v1.41/containers/fake1/exec", 15 },
+        { "POST /v1.41/containers/fake1/exec", 0 },
+        { "POST /v1.41/exec/e0e0/start", 1 },
+        { "POST /v1.41/exec/e0e0/start", 15 },
+        { "POST /v1.41/exec/e0e0/start", 0 },
+        { "GET /v1.41/exec/e0e0/json", 1 },
+        { "GET /v1.41/exec/e0e0/json", 15 },
+        { "GET /v1.41/exec/e0e0/json", 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FrozenStages))]
+    public async Task ExecClient_ends_at_once_on_SIGHUP_or_SIGTERM_while_a_frozen_engine_never_answers(string frozenRequest, int signal)
+    {
+        RealParts.RequireExecClient();
+        var folder = Directory.CreateTempSubdirectory("ttydports-frozen-engine-").FullName;
+        var socketPath = Path.Combine(folder, "engine.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(8);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var frozen = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // A frozen engine (as a SIGSTOPped dockerd, without stopping the shared one): the requests before the frozen one
+        // are answered (the exec's id; the hijacked stream, which ends at once); that one is read and never answered.
+        var engine = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var connection = await listener.AcceptAsync(stop.Token);
+                var (line, _) = await ReadRequestAsync(connection, stop.Token);
+                if (line == frozenRequest)
+                {
+                    frozen.SetResult(connection);
+                    continue;
+                }
+
+                using (connection)
+                {
+                    var answer = line switch
+                    {
+                        "POST /v1.41/containers/fake1/exec" => Http("201 Created", """{"Id":"e0e0"}"""),
+                        "POST /v1.41/exec/e0e0/start" => "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+                        _ => Http("404 Not Found", """{"message":"unexpected"}"""),
+                    };
+                    await connection.SendAsync(Encoding.UTF8.GetBytes(answer), SocketFlags.None, stop.Token);
+                }
+            }
+        }, stop.Token);
+
+        // As ttyd runs it, but on pipes (no terminal of ours to put in raw mode).
+        var start = new ProcessStartInfo(RealParts.ExecClient) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "--socket", socketPath, "-e", "TTYDPORTS_EXEC=frozen", "-e", "TERM=screen-256color", "fake1", "--", "sh" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var client = Process.Start(start)!;
+        var output = Task.WhenAll(client.StandardOutput.ReadToEndAsync(Ct), client.StandardError.ReadToEndAsync(Ct));
+        try
+        {
+            // Connected, its request read, and the client blocked in a read on its engine socket, the connection open.
+            await Poll.UntilAsync(() => frozen.Task.IsCompleted || client.HasExited, Poll.Within(10));
+            if (client.HasExited)
+            {
+                Assert.Fail($"the client ended before the frozen request {frozenRequest}: exit {client.ExitCode}, {string.Concat(await output)}");
+            }
+
+            await Poll.UntilAsync(() => ReadsFromASocket(client.Id) || client.HasExited, Poll.Within(10));
+            var connection = await frozen.Task;
+            Assert.True(!client.HasExited && Open(connection), $"the client is not waiting on the frozen engine at {frozenRequest}");
+
+            Assert.Equal(0, Native.kill(client.Id, signal)); // 0: no signal (the control)
+            var ended = await ExitsWithinAsync(client, 10);
+
+            if (signal == 0)
+            {
+                // Control: without a signal it still waits, on the same connection, so only the signal can have ended it.
+                if (ended)
+                {
+                    Assert.Fail($"the client ended without a signal: exit {client.ExitCode}, {string.Concat(await output)}");
+                }
+
+                Assert.True(ReadsFromASocket(client.Id) && Open(connection), $"the client no longer waits on the frozen engine at {frozenRequest}");
+            }
+            else
+            {
+                Assert.True(ended, $"signal {signal} did not end the client within 10 s while the engine did not answer {frozenRequest}");
+                Assert.Equal(128 + signal, client.ExitCode);
+            }
+        }
+        finally
+        {
+            if (!client.HasExited)
+            {
+                client.Kill();
+            }
+
+            await client.WaitForExitAsync(Ct);
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine);
+            if (frozen.Task.IsCompleted)
+            {
+                (await frozen.Task).Dispose();
+            }
+
+            listener.Dispose();
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<bool> ExitsWithinAsync(Process process, int seconds)
+    {
+        try
+        {
+            await Poll.UntilAsync(() => process.HasExited, Poll.Within(seconds));
+            return true;
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    // Blocked in read(2) on a socket: /proc/PID/syscall names the call and its first argument, the descriptor.
+    private static bool ReadsFromASocket(int pid)
+    {
+        var read = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => "0",
+            Architecture.Arm64 => "63",
+            var other => throw new PlatformNotSupportedException($"read's syscall number on {other}"),
+        };
+        try
+        {
+            var call = File.ReadAllText($"/proc/{pid}/syscall").Split(' ');
+            return call.Length > 1 && call[0] == read
+                && new FileInfo($"/proc/{pid}/fd/{Convert.ToInt32(call[1], 16)}").LinkTarget is { } target && target.StartsWith("socket:", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false; // ended meanwhile
+        }
+    }
+
+    // Our end of the connection: open while the peer has neither closed it nor sent anything more.
+    private static bool Open(Socket connection) => !(connection.Poll(0, SelectMode.SelectRead) && connection.Available == 0);
 
     private static string Http(string status, string json) =>
         $"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\nConnection: close\r\n\r\n{json}";
