@@ -290,6 +290,35 @@ public sealed partial class NetlabProfileApiTests
     private static Task<HttpResponseMessage> PostJsonAsync(HttpClient http, string path, string json) => SendAsync(http, HttpMethod.Post, path, null, json);
 
     // As the frontend's axios sends it: Accept: application/json; Content-Type: application/json only with a body.
+    [Fact]
+    public async Task Netlab_a_request_without_origin_from_another_site_is_refused_before_anything_runs_while_curl_and_typed_urls_pass()
+    {
+        await using var sample = await NetlabSample.StartAsync(Frontend);
+        const string Path = "/api/ttyd/getOwnNodes?user_id=guest_abc123";
+
+        // What an image or script tag of another page sends: no Origin on a GET, Sec-Fetch-Site says where it comes from.
+        foreach (var site in new[] { "cross-site", "same-site" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, Path);
+            request.Headers.Add("Sec-Fetch-Site", site);
+            using var refused = await sample.Client.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        // A typed address ("none"), the page's own origin, and tools that send neither header.
+        foreach (var site in new[] { "none", "same-origin", null })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, Path);
+            if (site is not null)
+            {
+                request.Headers.Add("Sec-Fetch-Site", site);
+            }
+
+            using var passed = await sample.Client.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
+        }
+    }
+
     private static Task<HttpResponseMessage> SendAsync(HttpClient http, HttpMethod method, string path, string? origin, string? json = null)
     {
         var request = new HttpRequestMessage(method, path);

@@ -94,8 +94,12 @@ public static class NetLabProfile
 
             return Task.CompletedTask;
         });
+        // No Origin: curl, a script, or a browser's no-cors request (an image, a script tag: it names no Origin on a GET).
+        // A browser says where such a request comes from in Sec-Fetch-Site; from another site, or another origin of
+        // this one, it is refused as any other origin is.
         var origin = context.Request.Headers.Origin;
-        if (origin.Count == 0
+        var fetchSite = context.Request.Headers["Sec-Fetch-Site"];
+        if ((origin.Count == 0 && (fetchSite.Count == 0 || fetchSite[0] is "same-origin" or "none"))
             || (origin.Count == 1 && (options.AllowedOrigins.Contains(origin[0]!, StringComparer.OrdinalIgnoreCase)
                 || string.Equals(origin[0], $"{context.Request.Scheme}://{context.Request.Host}", StringComparison.OrdinalIgnoreCase))))
         {
