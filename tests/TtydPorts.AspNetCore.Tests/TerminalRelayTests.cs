@@ -304,21 +304,21 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
     }
 
     [Fact]
-    public async Task Bulk_output_is_read_in_fewer_larger_pieces_with_the_bulk_delay_and_arrives_whole_either_way()
+    public async Task Bulk_output_is_read_in_larger_pieces_after_a_bulk_wait_and_arrives_whole_and_without_the_delay_it_never_waits()
     {
         // 1 MiB printed, then a marker the shell assembles: the marker arriving after all of it is the order check.
         const string Command = "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo bulk-$((6*7))\r";
-        var delayed = await RelayedReadsAsync(o => o.BulkOutputDelay = TimeSpan.FromMilliseconds(20), Command, "bulk-42");
+        var delayed = await RelayedReadsAsync(o => o.BulkOutputDelay = TimeSpan.FromMilliseconds(50), Command, "bulk-42");
         var immediate = await RelayedReadsAsync(o => o.BulkOutputDelay = TimeSpan.Zero, Command, "bulk-42");
 
         Assert.True(delayed.Bytes > 1048576 && immediate.Bytes > 1048576, $"{delayed.Bytes} and {immediate.Bytes} bytes relayed");
-        Assert.True(delayed.Bytes / delayed.Reads >= 16 * 1024, $"with the delay: {delayed.Reads} reads for {delayed.Bytes} bytes");
-        Assert.True(immediate.Reads > 2 * delayed.Reads, $"without it: {immediate.Reads} reads, with it {delayed.Reads}");
+        Assert.True(delayed.Waits > 0 && delayed.Bytes / delayed.Reads >= 16 * 1024, $"with the delay: {delayed.Reads} reads for {delayed.Bytes} bytes, {delayed.Waits} waits");
+        Assert.Equal(0, immediate.Waits);
     }
 
-    // Runs a command through a terminal until its output shows the marker, closes it, and reads the relay's count of bytes
-    // and reads of ttyd's output.
-    private async Task<(long Bytes, long Reads)> RelayedReadsAsync(Action<TtydTerminalProxyOptions> proxy, string command, string marker)
+    // Runs a command through a terminal until its output shows the marker, closes it, and reads the relay's count of bytes,
+    // reads of ttyd's output and waits after bulk output.
+    private async Task<(long Bytes, long Reads, long Waits)> RelayedReadsAsync(Action<TtydTerminalProxyOptions> proxy, string command, string marker)
     {
         var container = containers.Start();
         var logs = new CapturedLogs();
@@ -332,11 +332,11 @@ public sealed class TerminalRelayTests(ProxyContainers containers) : IClassFixtu
             await terminal.WaitForAsync(marker, Poll.Within(60));
         }
 
-        var pattern = new Regex($"Relayed the terminal of container '{Regex.Escape(container)}': (\\d+) bytes of output straight to the client's socket, (\\d+) through Kestrel, in (\\d+) reads");
+        var pattern = new Regex($"Relayed the terminal of container '{Regex.Escape(container)}': (\\d+) bytes of output straight to the client's socket, (\\d+) through Kestrel, in (\\d+) reads of ttyd's output \\((\\d+) waits");
         Match? relayed = null;
         await Poll.UntilAsync(() => (relayed = pattern.Match(logs.Text)).Success, Poll.Within(30));
-        var bytes = long.Parse(relayed!.Groups[1].Value, CultureInfo.InvariantCulture) + long.Parse(relayed.Groups[2].Value, CultureInfo.InvariantCulture);
-        return (bytes, long.Parse(relayed.Groups[3].Value, CultureInfo.InvariantCulture));
+        long Group(int i) => long.Parse(relayed!.Groups[i].Value, CultureInfo.InvariantCulture);
+        return (Group(1) + Group(2), Group(3), Group(4));
     }
 
     // Opens a terminal, runs a command through it, closes it, and reads the relay's account of where the output went.

@@ -32,8 +32,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 7, Level = LogLevel.Error, Message = "Relaying the terminal output of container '{Container}' failed")]
     public static partial void RelayFailed(ILogger logger, string container, Exception exception);
 
-    [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Relayed the terminal of container '{Container}': {DirectBytes} bytes of output straight to the client's socket, {KestrelBytes} through Kestrel, in {Reads} reads of ttyd's output")]
-    public static partial void Relayed(ILogger logger, string container, long directBytes, long kestrelBytes, long reads);
+    [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Relayed the terminal of container '{Container}': {DirectBytes} bytes of output straight to the client's socket, {KestrelBytes} through Kestrel, in {Reads} reads of ttyd's output ({BulkWaits} waits after bulk output)")]
+    public static partial void Relayed(ILogger logger, string container, long directBytes, long kestrelBytes, long reads, long bulkWaits);
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "The browser of container '{Container}''s terminal read none of its output for {Seconds} s; its connection was closed")]
     public static partial void ClientStalled(ILogger logger, string container, double seconds);

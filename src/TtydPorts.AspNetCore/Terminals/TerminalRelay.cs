@@ -342,7 +342,7 @@ internal static class TerminalRelay
         {
         }
 
-        Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes, relay.Reads);
+        Log.Relayed(logger, container, relay.DirectBytes, relay.KestrelBytes, relay.Reads, relay.BulkWaits);
         metrics.Relayed(relay.DirectBytes, relay.KestrelBytes);
     }
 
@@ -390,6 +390,9 @@ internal static class TerminalRelay
 
         /// <summary>How many reads of ttyd's output the relay made (so, how many writes to the browser at most).</summary>
         public long Reads { get; private set; }
+
+        /// <summary>How many times the relay waited <see cref="TtydTerminalProxyOptions.BulkOutputDelay"/> after a large read.</summary>
+        public long BulkWaits { get; private set; }
 
         /// <summary>Starts the output on its own thread, or as a task when no thread can be had (a process or cgroup limit).</summary>
         public Task StartOutput()
@@ -506,6 +509,7 @@ internal static class TerminalRelay
                     // in one write. Not after a full buffer (more is waiting already), never after an echo-sized read.
                     if (read >= BulkRead && read < buffer.Length && bulkDelay > TimeSpan.Zero)
                     {
+                        BulkWaits++;
                         Thread.Sleep(bulkDelay);
                     }
                 }
