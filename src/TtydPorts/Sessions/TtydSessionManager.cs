@@ -1004,7 +1004,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             var outside = SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, null);
             foreach (var entry in entries.Where(e => e.Session.Persistent && !frozen.Contains(e)))
             {
-                foreach (var process in outside[entry.Token].Where(p => p != entry.Observer?.Process && _supervisor.IsStopped(p)).Take(1))
+                foreach (var process in outside[entry.Token].Where(p => p != entry.Session.Process && p != entry.Observer?.Process && _supervisor.IsStopped(p)).Take(1))
                 {
                     Log.SessionShellFrozen(_logger, entry.Session.Container, process.ProcessId);
                     frozen.Add(entry);
