@@ -229,6 +229,8 @@ public sealed class Browserless(ProxyHost host, HttpClient http, CookieContainer
 public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
 {
     private readonly StringBuilder _screen = new();
+    private bool _midMessage;
+    private bool _outputMessage;
 
     /// <summary>Connects <paramref name="socket"/> (its headers set by the caller) with ttyd's subprotocol and sends the hello with <paramref name="token"/>; disposes it when that fails.</summary>
     public static async Task<ProxiedTerminal> OpenAsync(ClientWebSocket socket, Uri uri, string? token, CancellationToken cancellationToken)
@@ -253,6 +255,9 @@ public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
     internal Task SendAsync(string text, CancellationToken cancellationToken) =>
         socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Binary, true, cancellationToken);
 
+    /// <summary>The last <paramref name="length"/> characters of the screen (for a failure message).</summary>
+    public string Tail(int length) => _screen.Length <= length ? _screen.ToString() : _screen.ToString(_screen.Length - length, length);
+
     public async Task WaitForAsync(string expected, CancellationToken cancellationToken)
     {
         var buffer = new byte[8192];
@@ -264,9 +269,13 @@ public sealed class ProxiedTerminal(ClientWebSocket socket) : IAsyncDisposable
                 throw new InvalidOperationException($"The terminal closed before '{expected}' appeared. Screen: {_screen}");
             }
 
-            if (result.Count > 0 && buffer[0] == (byte)'0')
+            // A message longer than the buffer comes in parts: only its first part starts with the command byte.
+            var continuation = _midMessage;
+            _midMessage = !result.EndOfMessage;
+            if (continuation ? _outputMessage : (_outputMessage = result.Count > 0 && buffer[0] == (byte)'0'))
             {
-                _screen.Append(Encoding.UTF8.GetString(buffer, 1, result.Count - 1));
+                var skip = continuation ? 0 : 1;
+                _screen.Append(Encoding.UTF8.GetString(buffer, skip, result.Count - skip));
             }
         }
     }

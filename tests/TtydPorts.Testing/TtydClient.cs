@@ -8,6 +8,8 @@ public sealed class TtydClient : IAsyncDisposable
 {
     private readonly ClientWebSocket _socket = new();
     private readonly StringBuilder _screen = new();
+    private bool _midMessage;
+    private bool _outputMessage;
 
     /// <summary>
     /// Opens the terminal of a page URL as <see cref="TtydSession.GetUrl"/> gives it, as ttyd's page would: the credential the
@@ -85,9 +87,13 @@ public sealed class TtydClient : IAsyncDisposable
                 throw new InvalidOperationException($"ttyd closed the connection before '{expected}' appeared. Screen: {_screen}");
             }
 
-            if (result.Count > 0 && buffer[0] == (byte)'0')
+            // A message longer than the buffer comes in parts: only its first part starts with the command byte.
+            var continuation = _midMessage;
+            _midMessage = !result.EndOfMessage;
+            if (continuation ? _outputMessage : (_outputMessage = result.Count > 0 && buffer[0] == (byte)'0'))
             {
-                _screen.Append(Encoding.UTF8.GetString(buffer, 1, result.Count - 1));
+                var skip = continuation ? 0 : 1;
+                _screen.Append(Encoding.UTF8.GetString(buffer, skip, result.Count - skip));
             }
         }
     }
