@@ -32,6 +32,30 @@ public sealed class SessionIdsTests
     [Fact]
     public void Quoting_escapes_control_characters_so_the_error_stays_one_line() =>
         Assert.Equal("'a\\u000ab'", SessionIds.Quote("a\nb"));
+
+    [Theory]
+    [InlineData("a\u0085\u007f\u2028\u202eb", "'a\\u0085\\u007f\u2028\u202eb'")] // C1 and DEL escaped; separators and bidi controls are LogText's
+    [InlineData(null, "(null)")]
+    public void Quoting_escapes_exactly_the_control_characters(string? value, string expected) => Assert.Equal(expected, SessionIds.Quote(value));
+
+    [Fact]
+    public void Quoting_cuts_a_long_value_at_80_characters_and_says_how_long_it_was() =>
+        Assert.Equal($"'{new string('a', 80)}…' (81 characters)", SessionIds.Quote(new string('a', 81)));
+}
+
+public sealed class ControlTextTests
+{
+    [Fact]
+    public void The_control_set_is_exactly_what_char_IsControl_is() =>
+        Assert.All(Enumerable.Range(0, char.MaxValue + 1), c => Assert.Equal(char.IsControl((char)c), ControlText.C0C1.Contains((char)c)));
+
+    [Fact]
+    public void Text_without_a_character_to_escape_is_the_same_instance()
+    {
+        var text = "café \u2028";
+
+        Assert.Same(text, ControlText.Escape(text, ControlText.C0C1, ControlText.Unicode));
+    }
 }
 
 public sealed class TtydSessionTests

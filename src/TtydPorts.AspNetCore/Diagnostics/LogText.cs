@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text;
 
 namespace TtydPorts.AspNetCore;
 
@@ -14,19 +13,5 @@ internal static class LogText
             .Select(c => (char)c).ToArray());
 
     /// <summary>The text with each such character written <c>\uXXXX</c>, as <c>SessionIds.Quote</c> writes them.</summary>
-    public static string OneLine(string? text)
-    {
-        if (text is null || text.AsSpan().IndexOfAny(Unprintable) < 0)
-        {
-            return text ?? "";
-        }
-
-        var builder = new StringBuilder(text.Length + 16);
-        foreach (var c in text)
-        {
-            _ = Unprintable.Contains(c) ? builder.Append($"\\u{(int)c:x4}") : builder.Append(c);
-        }
-
-        return builder.ToString();
-    }
+    public static string OneLine(string? text) => text is null ? "" : ControlText.Escape(text, Unprintable, ControlText.Unicode);
 }

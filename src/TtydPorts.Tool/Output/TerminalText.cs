@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 using System.Text;
 
 namespace TtydPorts.Tool.Output;
@@ -13,43 +12,13 @@ namespace TtydPorts.Tool.Output;
 /// </summary>
 internal static class TerminalText
 {
+    // Two digits are enough: every character escaped here is below 0xA0.
+    private static readonly CompositeFormat Hex = CompositeFormat.Parse(@"\x{0:x2}");
+
     /// <summary>
     /// <paramref name="text"/> with every C0 control (below 0x20, newline and tab included), DEL (0x7F) and C1 control
     /// (0x80-0x9F) written as <c>\xNN</c>; everything else unchanged.
     /// </summary>
     [return: NotNullIfNotNull(nameof(text))]
-    public static string? Escape(string? text)
-    {
-        if (text is null)
-        {
-            return null;
-        }
-
-        // char.IsControl is exactly U+0000-U+001F and U+007F-U+009F.
-        var first = 0;
-        while (first < text.Length && !char.IsControl(text[first]))
-        {
-            first++;
-        }
-
-        if (first == text.Length)
-        {
-            return text;
-        }
-
-        var escaped = new StringBuilder(text.Length + 8).Append(text, 0, first);
-        foreach (var c in text.AsSpan(first))
-        {
-            if (char.IsControl(c))
-            {
-                escaped.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
-            }
-            else
-            {
-                escaped.Append(c);
-            }
-        }
-
-        return escaped.ToString();
-    }
+    public static string? Escape(string? text) => text is null ? null : ControlText.Escape(text, ControlText.C0C1, Hex);
 }

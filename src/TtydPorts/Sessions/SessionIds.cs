@@ -66,12 +66,6 @@ public static class SessionIds
         }
 
         var shown = value.Length > 80 ? string.Concat(value.AsSpan(0, 80), "…") : value;
-        var builder = new System.Text.StringBuilder(shown.Length + 2).Append('\'');
-        foreach (var c in shown)
-        {
-            _ = char.IsControl(c) ? builder.Append($"\\u{(int)c:x4}") : builder.Append(c);
-        }
-
-        return builder.Append('\'').Append(value.Length > 80 ? $" ({value.Length} characters)" : "").ToString();
+        return $"'{ControlText.Escape(shown, ControlText.C0C1, ControlText.Unicode)}'{(value.Length > 80 ? $" ({value.Length} characters)" : "")}";
     }
 }
