@@ -241,32 +241,24 @@ internal static partial class Native
     public static (uint Uid, ushort Mode)? LStat(string path) => LStatWithGroup(path) is { } s ? (s.Uid, s.Mode) : null;
 
     /// <summary>Owner, group and file mode of <paramref name="path"/> itself (a symbolic link is not followed), or null when it does not exist.</summary>
-    public static unsafe (uint Uid, uint Gid, ushort Mode)? LStatWithGroup(string path)
+    public static (uint Uid, uint Gid, ushort Mode)? LStatWithGroup(string path) => Statx(null, path, AtSymlinkNofollow, StatxType | StatxUid | StatxGid);
+
+    /// <summary>Owner and file mode of what the open descriptor <paramref name="fd"/> names, or null when it cannot be read.</summary>
+    public static (uint Uid, ushort Mode)? FStat(SafeFd fd) => Statx(fd, "", AtEmptyPath, StatxType | StatxUid) is { } s ? (s.Uid, s.Mode) : null;
+
+    // statx(2) of path relative to fd, or to the working directory when fd is null; Gid means something only where mask has StatxGid.
+    private static unsafe (uint Uid, uint Gid, ushort Mode)? Statx(SafeFd? fd, string path, int flags, uint mask)
     {
         // struct statx has one layout on every architecture: stx_uid at 20, stx_gid at 24, stx_mode at 28; 256 bytes in all.
         var buffer = stackalloc byte[256];
         int result;
         do
         {
-            result = statx_(AtFdcwd, path, AtSymlinkNofollow, StatxType | StatxUid | StatxGid, buffer); // EINTR: FUSE and network file systems
+            result = fd is null ? statx_(AtFdcwd, path, flags, mask, buffer) : statx_(fd, path, flags, mask, buffer); // EINTR: FUSE and network file systems
         }
         while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
 
         return result == 0 ? (*(uint*)(buffer + 20), *(uint*)(buffer + 24), *(ushort*)(buffer + 28)) : null;
-    }
-
-    /// <summary>Owner and file mode of what the open descriptor <paramref name="fd"/> names, or null when it cannot be read.</summary>
-    public static unsafe (uint Uid, ushort Mode)? FStat(SafeFd fd)
-    {
-        var buffer = stackalloc byte[256];
-        int result;
-        do
-        {
-            result = statx_(fd, "", AtEmptyPath, StatxType | StatxUid, buffer);
-        }
-        while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
-
-        return result == 0 ? (*(uint*)(buffer + 20), *(ushort*)(buffer + 28)) : null;
     }
 
     // The open(2) flags that differ by architecture: arm64 has its own values for O_DIRECTORY and O_NOFOLLOW.
