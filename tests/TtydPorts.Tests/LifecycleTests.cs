@@ -111,8 +111,10 @@ public sealed class LifecycleTests : IDisposable
         Assert.Equal(["kept"], manager.GetStatus().Containers);
     }
 
-    [Fact]
-    public async Task Repair_stops_after_the_grace_period_the_session_of_a_container_that_stopped_and_keeps_a_paused_ones()
+    [Theory]
+    [InlineData("paused")]
+    [InlineData("Paused")] // engines' state names are compared ignoring case, as ContainerInfo.IsRunning does
+    public async Task Repair_stops_after_the_grace_period_the_session_of_a_container_that_stopped_and_keeps_a_paused_ones(string pausedState)
     {
         _h.Options.ContainerGracePeriod = TimeSpan.FromSeconds(60);
         var manager = _h.Create();
@@ -120,7 +122,7 @@ public sealed class LifecycleTests : IDisposable
         await manager.EnsureSessionAsync("paused", "alice", null, Ct);
         await manager.EnsureSessionAsync("exited", "alice", null, Ct);
         _h.Runtime.Setup(i => i.ListContainersAsync(It.IsAny<CancellationToken>()))
-            .ReturnsAsync([_h.Info("running"), _h.Info("paused") with { State = "paused" }, _h.Info("exited") with { State = "exited" }]);
+            .ReturnsAsync([_h.Info("running"), _h.Info("paused") with { State = pausedState }, _h.Info("exited") with { State = "exited" }]);
 
         Assert.Empty((await manager.RepairAsync(Ct)).Stopped);
         _h.Time.Advance(TimeSpan.FromSeconds(60));

@@ -1055,7 +1055,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         {
             // A stopped container's terminal cannot work (every exec into it fails): counted as missing, so that its
             // session goes after the grace period. Paused and restarting ones come back as they were, shells and all.
-            if (container.IsRunning || container.State is "paused" or "restarting")
+            // States are compared ignoring case, as IsRunning does.
+            if (container.IsRunning
+                || string.Equals(container.State, "paused", StringComparison.OrdinalIgnoreCase)
+                || string.Equals(container.State, "restarting", StringComparison.OrdinalIgnoreCase))
             {
                 idsByName[container.Name] = container.Id;
             }
