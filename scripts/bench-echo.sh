@@ -8,7 +8,8 @@
 # asserts none. Needs a running Docker engine (it starts none) and ports 21000-21099 free.
 # A terminal's connection can be slow in all its rounds, whatever carries it: CONNECTIONS splits the keys and rounds over
 # that many fresh sessions and connections per terminal, and the report gives each connection's median.
-# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 CONNECTIONS=1 PERSISTENT=both|true|false KESTREL_INLINE=false|true: adds a third terminal, through a host with Kestrel's UnsafePreferInlineScheduling)
+# LOAD=N runs N busy loops (plain priority) beside the run, so that figures "under load" can be taken on purpose and again.
+# usage: scripts/bench-echo.sh      (KEYS=2000 MEGABYTES=50 ROUNDS=3 CONNECTIONS=1 PERSISTENT=both|true|false LOAD=0 KESTREL_INLINE=false|true: adds a terminal through a proxy host process whose Kestrel has UnsafePreferInlineScheduling)
 set -euo pipefail
 SCRIPT_NAME=bench-echo
 # shellcheck source=common.sh
@@ -18,10 +19,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bench-common.sh
 "$(docker_client)" version >/dev/null 2>&1 || die "no Docker engine answers (scripts/docker-up.sh starts one)"
 bench_require_free_range 21000 21099
-trap 'bench_sweep' EXIT
+burners=()
+trap 'bench_sweep; (( ${#burners[@]} == 0 )) || kill "${burners[@]}" 2>/dev/null || true' EXIT
 bench_build
+load=${LOAD:-0}
+[[ $load =~ ^[0-9]+$ ]] && (( load <= 16 )) || die "LOAD must be a number of busy loops from 0 to 16, not '$load'"
+for ((i = 0; i < load; i++)); do
+    # A busy loop of its own: bash's arithmetic only, no child processes.
+    bash -c 'while :; do :; done' &
+    burners+=("$!")
+done
 docker=$(docker_client)
-log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $("$docker" version --format 'docker engine {{.Server.Version}}'), $(ttyd --version 2>&1 | head -n 1), $(tmux -V)"
+log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $load busy loop(s) beside the run; $("$docker" version --format 'docker engine {{.Server.Version}}'), $(ttyd --version 2>&1 | head -n 1), $(tmux -V)"
 dotnet "$BENCH_DLL" --scenario echo --keys "${KEYS:-2000}" --megabytes "${MEGABYTES:-50}" --rounds "${ROUNDS:-3}" --connections "${CONNECTIONS:-1}" \
     --persistent "${PERSISTENT:-both}" --kestrel-inline "${KESTREL_INLINE:-false}" --docker "$docker" --range 21000 21099
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

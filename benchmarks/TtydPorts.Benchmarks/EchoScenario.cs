@@ -24,13 +24,14 @@ namespace TtydPorts.Benchmarks;
 /// <item>proxy: a Kestrel host on 127.0.0.1 (<c>AddTtydTerminalProxy("/terminals")</c> + <c>MapTtydTerminals()</c>, Unix
 /// sockets, a header authentication that makes the benchmark user the session's owner), opened as ttyd's page does it
 /// (<c>token</c>, then <c>/terminals/{container}/ws</c> with the host's own Origin);</item>
-/// <item>with <c>--kestrel-inline true</c>, proxy-inline: the same through a second host whose Kestrel runs the application
-/// inline on socket completions (<c>SocketTransportOptions.UnsafePreferInlineScheduling</c>, a host's choice).</item>
-/// </list>
 /// <item>proxy-process: the same host as proxy, run in a process of its own (<c>--scenario echo-proxy-host</c>), so that the
 /// client does not share its thread pool, as a browser would not.</item>
 /// <item>proxy-yarp: proxy-process with the WebSocket carried by YARP's forwarder instead of the library's relay
 /// (<c>--relay yarp</c>), as before the relay: what the relay bought, in the same run.</item>
+/// <item>with <c>--kestrel-inline true</c>, proxy-inline: proxy-process with Kestrel running the application inline on
+/// socket completions (<c>SocketTransportOptions.UnsafePreferInlineScheduling</c>, a host's choice), so that a keystroke
+/// reaches the relay without a thread-pool hop.</item>
+/// </list>
 /// The client runs in the same process as the direct terminal and the in-process proxy hosts.
 /// Echo: <c>cat</c> runs in each terminal; every key is one frame, timed from the send to the frame carrying its echo; the
 /// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys take turns between the modes (A/B/A/B, the order
@@ -97,30 +98,24 @@ internal static class EchoScenario
         }).Services.BuildServiceProvider();
         var directManager = direct.GetRequiredService<ITtydSessionManager>();
         await using var host = await ProxyHostAsync(persistent, docker, inline: false);
-        await using var inlineHost = kestrelInline ? await ProxyHostAsync(persistent, docker, inline: true) : null;
         var managers = new List<ITtydSessionManager> { directManager, host.Services.GetRequiredService<ITtydSessionManager>() };
         var terminals = new List<(string Name, Terminal Terminal)>();
         using var separate = ProxyProcess.Start(persistent, docker, proxyContainers[2], relay: true);
         using var yarp = ProxyProcess.Start(persistent, docker, proxyContainers[3], relay: false);
+        using var inline = kestrelInline ? ProxyProcess.Start(persistent, docker, proxyContainers[1], relay: true, inline: true) : null;
         try
         {
             var directSession = (await directManager.EnsureSessionAsync(directContainer, User))!;
             terminals.Add(("direct", await Terminal.DirectAsync(directSession)));
-            foreach (var (name, app, container) in new[] { ("proxy", host, proxyContainers[0]), ("proxy-inline", inlineHost, proxyContainers[1]) })
-            {
-                if (app is null)
-                {
-                    continue;
-                }
-
-                var manager = app.Services.GetRequiredService<ITtydSessionManager>();
-                managers.Add(manager);
-                _ = (await manager.EnsureSessionAsync(container, User))!;
-                terminals.Add((name, await Terminal.ProxyAsync(Address(app), container)));
-            }
-
+            var manager = host.Services.GetRequiredService<ITtydSessionManager>();
+            _ = (await manager.EnsureSessionAsync(proxyContainers[0], User))!;
+            terminals.Add(("proxy", await Terminal.ProxyAsync(Address(host), proxyContainers[0])));
             terminals.Add(("proxy-process", await Terminal.ProxyAsync(await separate.AddressAsync(), proxyContainers[2])));
             terminals.Add(("proxy-yarp", await Terminal.ProxyAsync(await yarp.AddressAsync(), proxyContainers[3])));
+            if (inline is not null)
+            {
+                terminals.Add(("proxy-inline", await Terminal.ProxyAsync(await inline.AddressAsync(), proxyContainers[1])));
+            }
             foreach (var (_, t) in terminals)
             {
                 await t.WaitForAsync("# ");
@@ -167,7 +162,8 @@ internal static class EchoScenario
 
             // The CPU the proxy hosts in processes of their own spend on the rounds (their own threads; ttyd is a child,
             // counted apart): what carrying the output costs, the relay against YARP.
-            var hosts = new[] { ("proxy-process", separate.ProcessId), ("proxy-yarp", yarp.ProcessId) };
+            var hosts = new[] { ("proxy-process", separate), ("proxy-yarp", yarp), ("proxy-inline", inline) }
+                .Where(h => h.Item2 is not null).Select(h => (h.Item1, h.Item2!.ProcessId)).ToArray();
             var cpuBefore = hosts.Select(h => CpuSeconds(h.ProcessId)).ToArray();
             for (var round = 0; round < rounds; round++)
             {
@@ -197,11 +193,12 @@ internal static class EchoScenario
 
             await separate.StopAsync();
             await yarp.StopAsync();
-            await host.StopAsync();
-            if (inlineHost is not null)
+            if (inline is not null)
             {
-                await inlineHost.StopAsync();
+                await inline.StopAsync();
             }
+
+            await host.StopAsync();
 
             Directory.Delete(Path.Combine(Path.GetTempPath(), directInstance), recursive: true);
         }
@@ -212,9 +209,9 @@ internal static class EchoScenario
     /// container's session, prints the host's address on a line of its own, serves until its standard input closes, then
     /// stops the session.
     /// </summary>
-    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string containers, bool relay)
+    public static async Task<int> ServeProxyAsync(bool persistent, string docker, string containers, bool relay, bool inline)
     {
-        await using var host = await ProxyHostAsync(persistent, docker, inline: false, relay);
+        await using var host = await ProxyHostAsync(persistent, docker, inline, relay);
         var manager = host.Services.GetRequiredService<ITtydSessionManager>();
         try
         {
@@ -238,7 +235,7 @@ internal static class EchoScenario
     /// <summary>The proxy-process terminal's host: this benchmark run as <c>echo-proxy-host</c>.</summary>
     internal sealed class ProxyProcess(Process process) : IDisposable
     {
-        public static ProxyProcess Start(bool persistent, string docker, string container, bool relay)
+        public static ProxyProcess Start(bool persistent, string docker, string container, bool relay, bool inline = false)
         {
             var start = new ProcessStartInfo(Environment.ProcessPath!)
             {
@@ -246,7 +243,7 @@ internal static class EchoScenario
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
-            foreach (var argument in new[] { typeof(EchoScenario).Assembly.Location, "--scenario", "echo-proxy-host", "--persistent", persistent ? "true" : "false", "--docker", docker, "--container", container, "--relay", relay ? "relay" : "yarp" })
+            foreach (var argument in new[] { typeof(EchoScenario).Assembly.Location, "--scenario", "echo-proxy-host", "--persistent", persistent ? "true" : "false", "--docker", docker, "--container", container, "--relay", relay ? "relay" : "yarp", "--kestrel-inline", inline ? "true" : "false" })
             {
                 start.ArgumentList.Add(argument);
             }
@@ -259,7 +256,13 @@ internal static class EchoScenario
         public async Task<Uri> AddressAsync()
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("The proxy host process ended before it served.");
+            // Log lines the host's configuration asks for may come before its address.
+            string line;
+            while (!(line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("The proxy host process ended before it served.")).StartsWith("http://", StringComparison.Ordinal))
+            {
+                Console.WriteLine($"[proxy host {process.Id}] {line}");
+            }
+
             // What the host prints after its address (its log lines: errors, or what Logging__LogLevel__* asks for).
             _ = Task.Run(async () =>
             {

@@ -98,7 +98,7 @@ if (args.Length >= 2 && args[0] == "--scenario")
         case "relay-memory":
             return await RelayMemoryScenario.RunAsync(Int(Opt("--terminals") ?? "16"), Opt("--docker") ?? "docker");
         case "echo-proxy-host":
-            return await EchoScenario.ServeProxyAsync(Opt("--persistent") == "true", Opt("--docker") ?? "docker", Opt("--container") ?? throw new ArgumentException("--container is required"), Opt("--relay") != "yarp");
+            return await EchoScenario.ServeProxyAsync(Opt("--persistent") == "true", Opt("--docker") ?? "docker", Opt("--container") ?? throw new ArgumentException("--container is required"), Opt("--relay") != "yarp", Opt("--kestrel-inline") == "true");
         default:
             await Console.Error.WriteLineAsync($"unknown scenario '{args[1]}' (compare, scale, scale-modes, hot-parts, create-parts, create-check, persistence, first-prompt, exec-client, exits, echo, relay-memory)");
             return 2;
