@@ -1,5 +1,8 @@
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace TtydPorts.IntegrationTests;
 
@@ -172,6 +175,217 @@ public sealed class RecordingTests(ContainerLab lab)
         {
             Directory.Delete(open, recursive: true);
         }
+    }
+
+    // A tmux server frozen (SIGSTOP: a buggy or hostile process, a frozen part of the machine) under a recorded session
+    // whose recorder is attached: its control client waits on the server for good, the stop ends it and then thaws and
+    // ends the server. Control: not frozen, the recording holds everything up to the cleanup.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_cleanup_finishes_while_the_recorded_tmux_server_is_frozen_and_the_recording_keeps_what_was_written(bool frozen)
+    {
+        var recordings = NewRecordingFolder();
+        var container = lab.StartContainer();
+        try
+        {
+            var logs = new CapturedLogs();
+            await using (var sut = new ManagerUnderTest(18450, 18454, o => o.RecordingDirectory = recordings, services: s => s.AddSingleton<ILoggerProvider>(logs)))
+            {
+                var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+                await using var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct);
+                await Poll.UntilAsync(() => Recording(recordings, container).Length > 0, Poll.Within(30));
+                await client.TypeAsync("echo before-$((6*7))\r", Ct);
+                await Poll.UntilAsync(() => Output(Recording(recordings, container)).Contains("before-42", StringComparison.Ordinal), Poll.Within(30));
+                var file = Recording(recordings, container);
+                var server = Assert.Single(sut.TmuxServers()).Process;
+                if (frozen)
+                {
+                    await FreezeAsync(sut, server);
+                    await client.TypeAsync("echo during-$((6*7))\r", Ct); // reaches nothing while the server is frozen
+                }
+                else
+                {
+                    await client.TypeAsync("echo after-$((6*7))\r", Ct);
+                    await Poll.UntilAsync(() => Output(file).Contains("after-42", StringComparison.Ordinal), Poll.Within(30));
+                }
+
+                var written = File.ReadAllBytes(file);
+                await CleanupWithinBoundAsync(sut, server);
+
+                Assert.Empty(sut.AllProcesses()); // ttyd, the tmux server with its exec client, the recorder's client
+                var now = File.ReadAllBytes(file);
+                Assert.Equal(written, now.Take(written.Length)); // nothing written was lost or rewritten
+                AssertValidAsciicast(file);
+                Assert.Contains("before-42", Output(file), StringComparison.Ordinal);
+                Assert.True(frozen || Output(file).Contains("after-42", StringComparison.Ordinal), "the recording of the running shell is complete");
+                Assert.Equal(frozen, logs.Text.Contains("its tmux server not answering (frozen?); it was killed", StringComparison.Ordinal));
+            }
+
+            AssertRemoved(container);
+        }
+        finally
+        {
+            Directory.Delete(recordings, recursive: true);
+        }
+    }
+
+    // A host restarted while the session's tmux server is frozen with its listen backlog full (every connection to a
+    // frozen server stays queued there, also one whose client gave up: browsers reconnecting to a frozen shell fill it):
+    // the new host's recorder looks at the server before it attaches. A blocking connect would wait until the server
+    // thaws, which the stop does only after the recorder ended: the cleanup would wait for good. Control: not frozen,
+    // the adopted session is recorded into a new file, complete.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_host_restart_a_cleanup_finishes_while_the_tmux_server_is_frozen_with_a_full_backlog(bool frozen)
+    {
+        var recordings = NewRecordingFolder();
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            var first = new ManagerUnderTest(18455, 18459, o => o.RecordingDirectory = recordings, instance);
+            var session = await first.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+            await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+            {
+                await client.TypeAsync("echo before-$((20+1))\r", Ct);
+                await Poll.UntilAsync(() => Output(Recording(recordings, container)).Contains("before-21", StringComparison.Ordinal), Poll.Within(30));
+            }
+
+            var before = Recording(recordings, container);
+            var server = Assert.Single(first.TmuxServers()).Process;
+            var socket = Assert.Single(Directory.GetFiles(first.RuntimeDirectory, "*.tmux"));
+            await first.AbandonAsync();
+            await Poll.UntilAsync(() => first.Recorders().Count == 0, Poll.Within(10));
+            var written = File.ReadAllBytes(before);
+            if (frozen)
+            {
+                await FreezeAsync(first, server);
+                Assert.True(FillBacklog(socket) > 0);
+            }
+
+            var logs = new CapturedLogs();
+            await using (var second = new ManagerUnderTest(18455, 18459, o => o.RecordingDirectory = recordings, instance, s => s.AddSingleton<ILoggerProvider>(logs)))
+            {
+                Assert.True(second.Supervisor.IsAlive(server)); // adopted, with its session
+                if (frozen)
+                {
+                    // The cleanup comes after the recorder's look at the server: it logged that the server takes no
+                    // connection or, with a blocking connect (the code before this test), a thread of ours waits in it.
+                    await Poll.UntilAsync(() => logs.Text.Contains("accepts no connection", StringComparison.Ordinal) || AThreadWaitsInUnixConnect(), Poll.Within(30));
+                }
+                else
+                {
+                    await using var client = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
+                    await client.TypeAsync("echo after-$((40+2))\r", Ct);
+                    await Poll.UntilAsync(() => Directory.GetFiles(recordings).Length == 2 && Output(Directory.GetFiles(recordings).Single(f => f != before)).Contains("after-42", StringComparison.Ordinal), Poll.Within(30));
+                }
+
+                await CleanupWithinBoundAsync(second, server);
+
+                Assert.Empty(second.AllProcesses());
+                Assert.Equal(written, File.ReadAllBytes(before)); // the earlier run's recording, untouched
+                Assert.All(Directory.GetFiles(recordings), AssertValidAsciicast);
+                Assert.Equal(frozen ? 1 : 2, Directory.GetFiles(recordings).Length); // a frozen server was never attached to
+                Assert.True(frozen || Output(Directory.GetFiles(recordings).Single(f => f != before)).Contains("after-42", StringComparison.Ordinal));
+                Assert.Equal(frozen, logs.Text.Contains($"accepts no connection on {socket}", StringComparison.Ordinal));
+            }
+
+            AssertRemoved(container);
+        }
+        finally
+        {
+            Directory.Delete(recordings, recursive: true);
+        }
+    }
+
+    private static async Task FreezeAsync(ManagerUnderTest sut, ProcessIdentity server)
+    {
+        Assert.Equal(0, Native.kill(server.ProcessId, 19)); // SIGSTOP
+        await Poll.UntilAsync(() => sut.Supervisor.IsStopped(server), Poll.Within(30));
+    }
+
+    // The cleanup of the one session (alice's), bounded: 30 s is a failure bound, not a timing. Whatever the outcome, a
+    // server still frozen is thawed in the end (by its identity, so no other process is signalled): a cleanup that waits
+    // on it can then finish, and the manager's disposal with it, instead of the test hanging.
+    private static async Task CleanupWithinBoundAsync(ManagerUnderTest sut, ProcessIdentity server)
+    {
+        var cleanup = sut.Manager.CleanupUserAsync("alice", CancellationToken.None);
+        try
+        {
+            try
+            {
+                await Poll.UntilAsync(() => cleanup.IsCompleted, Poll.Within(30));
+            }
+            catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+            {
+                Assert.Fail("The cleanup did not finish within 30 s while the session's tmux server was frozen.");
+            }
+
+            var result = await cleanup;
+            Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => f.Error.Message)));
+            Assert.Single(result.Stopped);
+            Assert.False(sut.Supervisor.IsAlive(server)); // thawed and ended with its session
+        }
+        finally
+        {
+            if (sut.Supervisor.IsStopped(server))
+            {
+                Native.kill(server.ProcessId, 18); // SIGCONT
+                await Poll.UntilAsync(() => cleanup.IsCompleted, Poll.Within(30)); // before the manager's disposal looks
+            }
+        }
+    }
+
+    // Connections into the frozen server's backlog until the kernel refuses the next one (EAGAIN); each is closed at
+    // once and stays queued all the same, as the connections of clients that gave up do.
+    private static int FillBacklog(string socketPath)
+    {
+        for (var queued = 0; queued < 100_000; queued++)
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+            try
+            {
+                socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+            {
+                return queued;
+            }
+        }
+
+        throw new InvalidOperationException($"{socketPath} took every connection: its server is not frozen.");
+    }
+
+    // Whether a thread of this process waits in a Unix socket connect on a full backlog (/proc's wait channel).
+    private static bool AThreadWaitsInUnixConnect() =>
+        Directory.GetDirectories("/proc/self/task").Any(task =>
+        {
+            try
+            {
+                return File.ReadAllText(Path.Combine(task, "wchan")) == "unix_wait_for_peer";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+        });
+
+    // Every line whole: the header object, then [time, code, text] events with times that never go back.
+    private static void AssertValidAsciicast(string file)
+    {
+        Assert.EndsWith("\n", File.ReadAllText(file), StringComparison.Ordinal);
+        var (header, events) = Parse(file);
+        Assert.Equal(2, header.GetProperty("version").GetInt32());
+        Assert.All(events.Zip(events.Skip(1)), pair => Assert.True(pair.Second.Time >= pair.First.Time, $"{pair.Second.Time} < {pair.First.Time}"));
+    }
+
+    // The test's container, removed by the test itself: nothing of it is left for the lab's end.
+    private void AssertRemoved(string container)
+    {
+        lab.Remove(container);
+        Assert.NotEqual(0, RealParts.Run(RealParts.DockerClient, "container", "inspect", container).ExitCode);
     }
 
     private static string NewRecordingFolder() => Path.Combine(Path.GetTempPath(), "ttydports-rec-" + Guid.NewGuid().ToString("N")[..8]);

@@ -113,6 +113,15 @@ internal static partial class Log
     [LoggerMessage(82, LogLevel.Warning, "The recording of container {Container} reached RecordingMaxBytes ({MaxBytes} bytes) and stopped: {Path}.")]
     public static partial void RecordingCapped(ILogger logger, string container, string path, long maxBytes);
 
+    [LoggerMessage(104, LogLevel.Warning, "The tmux server of container {Container}'s terminal accepts no connection on {Socket} (its listen backlog is full: it is frozen or overloaded); the recording waits for it.")]
+    public static partial void RecordingServerBusy(ILogger logger, string container, string socket);
+
+    [LoggerMessage(105, LogLevel.Warning, "The recorder of container {Container} (tmux client pid {ProcessId}) did not end within {GracePeriod} of its stop, its tmux server not answering (frozen?); it was killed. The recording keeps what was written: {Path}.")]
+    public static partial void RecordingClientKilled(ILogger logger, string container, int processId, TimeSpan gracePeriod, string path);
+
+    [LoggerMessage(106, LogLevel.Error, "The recorder of container {Container} did not end within {Timeout} of its stop; the stop goes on without it. The recording keeps what was written and is closed when the recorder ends: {Path}.")]
+    public static partial void RecordingStopAbandoned(ILogger logger, string container, TimeSpan timeout, string path);
+
     [LoggerMessage(96, LogLevel.Debug, "The terminal of container {Container} runs {Command} (chosen by: {Source}).")]
     public static partial void CommandChosen(ILogger logger, string container, string command, CommandSource source);
 

@@ -684,6 +684,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 Shell = session.Command?.ToString() ?? _options.Shell,
                 Folder = _recordings,
                 MaxBytes = _options.RecordingMaxBytes,
+                StopGracePeriod = _options.StopGracePeriod,
                 Environment = _launch.RecorderEnvironment(session, token, key, ttyd),
             },
             _logger,
@@ -1262,6 +1263,17 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         // together: in a batch the machine then tears down every process of it at once, and the look for leftovers
         // that follows has half as many processes to read.
         var observer = entry.Observer is { } watcher ? StopOutsideTreeAsync(session, watcher.Process) : Task.FromResult(true);
+
+        // The recorder ends alongside, before the tmux server goes, so that it does not wait for a server that will never
+        // come back; its client, if still there, is also among the session's marked processes. The file stays. Its end
+        // is bounded (SessionRecorder): with a frozen server, its client's grace period then overlaps ttyd's.
+        var recording = Task.CompletedTask;
+        if (entry.Recorder is { } recorder)
+        {
+            entry.Recorder = null;
+            recording = recorder.DisposeAsync().AsTask();
+        }
+
         try
         {
             await _supervisor.StopAsync(session.Process, _options.StopGracePeriod, CancellationToken.None).ConfigureAwait(false);
@@ -1272,20 +1284,14 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             TtydPortsActivities.Failed(activity, e);
             activity?.Dispose();
             await observer.ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
             throw;
         }
 
         await observer.ConfigureAwait(false);
+        await recording.ConfigureAwait(false);
 
         entry.Watch?.Dispose();
-
-        // Before the tmux server goes, so that the recorder does not wait for a server that will never come back; its
-        // client, if still there, is also among the session's marked processes. The file stays.
-        if (entry.Recorder is { } recorder)
-        {
-            entry.Recorder = null;
-            await recorder.DisposeAsync().ConfigureAwait(false);
-        }
 
         // A tmux client still starting the shell could create the server after the look for leftovers: let it finish
         // (it is bounded by StartTimeout and logs its own failures).
@@ -1511,15 +1517,19 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
 
         // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
+        // All at once: each end is bounded, and a recorder whose server is frozen waits out its grace period alone.
+        var recorders = new List<Task>();
         foreach (var entry in Entries().ToList())
         {
             entry.Watch?.Dispose();
             if (entry.Recorder is { } recorder)
             {
                 entry.Recorder = null;
-                await recorder.DisposeAsync().ConfigureAwait(false);
+                recorders.Add(recorder.DisposeAsync().AsTask());
             }
         }
+
+        await Task.WhenAll(recorders).ConfigureAwait(false);
 
         _metrics.Dispose();
         _listeners.Dispose();

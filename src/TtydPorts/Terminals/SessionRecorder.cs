@@ -17,6 +17,9 @@ internal sealed record RecorderPlan
     public required RuntimeFolder Folder { get; init; }
     public required long MaxBytes { get; init; }
     public required ImmutableDictionary<string, string> Environment { get; init; }
+
+    /// <summary>How long the recorder's client gets to end at a stop, and again after its kill (the options' <c>StopGracePeriod</c>).</summary>
+    public required TimeSpan StopGracePeriod { get; init; }
 }
 
 /// <summary>
@@ -27,6 +30,13 @@ internal sealed record RecorderPlan
 /// checks find and end it with the session; adoption never takes it for a session. It reads commands from a pipe of
 /// this process, so it ends when this process does (a restarted host records into a new file).
 /// </summary>
+/// <remarks>
+/// Nothing it waits on may hold a session's stop: a tmux server can be frozen (SIGSTOP), and the stop thaws and ends it
+/// only after the recorder ended. Its connect never blocks (a frozen server whose listen backlog is full would make a
+/// blocking one wait until it thaws), its reads end with the stop, its client is killed when it does not end within
+/// <see cref="RecorderPlan.StopGracePeriod"/>, and <see cref="DisposeAsync"/> waits for the rest a bounded time.
+/// Every event is flushed as it is written, so a stop loses nothing that was recorded.
+/// </remarks>
 internal sealed class SessionRecorder : IAsyncDisposable
 {
     // The tmux server appears with the first connection and goes when the shell exits; polled at this pace, and what
@@ -43,6 +53,7 @@ internal sealed class SessionRecorder : IAsyncDisposable
     private FileStream? _file;
     private AsciicastWriter? _writer;
     private long _started;
+    private bool _serverBusy;
     private readonly Decoder _utf8 = Encoding.UTF8.GetDecoder();
 
     private SessionRecorder(RecorderPlan plan, ILogger logger, TimeProvider time)
@@ -66,7 +77,7 @@ internal sealed class SessionRecorder : IAsyncDisposable
         {
             while (!ct.IsCancellationRequested)
             {
-                if (ServerAnswers())
+                if (await ServerAnswersAsync(ct).ConfigureAwait(false))
                 {
                     await RecordOneClientAsync(ct).ConfigureAwait(false);
                     if (_writer?.Capped == true)
@@ -95,8 +106,11 @@ internal sealed class SessionRecorder : IAsyncDisposable
         }
     }
 
-    // A connect, not only a look at the file: tmux leaves its socket behind when the server ends.
-    private bool ServerAnswers()
+    // A connect, not only a look at the file: tmux leaves its socket behind when the server ends. Never a blocking one:
+    // the kernel queues connections to a server that accepts none (frozen by SIGSTOP) until its backlog is full, and
+    // then a blocking connect waits until the server accepts again, with no timeout and deaf to the stop. Without
+    // blocking, a full backlog is EAGAIN at once: the server does not answer now, and the next poll asks again.
+    private async Task<bool> ServerAnswersAsync(CancellationToken ct)
     {
         if (!RuntimeFolder.IsSocket(_plan.TmuxSocket))
         {
@@ -106,11 +120,18 @@ internal sealed class SessionRecorder : IAsyncDisposable
         try
         {
             using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Connect(new UnixDomainSocketEndPoint(_plan.TmuxSocket));
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(_plan.TmuxSocket), ct).ConfigureAwait(false);
+            _serverBusy = false;
             return true;
         }
-        catch (SocketException)
+        catch (SocketException e)
         {
+            if (e.SocketErrorCode == SocketError.WouldBlock && !_serverBusy)
+            {
+                _serverBusy = true; // once until it answers again, not at every poll
+                Log.RecordingServerBusy(_logger, _plan.Container, _plan.TmuxSocket);
+            }
+
             return false;
         }
     }
@@ -137,20 +158,22 @@ internal sealed class SessionRecorder : IAsyncDisposable
             start.Environment[name] = value;
         }
 
+        // Never a client after the stop: a tmux client starts a server when it finds none, after the stop's look for them.
+        ct.ThrowIfCancellationRequested();
         using var client = Process.Start(start) ?? throw new InvalidOperationException($"tmux '{_plan.Tmux}' did not start.");
         _client = client;
         try
         {
             _ = client.StandardError.ReadToEndAsync(); // "no server running" and the like: the loop retries
             await client.StandardInput.WriteAsync(
-                $"display-message -p -t {TmuxCommand.SessionName} '{SizeTag} #{{window_width}} #{{window_height}}'\ncapture-pane -p -e -t {TmuxCommand.SessionName}\n").ConfigureAwait(false);
+                $"display-message -p -t {TmuxCommand.SessionName} '{SizeTag} #{{window_width}} #{{window_height}}'\ncapture-pane -p -e -t {TmuxCommand.SessionName}\n".AsMemory(), ct).ConfigureAwait(false);
             await client.StandardInput.FlushAsync(ct).ConfigureAwait(false);
             await ReadAsync(client.StandardOutput, ct).ConfigureAwait(false);
         }
         finally
         {
-            await EndClientAsync(client).ConfigureAwait(false);
             _client = null;
+            await EndClientAsync(client).ConfigureAwait(false);
         }
     }
 
@@ -267,9 +290,10 @@ internal sealed class SessionRecorder : IAsyncDisposable
         return new string(chars, 0, count);
     }
 
-    // The client ends when its commands end (stdin closed); one that does not is our own child, not yet reaped, so
-    // killing it by its Process cannot hit another process.
-    private static async Task EndClientAsync(Process client)
+    // The client ends when its commands end (stdin closed: its server reads them and sends it away). One whose server
+    // does not answer (frozen) never would: after the grace period it is killed, our own child, not yet reaped, so
+    // killing it by its Process cannot hit another process. A kill that does not take is logged, never waited on for good.
+    private async Task EndClientAsync(Process client)
     {
         try
         {
@@ -279,19 +303,38 @@ internal sealed class SessionRecorder : IAsyncDisposable
         {
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        try
+        if (await ExitsWithinAsync(client, _plan.StopGracePeriod).ConfigureAwait(false))
         {
-            await client.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            return;
         }
-        catch (OperationCanceledException)
+
+        Log.RecordingClientKilled(_logger, _plan.Container, client.Id, _plan.StopGracePeriod, FilePath ?? "(no file yet)");
+        client.Kill();
+        if (!await ExitsWithinAsync(client, _plan.StopGracePeriod).ConfigureAwait(false))
         {
-            client.Kill();
-            await client.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            throw new InvalidOperationException($"The recorder's tmux client (pid {client.Id}) survived SIGKILL for {_plan.StopGracePeriod}.");
         }
     }
 
-    /// <summary>Stops recording: the client ends, the file is closed. Never deletes the recording.</summary>
+    private async Task<bool> ExitsWithinAsync(Process client, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        try
+        {
+            await client.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Stops recording: the client ends, the file is closed. Never deletes the recording. Bounded: what the recorder
+    /// still waits on after three grace periods (its client's end, its kill, its file) is left to it, logged, and the
+    /// stop goes on; the recorder then closes its file whenever that wait ends.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -306,7 +349,17 @@ internal sealed class SessionRecorder : IAsyncDisposable
             }
         }
 
-        await _run.ConfigureAwait(false);
+        var bound = 3 * _plan.StopGracePeriod;
+        try
+        {
+            await _run.WaitAsync(bound, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Log.RecordingStopAbandoned(_logger, _plan.Container, bound, FilePath ?? "(no file yet)");
+            return; // the run still holds _stop's token
+        }
+
         _stop.Dispose();
     }
 }
