@@ -23,14 +23,14 @@ public static class LabEndpoints
     /// </summary>
     public static void MapLabEndpoints(this IEndpointRouteBuilder app)
     {
-        var account = app.MapGroup("/api").WithTtydErrorHandling();
+        var account = app.MapGroup("/api").WithTtydErrorHandling().AddEndpointFilter(OwnOriginOnly);
         account.MapPost("login", LoginAsync).AddEndpointFilter(JsonOnly);
         account.MapPost("logout", (Delegate)LogoutAsync).AddEndpointFilter(JsonOnly).RequireAuthorization();
         account.MapGet("me", (HttpContext http) => Json(new MeResponse("success", UserOf(http), RoleOf(http)), LabJson.Default.MeResponse)).RequireAuthorization();
 
-        app.MapGroup("/api/ttyd").WithTtydErrorHandling().RequireAuthorization().MapGet("getOwnNodes", GetOwnNodesAsync);
+        app.MapGroup("/api/ttyd").WithTtydErrorHandling().AddEndpointFilter(OwnOriginOnly).RequireAuthorization().MapGet("getOwnNodes", GetOwnNodesAsync);
 
-        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling().RequireAuthorization();
+        var lab = app.MapGroup("/api/lab").WithTtydErrorHandling().AddEndpointFilter(OwnOriginOnly).RequireAuthorization();
         lab.MapGet("state", StateAsync);
         var changes = lab.MapGroup("").AddEndpointFilter(JsonOnly);
         changes.MapPost("deploy", DeployAsync).RequireAuthorization(NetLabApp.StudentPolicy);
@@ -168,6 +168,20 @@ public static class LabEndpoints
     /// preflight this host never grants; the SameSite=Strict cookie is not sent cross-site either. So such a request is a
     /// 415 (or a 401) and changes nothing.
     /// </summary>
+    // The API is the page's own: a browser request another origin made (an image or a script of a page on another port
+    // of this host, which gets the Strict cookie) is refused before it runs, as GET getOwnNodes and GET state start
+    // terminals. Requests without Fetch Metadata (curl, older browsers) and typed addresses ("none") pass.
+    private static ValueTask<object?> OwnOriginOnly(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var site = context.HttpContext.Request.Headers["Sec-Fetch-Site"].ToString();
+        return site is "" or "same-origin" or "none"
+            ? next(context)
+            : ValueTask.FromResult<object?>(Json(
+                new LabMessage("error", "This endpoint answers only the lab page's own origin; the browser says this request came from another (Sec-Fetch-Site). Nothing was done."),
+                LabJson.Default.LabMessage,
+                StatusCodes.Status403Forbidden));
+    }
+
     private static ValueTask<object?> JsonOnly(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var request = context.HttpContext.Request;

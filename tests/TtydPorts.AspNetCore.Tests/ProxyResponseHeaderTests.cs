@@ -34,7 +34,7 @@ public sealed class ProxyResponseHeaderTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("upstream page", await response.Content.ReadAsStringAsync(Ct));
         Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
-        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+        Assert.Equal("max-age=60", response.Headers.CacheControl?.ToString());
         Assert.False(response.Headers.Contains("Set-Cookie"));
         Assert.False(response.Headers.Contains("X-Upstream-Secret"));
         Assert.DoesNotContain(response.Headers.Server, s => s.Product?.Name == "ttyd-impostor");
@@ -48,9 +48,9 @@ public sealed class ProxyResponseHeaderTests
         await using var host = await ProxyHost.StartAsync(services: s => s.AddSingleton(upstream.Manager("r1", "alice")));
         using var alice = await host.ClientAsync("alice");
 
-        // Upstream allows any framer and caching of the token for an hour: the browser sees neither. Other answers keep
-        // upstream's caching.
-        foreach (var (path, caching) in new[] { ("/terminals/r1/", "no-store"), ("/terminals/r1/token", "no-store"), ("/terminals/r1/asset", "max-age=60") })
+        // Upstream allows any framer and caching of the token for an hour: the browser sees neither. Only the page keeps
+        // upstream's caching; every other answer is kept out of caches (the token, by whatever path it is answered).
+        foreach (var (path, caching) in new[] { ("/terminals/r1/", "max-age=60"), ("/terminals/r1/token", "no-store"), ("/terminals/r1/asset", "no-store") })
         {
             using var response = await alice.Http.GetAsync(path, Ct);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -244,7 +244,7 @@ public sealed class ProxyResponseHeaderTests
             });
             app.MapGet("/terminals/r1/", (HttpContext http) =>
             {
-                http.Response.Headers.CacheControl = "no-store";
+                http.Response.Headers.CacheControl = "max-age=60";
                 return Results.Text("upstream page", "text/html");
             });
             app.MapGet("/terminals/r1/token", (HttpContext http) =>

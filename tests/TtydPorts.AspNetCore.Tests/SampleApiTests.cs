@@ -184,6 +184,43 @@ public sealed class SampleApiTests
         Assert.Equal(4, sample.Containers().Count);
     }
 
+    [Fact]
+    public async Task A_request_the_browser_says_another_origin_made_starts_no_terminal_while_the_pages_own_does()
+    {
+        await using var sample = await SampleHost.StartAsync();
+        using var alice = await sample.ClientAsync("alice");
+        _ = await SampleHost.DeployAsync(alice);
+        _ = await SampleHost.ReadyOwnNodesAsync(alice);
+        await sample.Manager.CleanupUserAsync("alice", Ct);
+        Assert.Empty(sample.Manager.GetStatus().Sessions);
+
+        // An image of a page on another port of this host (it gets the Strict cookie): both GETs that start terminals refuse.
+        foreach (var path in new[] { "/api/ttyd/getOwnNodes", "/api/lab/state", "/api/me" })
+        {
+            foreach (var site in new[] { "same-site", "cross-site" })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, path);
+                request.Headers.Add("Sec-Fetch-Site", site);
+                request.Headers.Add("Sec-Fetch-Mode", "no-cors");
+                using var response = await alice.SendAsync(request, Ct);
+                Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+                Assert.Contains("Nothing was done", await MessageAsync(response), StringComparison.Ordinal);
+            }
+        }
+
+        Assert.Empty(sample.Manager.GetStatus().Sessions);
+
+        // The page's own request starts them (in the background, as the lab page shows the nodes).
+        using (var own = new HttpRequestMessage(HttpMethod.Get, "/api/ttyd/getOwnNodes"))
+        {
+            own.Headers.Add("Sec-Fetch-Site", "same-origin");
+            using var response = await alice.SendAsync(own, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Poll.UntilAsync(() => sample.Manager.GetStatus().Sessions.Count == 2, Poll.Within(60));
+    }
+
     [Theory]
     [InlineData("application/x-www-form-urlencoded", "nodes=1")]
     [InlineData("text/plain", """{"nodes":1}""")]

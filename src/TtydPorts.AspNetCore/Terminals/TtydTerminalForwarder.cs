@@ -52,7 +52,6 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
     private static readonly TimeSpan TtydConnectTimeout = TimeSpan.FromSeconds(10);
 
-    private const string TokenSegment = "token";
 
     // Who may frame a terminal page when the host says nothing about it: its own origin only. Another origin of the same site
     // (another port, a sibling subdomain) still gets the user's SameSite cookies sent along, and could otherwise put the
@@ -107,6 +106,26 @@ internal sealed class TtydTerminalForwarder : IDisposable
             return;
         }
 
+        // A page of another origin may navigate to a terminal (a link, a frame the framing headers then judge), never load
+        // from it: an image, script or fetch of another site's page would carry the user's cookies and could start an
+        // observer, or fetch a token to keep in a cache (Fetch Metadata; browsers that send none are judged as before).
+        if (CrossOriginSubresource(context.Request) is { } fetch)
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, fetch);
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        // ttyd answers the same for "%2ftoken", "//token" or "x/../token": a path that is not plain could slip past the
+        // checks below that look at it (the token's cache rule, the observer's segment); ttyd's own paths are all plain.
+        var rest = context.GetRouteValue("rest") as string;
+        if (rest is not null && !IsPlainPath(rest))
+        {
+            Log.TerminalRejected(_logger, context.Request.Method, container, "a path that is not plain");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
         // Anonymous users are challenged before the lookup, so they cannot learn which containers have a terminal.
         if (context.User.Identity?.IsAuthenticated != true)
         {
@@ -122,7 +141,6 @@ internal sealed class TtydTerminalForwarder : IDisposable
         }
 
         // {prefix}/{container}/watch/...: the session's read-only observer ttyd, under its own authorization decision.
-        var rest = context.GetRouteValue("rest") as string;
         var watch = rest is not null && (rest == TtydLaunchBuilder.ObserverSegment || rest.StartsWith(TtydLaunchBuilder.ObserverSegment + "/", StringComparison.Ordinal));
         if (watch && (session.ObserverSocketPath is null || _manager is not IObserverTerminals))
         {
@@ -225,9 +243,10 @@ internal sealed class TtydTerminalForwarder : IDisposable
             return;
         }
 
-        // ttyd's /token answer carries the session's credential (its page sends it in the WebSocket's first message).
-        var token = rest is not null && (rest == TokenSegment || rest == $"{TtydLaunchBuilder.ObserverSegment}/{TokenSegment}");
-        var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId, token));
+        // ttyd's /token answer carries the session's credential (its page sends it in the WebSocket's first message): every
+        // answer but the page itself is kept out of caches, so that no spelling of the token's path gets around it.
+        var page = string.IsNullOrEmpty(rest) || rest == TtydLaunchBuilder.ObserverSegment + "/";
+        var error = await _forwarder.SendAsync(context, $"http://{HostKey(socketPath)}", _invoker, RequestConfig, new SessionTransformer(session, socketPath, processId, noStore: !page));
         if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
             or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient)
         {
@@ -274,6 +293,40 @@ internal sealed class TtydTerminalForwarder : IDisposable
     // Every request the relay takes passes here (TerminalRelay.Handles uses the same Upgrade test).
     private static bool IsWebSocketRequest(HttpContext context) =>
         TerminalRelay.IsWebSocketUpgrade(context.Request) || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
+
+    // Fetch Metadata (Sec-Fetch-Site, -Mode, -Dest): a request another site or origin made, other than a navigation to a
+    // document or a frame; the reason to log, or null. Without the headers (older browsers, curl) nothing is judged here.
+    internal static string? CrossOriginSubresource(HttpRequest request)
+    {
+        var site = request.Headers["Sec-Fetch-Site"].ToString();
+        if (site.Length == 0 || site is "same-origin" or "none")
+        {
+            return null;
+        }
+
+        var mode = request.Headers["Sec-Fetch-Mode"].ToString();
+        var destination = request.Headers["Sec-Fetch-Dest"].ToString();
+        return mode == "navigate" && destination is "" or "document" or "iframe" or "frame"
+            ? null
+            : $"a {LogText.OneLine(site)} {LogText.OneLine(mode)} request for {LogText.OneLine(destination)}";
+    }
+
+    // Segments of letters, digits and '-', '_', '.', none of them empty (but a last one: "watch/"), "." or "..".
+    internal static bool IsPlainPath(string rest)
+    {
+        var segments = rest.Split('/');
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var segment = segments[i];
+            if ((segment.Length == 0 && i != segments.Length - 1) || segment is "." or ".."
+                || !segment.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     // As ttyd's -O: the Origin's host:port must equal the Host the browser sent (a missing Origin is refused).
     private static bool IsSameOrigin(HttpRequest request) =>
@@ -337,7 +390,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
     /// browser sent (ttyd's -O compares the Origin with it), no cookies of the host, and the session's credential instead of
     /// any Authorization the browser sent.
     /// </summary>
-    private sealed class SessionTransformer(TtydSession session, string socketPath, int processId, bool token) : HttpTransformer
+    private sealed class SessionTransformer(TtydSession session, string socketPath, int processId, bool noStore) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -402,7 +455,7 @@ internal sealed class TtydTerminalForwarder : IDisposable
 
             // The credential must not stay in the browser's cache (on disk) or in a shared cache on the way; the page itself is
             // ttyd's static page, the same for every session and user, without a secret, and may be cached as ttyd says.
-            if (token)
+            if (noStore)
             {
                 headers.CacheControl = "no-store";
             }
