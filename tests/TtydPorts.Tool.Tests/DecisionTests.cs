@@ -73,7 +73,8 @@ public sealed class DecisionTests : IDisposable
         markers[SessionAdoption.ExecutableMarker] = Ttyd;
         markers[MarkerSignature.Marker] = MarkerSignature.Compute(_folder.GetOrCreateKey(instance), markers);
         var identity = new ProcessIdentity(pid, (ulong)pid * 10);
-        _marked.Add(new MarkedProcess { Process = identity, ParentProcessId = 1, Markers = markers, OwnerUid = Native.geteuid(), ExecutablePath = Ttyd });
+        // In the tool's own mount namespace, as a host's ttyd is: the tool run as root believes a root session only there.
+        _marked.Add(new MarkedProcess { Process = identity, ParentProcessId = 1, Markers = markers, OwnerUid = Native.geteuid(), ExecutablePath = Ttyd, MountNamespace = ProcFs.ReadOwnMountNamespace() });
         if (listening)
         {
             _listeners.Add(new Listener(IPAddress.Loopback, 8000 + pid % 1000, [new HostProcess(identity, "ttyd ...")]));
@@ -164,6 +165,40 @@ public sealed class DecisionTests : IDisposable
 
         VerifyStopped(real);
         Assert.DoesNotContain("c2", _out.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_process_whose_runtime_marker_is_empty_or_a_link_loop_is_reported_and_status_and_cleanup_go_on_with_the_others()
+    {
+        var healthy = Session(101, "c1", "alice");
+        var orphan = Session(102, "c2", "bob", containerExists: false);
+        Session(103, "c3", "carol");
+        Session(104, "c4", "dave");
+        var loop = _folder.Path + "-loop";
+        File.CreateSymbolicLink(loop, loop); // a link to itself, owned by the tool's user
+        try
+        {
+            _marked[2] = _marked[2] with { Markers = new Dictionary<string, string>(_marked[2].Markers) { [SessionAdoption.RuntimeMarker] = "" } };
+            _marked[3] = _marked[3] with { Markers = new Dictionary<string, string>(_marked[3].Markers) { [SessionAdoption.RuntimeMarker] = loop + "/x" } };
+
+            Assert.Equal(0, await RunAsync("status"));
+            Assert.Equal(0, await RunAsync("cleanup"));
+
+            VerifyStopped(orphan);
+            Assert.Contains("c1", _out.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("c3", _out.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("c4", _out.ToString(), StringComparison.Ordinal);
+            var error = _error.ToString();
+            Assert.Contains("pid 103 ", error, StringComparison.Ordinal);
+            Assert.Contains("runtime folder marker is empty", error, StringComparison.Ordinal);
+            Assert.Contains("pid 104 ", error, StringComparison.Ordinal);
+            Assert.Contains("cannot be followed", error, StringComparison.Ordinal);
+            Assert.DoesNotContain($"pid {healthy.ProcessId} ", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(loop);
+        }
     }
 
     [Fact]

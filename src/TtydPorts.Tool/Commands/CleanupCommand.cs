@@ -72,6 +72,7 @@ internal static class CleanupCommand
 
         var human = run.Json ? TextWriter.Null : context.Out;
         var snapshot = await context.Reader.ReadAsync(run.Selection.Foreign, cancellationToken).ConfigureAwait(false);
+        await snapshot.WarnRefusedAsync(context.Error, run.Selection.Instance).ConfigureAwait(false);
         var before = PortReport.Build(snapshot, [.. snapshot.Sessions.Select(s => s.Found)], run.Scope);
         PortReport.Write(human, before, "Port usage before:");
         human.WriteLine();

@@ -63,6 +63,8 @@ internal static class StatusCommand
             await context.Error.WriteLineAsync($"ttyd-ports: warning: cannot tell which containers exist, so orphans are not shown: {TerminalText.Escape(error)}").ConfigureAwait(false);
         }
 
+        await snapshot.WarnRefusedAsync(context.Error, instance).ConfigureAwait(false);
+
         return ExitCodes.Done;
     }
 

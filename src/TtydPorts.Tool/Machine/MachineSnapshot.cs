@@ -50,7 +50,27 @@ internal sealed record MachineSnapshot(
     IReadOnlyList<Listener> Listeners,
     IReadOnlySet<int> OwnLineage,
     string? ContainerError,
-    DateTimeOffset TakenAt);
+    DateTimeOffset TakenAt)
+{
+    /// <summary>
+    /// Processes that carry the markers of a session but were not believed, with why: each is neither listed nor
+    /// touched, and none stops the others from being read. Only refusals worth an operator's eye are kept (not a
+    /// session's own children, other users' processes, or processes of another program).
+    /// </summary>
+    public IReadOnlyList<RefusedProcess> Refused { get; init; } = [];
+
+    /// <summary>Writes one warning line per refused process to <paramref name="error"/>, its text escaped.</summary>
+    public async Task WarnRefusedAsync(TextWriter error, string? instance)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        foreach (var refused in Refused.Where(r => instance is null || r.Process.Markers.GetValueOrDefault(TtydProcessDiscovery.InstanceMarker) == instance))
+        {
+            var owner = refused.Process.OwnerUid is { } uid ? $"uid {uid}" : "unknown user";
+            await error.WriteLineAsync(Output.TerminalText.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"ttyd-ports: warning: pid {refused.Process.Process.ProcessId} ({owner}) carries TtydPorts markers but is not taken for a session: {refused.Reason.TrimEnd('.')}."))).ConfigureAwait(false);
+        }
+    }
+}
 
 /// <summary>Reads a <see cref="MachineSnapshot"/> through the library's own parts plus the tool's process table.</summary>
 internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInventory inventory, IHostProcessTable table, TimeProvider time)
@@ -60,7 +80,8 @@ internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInv
     /// <summary>Reads the sessions of every instance (commands narrow them to <c>--instance</c>), and the foreign ttyd when asked.</summary>
     public async Task<MachineSnapshot> ReadAsync(bool foreign, CancellationToken cancellationToken)
     {
-        var found = TtydProcessDiscovery.Find(supervisor);
+        var refused = new List<RefusedProcess>();
+        var found = TtydProcessDiscovery.Find(supervisor, refused: refused);
         var listeners = table.ReadListeners();
 
         string? containerError = null;
@@ -94,7 +115,10 @@ internal sealed class MachineReader(IProcessSupervisor supervisor, IContainerInv
             .ThenBy(s => s.Session.Port)
             .ToList();
 
-        return new MachineSnapshot(sessions, foreign ? table.FindForeignTtyd() : [], listeners, table.OwnLineage(), containerError, time.GetUtcNow());
+        return new MachineSnapshot(sessions, foreign ? table.FindForeignTtyd() : [], listeners, table.OwnLineage(), containerError, time.GetUtcNow())
+        {
+            Refused = [.. refused.Where(r => r.Refusal is not (AdoptionRefusal.Incomplete or AdoptionRefusal.OtherUser or AdoptionRefusal.OtherExecutable))],
+        };
     }
 
     /// <summary>

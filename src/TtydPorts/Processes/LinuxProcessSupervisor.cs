@@ -305,8 +305,9 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
                     Process = new ProcessIdentity(pid, stat.StartTime),
                     ParentProcessId = stat.ParentId,
                     Markers = markers,
-                    OwnerUid = Native.LStat($"/proc/{pid}")?.Uid,
+                    OwnerUid = ProcFs.ReadOwner(pid),
                     ExecutablePath = ProcFs.ReadExecutable(pid),
+                    MountNamespace = ProcFs.ReadMountNamespace(pid),
                 });
             }
         }

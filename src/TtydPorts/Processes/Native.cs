@@ -246,10 +246,21 @@ internal static partial class Native
     /// <summary>Owner and file mode of what the open descriptor <paramref name="fd"/> names, or null when it cannot be read.</summary>
     public static (uint Uid, ushort Mode)? FStat(SafeFd fd) => Statx(fd, "", AtEmptyPath, StatxType | StatxUid) is { } s ? (s.Uid, s.Mode) : null;
 
+    /// <summary>What the open descriptor <paramref name="fd"/> names (an <c>O_PATH</c> one too): owner, mode, size and identity; null when it cannot be read.</summary>
+    public static FileStatus? FStatFile(SafeFd fd) => StatxFull(fd, "", AtEmptyPath, StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize);
+
+    private const uint StatxMode = 0x2;
+    private const uint StatxIno = 0x100;
+    private const uint StatxSize = 0x200;
+
     // statx(2) of path relative to fd, or to the working directory when fd is null; Gid means something only where mask has StatxGid.
-    private static unsafe (uint Uid, uint Gid, ushort Mode)? Statx(SafeFd? fd, string path, int flags, uint mask)
+    private static (uint Uid, uint Gid, ushort Mode)? Statx(SafeFd? fd, string path, int flags, uint mask) =>
+        StatxFull(fd, path, flags, mask) is { } s ? (s.Uid, s.Gid, s.Mode) : null;
+
+    private static unsafe FileStatus? StatxFull(SafeFd? fd, string path, int flags, uint mask)
     {
-        // struct statx has one layout on every architecture: stx_uid at 20, stx_gid at 24, stx_mode at 28; 256 bytes in all.
+        // struct statx has one layout on every architecture: stx_uid at 20, stx_gid at 24, stx_mode at 28, stx_ino at 32,
+        // stx_size at 40, stx_dev_major at 136 and stx_dev_minor at 140; 256 bytes in all.
         var buffer = stackalloc byte[256];
         int result;
         do
@@ -258,7 +269,10 @@ internal static partial class Native
         }
         while (result != 0 && Marshal.GetLastPInvokeError() == EINTR);
 
-        return result == 0 ? (*(uint*)(buffer + 20), *(uint*)(buffer + 24), *(ushort*)(buffer + 28)) : null;
+        return result == 0
+            ? new FileStatus(*(uint*)(buffer + 20), *(uint*)(buffer + 24), *(ushort*)(buffer + 28), *(ulong*)(buffer + 40), *(ulong*)(buffer + 32),
+                ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140))
+            : null;
     }
 
     // The open(2) flags that differ by architecture: arm64 has its own values for O_DIRECTORY and O_NOFOLLOW.
@@ -286,6 +300,92 @@ internal static partial class Native
             fd.Dispose();
         }
     }
+
+    [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial SafeFd openat_(SafeFd dirfd, string name, int flags, int mode);
+
+    public const int ENOENT = 2;
+    private const int OPath = 0x200000;
+    private const int ONonblock = 0x800;
+    private const int ONoctty = 0x100;
+
+    /// <summary>
+    /// The entry <paramref name="name"/> (a plain name, no slash) of the open directory <paramref name="folder"/>, held as
+    /// an <c>O_PATH</c> descriptor (close-on-exec): the entry itself, a link included (it is not followed), is named and
+    /// nothing is opened for reading, so a FIFO, a device or a socket there does nothing. Invalid when the call failed.
+    /// </summary>
+    public static SafeFd OpenPathAt(SafeFd folder, string name)
+    {
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"{SessionIds.Quote(name)} is not a plain file name.", nameof(name));
+        }
+
+        while (true)
+        {
+            var fd = openat_(folder, name, OPath | ONofollow | OCloexec, 0);
+            if (!fd.IsInvalid || Marshal.GetLastPInvokeError() != EINTR)
+            {
+                return fd;
+            }
+
+            fd.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Opens for reading the very file that the <c>O_PATH</c> descriptor <paramref name="path"/> names (through
+    /// <c>/proc/self/fd</c>, so no name is looked up again), non-blocking, close-on-exec, never as a controlling terminal.
+    /// The caller checks first, with <see cref="FStatFile"/>, that it is a regular file. Invalid when the call failed.
+    /// </summary>
+    public static SafeFd ReopenForReading(SafeFd path)
+    {
+        var added = false;
+        path.DangerousAddRef(ref added);
+        try
+        {
+            var self = "/proc/self/fd/" + path.DangerousGetHandle().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            while (true)
+            {
+                var fd = open_(self, O_RDONLY | ONonblock | ONoctty | OCloexec, 0);
+                if (!fd.IsInvalid || Marshal.GetLastPInvokeError() != EINTR)
+                {
+                    return fd;
+                }
+
+                fd.Dispose();
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                path.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary><c>read</c>, again when a signal interrupted it; -1 with errno set on failure.</summary>
+    public static unsafe nint ReadRetrying(SafeFd fd, Span<byte> buffer)
+    {
+        nint result;
+        fixed (byte* raw = buffer)
+        {
+            do
+            {
+                result = read(fd, raw, (nuint)buffer.Length);
+            }
+            while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
+        }
+
+        return result;
+    }
+
+    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
+    private static partial int fchmod_(SafeFd fd, uint mode);
+
+    /// <summary>Sets the permission bits of what the open descriptor <paramref name="fd"/> names; false when that failed.</summary>
+    public static bool FChmod(SafeFd fd, uint mode) => fchmod_(fd, mode) == 0;
 
     [LibraryImport("libc", EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int unlinkat_(SafeFd dirfd, string name, int flags);
@@ -430,6 +530,9 @@ internal static partial class Native
         public short Revents;
     }
 }
+
+/// <summary>What <c>statx</c> says of a file: owner, group, type and permission bits, size, inode and device (major in the high half).</summary>
+internal readonly record struct FileStatus(uint Uid, uint Gid, ushort Mode, ulong Size, ulong Inode, ulong Device);
 
 /// <summary>
 /// A file descriptor that only its handle closes: once, when disposed, or by the finalizer when a race dropped it.

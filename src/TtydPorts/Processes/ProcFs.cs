@@ -79,6 +79,90 @@ internal static class ProcFs
     public static string? ReadExecutableName(int pid) =>
         ReadExecutable(pid) is { } exe ? Path.GetFileName(exe.EndsWith(" (deleted)", StringComparison.Ordinal) ? exe[..^10] : exe) : null;
 
+    /// <summary>
+    /// The one OS user a process runs as, from <c>/proc/PID/status</c>: its real, effective, saved and file-system uids
+    /// when all four are equal and so are its four gids; null when they differ (a set-user-ID or set-group-ID program,
+    /// which another user can start with markers of their choosing and which no session is) or cannot be read.
+    /// </summary>
+    public static uint? ReadOwner(int pid)
+    {
+        try
+        {
+            return ParseOwner(File.ReadAllText($"/proc/{pid}/status"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The owner a <c>/proc/PID/status</c> text names, as <see cref="ReadOwner"/> reads it.</summary>
+    internal static uint? ParseOwner(string status)
+    {
+        uint? uid = null, gid = null;
+        foreach (var line in status.Split('\n'))
+        {
+            if (line.StartsWith("Uid:", StringComparison.Ordinal))
+            {
+                uid = uid is null ? SameIds(line.AsSpan(4)) : null;
+                if (uid is null)
+                {
+                    return null;
+                }
+            }
+            else if (line.StartsWith("Gid:", StringComparison.Ordinal))
+            {
+                gid = gid is null ? SameIds(line.AsSpan(4)) : null;
+                if (gid is null)
+                {
+                    return null;
+                }
+            }
+        }
+
+        return gid is null ? null : uid;
+
+        // "real effective saved file-system", separated by tabs: the one id when all four are there and equal.
+        static uint? SameIds(ReadOnlySpan<char> ids)
+        {
+            uint? same = null;
+            var count = 0;
+            var trimmed = ids.Trim();
+            foreach (var range in trimmed.Split('\t'))
+            {
+                if (!uint.TryParse(trimmed[range], NumberStyles.None, CultureInfo.InvariantCulture, out var id) || (same is { } first && first != id))
+                {
+                    return null;
+                }
+
+                same = id;
+                count++;
+            }
+
+            return count == 4 ? same : null;
+        }
+    }
+
+    /// <summary>The mount namespace a process lives in (the inode <c>/proc/PID/ns/mnt</c> names), or null when it cannot be read.</summary>
+    public static ulong? ReadMountNamespace(int pid) => ReadMountNamespace(pid.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>This process's own mount namespace.</summary>
+    public static ulong? ReadOwnMountNamespace() => ReadMountNamespace("self");
+
+    private static ulong? ReadMountNamespace(string process)
+    {
+        try
+        {
+            // "mnt:[4026531841]"
+            return new FileInfo($"/proc/{process}/ns/mnt").LinkTarget is { } link && link.StartsWith("mnt:[", StringComparison.Ordinal) && link.EndsWith(']')
+                && ulong.TryParse(link.AsSpan(5, link.Length - 6), NumberStyles.None, CultureInfo.InvariantCulture, out var inode) ? inode : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The process's <c>comm</c> (its name, at most 15 bytes), or null when it cannot be read.</summary>
     public static string? ReadComm(int pid)
     {

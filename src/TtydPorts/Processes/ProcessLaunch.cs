@@ -43,8 +43,16 @@ public sealed record MarkedProcess
     /// <summary>Its environment variables that start with the marker prefix.</summary>
     public required IReadOnlyDictionary<string, string> Markers { get; init; }
 
-    /// <summary>The OS user (uid) the process runs as, or <see langword="null"/> when it could not be read.</summary>
+    /// <summary>
+    /// The OS user (uid) the process runs as: its real, effective and saved uids (and gids) all equal; <see langword="null"/>
+    /// when they differ (a set-user-ID or set-group-ID program, which is never taken for a session) or could not be read.
+    /// </summary>
     public uint? OwnerUid { get; init; }
+
+    // The mount namespace it lives in (the inode of /proc/PID/ns/mnt), where a path in its markers means what it means to
+    // the process; null when unknown. Read by the tool run as root, which believes a root session only where that path
+    // means the same to both (SessionAdoption).
+    internal ulong? MountNamespace { get; init; }
 
     /// <summary>The canonical path of the program the process runs, or <see langword="null"/> when it could not be read.</summary>
     public string? ExecutablePath { get; init; }

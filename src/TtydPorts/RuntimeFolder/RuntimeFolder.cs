@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
-using Microsoft.Win32.SafeHandles;
 
 namespace TtydPorts;
 
@@ -10,12 +9,19 @@ namespace TtydPorts;
 /// root or the owner and writable by nobody else (a world-writable folder counts only with the sticky bit, as
 /// <c>/tmp</c> has it, since then nobody else can rename or replace what the owner put there). This is OpenSSH's
 /// StrictModes rule; it is checked at every start and adoption, not once, because folders can change.
+/// Checking and reading never change anything: only <see cref="Check"/> with <c>create</c>, which a manager calls on
+/// its own configured folder before it starts a terminal, creates the folder or makes it 0700. A folder named by a
+/// process's marker (<see cref="FromMarker"/>: any local user can put any path there) is only ever read, and files are
+/// deleted in it only after a signature under its key proved the session.
 /// </summary>
 internal sealed partial class RuntimeFolder
 {
     private const int KeyBytes = 32;
     private const ushort TypeMask = 0xF000, DirectoryType = 0x4000, SocketType = 0xC000, LinkType = 0xA000;
-    private const ushort GroupOrOtherWrite = 0x12, Sticky = 0x200;
+    private const ushort GroupOrOtherWrite = 0x12, Sticky = 0x200, RegularType = 0x8000, Private = 0x1C0;
+
+    // As the kernel's own limit on links followed in one lookup: a chain longer than this, or a loop, is refused.
+    private const int MaxLinks = 40;
     private const string SocketSuffix = ".sock", LogSuffix = ".log", TmuxSuffix = ".tmux", ObserverSuffix = ".watch.sock";
 
     public RuntimeFolder(string path, uint owner)
@@ -24,7 +30,7 @@ internal sealed partial class RuntimeFolder
     }
 
     // The same check guards other folders (recordings); its messages then name that folder's option and contents.
-    private RuntimeFolder(string path, uint owner, string option, string contents, string hint)
+    private RuntimeFolder(string path, uint owner, string option, string contents, string hint, bool fromMarker = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Path = System.IO.Path.GetFullPath(path);
@@ -32,9 +38,41 @@ internal sealed partial class RuntimeFolder
         _option = option;
         _contents = contents;
         _hint = hint;
+        _fromMarker = fromMarker;
     }
 
     private readonly string _option, _contents, _hint;
+    private readonly bool _fromMarker;
+
+    /// <summary>
+    /// The folder a process's <c>TTYDPORTS_RUNTIME</c> marker names, for <paramref name="owner"/>: checked and read only,
+    /// never created or changed (<see cref="Check"/> with <c>create</c> throws). Call <see cref="MarkerProblem"/> first.
+    /// </summary>
+    public static RuntimeFolder FromMarker(string path, uint owner) =>
+        MarkerProblem(path) is { } problem ? throw new ArgumentException(problem, nameof(path))
+        : new(path, owner, "its runtime folder", "terminal sockets and logs", "RuntimeDirectory", fromMarker: true);
+
+    /// <summary>
+    /// Why <paramref name="path"/>, a runtime folder marker, names no folder: empty, not absolute, or not in canonical
+    /// form (a <c>.</c> or <c>..</c> part, a doubled or final <c>/</c>), which the library never writes; null when it is fine.
+    /// </summary>
+    public static string? MarkerProblem(string path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return "its runtime folder marker is empty";
+        }
+
+        if (path[0] != '/' || path.Contains('\0', StringComparison.Ordinal))
+        {
+            return $"its runtime folder marker {SessionIds.Quote(path)} is not an absolute path";
+        }
+
+        return path.Length > 4095 ? "its runtime folder marker is longer than a path can be"
+            : (path.Length > 1 && path.EndsWith('/')) || !string.Equals(System.IO.Path.GetFullPath(path), path, StringComparison.Ordinal)
+                ? $"its runtime folder marker {SessionIds.Quote(path)} is not a canonical path"
+            : null;
+    }
 
     /// <summary>The folder of terminal recordings (<see cref="TtydSessionOptions.RecordingDirectory"/>), checked as this folder is.</summary>
     public static RuntimeFolder ForRecordings(string path, uint owner) => new(path, owner, "RecordingDirectory", "terminal recordings", "RecordingDirectory");
@@ -74,12 +112,22 @@ internal sealed partial class RuntimeFolder
         return System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"ttydports-{uid}");
     }
 
-    /// <summary>Creates the folder when missing and checks it and its parents; returns why it cannot be trusted, or null.</summary>
+    /// <summary>
+    /// Checks the folder and its parents; returns why it cannot be trusted, or null. Without <paramref name="create"/> it
+    /// only reads (a folder whose mode is not 0700 is refused). With it, which only a manager asks for its own configured
+    /// folder, a missing folder is created and one of the owner's own with another mode is made 0700.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="create"/> for a folder named by a marker.</exception>
     public string? Check(bool create)
     {
         if (OperatingSystem.IsWindows())
         {
             throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+        }
+
+        if (create && _fromMarker)
+        {
+            throw new InvalidOperationException($"The runtime folder '{Path}' was named by a process's marker: it is only ever checked and read, never created or changed.");
         }
 
         // Parents first: nothing is created inside a folder that someone else controls.
@@ -123,15 +171,20 @@ internal sealed partial class RuntimeFolder
             return $"{_option} '{Path}' is owned by uid {stat.Uid}, not by uid {Owner}; refusing to keep {_contents} there (another user may have created it first). Remove it, or set {_hint} to a folder of uid {Owner}.";
         }
 
-        if ((stat.Mode & 0x1FF) != 0x1C0)
+        if ((stat.Mode & 0x1FF) != Private)
         {
-            if (Owner != Native.geteuid())
+            // Only on the way to starting a terminal in the manager's own folder; a check or a read changes nothing.
+            if (!create || Owner != Native.geteuid())
             {
-                return $"{_option} '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700.";
+                return $"{_option} '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700; refusing to trust it until it is 0700 again.";
             }
 
-            // Ours and a real directory (lstat above): chmod cannot be led through a link here.
-            File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            // Through the folder held open (not followed if a link, then fstat: still a directory of ours), never the path again.
+            using var folder = OpenChecked(requirePrivate: false);
+            if (folder is null || !Native.FChmod(folder, Private))
+            {
+                return $"{_option} '{Path}' has mode {Convert.ToString(stat.Mode & 0x1FF, 8)}, not 0700, and cannot be made 0700.";
+            }
         }
 
         return null;
@@ -146,7 +199,7 @@ internal sealed partial class RuntimeFolder
         }
     }
 
-    private string? CheckParent(string dir)
+    private string? CheckParent(string dir, int links)
     {
         if (Native.LStat(dir) is not { } stat)
         {
@@ -161,9 +214,23 @@ internal sealed partial class RuntimeFolder
                 return $"{_option} '{Path}': '{dir}' is a link owned by uid {stat.Uid}; refusing a folder another user can redirect.";
             }
 
-            var target = Directory.ResolveLinkTarget(dir, returnFinalTarget: true)?.FullName;
+            if (links >= MaxLinks)
+            {
+                return $"{_option} '{Path}': '{dir}' is one link too many (more than {MaxLinks}, or a loop); refusing it.";
+            }
+
+            string? target;
+            try
+            {
+                target = Directory.ResolveLinkTarget(dir, returnFinalTarget: true)?.FullName;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return $"{_option} '{Path}': the link '{dir}' cannot be followed ({e.Message}); refusing it.";
+            }
+
             return target is null ? $"{_option} '{Path}': the link '{dir}' leads nowhere."
-                : new RuntimeFolder(System.IO.Path.Combine(target, "x"), Owner, _option, _contents, _hint).CheckParents();
+                : new RuntimeFolder(System.IO.Path.Combine(target, "x"), Owner, _option, _contents, _hint).CheckParents(links + 1);
         }
 
         if (stat.Uid != 0 && stat.Uid != Owner)
@@ -179,11 +246,11 @@ internal sealed partial class RuntimeFolder
         return null;
     }
 
-    private string? CheckParents()
+    private string? CheckParents(int links = 0)
     {
         for (var dir = System.IO.Path.GetDirectoryName(Path); dir is not null; dir = System.IO.Path.GetDirectoryName(dir))
         {
-            if (CheckParent(dir) is { } problem)
+            if (CheckParent(dir, links) is { } problem)
             {
                 return problem;
             }
@@ -286,7 +353,7 @@ internal sealed partial class RuntimeFolder
 
     private void Delete(string token, List<string> suffixes)
     {
-        if (suffixes.Count == 0 || !SessionToken().IsMatch(token) || Check(create: false) is not null || OpenChecked() is not { } folder)
+        if (suffixes.Count == 0 || !SessionToken().IsMatch(token) || Check(create: false) is not null || OpenChecked(requirePrivate: true) is not { } folder)
         {
             return;
         }
@@ -301,15 +368,17 @@ internal sealed partial class RuntimeFolder
     }
 
     /// <summary>
-    /// The folder, held open for deleting in it, when it is still a directory of the owner; else null. The check before
-    /// looked at the path, which the owner (another user, when root runs the tool) can swap for a link to someone else's
-    /// folder right after it: files are deleted through this descriptor (unlinkat), never through the path again. The open
+    /// The folder, held open for deleting or reading in it, when it is still a directory of the owner (and, with
+    /// <paramref name="requirePrivate"/>, still 0700); else null. The check before looked at the path, which the owner
+    /// (another user, when root runs the tool) can swap for a link to someone else's folder right after it: files are
+    /// deleted (unlinkat) and the key is opened (openat) through this descriptor, never through the path again. The open
     /// does not follow a link, and a directory reached through a parent swapped meanwhile is refused unless it is the owner's.
     /// </summary>
-    private SafeFd? OpenChecked()
+    private SafeFd? OpenChecked(bool requirePrivate)
     {
         var folder = Native.OpenDirectory(Path);
-        if (!folder.IsInvalid && Native.FStat(folder) is { } stat && (stat.Mode & TypeMask) == DirectoryType && stat.Uid == Owner)
+        if (!folder.IsInvalid && Native.FStat(folder) is { } stat && (stat.Mode & TypeMask) == DirectoryType && stat.Uid == Owner
+            && (!requirePrivate || (stat.Mode & 0x1FF) == Private))
         {
             return folder;
         }
@@ -326,7 +395,7 @@ internal sealed partial class RuntimeFolder
     {
         EnsureTrusted();
         var path = KeyPath(instanceName);
-        if (ReadKey(path) is { } existing)
+        if (ReadKey(instanceName, out _) is { } existing)
         {
             return existing;
         }
@@ -357,7 +426,7 @@ internal sealed partial class RuntimeFolder
 
             // Another start or manager of this instance made it first; a name taken by anything but a private key of the
             // owner is refused, as a read would.
-            return ReadKey(path) ?? throw new IOException($"The instance key {path} exists and is not a private file of this user; no terminal starts.");
+            return ReadKey(instanceName, out var problem) ?? throw new IOException($"The instance key {path} exists and cannot be used ({problem}); no terminal starts.");
         }
         finally
         {
@@ -366,30 +435,98 @@ internal sealed partial class RuntimeFolder
     }
 
     /// <summary>The instance's key, or null when there is none or it is not a private file of the owner.</summary>
-    public byte[]? ReadKey(string instanceName, bool byName) => byName && Check(create: false) is null ? ReadKey(KeyPath(instanceName)) : null;
+    public byte[]? ReadKey(string instanceName, bool byName) => byName ? ReadKey(instanceName, out _, checkFolder: true) : null;
+
+    /// <summary>
+    /// The instance's key after the folder passed its check (which only reads), or null with the reason in
+    /// <paramref name="problem"/>: the folder cannot be trusted, or there is no key, or it is not a private key of the owner.
+    /// </summary>
+    public byte[]? TryReadKey(string instanceName, out string? problem) => ReadKey(instanceName, out problem, checkFolder: true);
+
+    private byte[]? ReadKey(string instanceName, out string? problem, bool checkFolder = false)
+    {
+        var name = KeyPath(instanceName);
+        if (checkFolder && Check(create: false) is { } folderProblem)
+        {
+            problem = folderProblem;
+            return null;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("TtydPorts runs on Linux.");
+        }
+
+        // Everything below goes through descriptors: the folder opened without following a link, the key named in it
+        // with O_PATH (which opens nothing, so a FIFO or a device planted or swapped in there does nothing and cannot
+        // block), checked with fstat, and only then opened for reading as that very file (never by its name again).
+        using var folder = OpenChecked(requirePrivate: true);
+        if (folder is null)
+        {
+            problem = $"the folder '{Path}' is no longer a 0700 directory of uid {Owner}";
+            return null;
+        }
+
+        using var path = Native.OpenPathAt(folder, System.IO.Path.GetFileName(name));
+        if (path.IsInvalid)
+        {
+            var error = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            problem = error == Native.ENOENT ? $"there is no instance key {name}"
+                : $"the instance key {name} cannot be opened ({System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(error)})";
+            return null;
+        }
+
+        if (KeyProblem(Native.FStatFile(path), name) is { } keyProblem)
+        {
+            problem = keyProblem;
+            return null;
+        }
+
+        using var file = Native.ReopenForReading(path);
+        var opened = file.IsInvalid ? null : Native.FStatFile(file);
+        if (opened is not { } reopened || Native.FStatFile(path) is not { } named || reopened.Inode != named.Inode || reopened.Device != named.Device
+            || KeyProblem(reopened, name) is not null)
+        {
+            problem = $"the instance key {name} cannot be opened for reading";
+            return null;
+        }
+
+        // One byte more than a key: a file that grew meanwhile is refused, not cut.
+        Span<byte> buffer = stackalloc byte[KeyBytes + 1];
+        var total = 0;
+        while (total < buffer.Length)
+        {
+            var read = Native.ReadRetrying(file, buffer[total..]);
+            if (read <= 0)
+            {
+                break;
+            }
+
+            total += (int)read;
+        }
+
+        if (total != KeyBytes)
+        {
+            problem = $"the instance key {name} does not hold {KeyBytes} bytes";
+            return null;
+        }
+
+        problem = null;
+        return buffer[..KeyBytes].ToArray();
+    }
+
+    // A key is a regular file of the owner, readable by the owner and nobody else, of exactly KeyBytes bytes.
+    private string? KeyProblem(FileStatus? found, string name) =>
+        found is not { } stat ? $"the instance key {name} cannot be read"
+        : (stat.Mode & TypeMask) != RegularType ? $"the instance key {name} is not a regular file (mode {Convert.ToString(stat.Mode, 8)})"
+        : stat.Uid != Owner ? $"the instance key {name} is owned by uid {stat.Uid}, not by uid {Owner}"
+        : (stat.Mode & 0xE3F) != 0 || (stat.Mode & 0x100) == 0 ? $"the instance key {name} has mode {Convert.ToString(stat.Mode & 0xFFF, 8)}, not 0600"
+        : stat.Size != KeyBytes ? $"the instance key {name} holds {stat.Size} bytes, not {KeyBytes}"
+        : null;
 
     private string KeyPath(string instanceName) =>
         SessionIds.IsValidId(instanceName) ? System.IO.Path.Combine(Path, instanceName + ".key")
         : throw new ArgumentException($"Instance name {SessionIds.Quote(instanceName)} is not valid.", nameof(instanceName));
-
-    private byte[]? ReadKey(string path)
-    {
-        if (Native.LStat(path) is not { } stat || (stat.Mode & TypeMask) != 0x8000 || stat.Uid != Owner || (stat.Mode & 0x3F) != 0)
-        {
-            return null;
-        }
-
-        try
-        {
-            using SafeFileHandle handle = File.OpenHandle(path);
-            var key = new byte[KeyBytes];
-            return RandomAccess.Read(handle, key, 0) == KeyBytes ? key : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
     // \z, not $: "$" also matches before a final newline, which a token never has.
     [GeneratedRegex(@"^[0-9a-f]{32}\z")]

@@ -61,10 +61,13 @@ internal static class TtydProcessDiscovery
     /// name, with a trusted runtime folder whose instance key verifies the markers. A process with forged or copied
     /// markers is never reported.
     /// </summary>
-    public static IReadOnlyList<DiscoveredSession> Find(IProcessSupervisor supervisor, string? instanceName = null)
+    /// <param name="supervisor">Reads the machine's marked processes.</param>
+    /// <param name="instanceName">One instance, or every instance when null.</param>
+    /// <param name="refused">When given, receives the marked processes that were refused, with why (never a reason to fail).</param>
+    public static IReadOnlyList<DiscoveredSession> Find(IProcessSupervisor supervisor, string? instanceName = null, ICollection<RefusedProcess>? refused = null)
     {
         ArgumentNullException.ThrowIfNull(supervisor);
-        return SessionAdoption.ForMachine().Find(supervisor, instanceName);
+        return SessionAdoption.ForMachine().Find(supervisor, instanceName, refused);
     }
 
     /// <summary>Reads a session from a marked process, or <see langword="null"/> when its markers are incomplete or invalid.</summary>
