@@ -93,6 +93,39 @@ apt_install() {
     fi
 }
 
+# apt_install_engine PKG...: apt_install PKG... (docker.io among them) without the services the install would start.
+# On a machine run by systemd (or sysvinit), the maintainer scripts of docker.io and containerd start docker.service
+# (which sets up the docker0 bridge and iptables rules) and containerd.service, and enable them and docker.socket for
+# every boot; these scripts start an engine of their own instead (no bridge, no iptables), which their -down stops, so
+# that nothing they brought keeps running. So during the install a policy-rc.d answers 101 ("action forbidden"), which
+# invoke-rc.d and deb-systemd-invoke ask before they start anything (a policy-rc.d the machine has already is left as
+# it is), and afterwards the units of the packages this call installed are disabled and stopped on a systemd machine
+# (`systemctl enable --now docker.service` turns the distribution's engine on again). POLICY_RC_D, SYSTEMD_RUN_DIR:
+# fixtures.
+apt_install_engine() {
+    local systemd=${SYSTEMD_RUN_DIR:-/run/systemd/system} had_docker=false had_containerd=false units=() saved_trap
+    _ENGINE_POLICY=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
+    pkg_installed docker.io && had_docker=true
+    pkg_installed containerd && had_containerd=true
+    saved_trap=$(trap -p EXIT)
+    _ENGINE_POLICY_OURS=false
+    if ! { $had_docker && $had_containerd; } && [[ ! -e $_ENGINE_POLICY && ! -L $_ENGINE_POLICY ]]; then
+        trap 'if $_ENGINE_POLICY_OURS; then rm -f "$_ENGINE_POLICY"; fi' EXIT
+        printf '#!/bin/sh\n# Written by TtydPorts scripts/common.sh for one apt-get install, and removed after it.\nexit 101\n' >"$_ENGINE_POLICY"
+        chmod 0755 "$_ENGINE_POLICY"
+        _ENGINE_POLICY_OURS=true
+    fi
+    apt_install "$@"
+    if $_ENGINE_POLICY_OURS; then rm -f "$_ENGINE_POLICY"; _ENGINE_POLICY_OURS=false; fi
+    if [[ -n $saved_trap ]]; then eval "$saved_trap"; else trap - EXIT; fi
+    if ! $had_docker && pkg_installed docker.io; then units+=(docker.socket docker.service); fi
+    if ! $had_containerd && pkg_installed containerd; then units+=(containerd.service); fi
+    if (( ${#units[@]} )) && [[ -d $systemd ]]; then
+        log "disabling ${units[*]} (installed just now): this script runs an engine of its own"
+        run_quiet systemctl disable --now "${units[@]}" || log "systemctl disable --now ${units[*]} failed; see above"
+    fi
+}
+
 # need_command CMD PKG: make CMD available, installing the package PKG when it is missing (minimal images have no
 # procps, whose ps and pgrep `running` and the *-down.sh scripts use, and no curl).
 need_command() {

@@ -25,7 +25,7 @@ require_root
 ensure_private_dir "$STATE_DIR"
 ensure_private_dir "$LOG_DIR"
 # rootlesskit makes the namespaces; uidmap's setuid newuidmap/newgidmap map the subordinate ids into them.
-apt_install docker.io rootlesskit uidmap
+apt_install_engine docker.io rootlesskit uidmap
 need_command pgrep procps   # running (ps) and pgrep; a minimal image has no procps
 DOCKER=$(docker_client)
 

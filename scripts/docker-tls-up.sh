@@ -25,7 +25,7 @@ CERT_DAYS=30
 require_root
 ensure_private_dir "$STATE_DIR"
 ensure_private_dir "$LOG_DIR"
-apt_install docker.io openssl
+apt_install_engine docker.io openssl
 need_command ps procps     # `running`; a minimal image has no procps
 need_command ss iproute2   # port_taken; a minimal image has no iproute2
 DOCKER=$(docker_client)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers and the test image ttydports/busybox:test exists.
-# If no engine answers, install Debian's docker.io and start dockerd in the background without networking setup (vfs
-# storage, no bridge, no iptables), recording its pid in /run/ttydports-scripts/dockerd.pid (log:
-# /var/lib/ttydports-scripts/dockerd.log), so that scripts/docker-down.sh stops only an engine that this script
-# started. The image is built locally from Debian's busybox-static (no registry is needed).
+# If no engine answers, install Debian's docker.io (without starting or enabling the package's docker.service: see
+# apt_install_engine in common.sh) and start dockerd in the background without networking setup (vfs storage, no
+# bridge, no iptables), recording its pid in /run/ttydports-scripts/dockerd.pid (log: /var/lib/ttydports-scripts/
+# dockerd.log), so that scripts/docker-down.sh stops only an engine that this script started. The image is built
+# locally from Debian's busybox-static (no registry is needed).
 # Runs as root; safe to run again.
 set -euo pipefail
 SCRIPT_NAME=docker-up
@@ -41,7 +42,7 @@ else
     ensure_private_dir "$STATE_DIR"
     ensure_private_dir "$LOG_DIR"
     # The docker.io client is needed even when some other client exists: it matches the engine we start.
-    apt_install docker.io iptables
+    apt_install_engine docker.io iptables
     need_command ps procps   # `running` tells a dockerd that exited from one still starting; a minimal image has no ps
     if pid=$(read_pid "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE") && pid_is_main_dockerd "$pid"; then
         # Our dockerd from an earlier run is still alive (maybe still starting): wait for it, do not start a second.

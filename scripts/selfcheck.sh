@@ -2,10 +2,11 @@
 # Checks the scripts' own logic against fixtures and stubs, by hand (no test project runs scripts): the apt source
 # parser (deb822 and one-line, as Debian 12/13 and Ubuntu 22.04/24.04 write them), the os-release and version helpers,
 # install-ttyd.sh's choice on Ubuntu (a distribution ttyd new enough, or too old), run-sample.sh's check that its
-# address is free, and the private folders, pid files and certificates of the engine scripts and how they tell their
-# own process from another. Nothing is installed and nothing goes to the network: apt-get, apt-cache and id are stubs on
-# PATH, and every host name here is under .invalid. Some checks need root (giving a file to another user) and are
-# skipped otherwise. Prints one line per check; exits 1 when any fails.
+# address is free, the private folders, pid files and certificates of the engine scripts and how they tell their own
+# process from another, and apt_install_engine's policy-rc.d and systemd handling. Nothing is installed and nothing goes
+# to the network: apt-get, apt-cache, dpkg-query, systemctl and id are stubs on PATH, and every host name here is under
+# .invalid. Some checks need root (giving a file to another user) and are skipped otherwise. Prints one line per check;
+# exits 1 when any fails.
 set -euo pipefail
 SCRIPT_NAME=selfcheck
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -295,6 +296,64 @@ kill "$sleeper" 2>/dev/null || true
 wait "$sleeper" 2>/dev/null || true
 sleeper=""
 check_false "proc_is: a process that ended" proc_is "$ended" sleep "$EUID" "*"
+
+# 12. apt_install_engine: during the install a policy-rc.d forbids starting services; afterwards it is gone, and on a
+# systemd machine the units of the packages installed just now are disabled and stopped. Stubs: dpkg-query answers from
+# a folder of "installed" packages, apt-get records what policy-rc.d answers while it installs (docker.io brings
+# containerd), systemctl records its arguments.
+E=$FIX/engine
+mkdir -p "$E/bin" "$E/installed" "$E/systemd"
+# shellcheck disable=SC2016 # the stubs' own variables
+printf '#!/bin/sh\nfor last; do :; done\n[ -e "$STUB_INSTALLED/$last" ] && printf installed || printf not-installed\n' >"$E/bin/dpkg-query"
+# shellcheck disable=SC2016
+printf '%s\n' '#!/bin/sh' \
+    'case " $* " in *" update "*) exit 0 ;; esac' \
+    'if [ -x "$POLICY_RC_D" ]; then "$POLICY_RC_D" docker start; echo "policy $?" >>"$STUB_LOG"; else echo "no policy" >>"$STUB_LOG"; fi' \
+    '[ -n "$STUB_FAIL" ] && exit 1' \
+    'for a in "$@"; do case $a in -*|install) ;; *) touch "$STUB_INSTALLED/$a"; [ "$a" = docker.io ] && touch "$STUB_INSTALLED/containerd" ;; esac; done' \
+    'exit 0' >"$E/bin/apt-get"
+# shellcheck disable=SC2016
+printf '#!/bin/sh\necho "systemctl $*" >>"$STUB_LOG"\n' >"$E/bin/systemctl"
+chmod +x "$E/bin/"*
+engine_install() { # SYSTEMD_DIR [FAIL]: the stubs' log, then the exit code
+    rm -f "$E/log"
+    local rc=0
+    env PATH="$E/bin:$PATH" STUB_INSTALLED="$E/installed" STUB_LOG="$E/log" STUB_FAIL="${2:-}" POLICY_RC_D="$E/policy-rc.d" \
+        SYSTEMD_RUN_DIR="$1" bash -c "SCRIPT_NAME=selfcheck; source '$HERE/common.sh'; _APT_UPDATED=1; apt_install_engine docker.io iptables" >/dev/null 2>&1 || rc=$?
+    cat "$E/log" 2>/dev/null || true
+    echo "rc $rc"
+}
+check "apt_install_engine, fresh systemd machine: nothing starts during the install, the new units are disabled" \
+"policy 101
+systemctl disable --now docker.socket docker.service containerd.service
+rc 0" "$(engine_install "$E/systemd")"
+check_false "apt_install_engine: ... and its policy-rc.d is gone" test -e "$E/policy-rc.d"
+check "apt_install_engine, already installed: nothing to do" "rc 0" "$(engine_install "$E/systemd")"
+rm -f "$E/installed/"*
+check "apt_install_engine, no systemd: the policy during the install, no systemctl" "policy 101
+rc 0" "$(engine_install "$E/none")"
+rm -f "$E/installed/"*
+printf '#!/bin/sh\n# the machine'"'"'s own\nexit 0\n' >"$E/policy-rc.d"
+chmod +x "$E/policy-rc.d"
+check "apt_install_engine, the machine has a policy-rc.d: it is used as it is; the new units are still disabled" "policy 0
+systemctl disable --now docker.socket docker.service containerd.service
+rc 0" "$(engine_install "$E/systemd")"
+check_true "apt_install_engine: ... and kept" grep -q "the machine's own" "$E/policy-rc.d"
+rm -f "$E/policy-rc.d" "$E/installed/"*
+touch "$E/installed/containerd"
+check "apt_install_engine, containerd there already: only docker's units are disabled" "policy 101
+systemctl disable --now docker.socket docker.service
+rc 0" "$(engine_install "$E/systemd")"
+rm -f "$E/installed/"*
+out=$(engine_install "$E/systemd" fail)
+check_true "apt_install_engine, a failed install: it fails" grep -q "^rc 1$" <<<"$out"
+check_false "apt_install_engine: ... and its policy-rc.d is gone all the same" test -e "$E/policy-rc.d"
+if grep -qE '^ *apt_install_engine docker\.io' "$HERE/docker-up.sh" && grep -qE '^ *apt_install_engine docker\.io' "$HERE/docker-tls-up.sh" \
+    && grep -qE '^ *apt_install_engine docker\.io' "$HERE/docker-rootless-up.sh" && ! grep -qE '^ *apt_install docker\.io' "$HERE"/*.sh; then
+    echo "ok   every script that installs docker.io does it through apt_install_engine"
+else
+    echo "FAIL a script installs docker.io without apt_install_engine"; failures=$((failures + 1))
+fi
 
 # 14. docker-tls-up.sh's certificates (its step 1 alone, with openssl, in a fixture folder; no engine is looked for or
 # stopped: the pid files point nowhere and the call of docker-tls-down.sh is replaced): made in a private folder,
