@@ -3,10 +3,10 @@
 # parser (deb822 and one-line, as Debian 12/13 and Ubuntu 22.04/24.04 write them), the os-release and version helpers,
 # install-ttyd.sh's choice on Ubuntu (a distribution ttyd new enough, or too old), run-sample.sh's check that its
 # address is free, the private folders, pid files and certificates of the engine scripts and how they tell their own
-# process from another, and apt_install_engine's policy-rc.d and systemd handling. Nothing is installed and nothing goes
-# to the network: apt-get, apt-cache, dpkg-query, systemctl and id are stubs on PATH, and every host name here is under
-# .invalid. Some checks need root (giving a file to another user) and are skipped otherwise. Prints one line per check;
-# exits 1 when any fails.
+# process from another, apt_install_engine's policy-rc.d and systemd handling, and test.sh's leak check on a fake /proc.
+# Nothing is installed and nothing goes to the network: apt-get, apt-cache, dpkg-query, systemctl and id are stubs on
+# PATH, and every host name here is under .invalid. Some checks need root (giving a file to another user) and are
+# skipped otherwise. Prints one line per check; exits 1 when any fails.
 set -euo pipefail
 SCRIPT_NAME=selfcheck
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -354,6 +354,50 @@ if grep -qE '^ *apt_install_engine docker\.io' "$HERE/docker-up.sh" && grep -qE 
 else
     echo "FAIL a script installs docker.io without apt_install_engine"; failures=$((failures + 1))
 fi
+
+# 13. test.sh's leak check (scripts/leaks.sh) on a fake /proc: the run's ttyd and tmux are told from a sample's and from
+# a tmux of the user's own.
+F=$FIX/proc
+fake_proc() { # PID PPID COMM STATE START VAR=VALUE...
+    local pid=$1 ppid=$2 comm=$3 state=$4 start=$5
+    shift 5
+    mkdir -p "$F/$pid"
+    echo "$comm" >"$F/$pid/comm"
+    echo "$pid ($comm) $state $ppid 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 $start 0 0" >"$F/$pid/stat"
+    if (( $# )); then printf '%s\0' "$@" >"$F/$pid/environ"; else : >"$F/$pid/environ"; fi
+}
+leak_check() { PROC_ROOT=$F RUN_ID=test-1 bash -c "SCRIPT_NAME=selfcheck; source '$HERE/common.sh'; source '$HERE/leaks.sh'; $1"; }
+fake_proc 5 1 tmux S 50 TTYDPORTS_INSTANCE=netlab-sample       # a sample's, from before the run
+fake_proc 6 1 ttyd S 51 TTYDPORTS_INSTANCE=old-run             # from before the run
+leak_check term_processes >"$FIX/before"
+leak_check "leak_instances '$FIX/watch'"
+fake_proc 10 1 dotnet S 100 TESTRUN_TTYDPORTS=test-1 HOME=/root  # the run's test host
+fake_proc 11 10 ttyd S 101 TTYDPORTS_INSTANCE=itest-a HOME=/root # its ttyd (an environment of the library's own)
+fake_proc 12 10 ttyd S 102 TESTRUN_TTYDPORTS=test-1              # a ttyd a test started itself
+fake_proc 20 1 dotnet S 200 HOME=/root                          # a sample running beside the tests
+fake_proc 21 20 ttyd S 201 TTYDPORTS_INSTANCE=netlab-sample
+fake_proc 30 1 tmux S 300 HOME=/home/newcomer                   # the user's own tmux
+fake_proc 40 10 ttyd Z 400 TTYDPORTS_INSTANCE=itest-a           # a zombie: has exited
+leak_check "leak_watch_once '$FIX/watch'"
+# The run ends: its host is gone, its ttyd and a tmux server of the same instance are left; the sample made a tmux
+# server; a ttyd of an instance nobody saw turns up, and pid 6 now belongs to another process.
+rm -rf "${F:?}/10"
+fake_proc 11 1 ttyd S 101 TTYDPORTS_INSTANCE=itest-a HOME=/root
+fake_proc 13 1 tmux S 103 TTYDPORTS_INSTANCE=itest-a
+fake_proc 22 1 tmux S 202 TTYDPORTS_INSTANCE=netlab-sample
+fake_proc 50 1 ttyd S 500 TTYDPORTS_INSTANCE=itest-zz
+fake_proc 6 1 ttyd S 999 TTYDPORTS_INSTANCE=old-run
+check "leak check: the run's own (its ttyd and tmux, a ttyd a test started), the others', and what cannot be told" \
+"other 21:201 netlab-sample
+other 22:202 netlab-sample
+other 30:300 -
+other 6:999 old-run
+run 11:101 itest-a
+run 12:102 -
+run 13:103 itest-a
+unknown 50:500 itest-zz" "$(leak_check "leak_classify '$FIX/before' '$FIX/watch'" | sort)"
+check_true "leak check: still_same knows a process by pid and start time" leak_check "still_same 11:101"
+check_false "leak check: ... and not a pid given to another process since" leak_check "still_same 11:100"
 
 # 14. docker-tls-up.sh's certificates (its step 1 alone, with openssl, in a fixture folder; no engine is looked for or
 # stopped: the pid files point nowhere and the call of docker-tls-down.sh is replaced): made in a private folder,
