@@ -10,20 +10,20 @@ die() { echo "${SCRIPT_NAME:-$(basename "$0" .sh)}: ERROR: $*" >&2; exit 1; }
 
 require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (uses apt-get and starts system services)"; }
 
-# remove_containers DOCKER_CMD... -- ID...: `rm -f` one container at a time, each bounded to 60 s. Docker 20.10 (Debian's)
-# can deadlock when containers leave a network concurrently (moby#46661: libnetwork's getSvcRecords against
-# processEndpointDelete); one at a time keeps that unlikely, and the bound turns a hung engine into an error instead of a
-# hang, so that the engine is still stopped. Fails when any removal failed.
+# remove_containers DOCKER_CMD... -- ID...: `rm -f` one container at a time, each bounded to REMOVE_TIMEOUT seconds
+# (default 60). Docker 20.10 (Debian's) can deadlock when containers leave a network concurrently (moby#46661:
+# libnetwork's getSvcRecords against processEndpointDelete); one at a time keeps that unlikely, and the bound turns a hung
+# engine into an error instead of a hang, so that the engine is still stopped. Fails when any removal failed.
 remove_containers() {
-    local cmd=() id failed=0
+    local cmd=() id failed=0 bound=${REMOVE_TIMEOUT:-60}
     while (( $# )) && [[ $1 != -- ]]; do cmd+=("$1"); shift; done
     shift
     for id in "$@"; do
         # A function of ours (tls_docker, rootless_docker) bounds its own CLI with CLI_TIMEOUT; `timeout` runs programs only.
         if declare -F "${cmd[0]}" >/dev/null; then
-            CLI_TIMEOUT=60 run_quiet "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
+            CLI_TIMEOUT=$bound run_quiet "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
         else
-            run_quiet timeout 60 "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
+            run_quiet timeout "$bound" "${cmd[@]}" rm -f "$id" || { log "could not remove container $id (the engine may be hung)"; failed=1; }
         fi
     done
     return "$failed"

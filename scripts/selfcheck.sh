@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Checks the scripts' own logic against fixtures and stubs, by hand (no test project runs scripts): the apt source
 # parser (deb822 and one-line, as Debian 12/13 and Ubuntu 22.04/24.04 write them), the os-release and version helpers,
-# install-ttyd.sh's choice on Ubuntu (a distribution ttyd new enough, or too old), run-sample.sh's check that its
-# address is free, the private folders, pid files and certificates of the engine scripts and how they tell their own
-# process from another, apt_install_engine's policy-rc.d and systemd handling, and test.sh's leak check on a fake /proc.
-# Nothing is installed and nothing goes to the network: apt-get, apt-cache, dpkg-query, systemctl and id are stubs on
-# PATH, and every host name here is under .invalid. Some checks need root (giving a file to another user) and are
-# skipped otherwise. Prints one line per check; exits 1 when any fails.
+# install-ttyd.sh's choice on Ubuntu (a distribution ttyd new enough, or too old), run-sample.sh's preflight, its check
+# that its address is free and its cleanup, the private folders and pid files of the engine scripts and how they tell
+# their own process from another, apt_install_engine's policy-rc.d and systemd handling, and test.sh's leak check on a
+# fake /proc. Nothing is installed and nothing goes to the network: apt-get, apt-cache, dpkg-query, systemctl, docker
+# and id are stubs on PATH, and every host name here is under .invalid. Some checks need root (giving a file to another
+# user) and are skipped otherwise. Prints one line per check; exits 1 when any fails.
 set -euo pipefail
 SCRIPT_NAME=selfcheck
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -212,6 +212,41 @@ kill "$listener" 2>/dev/null || true
 wait "$listener" 2>/dev/null || true
 listener=""
 check "run-sample: a free port passes" "0 " "$(sample_check "http://127.0.0.1:$port")"
+
+# 7. run-sample.sh's preflight, before anything is installed: dotnet on PATH, then root. PATH holds only what the script
+# needs up to there (no apt-get at all: reaching it would fail differently).
+mkdir -p "$FIX/nodotnet" "$FIX/withdotnet"
+for tool in dirname basename; do ln -s "$(command -v "$tool")" "$FIX/nodotnet/$tool"; ln -s "$(command -v "$tool")" "$FIX/withdotnet/$tool"; done
+printf '#!/bin/sh\nexit 0\n' >"$FIX/withdotnet/dotnet"
+# shellcheck disable=SC2016 # the stub's own $1 and $@
+printf '#!/bin/sh\nif [ "$1" = -u ]; then echo 1000; else exec /usr/bin/id "$@"; fi\n' >"$FIX/withdotnet/id"
+chmod +x "$FIX/withdotnet/dotnet" "$FIX/withdotnet/id"
+rc=0; out=$(PATH=$FIX/nodotnet /bin/bash "$HERE/run-sample.sh" 2>&1) || rc=$?
+check_true "run-sample: no dotnet: stops first, naming the .NET 10 SDK" grep -q "^1 run-sample: ERROR: dotnet was not found on PATH: install the .NET 10 SDK" <<<"$rc $out"
+rc=0; out=$(PATH=$FIX/withdotnet /bin/bash "$HERE/run-sample.sh" 2>&1) || rc=$?
+check_true "run-sample: not root: stops before any apt work" grep -q "^1 run-sample: ERROR: must run as root" <<<"$rc $out"
+
+# 8. run-sample.sh's cleanup: one container per `docker rm -f`, each under `timeout 30`; the listing bounded too.
+cleanup_fn=$(sed -n '/^cleanup() {$/,/^}$/p' "$HERE/run-sample.sh")
+[[ -n $cleanup_fn ]] || { echo "FAIL run-sample.sh: its cleanup function was not found"; failures=$((failures + 1)); }
+mkdir -p "$FIX/cli"
+# shellcheck disable=SC2016 # the stubs' own variables
+printf '#!/bin/sh\necho "$*" >>"$DOCKER_LOG"\ncase $1 in ps) printf "c1\\nc2\\nc3\\n" ;; esac\n' >"$FIX/cli/docker"
+# shellcheck disable=SC2016
+printf '#!/bin/sh\necho "timeout $1" >>"$DOCKER_LOG"\nshift\nexec "$@"\n' >"$FIX/cli/timeout"
+chmod +x "$FIX/cli/docker" "$FIX/cli/timeout"
+DOCKER_LOG=$FIX/docker.log PATH="$FIX/cli:$PATH" bash -c "set -euo pipefail; SCRIPT_NAME=run-sample; source '$HERE/common.sh'
+    docker='$FIX/cli/docker'; engine_was_up=true; $cleanup_fn
+    cleanup" >/dev/null 2>&1 || true
+check "run-sample cleanup: bounded listing, then one rm -f per container, each bounded to 30 s" \
+"timeout 30
+ps -aq --filter label=ttydports.demo=1
+timeout 30
+rm -f c1
+timeout 30
+rm -f c2
+timeout 30
+rm -f c3" "$(cat "$FIX/docker.log" 2>/dev/null)"
 
 # 9. Private folders (the engine scripts' pid files, logs and certificates): made 0700, and refused when anything else
 # is there: a link, a folder with another mode, one of another user, one below a folder others can write.
