@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Undo scripts/docker-up.sh: remove every container labelled ttydports.test=1, then stop dockerd, but
-# only the one that docker-up.sh started (its pid in /tmp/ttydports-dockerd.pid, still alive, still
-# dockerd). The image and the installed packages stay. Safe to run again.
+# only the one that docker-up.sh started (its pid in /run/ttydports-scripts/dockerd.pid, or in the /tmp file of
+# scripts from before that folder, and only while that process is root's dockerd with docker-up.sh's arguments).
+# The image and the installed packages stay. Safe to run again.
 set -euo pipefail
 SCRIPT_NAME=docker-down
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PID_FILE=/tmp/ttydports-dockerd.pid
 STOP_TIMEOUT=20
 LABEL=ttydports.test=1
 
@@ -31,16 +31,15 @@ if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
     removal_result
     exit 0
 fi
-if [[ ! -e $PID_FILE ]]; then
-    log "no $PID_FILE: leaving any running Docker engine alone"
+if ! pid=$(read_pid "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE"); then
+    log "no pid file of docker-up.sh: leaving any running Docker engine alone"
     removal_result
     exit 0
 fi
-pid=$(tr -dc '0-9' <"$PID_FILE")
 need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
-if ! pid_is_dockerd "$pid"; then
-    log "pid ${pid:-?} from $PID_FILE is not a running dockerd; removing the stale pid file"
-    rm -f "$PID_FILE"
+if ! pid_is_main_dockerd "$pid"; then
+    log "pid $pid from the pid file is not the dockerd docker-up.sh starts; leaving it alone and removing the stale pid file"
+    rm -f "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE"
     removal_result
     exit 0
 fi
@@ -53,5 +52,5 @@ for c in $children; do
     if [[ $(cat "/proc/$c/comm" 2>/dev/null) == containerd ]]; then kill -KILL "$c" 2>/dev/null || true; fi
 done
 $stopped || die "dockerd (pid $pid) did not exit"
-rm -f "$PID_FILE"
+rm -f "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE"
 removal_result

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Undo scripts/docker-rootless-up.sh: remove the rootless engine's containers labelled ttydports.test=1, then stop the
-# engine, but only the one up started (rootlesskit, its pid in /tmp/ttydports-dockerd-rootless.pid, still alive, still
-# rootlesskit), with what runs under it (dockerd, containerd). The user, its subordinate ids and its data (with the
+# engine, but only the one up started (rootlesskit, its pid in /run/ttydports-scripts/dockerd-rootless.pid, or in the /tmp
+# file of scripts from before that folder, and only while that process is rootlesskit run by the rootless user with its
+# state in that user's runtime folder), with what runs under it (dockerd, containerd). The user, its subordinate ids and its data (with the
 # test image) stay, so that the next up is quick. Honours TTYDPORTS_KEEP_ENGINE=1 as docker-down.sh does. Safe to run
 # again.
 set -euo pipefail
@@ -12,15 +13,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STOP_TIMEOUT=20
 LABEL=ttydports.test=1
 
-if [[ ! -e $ROOTLESS_PID_FILE ]]; then
-    log "no $ROOTLESS_PID_FILE: no rootless engine of ours to stop"
+if ! pid=$(read_pid "$ROOTLESS_PID_FILE" "$ROOTLESS_LEGACY_PID_FILE"); then
+    log "no pid file of docker-rootless-up.sh: no rootless engine of ours to stop"
     exit 0
 fi
-pid=$(tr -dc '0-9' <"$ROOTLESS_PID_FILE")
 need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
-if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == rootlesskit ]]; }; then
-    log "pid ${pid:-?} from $ROOTLESS_PID_FILE is not a running rootlesskit; removing the stale pid file"
-    rm -f "$ROOTLESS_PID_FILE"
+if ! pid_is_rootlesskit "$pid"; then
+    log "pid $pid from the pid file is not the rootlesskit docker-rootless-up.sh starts; leaving it alone and removing the stale pid file"
+    rm -f "$ROOTLESS_PID_FILE" "$ROOTLESS_LEGACY_PID_FILE"
     exit 0
 fi
 
@@ -59,4 +59,4 @@ for c in $tree; do
     fi
 done
 $stopped || die "rootlesskit (pid $pid) did not exit"
-rm -f "$ROOTLESS_PID_FILE"
+rm -f "$ROOTLESS_PID_FILE" "$ROOTLESS_LEGACY_PID_FILE"

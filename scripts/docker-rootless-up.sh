@@ -8,8 +8,9 @@
 #   - The network is the host's (RootlessKit --net=host): the test containers run with --network none, so neither
 #     slirp4netns nor port forwarding is needed, and nothing of the host's network changes.
 # The test image ttydports/busybox:test is copied from the main engine (scripts/docker-up.sh builds it there).
-# The pid of rootlesskit (the top of the engine's process tree) goes to /tmp/ttydports-dockerd-rootless.pid, so that
-# scripts/docker-rootless-down.sh stops only what this started. Prints the DOCKER_HOST to use. Runs as root; safe to
+# The pid of rootlesskit (the top of the engine's process tree) goes to /run/ttydports-scripts/dockerd-rootless.pid
+# (log: /var/lib/ttydports-scripts/dockerd-rootless.log), so that scripts/docker-rootless-down.sh stops only what this
+# started. Prints the DOCKER_HOST to use. Runs as root; safe to
 # run again.
 set -euo pipefail
 SCRIPT_NAME=docker-rootless-up
@@ -21,8 +22,10 @@ START_TIMEOUT=60
 SUBID_COUNT=65536
 
 require_root
+ensure_private_dir "$STATE_DIR"
+ensure_private_dir "$LOG_DIR"
 # rootlesskit makes the namespaces; uidmap's setuid newuidmap/newgidmap map the subordinate ids into them.
-apt_install docker.io rootlesskit uidmap
+apt_install_engine docker.io rootlesskit uidmap
 need_command pgrep procps   # running (ps) and pgrep; a minimal image has no procps
 DOCKER=$(docker_client)
 
@@ -65,8 +68,7 @@ chmod 0700 "$RUN_DIR"
 SOCKET=$RUN_DIR/docker.sock
 
 # 3. The engine.
-pid_is_rootlesskit() { [[ -n ${1:-} ]] && running "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == rootlesskit ]]; }
-our_engine_pid() { local p; [[ -s $ROOTLESS_PID_FILE ]] && p=$(tr -dc '0-9' <"$ROOTLESS_PID_FILE") && pid_is_rootlesskit "$p" && echo "$p"; }
+our_engine_pid() { local p; p=$(read_pid "$ROOTLESS_PID_FILE" "$ROOTLESS_LEGACY_PID_FILE") && pid_is_rootlesskit "$p" && echo "$p"; }
 engine_answers() { rootless_docker version >/dev/null 2>&1; }
 wait_for_engine() {
     local deadline=$((SECONDS + START_TIMEOUT))
@@ -87,11 +89,11 @@ if pid=$(our_engine_pid); then
     log "the rootless engine we started earlier (rootlesskit pid $pid) runs; waiting until it answers"
     wait_for_engine "$pid"
 else
-    rm -f "$ROOTLESS_PID_FILE"
+    rm -f "$ROOTLESS_PID_FILE" "$ROOTLESS_LEGACY_PID_FILE"
     # Another dockerd of this user (not ours to stop) would hold the socket and the data root. Zombies do not count:
     # they have exited, and nothing here reaps what PID 1 inherits.
     for other in $(pgrep -u "$uid" -x dockerd || true); do
-        running "$other" && die "a dockerd of $ROOTLESS_USER runs that $ROOTLESS_PID_FILE does not name: pid $other"
+        running "$other" && die "a dockerd of $ROOTLESS_USER runs that $ROOTLESS_PID_FILE does not name: pid $other (scripts of before kept that pid in $ROOTLESS_LEGACY_PID_FILE)"
     done
     log "starting rootless dockerd as $ROOTLESS_USER on unix://$SOCKET (vfs, host network, no bridge), log $ROOTLESS_LOG_FILE"
     started=${EPOCHREALTIME/./}
@@ -111,9 +113,9 @@ else
         --host "unix://$SOCKET" --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs \
         >>"$ROOTLESS_LOG_FILE" 2>&1 </dev/null &
     pid=$!
-    echo "$pid" >"$ROOTLESS_PID_FILE"
+    write_pid "$ROOTLESS_PID_FILE" "$pid"
     wait_for_engine "$pid"
-    pid_is_rootlesskit "$pid" || die "pid $pid in $ROOTLESS_PID_FILE is not rootlesskit ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
+    pid_is_rootlesskit "$pid" || die "pid $pid in $ROOTLESS_PID_FILE is not the rootlesskit this script started ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
     log "rootless engine up (rootlesskit pid $pid) after $(( (${EPOCHREALTIME/./} - started) / 1000 )) ms"
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Undo scripts/docker-tls-up.sh: remove the TLS engine's containers labelled ttydports.test=1, then stop that dockerd,
-# but only the one up started (its pid in /tmp/ttydports-dockerd-tls.pid, still alive, still dockerd). Its data root
+# but only the one up started (its pid in /run/ttydports-scripts/dockerd-tls.pid, or in the /tmp file of scripts from
+# before that folder, and only while that process is root's dockerd on the TLS engine's exec root). Its data root
 # (with the test image) and the certificates stay, so that the next up is quick. Safe to run again.
 set -euo pipefail
 SCRIPT_NAME=docker-tls-down
@@ -10,15 +11,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STOP_TIMEOUT=20
 LABEL=ttydports.test=1
 
-if [[ ! -e $TLS_PID_FILE ]]; then
-    log "no $TLS_PID_FILE: no TLS engine of ours to stop"
+if ! pid=$(read_pid "$TLS_PID_FILE" "$TLS_LEGACY_PID_FILE"); then
+    log "no pid file of docker-tls-up.sh: no TLS engine of ours to stop"
     exit 0
 fi
-pid=$(tr -dc '0-9' <"$TLS_PID_FILE")
 need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
-if ! pid_is_dockerd "$pid"; then
-    log "pid ${pid:-?} from $TLS_PID_FILE is not a running dockerd; removing the stale pid file"
-    rm -f "$TLS_PID_FILE"
+if ! pid_is_tls_dockerd "$pid"; then
+    log "pid $pid from the pid file is not the TLS dockerd docker-tls-up.sh starts; leaving it alone and removing the stale pid file"
+    rm -f "$TLS_PID_FILE" "$TLS_LEGACY_PID_FILE"
     exit 0
 fi
 
@@ -47,4 +47,4 @@ for c in $children; do
     if [[ $(cat "/proc/$c/comm" 2>/dev/null) == containerd ]]; then kill -KILL "$c" 2>/dev/null || true; fi
 done
 $stopped || die "dockerd (pid $pid) did not exit"
-rm -f "$TLS_PID_FILE"
+rm -f "$TLS_PID_FILE" "$TLS_LEGACY_PID_FILE"

@@ -3,13 +3,15 @@
 # (TTYDPORTS_TLS_PORT, default 23760) with --tlsverify, so that only a client certificate of our test CA gets in.
 # Beside the main engine, never in its way: its own data root, exec root (and so its own containerd), pid file and
 # daemon.json, no Unix socket, no bridge, no iptables. Certificates are made with openssl in TTYDPORTS_TLS_DIR
-# (default /tmp/ttydports-tls, 0700, keys 0600):
+# (default /run/ttydports-scripts/tls; it and wrong/ must be folders of root with mode 0700, below folders only root can
+# change: checked at every run, whether the certificates are made again or kept; keys 0600):
 #   ca.pem cert.pem key.pem                 the client's, laid out as DOCKER_CERT_PATH expects
 #   server-cert.pem server-key.pem          the engine's (SAN IP:127.0.0.1, DNS:localhost)
 #   wrong/ca.pem cert.pem key.pem           a client certificate of another CA (with our ca.pem, so that it is the
 #                                           engine that refuses it); wrong/other-ca.pem is that other CA
 # The test image ttydports/busybox:test is copied from the main engine (scripts/docker-up.sh builds it there).
-# The pid goes to /tmp/ttydports-dockerd-tls.pid, so that scripts/docker-tls-down.sh stops only what this started.
+# The pid goes to /run/ttydports-scripts/dockerd-tls.pid (log: /var/lib/ttydports-scripts/dockerd-tls.log), so that
+# scripts/docker-tls-down.sh stops only what this started.
 # Runs as root; safe to run again.
 set -euo pipefail
 SCRIPT_NAME=docker-tls-up
@@ -21,7 +23,9 @@ START_TIMEOUT=60
 CERT_DAYS=30
 
 require_root
-apt_install docker.io openssl
+ensure_private_dir "$STATE_DIR"
+ensure_private_dir "$LOG_DIR"
+apt_install_engine docker.io openssl
 need_command ps procps     # `running`; a minimal image has no procps
 need_command ss iproute2   # port_taken; a minimal image has no iproute2
 DOCKER=$(docker_client)
@@ -40,16 +44,28 @@ new_leaf() { # CA_CERT CA_KEY KEY CERT CN EXTENSIONS
         openssl x509 -req -CA "$1" -CAkey "$2" -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" \
             -out "$4" -extfile <(printf '%s\n' "$6") 2>/dev/null
 }
+# root_file FILE: a regular file (not a link) of root's, with one link, that nobody else can write, and not empty.
+root_file() {
+    local st uid links mode
+    [[ -f $1 && ! -L $1 && -s $1 ]] || return 1
+    st=$(stat -c '%u %h %a' -- "$1") || return 1
+    read -r uid links mode <<<"$st"
+    [[ $uid == 0 && $links == 1 ]] && (( (8#$mode & 8#022) == 0 ))
+}
 certs_usable() {
     local f
     for f in ca.pem cert.pem key.pem server-cert.pem server-key.pem wrong/ca.pem wrong/cert.pem wrong/key.pem wrong/other-ca.pem; do
-        [[ -s $TLS_DIR/$f ]] || return 1
+        root_file "$TLS_DIR/$f" || return 1
     done
     for f in ca.pem cert.pem server-cert.pem wrong/cert.pem; do
         openssl x509 -checkend 86400 -noout -in "$TLS_DIR/$f" >/dev/null 2>&1 || return 1
     done
 }
-our_engine_pid() { local p; [[ -s $TLS_PID_FILE ]] && p=$(tr -dc '0-9' <"$TLS_PID_FILE") && pid_is_dockerd "$p" && echo "$p"; }
+our_engine_pid() { local p; p=$(read_pid "$TLS_PID_FILE" "$TLS_LEGACY_PID_FILE") && pid_is_tls_dockerd "$p" && echo "$p"; }
+# The folder is checked before anything in it is used or made (a folder another user made first, or a link, is refused:
+# its CA would be the engine's); wrong/ as well.
+ensure_private_dir "$TLS_DIR"
+ensure_private_dir "$TLS_DIR/wrong"
 if certs_usable; then
     log "certificates in $TLS_DIR"
 else
@@ -61,10 +77,11 @@ else
     log "making a test CA, server and client certificates in $TLS_DIR"
     # A folder only root reads; umask so that no key is ever readable by others, not even for a moment.
     umask 077
-    [[ -L $TLS_DIR ]] && die "$TLS_DIR is a symbolic link; refusing to write keys through it"
-    mkdir -p "$TLS_DIR/wrong"
-    chmod 0700 "$TLS_DIR" "$TLS_DIR/wrong"
-    [[ $(stat -c %u "$TLS_DIR") == 0 ]] || die "$TLS_DIR is not owned by root"
+    # Checked again: the down above may have taken time. Whatever an earlier run left is made anew (rm never follows a
+    # link, and openssl then creates each file).
+    ensure_private_dir "$TLS_DIR"
+    ensure_private_dir "$TLS_DIR/wrong"
+    rm -f "$TLS_DIR"/*.pem "$TLS_DIR"/wrong/*.pem
     CA_WORK=$(mktemp -d /tmp/ttydports-tls-ca.XXXXXX)
     trap 'rm -rf "$CA_WORK"' EXIT
     new_ca "$CA_WORK/ca-key.pem" "$TLS_DIR/ca.pem" ttydports-test-ca
@@ -104,7 +121,7 @@ if pid=$(our_engine_pid); then
     log "the TLS engine we started earlier (pid $pid) runs; waiting until it answers"
     wait_for_engine "$pid"
 else
-    rm -f "$TLS_PID_FILE"
+    rm -f "$TLS_PID_FILE" "$TLS_LEGACY_PID_FILE"
     port_taken && die "something else listens on 127.0.0.1:$TLS_PORT ($(ss -Hltnp "sport = :$TLS_PORT" | head -n 1)); set TTYDPORTS_TLS_PORT"
     mkdir -p "$TLS_DATA_ROOT" "$TLS_EXEC_ROOT"
     chmod 0700 "$TLS_DATA_ROOT" "$TLS_EXEC_ROOT"
@@ -124,9 +141,9 @@ else
         --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs \
         >>"$TLS_LOG_FILE" 2>&1 </dev/null &
     pid=$!
-    echo "$pid" >"$TLS_PID_FILE"
+    write_pid "$TLS_PID_FILE" "$pid"
     wait_for_engine "$pid"
-    pid_is_dockerd "$pid" || die "pid $pid in $TLS_PID_FILE is not dockerd ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
+    pid_is_tls_dockerd "$pid" || die "pid $pid in $TLS_PID_FILE is not the TLS dockerd this script started ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
     log "TLS engine up (dockerd pid $pid) after $(( (${EPOCHREALTIME/./} - started) / 1000 )) ms"
 fi
 

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers and the test image ttydports/busybox:test exists.
-# If no engine answers, install Debian's docker.io and start dockerd in the background without
-# networking setup (vfs storage, no bridge, no iptables), recording its pid in
-# /tmp/ttydports-dockerd.pid so that scripts/docker-down.sh stops only an engine that this script
-# started. The image is built locally from Debian's busybox-static (no registry is needed).
+# If no engine answers, install Debian's docker.io (without starting or enabling the package's docker.service: see
+# apt_install_engine in common.sh) and start dockerd in the background without networking setup (vfs storage, no
+# bridge, no iptables), recording its pid in /run/ttydports-scripts/dockerd.pid (log: /var/lib/ttydports-scripts/
+# dockerd.log), so that scripts/docker-down.sh stops only an engine that this script started. The image is built
+# locally from Debian's busybox-static (no registry is needed).
 # Runs as root; safe to run again.
 set -euo pipefail
 SCRIPT_NAME=docker-up
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PID_FILE=/tmp/ttydports-dockerd.pid
-LOG_FILE=/tmp/ttydports-dockerd.log
 IMAGE=${TTYDPORTS_TEST_IMAGE:-ttydports/busybox:test}
 START_TIMEOUT=60
 
@@ -24,12 +23,12 @@ wait_for_engine() {
     local deadline=$((SECONDS + START_TIMEOUT))
     until engine_answers; do
         if [[ -n ${1:-} ]] && ! running "$1"; then
-            tail -n 30 "$LOG_FILE" >&2 || true
-            die "dockerd (pid $1) exited during startup; see $LOG_FILE"
+            tail -n 30 "$DOCKER_LOG_FILE" >&2 || true
+            die "dockerd (pid $1) exited during startup; see $DOCKER_LOG_FILE"
         fi
         if (( SECONDS >= deadline )); then
-            tail -n 30 "$LOG_FILE" >&2 || true
-            die "Docker engine did not answer within ${START_TIMEOUT}s (dockerd pid ${1:-?} left running; scripts/docker-down.sh stops it); see $LOG_FILE"
+            tail -n 30 "$DOCKER_LOG_FILE" >&2 || true
+            die "Docker engine did not answer within ${START_TIMEOUT}s (dockerd pid ${1:-?} left running; scripts/docker-down.sh stops it); see $DOCKER_LOG_FILE"
         fi
         sleep 0.5
     done
@@ -40,27 +39,27 @@ if engine_answers; then
     log "Docker engine answers ($(docker_client))"
 else
     require_root
+    ensure_private_dir "$STATE_DIR"
+    ensure_private_dir "$LOG_DIR"
     # The docker.io client is needed even when some other client exists: it matches the engine we start.
-    apt_install docker.io iptables
+    apt_install_engine docker.io iptables
     need_command ps procps   # `running` tells a dockerd that exited from one still starting; a minimal image has no ps
-    if [[ -s $PID_FILE ]] && pid_is_dockerd "$(cat "$PID_FILE")"; then
+    if pid=$(read_pid "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE") && pid_is_main_dockerd "$pid"; then
         # Our dockerd from an earlier run is still alive (maybe still starting): wait for it, do not start a second.
-        pid=$(cat "$PID_FILE")
         log "waiting for the dockerd we started earlier (pid $pid)"
         wait_for_engine "$pid"
     elif engine_answers; then
         log "Docker engine answers ($(docker_client))"
     else
-        rm -f "$PID_FILE"
-        log "starting dockerd (vfs, no bridge, no iptables), log $LOG_FILE"
+        rm -f "$DOCKER_PID_FILE" "$DOCKER_LEGACY_PID_FILE"
+        log "starting dockerd (vfs, no bridge, no iptables), log $DOCKER_LOG_FILE"
         # setsid: its own session, so it outlives this shell and its terminal; nohup for good measure.
         started=${EPOCHREALTIME/./}
-        setsid nohup dockerd --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs \
-            >>"$LOG_FILE" 2>&1 </dev/null &
+        setsid nohup dockerd "${DOCKERD_ARGS[@]}" >>"$DOCKER_LOG_FILE" 2>&1 </dev/null &
         pid=$!
-        echo "$pid" >"$PID_FILE"
+        write_pid "$DOCKER_PID_FILE" "$pid"
         wait_for_engine "$pid"
-        pid_is_dockerd "$pid" || die "pid $pid in $PID_FILE is not dockerd ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
+        pid_is_main_dockerd "$pid" || die "pid $pid in $DOCKER_PID_FILE is not the dockerd this script started ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
         log "Docker engine up (dockerd pid $pid) after $(( (${EPOCHREALTIME/./} - started) / 1000 )) ms"
     fi
 fi

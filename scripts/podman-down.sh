@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Undo scripts/podman-up.sh: remove every container labelled ttydports.test=1 from our podman storage, then stop the
-# API service, but only the one up started (its pid in /tmp/ttydports-podman.pid, still alive, still podman). The
+# API service, but only the one up started (its pid in /run/ttydports-scripts/podman.pid, or in the /tmp file of scripts
+# from before that folder, and only while that process is root's podman serving our socket). The
 # package, the configuration and the storage (with the test image) stay, so that the next up is quick. Safe to run again.
 set -euo pipefail
 SCRIPT_NAME=podman-down
@@ -45,17 +46,16 @@ if [[ ${TTYDPORTS_KEEP_ENGINE:-} == 1 ]]; then
 fi
 
 # 2. The service.
-if [[ ! -e $PODMAN_PID_FILE ]]; then
-    log "no $PODMAN_PID_FILE: no podman service of ours to stop"
+if ! pid=$(read_pid "$PODMAN_PID_FILE" "$PODMAN_LEGACY_PID_FILE"); then
+    log "no pid file of podman-up.sh: no podman service of ours to stop"
     exit 0
 fi
-pid=$(tr -dc '0-9' <"$PODMAN_PID_FILE")
 need_command pgrep procps   # running (ps) and pgrep: a minimal image has no procps
-if ! { [[ -n $pid ]] && running "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == podman ]]; }; then
-    log "pid ${pid:-?} from $PODMAN_PID_FILE is not a running podman; removing the stale pid file"
-    rm -f "$PODMAN_PID_FILE"
+if ! pid_is_our_podman "$pid"; then
+    log "pid $pid from the pid file is not the podman service podman-up.sh starts; leaving it alone and removing the stale pid file"
+    rm -f "$PODMAN_PID_FILE" "$PODMAN_LEGACY_PID_FILE"
     exit 0
 fi
 log "stopping the podman service (pid $pid)"
 terminate "$pid" "podman service" "$STOP_TIMEOUT" || die "podman service (pid $pid) did not exit"
-rm -f "$PODMAN_PID_FILE" "$PODMAN_SOCK"
+rm -f "$PODMAN_PID_FILE" "$PODMAN_LEGACY_PID_FILE" "$PODMAN_SOCK"

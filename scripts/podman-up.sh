@@ -6,7 +6,8 @@
 #   CONTAINERS_CONF=/var/lib/ttydports-podman/containers.conf CONTAINERS_STORAGE_CONF=/var/lib/ttydports-podman/storage.conf
 # (or `podman --remote --url unix:///run/ttydports-podman/podman.sock`, which goes through the service).
 # The test image ttydports/busybox:test is copied from the main Docker engine (scripts/docker-up.sh builds it there).
-# The service's pid goes to /tmp/ttydports-podman.pid, so that scripts/podman-down.sh stops only what this started.
+# The service's pid goes to /run/ttydports-scripts/podman.pid (log: /var/lib/ttydports-scripts/podman.log), so that
+# scripts/podman-down.sh stops only what this started.
 # Runs as root; safe to run again.
 set -euo pipefail
 SCRIPT_NAME=podman-up
@@ -17,6 +18,8 @@ IMAGE=${TTYDPORTS_TEST_IMAGE:-ttydports/busybox:test}
 START_TIMEOUT=30
 
 require_root
+ensure_private_dir "$STATE_DIR"
+ensure_private_dir "$LOG_DIR"
 apt_install podman
 need_command curl curl     # asks the service for _ping
 need_command ps procps     # `running`; a minimal image has no procps
@@ -63,8 +66,7 @@ CONF
 
 # 2. The API service.
 service_answers() { curl -sf --max-time 2 --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null 2>&1; }
-pid_is_podman() { [[ -n ${1:-} ]] && running "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) == podman ]]; }
-our_service_pid() { local p; [[ -s $PODMAN_PID_FILE ]] && p=$(tr -dc '0-9' <"$PODMAN_PID_FILE") && pid_is_podman "$p" && echo "$p"; }
+our_service_pid() { local p; p=$(read_pid "$PODMAN_PID_FILE" "$PODMAN_LEGACY_PID_FILE") && pid_is_our_podman "$p" && echo "$p"; }
 wait_for_service() {
     local deadline=$((SECONDS + START_TIMEOUT))
     until service_answers; do
@@ -88,7 +90,7 @@ if pid=$(our_service_pid); then
     log "the podman service we started earlier (pid $pid) runs; waiting until it answers"
     wait_for_service "$pid"
 else
-    rm -f "$PODMAN_PID_FILE"
+    rm -f "$PODMAN_PID_FILE" "$PODMAN_LEGACY_PID_FILE"
     service_answers && die "something else serves $PODMAN_SOCK; not starting a second service"
     rm -f "$PODMAN_SOCK"
     log "starting podman system service on unix://$PODMAN_SOCK, log $PODMAN_LOG_FILE"
@@ -98,9 +100,9 @@ else
         CONTAINERS_CONF="$PODMAN_ROOT/containers.conf" CONTAINERS_STORAGE_CONF="$PODMAN_ROOT/storage.conf" \
         podman system service --time 0 "unix://$PODMAN_SOCK" >>"$PODMAN_LOG_FILE" 2>&1 </dev/null &
     pid=$!
-    echo "$pid" >"$PODMAN_PID_FILE"
+    write_pid "$PODMAN_PID_FILE" "$pid"
     wait_for_service "$pid"
-    pid_is_podman "$pid" || die "pid $pid in $PODMAN_PID_FILE is not podman ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
+    pid_is_our_podman "$pid" || die "pid $pid in $PODMAN_PID_FILE is not the podman service this script started ($(cat "/proc/$pid/comm" 2>/dev/null || echo gone))"
     log "podman service up (pid $pid) after $(( (${EPOCHREALTIME/./} - started) / 1000 )) ms"
 fi
 

@@ -5,7 +5,9 @@
 # Ctrl+C stops the sample; it removes its terminals and containers, and this script removes any demo container left
 # behind and an engine it started. `--once` checks through login and proxy that the page and every terminal answer (and refuse another student), then exits.
 # Other arguments go to the sample (e.g. --Lab:NodesPerTopology=2). The address: SAMPLE_URL, default http://127.0.0.1:5080
-# (loopback only: the sample's AllowedHosts refuse other host names, and it has demo passwords on plain HTTP).
+# (loopback only: the sample's AllowedHosts refuse other host names, and it has demo passwords on plain HTTP; from another
+# machine, through an SSH tunnel: ssh -L 5080:127.0.0.1:5080 USER@THIS-MACHINE, then http://127.0.0.1:5080/ there).
+# Runs as root (apt-get, a Docker engine), with the .NET 10 SDK's dotnet on PATH: both are checked before anything else.
 # `--profile netlab`: the NetLabBuilder backend's API for the NetLab frontend instead (no login, no demo topology, CORS for
 # http://localhost:5173 and http://127.0.0.1:5173 or --NetLab:AllowedOrigins:0=...), on SAMPLE_URL, default
 # http://localhost:5050, where that frontend calls; `--once` then checks it as the frontend calls it.
@@ -14,6 +16,10 @@ SCRIPT_NAME=run-sample
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Preflight, before anything is installed: what this script cannot provide itself.
+command -v dotnet >/dev/null 2>&1 || die "dotnet was not found on PATH: install the .NET 10 SDK first (Microsoft's package dotnet-sdk-10.0, or its dotnet-install script; see the README's quick start), then run this again"
+require_root
 
 profile=
 previous=
@@ -69,7 +75,15 @@ if [[ -n $(docker_client) ]] && "$(docker_client)" version >/dev/null 2>&1; then
 scripts/docker-up.sh
 docker=$(docker_client)
 cleanup() {
-    "$docker" ps -aq --filter label=ttydports.demo=1 | xargs -r "$docker" rm -f >/dev/null
+    local ids
+    # One container at a time, each bounded (remove_containers: several at once can deadlock Docker 20.10, moby#46661),
+    # so that Ctrl+C never hangs here and an engine this run started is still stopped.
+    if ids=$(timeout 30 "$docker" ps -aq --filter label=ttydports.demo=1); then
+        # shellcheck disable=SC2086 # one id a word
+        if [[ -n $ids ]]; then REMOVE_TIMEOUT=30 remove_containers "$docker" -- $ids || log "some demo containers could not be removed"; fi
+    else
+        log "the Docker engine did not list the demo containers within 30 s; not removing them"
+    fi
     if [[ $engine_was_up == false ]]; then scripts/docker-down.sh; else log "leaving the Docker engine running (it was up before this run)"; fi
 }
 trap cleanup EXIT

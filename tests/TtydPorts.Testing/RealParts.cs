@@ -22,8 +22,11 @@ public static class RealParts
     /// <summary>The second Docker engine, as <c>DOCKER_HOST</c> names it: TCP on loopback, TLS both ways.</summary>
     public static string TlsEndpoint => $"tcp://127.0.0.1:{TlsPort}";
 
-    /// <summary>Our client certificate, a <c>DOCKER_CERT_PATH</c>: <c>ca.pem</c>, <c>cert.pem</c>, <c>key.pem</c> (0600, folder 0700).</summary>
-    public static string TlsCertPath { get; } = Environment.GetEnvironmentVariable("TTYDPORTS_TLS_DIR") is { Length: > 0 } dir ? dir : "/tmp/ttydports-tls";
+    /// <summary>
+    /// Our client certificate, a <c>DOCKER_CERT_PATH</c>: <c>ca.pem</c>, <c>cert.pem</c>, <c>key.pem</c> (0600, in root's 0700 folder
+    /// <c>/run/ttydports-scripts/tls</c>, which scripts/docker-tls-up.sh makes; <c>TTYDPORTS_TLS_DIR</c> moves both).
+    /// </summary>
+    public static string TlsCertPath { get; } = Environment.GetEnvironmentVariable("TTYDPORTS_TLS_DIR") is { Length: > 0 } dir ? dir : "/run/ttydports-scripts/tls";
 
     /// <summary>A client certificate of another CA, with our <c>ca.pem</c>: the engine refuses it ("remote error: tls: bad certificate").</summary>
     public static string WrongTlsCertPath => Path.Combine(TlsCertPath, "wrong");

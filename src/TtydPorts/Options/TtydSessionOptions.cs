@@ -245,7 +245,9 @@ public sealed class TtydSessionOptions
     /// <summary>
     /// For a TCP Docker engine: the folder with <c>ca.pem</c> (the CA that signed the engine's certificate), <c>cert.pem</c>
     /// and <c>key.pem</c> (ours), as <c>docker --tlsverify</c> uses them. Default <see langword="null"/>:
-    /// <c>DOCKER_CERT_PATH</c>, else <c>~/.docker</c>. Validation refuses files other users can replace, and a key they can read.
+    /// <c>DOCKER_CERT_PATH</c>, else <c>~/.docker</c>. Validation refuses files other users can replace (a folder or file
+    /// owned by a user other than root and this one, or writable by others, also through a folder above it), and a key
+    /// they can read.
     /// </summary>
     public string? DockerCertPath { get; set; }
 

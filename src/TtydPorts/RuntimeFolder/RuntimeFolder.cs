@@ -240,11 +240,22 @@ internal sealed partial class RuntimeFolder
 
         if ((stat.Mode & GroupOrOtherWrite) != 0 && (stat.Mode & Sticky) == 0)
         {
-            return $"{_option} '{Path}': the folder '{dir}' above it is writable by other users (mode {Convert.ToString(stat.Mode & 0xFFF, 8)}), who could rename it and put their own socket in its place; refusing it.";
+            return $"{_option} '{Path}': the folder '{dir}' above it is writable by other users (mode {Convert.ToString(stat.Mode & 0xFFF, 8)}), who could move what lies below it aside and put their own in its place; refusing it.";
         }
 
         return null;
     }
+
+    /// <summary>
+    /// Why the folders above <paramref name="path"/> cannot be trusted by uid <paramref name="owner"/>, by the rule this
+    /// class applies above its own folder (each owned by root or the owner and writable by nobody else, a world-writable
+    /// one only with the sticky bit; a link on the way the owner's or root's, its target checked the same way), or null.
+    /// For files kept elsewhere that another user must not be able to replace, e.g. the TLS certificates of a remote engine.
+    /// </summary>
+    /// <param name="path">An absolute path.</param>
+    /// <param name="owner">The user whose file it is (the running user).</param>
+    /// <param name="what">How the messages name the path, e.g. <c>The TLS file</c>.</param>
+    public static string? ProblemAbove(string path, uint owner, string what) => new RuntimeFolder(path, owner, what, "", "").CheckParents();
 
     private string? CheckParents(int links = 0)
     {

@@ -116,7 +116,10 @@ internal sealed record EngineEndpoint
         return endpoint ?? throw new InvalidOperationException(error);
     }
 
-    /// <summary>For TCP: what is wrong with the certificate folder (missing files, or files another user could replace or read).</summary>
+    /// <summary>
+    /// For TCP: what is wrong with the certificate folder (missing files, or files another user could replace or read: a
+    /// file or folder owned by a user other than root and this one, or writable by others along the folders above it).
+    /// </summary>
     public string? CertificateProblem()
     {
         if (CertificateFolder is null || OperatingSystem.IsWindows())
@@ -132,7 +135,24 @@ internal sealed record EngineEndpoint
             }
         }
 
-        // Whoever can replace ca.pem can stand in for the engine; whoever can read key.pem can act as us towards it.
+        // Whoever can replace ca.pem can stand in for the engine; whoever can read key.pem can act as us towards it. So
+        // the folder and every folder above it (and above a file's target, where a file is a link) must be root's or
+        // ours and writable by nobody else, by the runtime folder's rule; the files root's or ours.
+        var self = Native.geteuid();
+        foreach (var file in new[] { CaFile, CertFile, KeyFile })
+        {
+            var real = Native.RealPath(file) ?? file;
+            if ((RuntimeFolder.ProblemAbove(file, self, "The TLS file") ?? (real == file ? null : RuntimeFolder.ProblemAbove(real, self, "The TLS file"))) is { } above)
+            {
+                return above;
+            }
+
+            if (Native.LStat(real) is { } stat && stat.Uid != 0 && stat.Uid != self)
+            {
+                return $"{SessionIds.Quote(file)} is owned by uid {stat.Uid}, neither root nor this user (uid {self}), who could then replace the engine's CA or our certificate.";
+            }
+        }
+
         const UnixFileMode othersWrite = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
         foreach (var path in new[] { CertificateFolder, CaFile, CertFile, KeyFile })
         {
