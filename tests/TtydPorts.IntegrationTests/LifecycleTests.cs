@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
@@ -341,6 +342,164 @@ public sealed class LifecycleTests(ContainerLab lab)
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return false;
+        }
+    }
+
+    // Listeners that take no connection, as perl (perl-base is in every Debian) makes them with a backlog of 0: the kernel
+    // queues one connection, then none. Each shows its socket only once it is in that state, so that no readiness check
+    // can be answered by it before: "full" listens and never accepts, its one queued connection its own; "stopped" is
+    // stopped (SIGSTOP) while it listens (a Unix socket renamed into place by its child once it is stopped; a TCP socket,
+    // which cannot be renamed, put into listen() by that child on the socket they share; its arguments name the test's
+    // folder, as the others' do, for the look at what is left). Shown 0.2 s late, when the start's first check, on the
+    // start's own thread, is long past: every later one runs on the shared thread.
+    private const string FullUnixListener = """
+        use Socket; my ($path) = @ARGV;
+        socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!"; bind($s, pack_sockaddr_un("$path.tmp")) or die "bind: $!"; listen($s, 0) or die "listen: $!";
+        socket(my $c, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!"; connect($c, pack_sockaddr_un("$path.tmp")) or die "connect: $!";
+        select(undef, undef, undef, 0.2); rename("$path.tmp", $path) or die "rename: $!"; sleep 1 while 1;
+        """;
+
+    private const string StoppedUnixListener = """
+        use Socket; use POSIX (); my ($path) = @ARGV; my $parent = $$;
+        socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!"; bind($s, pack_sockaddr_un("$path.tmp")) or die "bind: $!"; listen($s, 0) or die "listen: $!";
+        if (!fork()) { while (1) { open(my $f, "<", "/proc/$parent/stat") or POSIX::_exit(1); last if <$f> =~ /\) T /; } select(undef, undef, undef, 0.2); rename("$path.tmp", $path); POSIX::_exit(0); }
+        kill 'STOP', $$; sleep 1 while 1;
+        """;
+
+    private const string StoppedTcpListener = """
+        use Socket; use POSIX (); my ($port, $tag) = @ARGV; my $parent = $$;
+        socket(my $s, AF_INET, SOCK_STREAM, 0) or die "socket: $!"; setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1);
+        bind($s, pack_sockaddr_in($port, inet_aton("127.0.0.1"))) or die "bind: $!";
+        if (!fork()) { while (1) { open(my $f, "<", "/proc/$parent/stat") or POSIX::_exit(1); last if <$f> =~ /\) T /; } select(undef, undef, undef, 0.2); listen($s, 0); POSIX::_exit(0); }
+        kill 'STOP', $$; sleep 1 while 1;
+        """;
+
+    // A listener whose backlog is full, frozen or not accepting, takes no connection; the readiness checks of every start
+    // run on one shared thread (the Ticker), and a blocking connect to such a listener waited until that process's own
+    // timeout, every other start waiting with it (and one that checked on its own thread waited for good). Two such
+    // starts, then three ttyd starts: these are ready while the two still wait, and the two fail with their timeout,
+    // leaving nothing. Every start checks on the shared thread here, as all but one do when starts are concurrent (the
+    // lone start's checks on its own thread would let the test's starts, one after the other, pass a stalled ticker).
+    [Theory]
+    [InlineData("unix")]
+    [InlineData("tcp")]
+    public async Task Starts_whose_listener_takes_no_connection_fail_alone_and_hold_up_no_other_start(string transport)
+    {
+        var folder = Directory.CreateTempSubdirectory("tp-full-backlog-");
+        using var supervisor = new LinuxProcessSupervisor();
+        var ttyd = Native.ResolveExecutable("ttyd") ?? throw new InvalidOperationException("ttyd is not on PATH");
+        ProcessLaunch Perl(string name, string script, EndPoint ready, params string[] arguments) => new()
+        {
+            FileName = "/usr/bin/perl",
+            Arguments = ["-e", script, .. arguments],
+            ReadyEndpoint = ready,
+            ReadyTimeout = FrozenTimeout,
+            LogPath = Path.Combine(folder.FullName, name + ".log"),
+        };
+
+        // Each with the timeout message it must fail with.
+        (ProcessLaunch Launch, string Error)[] frozen;
+        const string NotAccepting = "did not accept connections";
+        const string Stopped = "was stopped (SIGSTOP) and did not serve";
+        if (transport == "unix")
+        {
+            var full = Path.Combine(folder.FullName, "full.sock");
+            var stopped = Path.Combine(folder.FullName, "stopped.sock");
+            frozen = [(Perl("full", FullUnixListener, new UnixDomainSocketEndPoint(full), full), NotAccepting),
+                (Perl("stopped", StoppedUnixListener, new UnixDomainSocketEndPoint(stopped), stopped), Stopped)];
+        }
+        else
+        {
+            frozen = [.. FreePorts(2).Select(port => (Perl($"stopped-{port}", StoppedTcpListener, new IPEndPoint(IPAddress.Loopback, port), port.ToString(CultureInfo.InvariantCulture), folder.FullName), Stopped))];
+        }
+
+        var inline = LinuxProcessSupervisor.MaxInlineWaits;
+        LinuxProcessSupervisor.MaxInlineWaits = 0; // the collection runs alone: no other start is affected
+        try
+        {
+            var frozenStarts = frozen.Select(f => Task.Run(() => supervisor.StartAsync(f.Launch, Ct))).ToList();
+
+            // From the moment each backlog is full, a blocking connect to it waits.
+            await Poll.UntilAsync(() => frozen.All(f => IsFull(f.Launch.ReadyEndpoint)), Poll.Within(30));
+            var normal = Enumerable.Range(0, 3).Select(i => Path.Combine(folder.FullName, $"n{i}.sock")).Select(socket => Task.Run(() => supervisor.StartAsync(new ProcessLaunch
+            {
+                FileName = ttyd,
+                Arguments = ["-i", socket, "-W", "cat"],
+                ReadyEndpoint = new UnixDomainSocketEndPoint(socket),
+            }, Ct))).ToList();
+
+            // A ttyd is ready in milliseconds; the failure bound is half the frozen starts' timeout, to which a stall lasts.
+            var ready = Task.WhenAll(normal);
+            await Task.WhenAny(ready, Task.Delay(FrozenTimeout / 2, Ct));
+            Assert.True(ready.IsCompleted, $"{normal.Count(t => !t.IsCompleted)} of {normal.Count} ttyd starts were not ready within {FrozenTimeout / 2}.");
+            Assert.False(frozenStarts.Any(t => t.IsCompleted), $"A start that could never be ready ended: {string.Join(" / ", frozenStarts.Where(t => t.IsCompleted).Select(t => t.Exception?.InnerException?.Message))}");
+            foreach (var started in await Task.WhenAll(normal))
+            {
+                Assert.True(supervisor.IsAlive(started));
+                await supervisor.StopAsync(started, TimeSpan.FromSeconds(2), Ct);
+            }
+
+            foreach (var (start, expected) in frozenStarts.Zip(frozen.Select(f => f.Error)))
+            {
+                var error = await Assert.ThrowsAsync<ProcessLaunchException>(() => start.WaitAsync(TimeSpan.FromSeconds(60), Ct));
+                Assert.Equal(LaunchFailure.Timeout, error.Failure);
+                Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+            }
+
+            // Nothing of them is left: each failed start stopped its tree, thawing it.
+            await Poll.UntilAsync(() => !Directory.EnumerateDirectories("/proc").Any(d => Uses(d, folder.FullName)), Poll.Within(30));
+        }
+        finally
+        {
+            LinuxProcessSupervisor.MaxInlineWaits = inline;
+
+            // Only on failure is anything left: killed, which also frees a connect that waits on it.
+            foreach (var entry in Directory.EnumerateDirectories("/proc").Where(d => Uses(d, folder.FullName)))
+            {
+                if (int.TryParse(Path.GetFileName(entry), CultureInfo.InvariantCulture, out var pid))
+                {
+                    Native.kill(pid, Native.SIGKILL);
+                }
+            }
+
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static readonly TimeSpan FrozenTimeout = TimeSpan.FromSeconds(8);
+
+    // Ports free on loopback now: the kernel's choice for a moment's listener.
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        listeners.ForEach(l => l.Start());
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        listeners.ForEach(l => l.Stop());
+        return ports;
+    }
+
+    // Whether the listener at the endpoint takes no further connection: a Unix connect answers EAGAIN, a TCP one's SYN is
+    // dropped (not connected within 50 ms). A connection it takes stays queued, which fills the backlog for the next look.
+    private static bool IsFull(EndPoint endpoint)
+    {
+        using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp) { Blocking = false };
+        try
+        {
+            socket.Connect(endpoint);
+            return false;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock && endpoint is UnixDomainSocketEndPoint)
+        {
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            // Connected or refused within the wait: answered. Neither: the SYN was dropped.
+            return !socket.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectWrite) && !socket.Poll(TimeSpan.Zero, SelectMode.SelectError);
+        }
+        catch (SocketException)
+        {
+            return false; // not there yet, or not listening yet
         }
     }
 

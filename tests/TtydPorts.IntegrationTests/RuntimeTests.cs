@@ -139,6 +139,66 @@ public sealed class RuntimeTests
         Assert.Single(right.TtydProcesses());
     }
 
+    // The follower subscribes again from the time of the last event or subscription it saw (after a broken stream, or a
+    // quiet one): on each engine, such a subscription gets what happened while no stream was open. Its first answer is
+    // the engine's time of the subscription (HTTP's Date), from which the next one resumes. On the TLS engine, the
+    // client's connections carry keepalive and a user timeout (read back from the kernel), so that a remote engine gone
+    // without a reset is noticed.
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task A_subscription_that_resumes_from_the_last_ones_time_gets_what_happened_while_none_was_open(string engineName)
+    {
+        var engine = EngineNamed(engineName);
+        engine.Require();
+        using var lab = ContainerLab.On(engine);
+        var options = new TtydSessionOptions();
+        UseRuntime(engineName, options);
+        var sockets = new System.Collections.Concurrent.ConcurrentQueue<System.Net.Sockets.Socket>();
+        using var api = new EngineApiClient(EngineEndpoint.Resolve(options), engineName) { TcpConnected = sockets.Enqueue };
+
+        long subscribed;
+        await using (var first = api.WatchEventsAsync(null, Ct).GetAsyncEnumerator(Ct))
+        {
+            Assert.True(await first.MoveNextAsync());
+            Assert.Equal(ContainerEventKind.Subscribed, first.Current.Kind);
+            subscribed = first.Current.TimeNano;
+            Assert.InRange(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - (subscribed / 1_000_000_000), -60, 60); // the engine's clock is this one
+        }
+
+        var node = lab.StartContainer();
+        lab.Remove(node);
+
+        var seen = new List<ContainerEvent>();
+        await foreach (var change in api.WatchEventsAsync(subscribed, Poll.Within(60)))
+        {
+            seen.Add(change);
+            if (change.Kind == ContainerEventKind.Removed && change.Name == node)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(ContainerEventKind.Subscribed, seen[0].Kind);
+        Assert.Contains(seen, e => e.Kind == ContainerEventKind.Running && e.Name == node);
+        Assert.All(seen.Where(e => e.Name == node), e => Assert.True(e.TimeNano >= subscribed, $"{e} is older than the subscription at {subscribed}"));
+        if (engineName == "docker-tls")
+        {
+            Assert.NotEmpty(sockets);
+            foreach (var socket in sockets)
+            {
+                Assert.Equal(1, (int)socket.GetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive)!);
+                Assert.Equal((int)EngineLiveness.KeepAliveIdle.TotalSeconds, (int)socket.GetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime)!);
+                var userTimeout = new byte[4];
+                socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 18 /* TCP_USER_TIMEOUT */, userTimeout);
+                Assert.Equal((int)EngineLiveness.UserTimeout.TotalMilliseconds, BitConverter.ToInt32(userTimeout));
+            }
+        }
+        else
+        {
+            Assert.Empty(sockets); // a Unix socket
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public async Task The_hosted_repair_stops_a_session_as_soon_as_the_engine_reports_its_container_removed(string engineName)

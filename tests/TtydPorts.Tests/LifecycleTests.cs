@@ -371,8 +371,8 @@ public sealed class LifecycleTests : IDisposable
         });
         var events = System.Threading.Channels.Channel.CreateUnbounded<ContainerEvent>();
         var inventory = new Mock<IContainerInventory>();
-        inventory.As<IContainerChangeSource>().Setup(e => e.WatchChangesAsync(It.IsAny<CancellationToken>()))
-            .Returns((CancellationToken ct) => events.Reader.ReadAllAsync(ct));
+        inventory.As<IContainerChangeSource>().Setup(e => e.WatchChangesAsync(It.IsAny<long?>(), It.IsAny<CancellationToken>()))
+            .Returns((long? _, CancellationToken ct) => events.Reader.ReadAllAsync(ct));
         var options = Options.Create(new TtydSessionOptions { RepairInterval = TimeSpan.FromHours(1) });
         using var service = new TtydRepairService(manager.Object, inventory.Object, options, new FakeTimeProvider());
         await service.StartAsync(Ct);
@@ -404,6 +404,59 @@ public sealed class LifecycleTests : IDisposable
         guesses.Verify(g => g.Drop(ManagerHarness.IdOf("gone")), Times.Never);
         manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("gone")), Times.Once);
         manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("stopped")), Times.Never);
+    }
+
+    // The engine's stream breaks (a keepalive timeout, an engine restart) or stays quiet for EngineLiveness.QuietLimit
+    // (Docker sends nothing while idle; something between may answer for a dead engine): the service subscribes again
+    // from the time of the last event or subscription it saw, so that nothing reported meanwhile is lost, and says so.
+    [Fact]
+    public async Task The_repair_service_subscribes_again_from_the_last_event_seen_after_the_stream_breaks_or_stays_quiet()
+    {
+        var time = new FakeTimeProvider();
+        var manager = new Mock<ITtydSessionManager>();
+        manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);
+        var subscriptions = new System.Collections.Concurrent.ConcurrentQueue<(long? Since, System.Threading.Channels.Channel<ContainerEvent> Events)>();
+        var inventory = new Mock<IContainerInventory>();
+        inventory.As<IContainerChangeSource>().Setup(e => e.WatchChangesAsync(It.IsAny<long?>(), It.IsAny<CancellationToken>()))
+            .Returns((long? since, CancellationToken ct) =>
+            {
+                var events = System.Threading.Channels.Channel.CreateUnbounded<ContainerEvent>();
+                subscriptions.Enqueue((since, events));
+                return events.Reader.ReadAllAsync(ct);
+            });
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger<TtydRepairService>();
+        var options = Options.Create(new TtydSessionOptions { RepairInterval = TimeSpan.FromHours(1) });
+        using var service = new TtydRepairService(manager.Object, inventory.Object, options, time, logs);
+        await service.StartAsync(Ct);
+        (long? Since, System.Threading.Channels.Channel<ContainerEvent> Events) Subscription(int n) => subscriptions.ElementAt(n - 1);
+
+        // The first from now; it sees the subscription's time, then a removal, then the stream breaks.
+        await PollAsync(() => subscriptions.Count == 1);
+        Assert.Null(Subscription(1).Since);
+        await Subscription(1).Events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Subscribed, "", "") { TimeNano = 1_000 }, Ct);
+        await Subscription(1).Events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Removed, ManagerHarness.IdOf("a"), "a") { TimeNano = 2_000 }, Ct);
+        await PollAsync(() => manager.Invocations.Any(i => i.Method.Name == nameof(ITtydSessionManager.MarkContainerRemoved)));
+        Subscription(1).Events.Writer.Complete(new ContainerEngineException("The event stream broke: Connection timed out"));
+
+        // After the retry delay, from that removal's time; back, it says so.
+        await PollAsync(() => { time.Advance(TimeSpan.FromSeconds(1)); return subscriptions.Count == 2; });
+        Assert.Equal(2_000, Subscription(2).Since);
+        await Subscription(2).Events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Subscribed, "", "") { TimeNano = 5_000 }, Ct);
+        await PollAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 120));
+
+        // A replayed event older than the subscription does not move the point back; then nothing for a while.
+        await Subscription(2).Events.Writer.WriteAsync(new ContainerEvent(ContainerEventKind.Stopped, ManagerHarness.IdOf("b"), "b") { TimeNano = 3_000 }, Ct);
+        time.Advance(EngineLiveness.QuietLimit - TimeSpan.FromSeconds(1));
+        Assert.Equal(2, subscriptions.Count);
+        await PollAsync(() => { time.Advance(TimeSpan.FromSeconds(1)); return subscriptions.Count == 3; });
+        Assert.Equal(5_000, Subscription(3).Since);
+        await service.StopAsync(Ct);
+
+        var records = logs.Collector.GetSnapshot();
+        Assert.Single(records, r => r.Id.Id == 10); // the failure, as before
+        Assert.Contains("after 1 failed attempt(s)", Assert.Single(records, r => r.Id.Id == 120).Message, StringComparison.Ordinal);
+        Assert.Contains($"No container event for {EngineLiveness.QuietLimit}", Assert.Single(records, r => r.Id.Id == 121).Message, StringComparison.Ordinal);
+        manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("a")), Times.Once);
     }
 
     private static async Task PollAsync(Func<bool> condition)

@@ -66,6 +66,12 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Container events are unavailable ({Reason}); repair runs on its interval only until they are back.")]
     public static partial void EventsUnavailable(ILogger logger, string reason);
 
+    [LoggerMessage(120, LogLevel.Information, "Container events are followed again after {Failures} failed attempt(s); what the engine reported in between was asked for again, from the last event or subscription seen.")]
+    public static partial void EventsResumed(ILogger logger, int failures);
+
+    [LoggerMessage(121, LogLevel.Debug, "No container event for {Quiet}: the event stream is opened again (from the last event or subscription seen), in case its connection died without a word.")]
+    public static partial void EventsQuiet(ILogger logger, TimeSpan quiet);
+
     [LoggerMessage(103, LogLevel.Warning, "The persistent shell of container {Container}'s terminal is frozen (its process {ProcessId}, outside ttyd, is stopped): connections would wait on it for good; the session is replaced.")]
     public static partial void SessionShellFrozen(ILogger logger, string container, int processId);
 

@@ -101,12 +101,15 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
             var ready = false;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(launch.ReadyTimeout);
+
+            // Never a blocking connect: these checks run on the ticker thread that every concurrent start shares.
+            using var probe = new ConnectProbe(launch.ReadyEndpoint);
             try
             {
                 // Not stopped either: the kernel takes connections into a frozen (SIGSTOP) listener's backlog, so accepting
                 // alone would hand out a process that never answers; one frozen at start fails it as not ready.
                 bool Settled() => !IsAlive(identity)
-                    || (ready = Accepts(launch) && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port))
+                    || (ready = probe.Accepts() && (launch.ReadyEndpoint is not IPEndPoint tcp || ProcFs.OwnsListeningSocket(pid, tcp.Port))
                         && !IsStopped(identity));
                 if (!WaitInline(Settled, timeout.Token))
                 {
@@ -141,42 +144,6 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
             // Timed out or cancelled: nothing half-started is left behind.
             await StopAsync(identity, TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
             throw;
-        }
-    }
-
-    // A blocking connect: to a local endpoint it completes or is refused at once, without the thread-pool round trip
-    // of an asynchronous connect, which under load costs more than the wait it replaces. TCP by plain system calls: a
-    // refused connect is the common answer while ttyd starts, and .NET's Socket reports it by throwing, which costs
-    // more than the connect (it runs at every readiness tick).
-    private static bool Accepts(ProcessLaunch launch) => Accepts(launch.ReadyEndpoint);
-
-    private static unsafe bool Accepts(EndPoint endpoint)
-    {
-        if (endpoint is IPEndPoint tcp)
-        {
-            Span<byte> address = stackalloc byte[tcp.AddressFamily == AddressFamily.InterNetworkV6 ? 28 : 16];
-            ListenerProbe.SockaddrOf(tcp.Address).CopyTo(address);
-            address[2] = (byte)(tcp.Port >> 8);
-            address[3] = (byte)tcp.Port;
-            using var fd = Native.socket(tcp.AddressFamily == AddressFamily.InterNetworkV6 ? 10 : 2, 1 | 0x80000 /* SOCK_STREAM | SOCK_CLOEXEC */, 0);
-            if (!fd.IsInvalid)
-            {
-                fixed (byte* raw = address)
-                {
-                    return Native.connect(fd, raw, (uint)address.Length) == 0;
-                }
-            }
-        }
-
-        using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
-        try
-        {
-            socket.Connect(endpoint);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

@@ -518,9 +518,22 @@ internal static partial class Native
         return error == EEXIST ? false : throw new IOException($"Cannot link {existing} to {newPath}: {Marshal.GetPInvokeErrorMessage(error)}.");
     }
 
-    // A blocking connect to a local address completes or is refused at once.
+    // Only ever on a non-blocking socket (SOCK_NONBLOCK): a blocking connect waits for good on a listener that is frozen
+    // or does not accept once its backlog is full (see ConnectProbe).
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int connect(SafeFd fd, byte* address, uint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int getsockopt(SafeFd fd, int level, int name, void* value, uint* length);
+
+    public const int EAGAIN = 11;
+    public const int EINPROGRESS = 115;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int SOL_SOCKET = 1;
+    public const int SO_ERROR = 4;
+    public const short POLLOUT = 0x004;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     public struct PollFd

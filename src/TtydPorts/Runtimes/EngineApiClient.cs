@@ -29,10 +29,16 @@ internal sealed class EngineApiClient : IDisposable
 
         // The TLS files are read at the first call, not here: a failure is then a ContainerEngineException of that call
         // (naming the files), retried at the next one rather than remembered.
-        _clients = new Lazy<(HttpClient, HttpClient)>(() => CreateClients(endpoint), LazyThreadSafetyMode.PublicationOnly);
+        _clients = new Lazy<(HttpClient, HttpClient)>(CreateClients, LazyThreadSafetyMode.PublicationOnly);
     }
 
     public EngineEndpoint Endpoint { get; }
+
+    /// <summary>How long an event subscription may wait for the engine's answer (tests shorten it).</summary>
+    internal TimeSpan SubscribeTimeout { get; init; } = EngineLiveness.SubscribeTimeout;
+
+    /// <summary>Called with each new TCP connection's socket once it is connected (tests read its options).</summary>
+    internal Action<Socket>? TcpConnected { get; init; }
 
     private int _eventWatches;
 
@@ -42,11 +48,14 @@ internal sealed class EngineApiClient : IDisposable
 
     private HttpClient Http => _clients.Value.Calls;
 
-    private static (HttpClient Calls, HttpClient Events) CreateClients(EngineEndpoint endpoint)
+    private (HttpClient Calls, HttpClient Events) CreateClients()
     {
+        var endpoint = Endpoint;
+
         // Podman's service closes idle connections after twice its --time (5 s by default, so 10 s): a call sent just as the
-        // service closes its connection would be reset, so the pool lets connections go before that.
-        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4) };
+        // service closes its connection would be reset, so the pool lets connections go before that. The connect is bounded
+        // for the event stream too, which has no overall timeout.
+        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4), ConnectTimeout = EngineLiveness.ConnectTimeout };
         Uri baseAddress;
         if (endpoint.SocketPath is { } socketPath)
         {
@@ -68,6 +77,25 @@ internal sealed class EngineApiClient : IDisposable
         }
         else
         {
+            // As the handler connects by itself (a dual-mode socket, each address in turn, no Nagle), with keepalive and a
+            // user timeout: a remote engine that goes away without a reset is noticed (EngineLiveness).
+            var connected = TcpConnected;
+            handler.ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    EngineLiveness.Configure(socket);
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+                    connected?.Invoke(socket);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
             handler.SslOptions = TlsOptions(endpoint);
             baseAddress = new UriBuilder("https", endpoint.Host, endpoint.Port).Uri;
         }
@@ -105,7 +133,7 @@ internal sealed class EngineApiClient : IDisposable
     /// <summary>Containers as the engine destroys them, until cancelled.</summary>
     public async IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var e in WatchEventsAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var e in WatchEventsAsync(null, cancellationToken).ConfigureAwait(false))
         {
             if (e.Kind == ContainerEventKind.Removed)
             {
@@ -122,22 +150,36 @@ internal sealed class EngineApiClient : IDisposable
 
     /// <summary>
     /// What the engine reports about its containers until cancelled: removals, starts, renames, stops and pauses, each as
-    /// the kind of change, the id and the container's name at that moment.
+    /// the kind of change, the id and the container's name at that moment, and its time. First a
+    /// <see cref="ContainerEventKind.Subscribed"/> with the engine's time of the subscription, where a later one can resume.
     /// </summary>
-    public async IAsyncEnumerable<ContainerEvent> WatchEventsAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <param name="since">Also what happened from this time on (Unix nanoseconds, the engine's clock), before the stream
+    /// goes on: a subscription that resumes after the last event or subscription seen loses nothing in between.</param>
+    /// <param name="cancellationToken">Ends the stream.</param>
+    public async IAsyncEnumerable<ContainerEvent> WatchEventsAsync(long? since, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={EventFilter}");
+        var from = since is { } resume ? "&since=" + EngineLiveness.Since(resume) : "";
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{prefix}/events?filters={EventFilter}{from}");
         HttpResponseMessage response;
-        try
+        using (var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            // The stream stays open for as long as we watch; the client's overall timeout must not cut it.
-            response = await _clients.Value.Events.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is HttpRequestException or SocketException)
-        {
-            _apiPrefix = null;
-            throw Unreachable(e);
+            // The stream stays open for as long as we watch, so the client has no overall timeout; the answer is bounded.
+            answer.CancelAfter(SubscribeTimeout);
+            try
+            {
+                response = await _clients.Value.Events.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, answer.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or SocketException)
+            {
+                _apiPrefix = null;
+                throw Unreachable(e);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                _apiPrefix = null;
+                throw new ContainerEngineException($"{_name} did not answer the event subscription within {SubscribeTimeout}.", e);
+            }
         }
 
         using (response)
@@ -148,6 +190,14 @@ internal sealed class EngineApiClient : IDisposable
             }
 
             Interlocked.Increment(ref _eventWatches);
+
+            // The engine's clock (HTTP's Date, whole seconds, written before the subscription takes effect): no event reported
+            // after the subscription is older, so a later one that resumes from here loses none of them.
+            yield return new ContainerEvent(ContainerEventKind.Subscribed, "", "")
+            {
+                TimeNano = response.Headers.Date is { } date ? (date - DateTimeOffset.UnixEpoch).Ticks * 100 : 0,
+            };
+
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (true)
@@ -180,9 +230,9 @@ internal sealed class EngineApiClient : IDisposable
     {
         try
         {
-            return line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Action: { } action, Actor: { Id: { } id, Attributes: { } attributes } }
+            return line.Length > 0 && JsonSerializer.Deserialize(line, EngineJson.Default.EngineEvent) is { Action: { } action, Actor: { Id: { } id, Attributes: { } attributes } } e
                 && attributes.TryGetValue("name", out var name) && KindOf(action) is { } kind
-                ? new ContainerEvent(kind, id, name.TrimStart('/'))
+                ? new ContainerEvent(kind, id, name.TrimStart('/')) { TimeNano = e.TimeNano ?? (e.Time * 1_000_000_000 ?? 0) }
                 : null;
         }
         catch (JsonException)
@@ -366,7 +416,7 @@ internal sealed record ListContainer(string Id, string[]? Names, string? State, 
 
 internal sealed record EventActor(string? Id, Dictionary<string, string>? Attributes);
 
-internal sealed record EngineEvent(string? Action, EventActor? Actor);
+internal sealed record EngineEvent(string? Action, EventActor? Actor, long? Time, long? TimeNano);
 
 internal sealed record IdResponse(string Id);
 

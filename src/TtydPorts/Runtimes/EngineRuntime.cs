@@ -51,7 +51,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
 
     public IAsyncEnumerable<ContainerInfo> WatchRemovedContainersAsync(CancellationToken cancellationToken) => Api.WatchRemovedContainersAsync(cancellationToken);
 
-    public IAsyncEnumerable<ContainerEvent> WatchChangesAsync(CancellationToken cancellationToken) => Api.WatchEventsAsync(cancellationToken);
+    public IAsyncEnumerable<ContainerEvent> WatchChangesAsync(long? since, CancellationToken cancellationToken) => Api.WatchEventsAsync(since, cancellationToken);
 
     public ContainerExec CreateExec(ContainerExecRequest request)
     {

@@ -106,14 +106,40 @@ internal sealed class TtydRepairService : BackgroundService
 
     private async Task FollowAsync(IContainerEventSource? removals, IContainerChangeSource? changes, IContainerGuesses? guesses, ChannelWriter<string> learn, CancellationToken stoppingToken)
     {
+        // Where a new subscription resumes: the time of the last event or subscription seen (the engine's clock), so that
+        // nothing reported while the stream was down is lost. A host's own removal source has no such point.
+        long? since = null;
+        var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
+            // Docker sends nothing while idle: an engine's stream without an event for QuietLimit is opened again, in case
+            // it died where keepalive cannot tell (EngineLiveness). Each event puts that moment off.
+            using var quiet = changes is not null ? new CancellationTokenSource(EngineLiveness.QuietLimit, _time) : new CancellationTokenSource();
+            using var watch = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, quiet.Token);
             try
             {
-                var stream = changes is not null ? changes.WatchChangesAsync(stoppingToken)
-                    : Removals(removals!.WatchRemovedContainersAsync(stoppingToken), stoppingToken);
+                var stream = changes is not null ? changes.WatchChangesAsync(since, watch.Token)
+                    : Removals(removals!.WatchRemovedContainersAsync(watch.Token), watch.Token);
                 await foreach (var change in stream.ConfigureAwait(false))
                 {
+                    if (changes is not null)
+                    {
+                        quiet.CancelAfter(EngineLiveness.QuietLimit);
+                    }
+
+                    // Replayed events come after the subscription, older than it: the point only moves forward.
+                    since = change.TimeNano > (since ?? 0) ? change.TimeNano : since;
+                    if (change.Kind == ContainerEventKind.Subscribed)
+                    {
+                        if (failures > 0)
+                        {
+                            Log.EventsResumed(_logger, failures);
+                            failures = 0;
+                        }
+
+                        continue;
+                    }
+
                     if (_logger.IsEnabled(LogLevel.Debug))
                     {
                         Log.ContainerChanged(_logger, change.Name, change.Id, change.Kind);
@@ -145,8 +171,13 @@ internal sealed class TtydRepairService : BackgroundService
             {
                 break;
             }
+            catch (OperationCanceledException) when (quiet.IsCancellationRequested)
+            {
+                Log.EventsQuiet(_logger, EngineLiveness.QuietLimit);
+            }
             catch (ContainerEngineException e)
             {
+                failures++;
                 Log.EventsUnavailable(_logger, e.Message);
                 try
                 {
