@@ -47,18 +47,30 @@ public interface ITtydSessionManager
     TtydSession? FindSession(string container);
 
     /// <summary>Stops every session owned by <paramref name="userId"/> (exact, ordinal match).</summary>
+    /// <param name="userId">The owner.</param>
+    /// <param name="cancellationToken">
+    /// Ends only the waits before a session's stop begins (for a container busy with a create or another stop): every
+    /// session whose stop had begun is stopped in full (its processes, its files, its shell in the container), then
+    /// <see cref="OperationCanceledException"/> is thrown; the sessions not yet begun go on running, tracked as before.
+    /// </param>
     Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default);
 
     /// <summary>Stops every session of the topology <paramref name="topologyId"/>.</summary>
+    /// <param name="topologyId">The topology.</param>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default);
 
     /// <summary>Stops the session of one container, if it has one.</summary>
+    /// <param name="container">The container.</param>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default);
 
     /// <summary>Stops every session this manager owns. ttyd processes it did not start are never touched.</summary>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Stops sessions whose container no longer exists and drops sessions whose process died.</summary>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -66,6 +78,7 @@ public interface ITtydSessionManager
     /// been missing for <c>ContainerGracePeriod</c>, and, when <c>IdleTimeout</c> is set, sessions without a client
     /// for that long. An unreachable container engine skips the container check, nothing else.
     /// </summary>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default);
 
     /// <summary>

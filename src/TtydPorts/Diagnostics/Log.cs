@@ -133,4 +133,7 @@ internal static partial class Log
 
     [LoggerMessage(91, LogLevel.Debug, "The shell of container {Container} was already started by its first connection.")]
     public static partial void ShellAlreadyStarted(ILogger logger, string container);
+
+    [LoggerMessage(115, LogLevel.Warning, "A cleanup ({Reason}) was cancelled: the {Halted} session(s) whose stop had begun were stopped in full; {Skipped} whose gate it was still waiting for were not touched and stay running and tracked.")]
+    public static partial void CleanupCancelled(ILogger logger, StopReason reason, int halted, int skipped);
 }

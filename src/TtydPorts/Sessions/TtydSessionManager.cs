@@ -1132,6 +1132,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
+    // How one slot's part of a batch ended: its ttyd halted, its stop failed, nothing to stop there, or never begun because
+    // the batch was cancelled while it waited for the slot's gate.
+    private readonly record struct SlotHalt(HaltedSession? Halted, StopFailure? Failed, bool Cancelled);
+
+    // Cancellation ends only waits before anything is signalled: a stop that has begun (its first signal) is finished
+    // whatever the token says, down to the last step below, and only then is the cancellation thrown.
     private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
         EnsureAdopted();
@@ -1151,10 +1157,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         // 1. Every ttyd of the batch at once, each under its slot's gate. A halt runs synchronously up to its wait (tree,
         // signals): those parts run at most one per core at a time; the waits are the kernel's (pidfds in ExitWaiter's
-        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others.
-        var halts = new Task<(HaltedSession? Halted, StopFailure? Failed)>[targets.Count];
+        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others. Every halt
+        // is awaited to its end, also when another fails: what was halted goes on to the steps below in any case.
+        var halts = new Task<SlotHalt>[targets.Count];
         Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => halts[i] = HaltSlotAsync(targets[i].Container, targets[i].Slot, match, reason, cancellationToken));
-        var halted = await Task.WhenAll(halts).ConfigureAwait(false);
+        await Task.WhenAll(halts.AsEnumerable<Task>()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        var halted = halts.Where(static h => h.IsCompletedSuccessfully).Select(static h => h.Result).ToList();
         var stopped = halted.Where(h => h.Halted is not null).Select(h => h.Halted!).ToList();
         if (stopped.Count > 0)
         {
@@ -1175,21 +1183,42 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             await EndTerminalsAsync(stopped.Select(h => h.Entry)).ConfigureAwait(false);
         }
 
+        var cancelled = halted.Count(static h => h.Cancelled);
+        if (halts.FirstOrDefault(static h => !h.IsCompletedSuccessfully) is { } broken)
+        {
+            await broken.ConfigureAwait(false); // what no stop expects, thrown only now that the others are finished
+        }
+
+        if (cancelled > 0)
+        {
+            Log.CleanupCancelled(_logger, reason, stopped.Count, cancelled);
+            throw new OperationCanceledException(cancellationToken);
+        }
+
         return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = [.. halted.Where(h => h.Failed is not null).Select(h => h.Failed!)] };
     }
 
     // The gate is held only while ttyd stops, never while waiting for the rest of the batch: two batches that share
-    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for.
-    private async Task<(HaltedSession? Halted, StopFailure? Failed)> HaltSlotAsync(
+    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for. Cancellation ends
+    // only the wait for the gate: once held, the stop is not cancellable (HaltAsync).
+    private async Task<SlotHalt> HaltSlotAsync(
         string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
-        await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new SlotHalt(null, null, Cancelled: true);
+        }
+
         try
         {
             // Re-checked under the gate: the session may have been replaced or stopped meanwhile.
             if (slot.Current is not { } entry || !match(entry))
             {
-                return (null, null);
+                return default;
             }
 
             HaltedSession halted;
@@ -1199,12 +1228,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
             catch (TtydPortsException e)
             {
-                return (null, new StopFailure { Session = entry.Session, Error = e });
+                return new SlotHalt(null, new StopFailure { Session = entry.Session, Error = e }, Cancelled: false);
             }
 
             slot.Current = null;
             RemoveSlot(container, slot);
-            return (halted, null);
+            return new SlotHalt(halted, null, Cancelled: false);
         }
         finally
         {
