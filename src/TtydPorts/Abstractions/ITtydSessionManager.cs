@@ -21,6 +21,7 @@ public interface ITtydSessionManager
     /// <exception cref="TtydStartException">ttyd could not be started; the message carries ttyd's own output.</exception>
     /// <exception cref="SessionLimitExceededException">A new session would exceed <c>MaxSessions</c> or <c>MaxSessionsPerUser</c>.</exception>
     /// <exception cref="ContainerEngineException">The container engine did not answer (running sessions are not affected).</exception>
+    /// <exception cref="SessionCleanedUpException">A cleanup that matches this call (its user, topology or container, or every session) ran while the session was being created; nothing was handed out, and what the call had started is stopped.</exception>
 #pragma warning disable RS0026 // Unchanged since it shipped; see the overload with a request.
     ValueTask<TtydSession?> EnsureSessionAsync(string container, string userId, string? topologyId = null, CancellationToken cancellationToken = default);
 #pragma warning restore RS0026
@@ -47,18 +48,40 @@ public interface ITtydSessionManager
     TtydSession? FindSession(string container);
 
     /// <summary>Stops every session owned by <paramref name="userId"/> (exact, ordinal match).</summary>
+    /// <remarks>
+    /// A create for that user still under way loses to the cleanup: it hands nothing out and throws
+    /// <see cref="SessionCleanedUpException"/>, and what it started is stopped before this returns; it is not counted in
+    /// <see cref="CleanupResult.Stopped"/>, which lists the sessions that existed. The same holds for
+    /// <see cref="ClearTopologyAsync"/> (a create for that topology), <see cref="DeleteNodeAsync"/> (for that container) and
+    /// <see cref="CleanupAllAsync"/> (any create).
+    /// </remarks>
+    /// <param name="userId">The owner.</param>
+    /// <param name="cancellationToken">
+    /// Ends only the waits before a session's stop begins (for a container busy with a create or another stop): every
+    /// session whose stop had begun is stopped in full (its processes, its files, its shell in the container), then
+    /// <see cref="OperationCanceledException"/> is thrown; the sessions not yet begun go on running, tracked as before.
+    /// </param>
     Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default);
 
     /// <summary>Stops every session of the topology <paramref name="topologyId"/>.</summary>
+    /// <remarks>A create for that topology under way loses to it, as for <see cref="CleanupUserAsync"/>.</remarks>
+    /// <param name="topologyId">The topology.</param>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default);
 
     /// <summary>Stops the session of one container, if it has one.</summary>
+    /// <remarks>A create for that container under way loses to it, as for <see cref="CleanupUserAsync"/>.</remarks>
+    /// <param name="container">The container.</param>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default);
 
     /// <summary>Stops every session this manager owns. ttyd processes it did not start are never touched.</summary>
+    /// <remarks>Every create under way loses to it, as for <see cref="CleanupUserAsync"/>.</remarks>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Stops sessions whose container no longer exists and drops sessions whose process died.</summary>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -66,6 +89,7 @@ public interface ITtydSessionManager
     /// been missing for <c>ContainerGracePeriod</c>, and, when <c>IdleTimeout</c> is set, sessions without a client
     /// for that long. An unreachable container engine skips the container check, nothing else.
     /// </summary>
+    /// <param name="cancellationToken">As for <see cref="CleanupUserAsync"/>: a stop that has begun is always finished.</param>
     Task<CleanupResult> RepairAsync(CancellationToken cancellationToken = default);
 
     /// <summary>

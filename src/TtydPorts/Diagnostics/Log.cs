@@ -139,4 +139,13 @@ internal static partial class Log
 
     [LoggerMessage(91, LogLevel.Debug, "The shell of container {Container} was already started by its first connection.")]
     public static partial void ShellAlreadyStarted(ILogger logger, string container);
+
+    [LoggerMessage(115, LogLevel.Warning, "A cleanup ({Reason}) was cancelled: the {Halted} session(s) whose stop had begun were stopped in full; {Skipped} whose gate it was still waiting for were not touched and stay running and tracked.")]
+    public static partial void CleanupCancelled(ILogger logger, StopReason reason, int halted, int skipped);
+
+    [LoggerMessage(116, LogLevel.Information, "The terminal being created for container {Container} lost to {Cleanup}: the create hands nothing out and stops what it started.")]
+    public static partial void CreateRevoked(ILogger logger, string container, string cleanup);
+
+    [LoggerMessage(117, LogLevel.Warning, "The create of container {Container} that a cleanup ({Reason}) ended was still under way after {Timeout}; the cleanup returns, and the create stops what it started when it ends.")]
+    public static partial void RevokedCreateOutlasted(ILogger logger, string container, StopReason reason, TimeSpan timeout);
 }

@@ -40,6 +40,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     internal Func<IReadOnlyDictionary<int, int>> CountPortClients { get; set; }
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
 
+    // The creates on the slow path, for the cleanups that must win over them (PendingCreate).
+    private readonly ConcurrentDictionary<PendingCreate, byte> _creates = new();
+
     // Moved on whenever a slot is added or removed: status keeps its sorted order until then.
     private int _slotsVersion;
     private volatile SlotOrder? _order;
@@ -142,6 +145,30 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, Activity? activity, CancellationToken cancellationToken)
     {
+        // Known to every cleanup from here until it hands a session out or fails: one that matches it revokes it, and this
+        // create then hands nothing out and stops what it started (PendingCreate), so no terminal outlives that cleanup.
+        using var pending = new PendingCreate(container, userId, topologyId, cancellationToken);
+        _creates.TryAdd(pending, 0);
+        try
+        {
+            return await EnsureSlowAsync(container, userId, topologyId, command, activity, pending, pending.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && pending.RevokedBy is { } revocation)
+        {
+            throw CleanedUp(container, revocation); // its caller did not give up: the cleanup it lost to is the answer
+        }
+        finally
+        {
+            _creates.TryRemove(pending, out _);
+            pending.End();
+        }
+    }
+
+    private static SessionCleanedUpException CleanedUp(string container, PendingCreate.Revocation revocation) =>
+        new(container, revocation.Reason, $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; what the create had started was stopped.");
+
+    private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, Activity? activity, PendingCreate pending, CancellationToken cancellationToken)
+    {
         // A start must never race a process an earlier run left for the same container: adopt first if the host has
         // not (the hosted service does it at start; a manager used without a host does it here).
         EnsureAdopted();
@@ -155,6 +182,13 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 if (!_slots.TryGetValue(container, out var registered) || registered != slot)
                 {
                     continue; // emptied and dropped while we waited; take the current slot
+                }
+
+                // Before anything is handed out: a cleanup that finds this create handed out waits for this gate.
+                pending.Slot = slot;
+                if (pending.RevokedBy is { } revokedEarly)
+                {
+                    throw CleanedUp(container, revokedEarly);
                 }
 
                 if (slot.Current is { } existing)
@@ -180,6 +214,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     else if (IsHealthy(existing))
                     {
                         ThrowIfConflict(existing.Session, userId, topologyId);
+                        if (!pending.TryHandOut())
+                        {
+                            throw CleanedUp(container, pending.RevokedBy!); // the cleanup stops this session once it has the gate
+                        }
+
                         _metrics.Started("reused");
                         TtydPortsActivities.Created(activity, "reused", existing.Session);
                         Log.SessionReused(_logger, container, Log.EndpointOf(existing.Session), existing.Session.ProcessId);
@@ -208,7 +247,34 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     Log.SessionMissing(_logger, container, Log.TopologyOf(topologyId));
                 }
 
-                slot.Current = await StartAsync(container, userId, topologyId, command, cancellationToken).ConfigureAwait(false);
+                var started = await StartAsync(container, userId, topologyId, command, cancellationToken).ConfigureAwait(false);
+
+                // Decided before the session is in the slot, where the reuse path could hand it out: a cleanup that matched
+                // this create came first, so what it started is stopped here, under the gate the cleanup waits for.
+                if (!pending.TryHandOut())
+                {
+                    var revocation = pending.RevokedBy!;
+                    if (started is not null)
+                    {
+                        started.Stale = true; // never handed out, also while it stops or should its stop fail (then repair does)
+                        slot.Current = started;
+                        try
+                        {
+                            await StopEntryAsync(started, revocation.Reason).ConfigureAwait(false);
+                        }
+                        catch (TtydPortsException e)
+                        {
+                            pending.StopFailed = new StopFailure { Session = started.Session, Error = e };
+                            throw;
+                        }
+
+                        slot.Current = null;
+                    }
+
+                    throw CleanedUp(container, revocation);
+                }
+
+                slot.Current = started;
 
                 // The engine may have reported the container removed while this create ran, after its answer: the removal's
                 // scan of the slots cannot have seen a session not in one yet. In the slot first, then asked: either the
@@ -582,6 +648,10 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
                 reachable = true; // from here on a shell start, a recorder or (direct mode) a client may run its command
 
+                // A create whose caller gave up, or that a cleanup revoked, while ttyd started: no shell is started for a
+                // ttyd about to be stopped (a docker exec killed while the engine sets it up can leave its shell behind).
+                cancellationToken.ThrowIfCancellationRequested();
+
                 Log.SessionStarted(_logger, container, Log.EndpointOf(session), session.ProcessId, userId, Log.TopologyOf(topologyId));
                 return new SessionEntry(session, token, _time.GetTimestamp())
                 {
@@ -835,26 +905,38 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     public Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(userId, nameof(userId));
-        return StopWhereAsync(e => string.Equals(e.Session.UserId, userId, StringComparison.Ordinal), StopReason.User, cancellationToken);
+        return StopWhereAsync(
+            e => string.Equals(e.Session.UserId, userId, StringComparison.Ordinal),
+            StopReason.User,
+            cancellationToken,
+            new CreateMatch(p => string.Equals(p.UserId, userId, StringComparison.Ordinal), $"the cleanup of user '{userId}' (CleanupUserAsync)"));
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
-        return StopWhereAsync(e => string.Equals(e.Session.TopologyId, topologyId, StringComparison.Ordinal), StopReason.Topology, cancellationToken);
+        return StopWhereAsync(
+            e => string.Equals(e.Session.TopologyId, topologyId, StringComparison.Ordinal),
+            StopReason.Topology,
+            cancellationToken,
+            new CreateMatch(p => string.Equals(p.TopologyId, topologyId, StringComparison.Ordinal), $"the clearing of topology '{topologyId}' (ClearTopologyAsync)"));
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
-        return StopWhereAsync(e => string.Equals(e.Session.Container, container, StringComparison.Ordinal), StopReason.Node, cancellationToken);
+        return StopWhereAsync(
+            e => string.Equals(e.Session.Container, container, StringComparison.Ordinal),
+            StopReason.Node,
+            cancellationToken,
+            new CreateMatch(p => string.Equals(p.Container, container, StringComparison.Ordinal), $"the deletion of node '{container}' (DeleteNodeAsync)"));
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default) =>
-        StopWhereAsync(static _ => true, StopReason.All, cancellationToken);
+        StopWhereAsync(static _ => true, StopReason.All, cancellationToken, new CreateMatch(static _ => true, "the cleanup of every session (CleanupAllAsync)"));
 
     /// <inheritdoc />
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
@@ -1132,29 +1214,72 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
-    private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
+    // Which creates under way a cleanup also ends (the same user, topology or container as its sessions, or all), and the
+    // cleanup as such a create's caller is told of it. Repair's stops (dead, stale, orphaned, idle) end no create.
+    private sealed record CreateMatch(Func<PendingCreate, bool> Matches, string Cleanup);
+
+    // How one slot's part of a batch ended: its ttyd halted, its stop failed, nothing to stop there, or never begun because
+    // the batch was cancelled while it waited for the slot's gate.
+    private readonly record struct SlotHalt(HaltedSession? Halted, StopFailure? Failed, bool Cancelled);
+
+    // Cancellation ends only waits before anything is signalled: a stop that has begun (its first signal) is finished
+    // whatever the token says, down to the last step below, and only then is the cancellation thrown.
+    private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken, CreateMatch? creates = null)
     {
         EnsureAdopted();
+
+        // Creates under way first: each that matches is revoked (it hands nothing out, stops what it started, and this
+        // waits for it below; also for one another cleanup revoked first), unless it handed its session out already;
+        // then that session is in its slot by the time the slot's gate is free, and is stopped there with the others.
+        var revoked = new List<PendingCreate>();
         var targets = new List<(string Container, SessionSlot Slot)>();
+        var targeted = new HashSet<SessionSlot>();
+        if (creates is not null)
+        {
+            foreach (var (pending, _) in _creates)
+            {
+                if (!creates.Matches(pending))
+                {
+                    continue;
+                }
+
+                if (pending.TryRevoke(new PendingCreate.Revocation(reason, creates.Cleanup)))
+                {
+                    Log.CreateRevoked(_logger, pending.Container, creates.Cleanup);
+                }
+
+                if (pending.RevokedBy is not null)
+                {
+                    revoked.Add(pending);
+                }
+                else if (pending.IsHandedOut && pending.Slot is { } held && targeted.Add(held))
+                {
+                    targets.Add((pending.Container, held));
+                }
+            }
+        }
+
         foreach (var (container, slot) in _slots)
         {
-            if (slot.Current is { } entry && match(entry))
+            if (slot.Current is { } entry && match(entry) && targeted.Add(slot))
             {
                 targets.Add((container, slot));
             }
         }
 
-        if (targets.Count == 0)
+        if (targets.Count == 0 && revoked.Count == 0)
         {
             return CleanupResult.Empty;
         }
 
         // 1. Every ttyd of the batch at once, each under its slot's gate. A halt runs synchronously up to its wait (tree,
         // signals): those parts run at most one per core at a time; the waits are the kernel's (pidfds in ExitWaiter's
-        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others.
-        var halts = new Task<(HaltedSession? Halted, StopFailure? Failed)>[targets.Count];
+        // epoll set), cost no thread and all overlap, so a process slow to leave never holds up the others. Every halt
+        // is awaited to its end, also when another fails: what was halted goes on to the steps below in any case.
+        var halts = new Task<SlotHalt>[targets.Count];
         Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => halts[i] = HaltSlotAsync(targets[i].Container, targets[i].Slot, match, reason, cancellationToken));
-        var halted = await Task.WhenAll(halts).ConfigureAwait(false);
+        await Task.WhenAll(halts.AsEnumerable<Task>()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        var halted = halts.Where(static h => h.IsCompletedSuccessfully).Select(static h => h.Result).ToList();
         var stopped = halted.Where(h => h.Halted is not null).Select(h => h.Halted!).ToList();
         if (stopped.Count > 0)
         {
@@ -1175,21 +1300,78 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             await EndTerminalsAsync(stopped.Select(h => h.Entry)).ConfigureAwait(false);
         }
 
-        return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = [.. halted.Where(h => h.Failed is not null).Select(h => h.Failed!)] };
+        // 5. The creates this revoked, each stopping what it started: a terminal that matched is gone when this returns.
+        var cancelled = halted.Count(static h => h.Cancelled);
+        var waited = await WaitForRevokedAsync(revoked, reason, cancellationToken).ConfigureAwait(false);
+        var failed = halted.Where(h => h.Failed is not null).Select(h => h.Failed!)
+            .Concat(revoked.Select(p => p.StopFailed).OfType<StopFailure>())
+            .DistinctBy(static f => f.Session) // a revoked create's session whose stop failed stays in its slot, where a halt may fail on it too
+            .ToList();
+        if (halts.FirstOrDefault(static h => !h.IsCompletedSuccessfully) is { } broken)
+        {
+            await broken.ConfigureAwait(false); // what no stop expects, thrown only now that the others are finished
+        }
+
+        if (cancelled > 0 || !waited)
+        {
+            Log.CleanupCancelled(_logger, reason, stopped.Count, cancelled);
+            throw new OperationCanceledException(cancellationToken);
+        }
+
+        return new CleanupResult { Stopped = [.. stopped.Select(h => h.Entry.Session)], Failed = failed };
+    }
+
+    // Each revoked create ends soon (its waits and its ttyd start are cancelled), bounded anyway by its own bounds: its
+    // start (StartTimeout), then the stops of its ttyd and of its tmux server (a grace period each). False when this
+    // cleanup's caller gave up first: the creates still stop what they started.
+    private async Task<bool> WaitForRevokedAsync(List<PendingCreate> revoked, StopReason reason, CancellationToken cancellationToken)
+    {
+        if (revoked.Count == 0)
+        {
+            return true;
+        }
+
+        var bound = _options.StartTimeout + (2 * _options.StopGracePeriod);
+        try
+        {
+            await Task.WhenAll(revoked.Select(static p => p.Ended)).WaitAsync(bound, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            foreach (var pending in revoked.Where(static p => !p.Ended.IsCompleted))
+            {
+                Log.RevokedCreateOutlasted(_logger, pending.Container, reason, bound);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        return true;
     }
 
     // The gate is held only while ttyd stops, never while waiting for the rest of the batch: two batches that share
-    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for.
-    private async Task<(HaltedSession? Halted, StopFailure? Failed)> HaltSlotAsync(
+    // slots (a user's cleanup and a topology's) would otherwise each hold a gate the other waits for. Cancellation ends
+    // only the wait for the gate: once held, the stop is not cancellable (HaltAsync).
+    private async Task<SlotHalt> HaltSlotAsync(
         string container, SessionSlot slot, Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken)
     {
-        await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await slot.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new SlotHalt(null, null, Cancelled: true);
+        }
+
         try
         {
             // Re-checked under the gate: the session may have been replaced or stopped meanwhile.
             if (slot.Current is not { } entry || !match(entry))
             {
-                return (null, null);
+                return default;
             }
 
             HaltedSession halted;
@@ -1199,12 +1381,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
             catch (TtydPortsException e)
             {
-                return (null, new StopFailure { Session = entry.Session, Error = e });
+                return new SlotHalt(null, new StopFailure { Session = entry.Session, Error = e }, Cancelled: false);
             }
 
             slot.Current = null;
             RemoveSlot(container, slot);
-            return (halted, null);
+            return new SlotHalt(halted, null, Cancelled: false);
         }
         finally
         {
@@ -1513,7 +1695,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         if (_options.StopSessionsOnShutdown)
         {
-            await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
+            await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None, new CreateMatch(static _ => true, "the host's shutdown (StopSessionsOnShutdown)")).ConfigureAwait(false);
         }
 
         // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
