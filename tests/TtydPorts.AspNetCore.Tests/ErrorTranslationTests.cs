@@ -134,6 +134,25 @@ public sealed class ErrorTranslationTests
     }
 
     [Fact]
+    public async Task A_create_a_cleanup_won_over_is_a_409_that_names_the_cleanup_while_other_library_failures_stay_500()
+    {
+        var manager = Manager();
+        manager.Setup(m => m.EnsureSessionAsync("r9", "alice", null, It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new SessionCleanedUpException("r9", StopReason.User));
+        manager.Setup(m => m.EnsureSessionAsync("r8", "alice", null, It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new TtydStartException("ttyd did not start."));
+        await using var host = await StartAsync(manager, endpoints: e =>
+            e.Group.MapGet("open/{container}", async (string container, ITtydSessionManager m) => (await m.EnsureSessionAsync(container, "alice"))?.Port));
+
+        using var raced = await host.Client.GetAsync("/api/ttyd/open/r9", Ct);
+        using var failed = await host.Client.GetAsync("/api/ttyd/open/r8", Ct);
+
+        Assert.Equal(HttpStatusCode.Conflict, raced.StatusCode);
+        Assert.Contains("a cleanup (User)", (await TtydEndpointsTests.ReadJsonAsync(raced)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+    }
+
+    [Fact]
     public async Task A_body_a_host_endpoint_cannot_read_as_json_is_a_400_that_names_no_type()
     {
         var manager = Manager();

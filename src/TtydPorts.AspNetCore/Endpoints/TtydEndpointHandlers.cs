@@ -212,6 +212,8 @@ internal static class TtydEndpointHandlers
                     (StatusCodes.Status409Conflict, $"Container '{conflict.Existing.Container}' is held by another user."),
                 SessionConflictException conflict =>
                     (StatusCodes.Status409Conflict, $"Container '{conflict.Existing.Container}' already has a terminal of another topology."),
+                // A cleanup of the same user, topology or node won the race: the request conflicts with it, nothing is left.
+                SessionCleanedUpException => (StatusCodes.Status409Conflict, e.Message),
                 SessionLimitExceededException => (StatusCodes.Status429TooManyRequests, e.Message),
                 ContainerEngineException => (StatusCodes.Status503ServiceUnavailable, e.Message),
                 TtydPortsException => (StatusCodes.Status500InternalServerError, e.Message),
@@ -256,7 +258,7 @@ internal static class TtydEndpointHandlers
         StatusCodes.Status400BadRequest => "The request is invalid.",
         StatusCodes.Status401Unauthorized => "Authentication is required.",
         StatusCodes.Status404NotFound => "The container does not exist.",
-        StatusCodes.Status409Conflict => "The container's terminal belongs to someone else.",
+        StatusCodes.Status409Conflict => "The container's terminal conflicts with another user's or a cleanup.",
         StatusCodes.Status413PayloadTooLarge => "The request body is too large.",
         StatusCodes.Status415UnsupportedMediaType => "The request must be JSON.",
         StatusCodes.Status429TooManyRequests => "Too many terminals.",
