@@ -26,9 +26,10 @@ RUN_ID=${RUN_ID:-}
 # _stat PID: sets _STATE, _PPID and _START (field 22 of /proc/PID/stat: with the pid, a process's identity) of PID; fails
 # when it is gone. No subshell: the watcher runs this for every ttyd and tmux every second.
 _stat() {
-    local line rest fields
-    { read -r line <"$PROC_ROOT/$1/stat"; } 2>/dev/null || return 1
-    rest=${line##*) }   # comm, in parentheses, may hold spaces and parentheses: the fields start after the last ") "
+    local line="" rest fields
+    # The whole file: comm may hold a newline (prctl), and a first line alone would be the fields it forged.
+    { read -r -d '' line <"$PROC_ROOT/$1/stat" || [[ -n $line ]]; } 2>/dev/null || return 1
+    rest=${line##*) }   # comm, in parentheses, may hold spaces, parentheses and newlines: the fields start after the last ") "
     read -ra fields <<<"$rest"
     _STATE=${fields[0]}
     _PPID=${fields[1]}
@@ -45,11 +46,23 @@ _env() {
     done
 }
 
-# term_processes: every live ttyd and tmux process (by name: a zombie has exited), one "PID:START" a line.
+# _instance PID: sets _INSTANCE to PID's TTYDPORTS_INSTANCE when it is a name the library could have given (its id rule:
+# letters, digits, '.', '_', '-', at most 64), else "-": a value is written into line-based files and read back as
+# words, so a newline or a space in it could forge a line of its own ("run PID:START ...") and have root kill that pid.
+_instance() {
+    _env "$1" TTYDPORTS_INSTANCE
+    if [[ $_VALUE =~ ^[A-Za-z0-9._-]{1,64}$ ]]; then _INSTANCE=$_VALUE; else _INSTANCE=-; fi
+}
+
+# term_processes: every live ttyd and tmux process (by name: a zombie has exited), one "PID:START" a line. A name with a
+# newline is nobody's terminal (the library's are "ttyd" and "tmux: server" / "tmux: client"): skipped.
 term_processes() {
     local p comm
     for p in "$PROC_ROOT"/[0-9]*; do
-        { read -r comm <"$p/comm"; } 2>/dev/null || continue
+        comm=""
+        { read -r -d '' comm <"$p/comm" || [[ -n $comm ]]; } 2>/dev/null || continue
+        comm=${comm%$'\n'}
+        [[ $comm == *$'\n'* ]] && continue
         [[ $comm == ttyd || $comm == tmux* ]] || continue
         _stat "${p##*/}" || continue
         [[ $_STATE == Z ]] && continue
@@ -75,8 +88,8 @@ below_run() {
 leak_instances() {
     local key
     for key in $(term_processes); do
-        _env "${key%%:*}" TTYDPORTS_INSTANCE
-        if [[ -n $_VALUE ]]; then echo "before - $_VALUE"; fi
+        _instance "${key%%:*}"
+        if [[ $_INSTANCE != - ]]; then echo "before - $_INSTANCE"; fi
     done >>"$1"
 }
 
@@ -88,14 +101,15 @@ leak_watch_once() {
     for key in $(term_processes); do
         pid=${key%%:*}
         [[ -n ${_SEEN[run $key]:-} ]] && continue
-        _env "$pid" TTYDPORTS_INSTANCE
-        instance=${_VALUE:--}
+        _instance "$pid"
+        instance=$_INSTANCE
         if below_run "$pid"; then
             line="run $key $instance"
         else
             # A ttyd's parent is the host that started it, as long as that lives; a tmux server's is PID 1 at once.
-            { read -r comm <"$PROC_ROOT/$pid/comm"; } 2>/dev/null || continue
-            [[ $comm == ttyd && $instance != - ]] || continue
+            comm=""
+            { read -r -d '' comm <"$PROC_ROOT/$pid/comm" || [[ -n $comm ]]; } 2>/dev/null || continue
+            [[ $comm == $'ttyd\n' && $instance != - ]] || continue
             _stat "$pid" || continue
             (( _PPID > 1 )) || continue
             line="other $key $instance"
@@ -123,6 +137,8 @@ leak_classify() {
     local -A was=() run_keys=() run_instances=() other_instances=()
     while read -r key; do [[ -n $key ]] && was[$key]=1; done <"$before"
     while read -r kind key instance; do
+        # Only lines this file's writers make (three words, a PID:START key): anything else is ignored, never believed.
+        [[ $key =~ ^(-|[0-9]+:[0-9]+)$ && $instance =~ ^[A-Za-z0-9._-]{1,64}$ ]] || continue
         case $kind in
             run) run_keys[$key]=1; [[ $instance == - ]] || run_instances[$instance]=1 ;;
             other|before) other_instances[$instance]=1 ;;
@@ -131,8 +147,8 @@ leak_classify() {
     for key in $(term_processes); do
         [[ -n ${was[$key]:-} ]] && continue
         pid=${key%%:*}
-        _env "$pid" TTYDPORTS_INSTANCE
-        instance=${_VALUE:--}
+        _instance "$pid"
+        instance=$_INSTANCE
         if [[ -n ${run_keys[$key]:-} ]] || below_run "$pid"; then
             echo "run $key $instance"
         elif [[ $instance == - ]]; then

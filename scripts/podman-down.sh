@@ -28,6 +28,7 @@ if command -v podman >/dev/null && [[ -f $PODMAN_ROOT/containers.conf ]]; then
     live=$(test_podman ps -aq --no-trunc)
     stale=()
     for c in $(pgrep -x conmon || true); do
+        proc_is "$c" conmon 0 "* $PODMAN_ROOT/storage *" || continue   # root's conmon of our storage, not a look-alike
         args=$(tr '\0' '\n' <"/proc/$c/cmdline" 2>/dev/null) || continue
         grep -qxF -- "$PODMAN_ROOT/storage" <<<"$args" || continue
         id=$(grep -A1 -xF -- -c <<<"$args" | tail -n 1)

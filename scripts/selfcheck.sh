@@ -431,6 +431,20 @@ run 11:101 itest-a
 run 12:102 -
 run 13:103 itest-a
 unknown 50:500 itest-zz" "$(leak_check "leak_classify '$FIX/before' '$FIX/watch'" | sort)"
+# A local user's forgeries: a marker value with a newline that spells a line of the watcher's file ("run 30:300 ..."),
+# and a name with a newline whose stat's first line claims the run's host as parent. Neither makes anything the run's.
+fake_proc 10 1 dotnet S 100 TESTRUN_TTYDPORTS=test-1 HOME=/root
+fake_proc 60 20 ttyd S 600 $'TTYDPORTS_INSTANCE=x\nrun 30:300 y'
+mkdir -p "$F/70"
+printf 'tmux) S 10 0 \nx\n' >"$F/70/comm"
+printf '70 (tmux) S 10 0 \nx) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 700 0 0\n' >"$F/70/stat"
+: >"$F/70/environ"
+leak_check "leak_watch_once '$FIX/watch'"
+forged=$(leak_check "leak_classify '$FIX/before' '$FIX/watch'")
+check "leak check: a forged marker line makes nobody's process the run's" "other 30:300 -|other 60:600 -" \
+    "$(grep -E '^[a-z]+ (30|60):' <<<"$forged" | sort | tr '\n' '|' | sed 's/|$//')"
+check "leak check: a name with a newline (a forged stat line) is no terminal at all" "" "$(grep -E '^[a-z]+ 70:' <<<"$forged" || true)"
+rm -rf "${F:?}/10" "${F:?}/60" "${F:?}/70"
 check_true "leak check: still_same knows a process by pid and start time" leak_check "still_same 11:101"
 check_false "leak check: ... and not a pid given to another process since" leak_check "still_same 11:100"
 

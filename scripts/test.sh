@@ -55,7 +55,8 @@ leak_watch "$watch_file" &
 watcher=$!
 results=$(mktemp -d)
 status=0
-env "$RUN_VAR=$RUN_ID" dotnet test TtydPorts.sln --results-directory "$results" 2>&1 | tee "$results/out.txt" || status=$?
+# Exported in a subshell, not passed to env: an argument is readable by every user in /proc/PID/cmdline.
+(export "$RUN_VAR=$RUN_ID"; exec dotnet test TtydPorts.sln --results-directory "$results") 2>&1 | tee "$results/out.txt" || status=$?
 leak_watch_once "$watch_file"
 kill "$watcher" 2>/dev/null || true
 wait "$watcher" 2>/dev/null || true
