@@ -228,6 +228,30 @@ public sealed class CleanupRaceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cleanup_whose_caller_gave_up_before_it_began_throws_and_leaves_a_create_under_way_alone()
+    {
+        var entered = Entered();
+        var release = HoldStarts(entered);
+        var manager = _h.Create();
+
+        var create = manager.EnsureSessionAsync("r1", "alice", "t1", Ct).AsTask();
+        await entered.Task;
+        using var gaveUp = new CancellationTokenSource();
+        await gaveUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => manager.CleanupUserAsync("alice", gaveUp.Token));
+        release.SetResult();
+        var session = await create; // not revoked: "cancelled, nothing done" holds
+
+        Assert.NotNull(session);
+        Assert.Equal([session.ProcessId], AliveNow());
+
+        // The control: the same cleanup not cancelled ends it.
+        var result = await manager.CleanupUserAsync("alice", Ct);
+        Assert.Equal([session], result.Stopped);
+        Assert.Empty(AliveNow());
+    }
+
+    [Fact]
     public async Task A_session_handed_out_before_the_cleanup_is_stopped_by_it_as_before()
     {
         var manager = _h.Create();

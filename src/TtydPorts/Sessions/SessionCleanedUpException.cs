@@ -22,7 +22,17 @@ public sealed class SessionCleanedUpException : TtydPortsException
     /// <param name="reason">The cleanup.</param>
     /// <param name="message">What the caller is told.</param>
     public SessionCleanedUpException(string container, StopReason reason, string message)
-        : base(message)
+        : this(container, reason, message, null)
+    {
+    }
+
+    /// <summary>Creates the exception with a message that names the cleanup, and what failed stopping the create's own start.</summary>
+    /// <param name="container">The container that got no terminal.</param>
+    /// <param name="reason">The cleanup.</param>
+    /// <param name="message">What the caller is told.</param>
+    /// <param name="innerException">The failure of the stop of what the create had started (the cleanup reports it too), or null.</param>
+    public SessionCleanedUpException(string container, StopReason reason, string message, Exception? innerException)
+        : base(message, innerException)
     {
         ArgumentNullException.ThrowIfNull(container);
         Container = container;

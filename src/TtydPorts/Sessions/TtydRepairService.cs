@@ -127,8 +127,14 @@ internal sealed class TtydRepairService : BackgroundService
                         quiet.CancelAfter(EngineLiveness.QuietLimit);
                     }
 
-                    // Replayed events come after the subscription, older than it: the point only moves forward.
-                    since = change.TimeNano > (since ?? 0) ? change.TimeNano : since;
+                    // Only events move the point forward; a subscription's time only starts it. On a resume the subscription
+                    // comes before the replay of what happened while none was open: taking its time would lose the rest
+                    // of that replay if the stream broke again during it (a replayed event again is harmless).
+                    if (change.Kind == ContainerEventKind.Subscribed ? since is null : change.TimeNano > (since ?? 0))
+                    {
+                        since = change.TimeNano;
+                    }
+
                     if (change.Kind == ContainerEventKind.Subscribed)
                     {
                         if (failures > 0)

@@ -164,8 +164,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
-    private static SessionCleanedUpException CleanedUp(string container, PendingCreate.Revocation revocation) =>
-        new(container, revocation.Reason, $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; what the create had started was stopped.");
+    private static SessionCleanedUpException CleanedUp(string container, PendingCreate.Revocation revocation, Exception? stopFailure = null) =>
+        new(container, revocation.Reason, stopFailure is null
+            ? $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; what the create had started was stopped."
+            : $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; stopping what the create had started failed (inner exception), and the cleanup reports it.",
+            stopFailure);
 
     private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, Activity? activity, PendingCreate pending, CancellationToken cancellationToken)
     {
@@ -264,8 +267,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                         }
                         catch (TtydPortsException e)
                         {
+                            // The caller is still told that the cleanup won (the stop's failure inside); the cleanup reports it.
                             pending.StopFailed = new StopFailure { Session = started.Session, Error = e };
-                            throw;
+                            throw CleanedUp(container, revocation, e);
                         }
 
                         slot.Current = null;
@@ -1228,6 +1232,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     {
         EnsureAdopted();
 
+        // A caller that gave up before anything began is told so with nothing done: revoking first would end creates.
+        cancellationToken.ThrowIfCancellationRequested();
+
         // Creates under way first: each that matches is revoked (it hands nothing out, stops what it started, and this
         // waits for it below; also for one another cleanup revoked first), unless it handed its session out already;
         // then that session is in its slot by the time the slot's gate is free, and is stopped there with the others.
@@ -1303,9 +1310,11 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         // 5. The creates this revoked, each stopping what it started: a terminal that matched is gone when this returns.
         var cancelled = halted.Count(static h => h.Cancelled);
         var waited = await WaitForRevokedAsync(revoked, reason, cancellationToken).ConfigureAwait(false);
+        var stoppedSessions = stopped.Select(h => h.Entry.Session).ToHashSet();
         var failed = halted.Where(h => h.Failed is not null).Select(h => h.Failed!)
             .Concat(revoked.Select(p => p.StopFailed).OfType<StopFailure>())
             .DistinctBy(static f => f.Session) // a revoked create's session whose stop failed stays in its slot, where a halt may fail on it too
+            .Where(f => !stoppedSessions.Contains(f.Session)) // ... or succeed: then it is stopped, not failed
             .ToList();
         if (halts.FirstOrDefault(static h => !h.IsCompletedSuccessfully) is { } broken)
         {
