@@ -165,9 +165,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     }
 
     private static SessionCleanedUpException CleanedUp(string container, PendingCreate.Revocation revocation, Exception? stopFailure = null) =>
-        new(container, revocation.Reason, stopFailure is null
-            ? $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; what the create had started was stopped."
-            : $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; stopping what the create had started failed (inner exception), and the cleanup reports it.",
+        new(container, revocation.Reason,
+            $"Container '{container}' got no terminal: {revocation.Cleanup} ran while it was being created, and the cleanup wins; "
+            + (stopFailure is null ? "what the create had started was stopped." : "stopping what the create had started failed (inner exception), and the cleanup reports it."),
             stopFailure);
 
     private async Task<TtydSession?> EnsureSlowAsync(string container, string userId, string? topologyId, TerminalCommand? command, Activity? activity, PendingCreate pending, CancellationToken cancellationToken)
@@ -909,38 +909,35 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     public Task<CleanupResult> CleanupUserAsync(string userId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(userId, nameof(userId));
-        return StopWhereAsync(
-            e => string.Equals(e.Session.UserId, userId, StringComparison.Ordinal),
+        return StopScopeAsync(
+            new CleanupScope((_, user, _) => string.Equals(user, userId, StringComparison.Ordinal), $"the cleanup of user '{userId}' (CleanupUserAsync)"),
             StopReason.User,
-            cancellationToken,
-            new CreateMatch(p => string.Equals(p.UserId, userId, StringComparison.Ordinal), $"the cleanup of user '{userId}' (CleanupUserAsync)"));
+            cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> ClearTopologyAsync(string topologyId, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidId(topologyId, nameof(topologyId));
-        return StopWhereAsync(
-            e => string.Equals(e.Session.TopologyId, topologyId, StringComparison.Ordinal),
+        return StopScopeAsync(
+            new CleanupScope((_, _, topology) => string.Equals(topology, topologyId, StringComparison.Ordinal), $"the clearing of topology '{topologyId}' (ClearTopologyAsync)"),
             StopReason.Topology,
-            cancellationToken,
-            new CreateMatch(p => string.Equals(p.TopologyId, topologyId, StringComparison.Ordinal), $"the clearing of topology '{topologyId}' (ClearTopologyAsync)"));
+            cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> DeleteNodeAsync(string container, CancellationToken cancellationToken = default)
     {
         SessionIds.ThrowIfInvalidContainerName(container, nameof(container));
-        return StopWhereAsync(
-            e => string.Equals(e.Session.Container, container, StringComparison.Ordinal),
+        return StopScopeAsync(
+            new CleanupScope((name, _, _) => string.Equals(name, container, StringComparison.Ordinal), $"the deletion of node '{container}' (DeleteNodeAsync)"),
             StopReason.Node,
-            cancellationToken,
-            new CreateMatch(p => string.Equals(p.Container, container, StringComparison.Ordinal), $"the deletion of node '{container}' (DeleteNodeAsync)"));
+            cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<CleanupResult> CleanupAllAsync(CancellationToken cancellationToken = default) =>
-        StopWhereAsync(static _ => true, StopReason.All, cancellationToken, new CreateMatch(static _ => true, "the cleanup of every session (CleanupAllAsync)"));
+        StopScopeAsync(new CleanupScope(static (_, _, _) => true, "the cleanup of every session (CleanupAllAsync)"), StopReason.All, cancellationToken);
 
     /// <inheritdoc />
     public async Task<CleanupResult> CleanupOrphansAsync(CancellationToken cancellationToken = default)
@@ -1218,9 +1215,18 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
     }
 
-    // Which creates under way a cleanup also ends (the same user, topology or container as its sessions, or all), and the
-    // cleanup as such a create's caller is told of it. Repair's stops (dead, stale, orphaned, idle) end no create.
-    private sealed record CreateMatch(Func<PendingCreate, bool> Matches, string Cleanup);
+    // A cleanup by owner: one rule over (container, user, topology) picks both its sessions and the creates under way it
+    // also ends, and names the cleanup as such a create's caller is told of it. Repair's stops (dead, stale, orphaned,
+    // idle) are not by owner and end no create.
+    private sealed record CleanupScope(Func<string, string, string?, bool> Matches, string Cleanup)
+    {
+        public bool Covers(SessionEntry entry) => Matches(entry.Session.Container, entry.Session.UserId, entry.Session.TopologyId);
+
+        public bool Covers(PendingCreate pending) => Matches(pending.Container, pending.UserId, pending.TopologyId);
+    }
+
+    private Task<CleanupResult> StopScopeAsync(CleanupScope scope, StopReason reason, CancellationToken cancellationToken) =>
+        StopWhereAsync(scope.Covers, reason, cancellationToken, scope);
 
     // How one slot's part of a batch ended: its ttyd halted, its stop failed, nothing to stop there, or never begun because
     // the batch was cancelled while it waited for the slot's gate.
@@ -1228,7 +1234,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     // Cancellation ends only waits before anything is signalled: a stop that has begun (its first signal) is finished
     // whatever the token says, down to the last step below, and only then is the cancellation thrown.
-    private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken, CreateMatch? creates = null)
+    private async Task<CleanupResult> StopWhereAsync(Func<SessionEntry, bool> match, StopReason reason, CancellationToken cancellationToken, CleanupScope? creates = null)
     {
         EnsureAdopted();
 
@@ -1245,7 +1251,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         {
             foreach (var (pending, _) in _creates)
             {
-                if (!creates.Matches(pending))
+                if (!creates.Covers(pending))
                 {
                     continue;
                 }
@@ -1704,7 +1710,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         if (_options.StopSessionsOnShutdown)
         {
-            await StopWhereAsync(static _ => true, StopReason.Shutdown, CancellationToken.None, new CreateMatch(static _ => true, "the host's shutdown (StopSessionsOnShutdown)")).ConfigureAwait(false);
+            await StopScopeAsync(new CleanupScope(static (_, _, _) => true, "the host's shutdown (StopSessionsOnShutdown)"), StopReason.Shutdown, CancellationToken.None).ConfigureAwait(false);
         }
 
         // Sessions outlive the host, their recorders do not (they read from this process): the next run records anew.
