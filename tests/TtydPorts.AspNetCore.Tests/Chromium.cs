@@ -10,6 +10,13 @@ internal static class Chromium
 {
     public const string Path = "/usr/bin/chromium";
 
+    /// <summary>
+    /// Turns off Chromium's Local Network Access checks: a page Playwright serves has no address of its own, so Chromium
+    /// would take it for a public page and keep any request to 127.0.0.1 out, hiding the proxy's own defence.
+    /// </summary>
+    public const string WithoutLocalNetworkChecks =
+        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults";
+
     public static void Require()
     {
         if (File.Exists(Path))
@@ -45,5 +52,14 @@ internal static class Chromium
             playwright.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A page of a new browser context, signed in to <paramref name="host"/> as alice (its cookie set).</summary>
+    public static async Task<IPage> SignedInPageAsync(IBrowser browser, ProxyHost host, float timeout = 30_000)
+    {
+        var page = await (await browser.NewContextAsync()).NewPageAsync();
+        page.SetDefaultTimeout(timeout);
+        Assert.True((await page.GotoAsync(new Uri(host.BaseAddress, "/login?user=alice").ToString()))!.Ok);
+        return page;
     }
 }

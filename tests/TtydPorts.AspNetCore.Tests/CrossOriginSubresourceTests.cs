@@ -23,8 +23,7 @@ public sealed class CrossOriginSubresourceTests(ProxyContainers containers) : IC
     [Fact]
     public async Task A_sibling_origins_image_or_script_of_a_terminal_is_refused_and_starts_no_observer_while_the_hosts_own_page_starts_one()
     {
-        var (playwright, browser) = await Chromium.LaunchAsync(
-            "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults");
+        var (playwright, browser) = await Chromium.LaunchAsync(Chromium.WithoutLocalNetworkChecks);
         using var _ = playwright;
         await using var __ = browser;
 
@@ -35,13 +34,13 @@ public sealed class CrossOriginSubresourceTests(ProxyContainers containers) : IC
         string[] parts = [terminal + "watch/", terminal + "token", terminal + "%2ftoken"];
 
         // Another port of the same host: every part is refused before anything runs, and no observer starts.
-        var sibling = await SignedInPageAsync(browser, host);
+        var sibling = await Chromium.SignedInPageAsync(browser, host, Timeout);
         var refused = await LoadPartsAsync(sibling, $"http://127.0.0.1:{(host.BaseAddress.Port == 19996 ? 19995 : 19996)}", parts);
         Assert.All(parts, p => Assert.Equal(StatusCodes.Status403Forbidden, refused[p]));
         Assert.Equal(0, host.ObserverCount());
 
         // The control: the host's own origin loads the same parts, and the watch page starts the observer.
-        var own = await SignedInPageAsync(browser, host);
+        var own = await Chromium.SignedInPageAsync(browser, host, Timeout);
         var answered = await LoadPartsAsync(own, host.Origin, parts);
         Assert.Equal(StatusCodes.Status200OK, answered[terminal + "watch/"]);
         Assert.Equal(StatusCodes.Status200OK, answered[terminal + "token"]);
@@ -109,14 +108,6 @@ public sealed class CrossOriginSubresourceTests(ProxyContainers containers) : IC
     [InlineData("./token", false)]
     [InlineData("watch\\token", false)]
     public void A_plain_path_has_only_plain_segments(string rest, bool plain) => Assert.Equal(plain, TtydTerminalForwarder.IsPlainPath(rest));
-
-    private static async Task<IPage> SignedInPageAsync(IBrowser browser, ProxyHost host)
-    {
-        var page = await (await browser.NewContextAsync()).NewPageAsync();
-        page.SetDefaultTimeout(Timeout);
-        Assert.True((await page.GotoAsync(new Uri(host.BaseAddress, "/login?user=alice").ToString()))!.Ok);
-        return page;
-    }
 
     // Serves at origin a page with an image of the first part and scripts of the others; returns each part's status as the
     // browser saw it.

@@ -23,8 +23,7 @@ public sealed class TerminalFramingTests(ProxyContainers containers) : IClassFix
     {
         // A page Playwright serves has no address of its own, so Chromium's Local Network Access checks would take it for a
         // public page and keep any frame of 127.0.0.1 out: turned off, as in WebPageAttackTests, to measure the proxy's defence.
-        var (playwright, browser) = await Chromium.LaunchAsync(
-            "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults");
+        var (playwright, browser) = await Chromium.LaunchAsync(Chromium.WithoutLocalNetworkChecks);
         using var _ = playwright;
         await using var __ = browser;
 
@@ -33,7 +32,7 @@ public sealed class TerminalFramingTests(ProxyContainers containers) : IClassFix
         {
             await host.Manager.EnsureSessionAsync(container, "alice", null, Ct);
             var terminal = new Uri(host.BaseAddress, $"/terminals/{container}/").ToString();
-            var page = await SignedInPageAsync(browser, host);
+            var page = await Chromium.SignedInPageAsync(browser, host, Timeout);
 
             // Its own origin frames it, and the terminal works there (its prompt came through the WebSocket). The token, which
             // carries the session's credential, is never stored; the page says who may frame it.
@@ -50,7 +49,7 @@ public sealed class TerminalFramingTests(ProxyContainers containers) : IClassFix
 
             // Another port of the same host (the cookie goes along: see the control below): the browser refuses to show the
             // terminal in the frame.
-            var other = await SignedInPageAsync(browser, host);
+            var other = await Chromium.SignedInPageAsync(browser, host, Timeout);
             await other.GotoAsync(await ServeFramingPageAsync(other, SiblingOrigin(host), terminal));
             await Poll.UntilAsync(() => other.Frames.Any(f => f.Url.StartsWith("chrome-error://", StringComparison.Ordinal)), Poll.Within(30));
             Assert.DoesNotContain(other.Frames, f => f.Url == terminal);
@@ -73,18 +72,10 @@ public sealed class TerminalFramingTests(ProxyContainers containers) : IClassFix
             sibling = SiblingOrigin(host);
             await host.Manager.EnsureSessionAsync(allowed, "alice", null, Ct);
             var terminal = new Uri(host.BaseAddress, $"/terminals/{allowed}/").ToString();
-            var page = await SignedInPageAsync(browser, host);
+            var page = await Chromium.SignedInPageAsync(browser, host, Timeout);
             await page.GotoAsync(await ServeFramingPageAsync(page, sibling, terminal));
             await Assertions.Expect(page.FrameLocator("#terminal").Locator(".xterm-rows")).ToContainTextAsync("#", new() { Timeout = Timeout });
         }
-    }
-
-    private static async Task<IPage> SignedInPageAsync(IBrowser browser, ProxyHost host)
-    {
-        var page = await (await browser.NewContextAsync()).NewPageAsync();
-        page.SetDefaultTimeout(Timeout);
-        Assert.True((await page.GotoAsync(new Uri(host.BaseAddress, "/login?user=alice").ToString()))!.Ok);
-        return page;
     }
 
     // 127.0.0.1 on a port other than the host's: another origin, the same site. Nothing listens there: Playwright answers.

@@ -25,7 +25,7 @@ public sealed partial class WebPageAttackTests(TestContainers containers)
     private static readonly string[] AttackBrowser =
     [
         "--host-resolver-rules=MAP evil.test 127.0.0.1",
-        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults",
+        Chromium.WithoutLocalNetworkChecks,
     ];
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

@@ -155,11 +155,11 @@ public sealed class SessionVerificationTests : IDisposable
         var tool = SessionAdoption.ForMachine(0, ProcFs.ReadOwnMountNamespace());
 
         Assert.Equal(AdoptionRefusal.RootElsewhere, tool.Check(elsewhere, out var reason));
-        Assert.Contains(SessionAdoption.RootDefaultFolder, reason, StringComparison.Ordinal);
+        Assert.Contains(RuntimeFolder.RootDefaultPath, reason, StringComparison.Ordinal);
         Assert.Equal(AdoptionRefusal.RootElsewhere, tool.Check(elsewhere with { MountNamespace = null }));
 
         // In root's default folder the path means root's own folder: checked as any other (here: no such key).
-        Assert.NotEqual(AdoptionRefusal.RootElsewhere, tool.Check(Signed(SessionAdoption.RootDefaultFolder, null, mountNamespace: 1) with { OwnerUid = 0 }));
+        Assert.NotEqual(AdoptionRefusal.RootElsewhere, tool.Check(Signed(RuntimeFolder.RootDefaultPath, null, mountNamespace: 1) with { OwnerUid = 0 }));
 
         // In the tool's own mount namespace a root session is believed (the folder is root's only when the tests run as root).
         var here = elsewhere with { MountNamespace = ProcFs.ReadOwnMountNamespace() };

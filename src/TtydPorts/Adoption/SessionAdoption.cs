@@ -44,9 +44,6 @@ internal sealed class SessionAdoption
     /// <summary>Marker: the canonical path of the ttyd executable that was started.</summary>
     public const string ExecutableMarker = "TTYDPORTS_EXE";
 
-    /// <summary>Root's default runtime folder (<see cref="RuntimeFolder.DefaultPath"/> without <c>XDG_RUNTIME_DIR</c>).</summary>
-    internal const string RootDefaultFolder = "/run/ttydports";
-
     private readonly RuntimeFolder? _folder;
     private readonly string? _executable;
     private readonly bool _anyUser;
@@ -193,11 +190,11 @@ internal sealed class SessionAdoption
                 return null;
             }
 
-            if (uid == 0 && !string.Equals(runtime, RootDefaultFolder, StringComparison.Ordinal)
+            if (uid == 0 && !string.Equals(runtime, RuntimeFolder.RootDefaultPath, StringComparison.Ordinal)
                 && (_mountNamespace is not { } own || process.MountNamespace != own))
             {
                 (refusal, reason) = (AdoptionRefusal.RootElsewhere,
-                    $"it runs as root in another mount namespace than this tool (a container's root, say) and its runtime folder {SessionIds.Quote(runtime)} is not root's default {RootDefaultFolder}, so that path may name a folder it controls");
+                    $"it runs as root in another mount namespace than this tool (a container's root, say) and its runtime folder {SessionIds.Quote(runtime)} is not root's default {RuntimeFolder.RootDefaultPath}, so that path may name a folder it controls");
                 return null;
             }
 

@@ -83,6 +83,9 @@ internal sealed partial class RuntimeFolder
     /// <summary>The OS user (uid) who owns the folder and the processes in it.</summary>
     public uint Owner { get; }
 
+    /// <summary>Root's default folder without <c>XDG_RUNTIME_DIR</c>.</summary>
+    public const string RootDefaultPath = "/run/ttydports";
+
     /// <summary>
     /// The default folder of this OS user: <c>$XDG_RUNTIME_DIR/ttydports</c>; for root <c>/run/ttydports</c>; else
     /// <c>$HOME/.ttydports</c> when the home folder is the user's own; only then <c>/tmp/ttydports-UID</c>, which another
@@ -99,7 +102,7 @@ internal sealed partial class RuntimeFolder
 
         if (uid == 0)
         {
-            return "/run/ttydports";
+            return RootDefaultPath;
         }
 
         var home = Environment.GetEnvironmentVariable("HOME");
