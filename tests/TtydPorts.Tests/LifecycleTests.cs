@@ -462,6 +462,44 @@ public sealed class LifecycleTests : IDisposable
         manager.Verify(m => m.MarkContainerRemoved(ManagerHarness.IdOf("a")), Times.Once);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_shutdown_whose_timeout_passes_during_its_cleanup_ends_quietly_and_a_cancellation_from_elsewhere_is_thrown_on(bool shutdownTimedOut)
+    {
+        using var shutdown = new CancellationTokenSource();
+        var manager = new Mock<ITtydSessionManager>();
+        manager.Setup(m => m.RepairAsync(It.IsAny<CancellationToken>())).ReturnsAsync(CleanupResult.Empty);
+        manager.Setup(m => m.CleanupAllAsync(It.IsAny<CancellationToken>())).Returns((CancellationToken token) =>
+        {
+            // The manager finishes the stops that began and then throws the cancellation: either the host's (its shutdown
+            // timeout passed meanwhile) or, the control, one of its own that is no shutdown's business.
+            if (shutdownTimedOut)
+            {
+                shutdown.Cancel();
+                return Task.FromException<CleanupResult>(new OperationCanceledException(token));
+            }
+
+            return Task.FromException<CleanupResult>(new OperationCanceledException("cancelled elsewhere"));
+        });
+        var options = Options.Create(new TtydSessionOptions { RepairInterval = TimeSpan.FromHours(1), StopSessionsOnShutdown = true });
+        using var service = new TtydRepairService(manager.Object, Mock.Of<IContainerInventory>(), options, new FakeTimeProvider());
+        await service.StartAsync(Ct);
+
+        var stop = service.StopAsync(shutdown.Token);
+
+        if (shutdownTimedOut)
+        {
+            await stop;
+        }
+        else
+        {
+            Assert.Equal("cancelled elsewhere", (await Assert.ThrowsAsync<OperationCanceledException>(() => stop)).Message);
+        }
+
+        manager.Verify(m => m.CleanupAllAsync(It.IsAny<CancellationToken>()), Times.Once);
+    }
+
     private static async Task PollAsync(Func<bool> condition)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);

@@ -249,7 +249,16 @@ internal sealed class TtydRepairService : BackgroundService
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         if (_options.StopSessionsOnShutdown)
         {
-            await _manager.CleanupAllAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _manager.CleanupAllAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The host's shutdown timeout passed: the stops that had begun were finished, the rest stay for the next
+                // run to adopt (the manager logged which, event 115). Thrown on, it would end the host's exit with an
+                // unhandled exception and a failed exit code.
+            }
         }
     }
 
