@@ -34,7 +34,7 @@ namespace TtydPorts.Benchmarks;
 /// </list>
 /// The client runs in the same process as the direct terminal and the in-process proxy hosts.
 /// Echo: <c>cat</c> runs in each terminal; every key is one frame, timed from the send to the frame carrying its echo; the
-/// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 100 keys take turns between the modes (A/B/A/B, the order
+/// line is killed (Ctrl-U) every 40 keys, untimed. Blocks of 20 keys take turns between the modes (A/B/A/B, the order
 /// rotating block by block) after a warm-up of 200 keys each. Throughput: <c>head -c N /dev/zero | tr '\0' x</c> then an end marker the shell assembles (so the command's
 /// own echo does not contain it), timed from the Enter to the marker; the order rotates round by round after a warm-up of a tenth.
 /// Prints figures only.
@@ -43,13 +43,13 @@ internal static class EchoScenario
 {
     private const string User = "bench";
     private const string UserHeader = "X-Bench-User";
-    private const int BlockKeys = 100;
+    private const int BlockKeys = 20;
     private const int LineKeys = 40;
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static async Task<int> RunAsync(int keys, int megabytes, int rounds, int connections, string persistentModes, int start, int end, string docker, bool kestrelInline)
     {
-        var containers = new[] { "d", "p", "i", "s", "y" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
+        var containers = new[] { "d", "p", "i", "s", "y", "b" }.Select(m => $"tp-bench-echo-{Environment.ProcessId}-{m}").ToArray();
         foreach (var name in containers)
         {
             PersistenceScenario.Run(docker, "run", "-d", "--name", name, "--label", "ttydports.test=1", "--network", "none", "ttydports/busybox:test", "sleep", "3600");
@@ -66,7 +66,7 @@ internal static class EchoScenario
                 for (var connection = 0; connection < connections; connection++)
                 {
                     // Each connection's share of the keys and rounds, on sessions, processes and WebSockets of its own.
-                    await RunModeAsync(persistent, keys / connections, megabytes, Math.Max(1, rounds / connections), connection, start, end, docker, containers[0], containers[1..], kestrelInline, echo, throughput, cpu);
+                    await RunModeAsync(persistent, keys / connections, megabytes, Math.Max(1, rounds / connections), connection, start, end, docker, containers[0], containers[5], containers[1..5], kestrelInline, echo, throughput, cpu);
                 }
 
                 Report(persistent, keys, megabytes, echo, throughput, cpu);
@@ -82,7 +82,7 @@ internal static class EchoScenario
 
     // One connection per terminal: fresh sessions (so fresh ttyd and exec processes), proxy processes and WebSockets; its
     // figures are added to echo and throughput.
-    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int connection, int start, int end, string docker, string directContainer, string[] proxyContainers, bool kestrelInline,
+    private static async Task RunModeAsync(bool persistent, int keys, int megabytes, int rounds, int connection, int start, int end, string docker, string directContainer, string controlContainer, string[] proxyContainers, bool kestrelInline,
         Dictionary<string, List<double>> echo, Dictionary<string, List<(double Seconds, long Received, int Connection)>> throughput, Dictionary<string, double> cpu)
     {
         var directInstance = $"bench-echo-d-{Guid.NewGuid().ToString("N")[..8]}";
@@ -107,10 +107,20 @@ internal static class EchoScenario
         {
             var directSession = (await directManager.EnsureSessionAsync(directContainer, User))!;
             terminals.Add(("direct", await Terminal.DirectAsync(directSession)));
+
+            // The control: a second direct terminal set up exactly as the first (its own container, ttyd and shell). How far
+            // its figures stray from direct's is how far two identical terminals differ in this run.
+            terminals.Add(("direct-b", await Terminal.DirectAsync((await directManager.EnsureSessionAsync(controlContainer, User))!)));
             var manager = host.Services.GetRequiredService<ITtydSessionManager>();
             _ = (await manager.EnsureSessionAsync(proxyContainers[0], User))!;
             terminals.Add(("proxy", await Terminal.ProxyAsync(Address(host), proxyContainers[0])));
             terminals.Add(("proxy-process", await Terminal.ProxyAsync(await separate.AddressAsync(), proxyContainers[2])));
+            if (!persistent)
+            {
+                // The same ttyd as proxy-process, its Unix socket opened by the client itself: the pair differs only in the
+                // proxy (with persistent shells both would show one tmux pane, so the pair is measured without).
+                terminals.Add(("same-ttyd", await Terminal.UnixAsync(separate.Sessions[proxyContainers[2]])));
+            }
             terminals.Add(("proxy-yarp", await Terminal.ProxyAsync(await yarp.AddressAsync(), proxyContainers[3])));
             if (inline is not null)
             {
@@ -217,7 +227,10 @@ internal static class EchoScenario
         {
             foreach (var container in containers.Split(','))
             {
-                _ = (await manager.EnsureSessionAsync(container, User))!;
+                var session = (await manager.EnsureSessionAsync(container, User))!;
+
+                // For the client's own connection to this ttyd (same-ttyd): where it listens and its credential.
+                Console.WriteLine($"session\t{container}\t{session.SocketPath}\t{session.BasePath}\t{session.Credential!.UserName}\t{session.Credential.Password}");
             }
 
             Console.WriteLine(Address(host));
@@ -253,6 +266,9 @@ internal static class EchoScenario
 
         public int ProcessId => process.Id;
 
+        /// <summary>The host's sessions by container, as it printed them before its address.</summary>
+        public Dictionary<string, UnixTtyd> Sessions { get; } = [];
+
         public async Task<Uri> AddressAsync()
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -260,6 +276,12 @@ internal static class EchoScenario
             string line;
             while (!(line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("The proxy host process ended before it served.")).StartsWith("http://", StringComparison.Ordinal))
             {
+                if (line.Split('\t') is ["session", var container, var socketPath, var basePath, var userName, var password])
+                {
+                    Sessions[container] = new UnixTtyd(socketPath, basePath, new TtydCredential(userName, password));
+                    continue;
+                }
+
                 Console.WriteLine($"[proxy host {process.Id}] {line}");
             }
 
@@ -292,6 +314,9 @@ internal static class EchoScenario
         }
     }
 
+    /// <summary>A proxy-mode ttyd as the client reaches it without the proxy: its socket, base path and credential.</summary>
+    internal sealed record UnixTtyd(string SocketPath, string BasePath, TtydCredential Credential);
+
     private static IEnumerable<T> Rotate<T>(List<T> items, int by) => items.Skip(by % items.Count).Concat(items.Take(by % items.Count));
 
     private static Uri Address(WebApplication app) =>
@@ -320,6 +345,17 @@ internal static class EchoScenario
         {
             var ratio = name == "direct" ? "" : string.Create(Inv, $"   /direct: p50 {P(v, 0.5) / P(direct, 0.5):F3} (+{P(v, 0.5) - P(direct, 0.5):F3} ms), p99 {P(v, 0.99) / P(direct, 0.99):F3}");
             Console.WriteLine(string.Create(Inv, $"    {name,-13} p50 {P(v, 0.50),7:F3}  p90 {P(v, 0.90),7:F3}  p99 {P(v, 0.99),7:F3}  min {v.Min(),7:F3}  max {v.Max(),8:F3}{ratio}"));
+        }
+
+        // The pairs that share the most: the A/A control (two terminals set up alike) and the proxy against its own ttyd opened
+        // directly (same ttyd, container and kind of shell; only the proxy differs).
+        Console.WriteLine("  pairs (echo p50 ratio)");
+        Console.WriteLine(string.Create(Inv, $"    control       direct-b / direct {P(echo["direct-b"], 0.5) / P(direct, 0.5):F3}: how far two alike terminals differ in this run"));
+        if (echo.TryGetValue("same-ttyd", out var same))
+        {
+            var proxied = echo["proxy-process"];
+            Console.WriteLine(string.Create(Inv, $"    proxy         proxy-process / same-ttyd {P(proxied, 0.5) / P(same, 0.5):F3} (+{P(proxied, 0.5) - P(same, 0.5):F3} ms), p99 {P(proxied, 0.99) / P(same, 0.99):F3}: what the proxy adds on one ttyd"));
+            Console.WriteLine(string.Create(Inv, $"    socket        same-ttyd / direct {P(same, 0.5) / P(direct, 0.5):F3}: a proxy-mode ttyd on its Unix socket against a TCP-mode one"));
         }
 
         Console.WriteLine($"  output throughput, {megabytes} MiB per round (MB/s = MiB per second from Enter to the end marker; received = what reached the client)");
@@ -413,6 +449,30 @@ internal static class EchoScenario
             await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{session.Port}/ws"), CancellationToken.None);
             var terminal = new Terminal(socket);
             await terminal.SendAsync($"{{\"AuthToken\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.UserName}:{credential.Password}"))}\",\"columns\":80,\"rows\":24}}");
+            return terminal;
+        }
+
+        // Straight to a proxy-mode ttyd's Unix socket, as the proxy's relay does, with the session's credential.
+        public static async Task<Terminal> UnixAsync(UnixTtyd ttyd)
+        {
+            var handler = new SocketsHttpHandler
+            {
+                ConnectCallback = async (_, cancellationToken) =>
+                {
+                    var unix = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    await unix.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(ttyd.SocketPath), cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(unix, ownsSocket: true);
+                },
+            };
+            // Not disposed here: the upgraded connection outlives the call (the handler goes with the process).
+            var invoker = new HttpMessageInvoker(handler);
+            var socket = new ClientWebSocket();
+            socket.Options.AddSubProtocol("tty");
+            socket.Options.SetRequestHeader("Authorization", ttyd.Credential.AuthorizationHeaderValue);
+            socket.Options.SetRequestHeader("Origin", "http://localhost");
+            await socket.ConnectAsync(new Uri($"ws://localhost{ttyd.BasePath}/ws"), invoker, CancellationToken.None);
+            var terminal = new Terminal(socket);
+            await terminal.SendAsync($"{{\"AuthToken\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"{ttyd.Credential.UserName}:{ttyd.Credential.Password}"))}\",\"columns\":80,\"rows\":24}}");
             return terminal;
         }
 
