@@ -43,7 +43,7 @@ public static class LabEndpoints
 
     public static string RoleOf(HttpContext http) => http.User.IsInRole(DemoUsers.Instructor) ? DemoUsers.Instructor : DemoUsers.Student;
 
-    private static async Task<IResult> LoginAsync(HttpContext http, DemoUsers users)
+    private static async Task<IResult> LoginAsync(HttpContext http, DemoUsers users, SignIns signIns)
     {
         var request = await ReadAsync(http, LabJson.Default.LoginRequest, """{"user":"...","password":"..."}""");
         var user = request?.User is { } name && request.Password is { } password ? users.Check(name, password) : null;
@@ -53,13 +53,16 @@ public static class LabEndpoints
         }
 
         var identity = new ClaimsIdentity(
-            [new Claim(ClaimTypes.NameIdentifier, user.Name), new Claim(ClaimTypes.Role, user.Role)], CookieAuthenticationDefaults.AuthenticationScheme);
+            [new Claim(ClaimTypes.NameIdentifier, user.Name), new Claim(ClaimTypes.Role, user.Role), signIns.Begin(user.Name)], CookieAuthenticationDefaults.AuthenticationScheme);
         await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
         return Json(new MeResponse("success", user.Name, user.Role), LabJson.Default.MeResponse);
     }
 
-    private static async Task<IResult> LogoutAsync(HttpContext http)
+    // Ends this sign-in on the server too (SignIns): a copy of the cookie is refused from now on. The user's other
+    // sign-ins (another browser) stay.
+    private static async Task<IResult> LogoutAsync(HttpContext http, SignIns signIns)
     {
+        signIns.End(http.User);
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         return Message("Signed out.");
     }

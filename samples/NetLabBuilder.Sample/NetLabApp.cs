@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -60,11 +61,23 @@ public static class NetLabApp
             // The page signs in with its own form; APIs and terminals answer plain 401/403 instead of redirecting.
             o.Events.OnRedirectToLogin = context => Status(context.Response, StatusCodes.Status401Unauthorized);
             o.Events.OnRedirectToAccessDenied = context => Status(context.Response, StatusCodes.Status403Forbidden);
+            // A ticket is accepted only while its sign-in lasts: signing out ends every copy of the cookie.
+            o.Events.OnValidatePrincipal = context =>
+            {
+                if (context.Principal is { } principal && context.HttpContext.RequestServices.GetRequiredService<SignIns>().IsLive(principal))
+                {
+                    return Task.CompletedTask;
+                }
+
+                context.RejectPrincipal();
+                return context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+            };
         });
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(InstructorPolicy, p => p.RequireRole(DemoUsers.Instructor))
             .AddPolicy(StudentPolicy, p => p.RequireRole(DemoUsers.Student));
         builder.Services.AddSingleton<DemoUsers>();
+        builder.Services.AddSingleton<SignIns>();
         builder.Services.AddHealthChecks().AddTtydSessions();
 
         var app = builder.Build();

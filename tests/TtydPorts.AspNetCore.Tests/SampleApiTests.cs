@@ -278,6 +278,40 @@ public sealed class SampleApiTests
         Assert.Equal(nodes, sample.Containers());
     }
 
+    [Fact]
+    public async Task A_copy_of_the_login_cookie_opens_nothing_once_its_sign_in_has_signed_out_while_another_sign_in_of_the_user_stays()
+    {
+        await using var sample = await SampleHost.StartAsync();
+        var cookies = new CookieContainer();
+        using var alice = new HttpClient(new SocketsHttpHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = sample.BaseAddress };
+        using (var login = await alice.PostAsJsonAsync("/api/login", new { user = "alice", password = sample.Users.All.Single(u => u.Name == "alice").Password }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        }
+
+        using var aliceElsewhere = await sample.ClientAsync("alice"); // the same student in another browser
+        await SampleHost.DeployAsync(alice);
+        var container = (await SampleHost.ReadyOwnNodesAsync(alice)).GetProperty("terminals")[0].GetProperty("container_name").GetString()!;
+
+        // A copy of the cookie (what a server on another port of this host name receives), replayed without a browser.
+        var cookie = Assert.Single(cookies.GetCookies(sample.BaseAddress));
+        using var copy = new HttpClient { BaseAddress = sample.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        copy.DefaultRequestHeaders.Add("Cookie", $"{cookie.Name}={cookie.Value}");
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(copy, $"/terminals/{container}/token"));
+
+        using (var logout = new HttpRequestMessage(HttpMethod.Post, "/api/logout") { Content = new StringContent("", Encoding.UTF8, "application/json") })
+        {
+            using var response = await alice.SendAsync(logout, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(copy, "/api/me"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(copy, $"/terminals/{container}/"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(copy, $"/terminals/{container}/token"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(copy, "/api/ttyd/getOwnNodes"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(aliceElsewhere, $"/terminals/{container}/token"));
+    }
+
     internal static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)
     {
         using var response = await client.GetAsync(path, Ct);

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.HostFiltering;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using TtydPorts.IntegrationTests;
@@ -142,6 +143,52 @@ public sealed partial class WebPageAttackTests(TestContainers containers)
         Assert.Equal(200, status);
         Assert.False(host.Supervisor.IsAlive(first.Process));
         Assert.False(host.Supervisor.IsAlive(second.Process));
+    }
+
+    [Fact]
+    public async Task In_proxy_mode_a_dns_rebinding_page_is_anonymous_to_a_host_without_allowed_hosts_and_gets_no_terminal_token_observer_or_shell()
+    {
+        // A host as the README's proxy example has it: cookie login, every host name allowed (the test hosts would otherwise
+        // read the sample's appsettings.json), no Host check of the library's own.
+        var container = containers.Start();
+        await using var host = await ProxyHost.StartAsync(
+            o => o.PersistentShells = true, services: s => s.PostConfigure<HostFilteringOptions>(o => o.AllowedHosts = ["*"]));
+        var session = (await host.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        var (playwright, browser) = await Chromium.LaunchAsync(AttackBrowser);
+        using var _ = playwright;
+        await using var __ = browser;
+        var owner = await Chromium.SignedInPageAsync(browser, host, Timeout); // alice's cookie, for 127.0.0.1 only
+        var terminal = $"/terminals/{container}/";
+        string[] parts = [terminal, terminal + "token", terminal + "watch/", terminal + "watch/token"];
+        const string Load = """
+            async (parts) => Promise.all(parts.map(async p => {
+              const r = await fetch(p, { redirect: "manual" });
+              return r.type === "opaqueredirect" ? "challenge" : String(r.status);
+            }))
+            """;
+
+        // The control: the owner's page, at the host's own name, gets every part.
+        Assert.Equal("200 200 200 200", string.Join(' ', await owner.EvaluateAsync<string[]>(Load, parts)));
+        await Poll.UntilAsync(() => host.ObserverCount() == 1, Poll.Within(30));
+        await host.Manager.CleanupAllAsync(Ct);
+        session = (await host.Manager.EnsureSessionAsync(container, "alice", null, Ct))!;
+        Assert.Equal(0, host.ObserverCount());
+
+        // The rebinding page: same browser, its name now resolving to the host, so its requests are same-origin to it and
+        // Host equals Origin. The browser sends alice's cookie to no other name: every part is a login challenge, nothing
+        // starts, and its WebSocket never opens.
+        var rebinding = await owner.Context.NewPageAsync();
+        rebinding.SetDefaultTimeout(Timeout);
+        var evil = $"http://evil.test:{host.BaseAddress.Port}";
+        await rebinding.RouteAsync(evil + "/attack", route => route.FulfillAsync(new RouteFulfillOptions { ContentType = "text/html", Body = "<title>attacker</title>" }));
+        await rebinding.GotoAsync(evil + "/attack");
+        Assert.Equal("challenge challenge challenge challenge", string.Join(' ', await rebinding.EvaluateAsync<string[]>(Load, parts)));
+        await rebinding.CloseAsync();
+        var socket = await AttackAsync(owner.Context, evil + "/attack", $"ws://evil.test:{host.BaseAddress.Port}{terminal}ws");
+        Assert.False(socket.Opened, socket.ToString());
+        Assert.DoesNotContain("pwned-42", socket.Output, StringComparison.Ordinal);
+        Assert.Equal(0, host.ObserverCount());
+        Assert.Empty(TtydProbe.Children(session.ProcessId)); // no client ever reached the session's ttyd
     }
 
     private static void DomRenderer(TtydSessionOptions options)
