@@ -151,9 +151,9 @@ internal sealed class SessionRecorder : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        // Only the allow-listed variables and the signed markers, as ttyd gets: nothing of the host's own environment.
+        // Only the allow-listed variables and the signed markers (first), as ttyd gets: nothing of the host's own environment.
         start.Environment.Clear();
-        foreach (var (name, value) in _plan.Environment)
+        foreach (var (name, value) in TtydProcessDiscovery.MarkersFirst(_plan.Environment))
         {
             start.Environment[name] = value;
         }
