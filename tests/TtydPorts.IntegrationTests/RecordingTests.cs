@@ -159,7 +159,7 @@ public sealed class RecordingTests(ContainerLab lab)
         var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
-            var first = new ManagerUnderTest(18515, 18519, o => o.RecordingDirectory = recordings, instance);
+            await using var first = new ManagerUnderTest(18515, 18519, o => o.RecordingDirectory = recordings, instance); // abandoned below; a failure before that still cleans up
             var session = await first.Manager.EnsureSessionAsync(container, "mallory", null, Ct);
             await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
             {
