@@ -147,6 +147,55 @@ public sealed class RecordingTests(ContainerLab lab)
         }
     }
 
+    // The shell writes every byte of the screen, and a recorder that attaches (here: after a host restart) reads the
+    // screen as capture-pane's raw lines: rows that read like tmux's control protocol must neither end the recorder's
+    // attach (a row "%exit" after a forged "%end" made it leave and come back every poll, so what the shell printed
+    // meanwhile was never recorded as it came) nor add events (a forged resize).
+    [Fact]
+    public async Task Screen_rows_that_read_like_tmux_control_lines_neither_end_nor_forge_the_recording()
+    {
+        var recordings = NewRecordingFolder();
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            await using var first = new ManagerUnderTest(18515, 18519, o => o.RecordingDirectory = recordings, instance); // abandoned below; a failure before that still cleans up
+            var session = await first.Manager.EnsureSessionAsync(container, "mallory", null, Ct);
+            await using (var client = await TtydClient.ConnectAsync(session!.GetUrl(), Ct))
+            {
+                await client.TypeAsync("clear; printf '%%end 1 2 1\\n%%layout-change @0 b25d,7x3,0,0,0\\n%%exit\\n'; echo forged-$((1+1))\r", Ct);
+                await Poll.UntilAsync(() => Output(Recording(recordings, container)).Contains("forged-2", StringComparison.Ordinal), Poll.Within(30));
+            }
+
+            var before = Recording(recordings, container);
+            await first.AbandonAsync();
+            await Poll.UntilAsync(() => first.Recorders().Count == 0, Poll.Within(10));
+
+            await using var second = new ManagerUnderTest(18515, 18519, o => o.RecordingDirectory = recordings, instance);
+            Assert.NotNull(await second.Manager.EnsureSessionAsync(container, "mallory", null, Ct));
+            string Adopted() => Directory.GetFiles(recordings).SingleOrDefault(f => f != before) ?? "";
+
+            // Typed once the new recorder is attached (its file exists), so the output comes as live events.
+            await Poll.UntilAsync(() => Adopted().Length > 0, Poll.Within(30));
+            await using (var client = await TtydClient.ConnectAsync(session.GetUrl(), Ct))
+            {
+                await client.TypeAsync("echo after-$((40+2))\r", Ct);
+                await Poll.UntilAsync(() => Output(Adopted()).Contains("after-42", StringComparison.Ordinal), Poll.Within(30));
+            }
+
+            var (_, events) = Parse(Adopted());
+            var snapshot = Assert.Single(events, e => e.Code == "o" && e.Text.StartsWith("\u001b[H\u001b[2J", StringComparison.Ordinal)); // attached once
+            Assert.Contains("%exit", snapshot.Text, StringComparison.Ordinal); // the whole screen, forged rows included
+            Assert.Contains(events, e => e.Code == "o" && e.Text.Contains("after-42", StringComparison.Ordinal) && !e.Text.StartsWith("\u001b[H", StringComparison.Ordinal));
+            Assert.DoesNotContain(events, e => e.Code == "r" && e.Text == "7x3");
+            Assert.Single(second.Recorders());
+        }
+        finally
+        {
+            Directory.Delete(recordings, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task A_recording_folder_others_can_replace_is_refused_naming_it_and_no_terminal_starts()
     {

@@ -410,8 +410,8 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
     {
         var argv = new List<string>(launch.Arguments.Length + 1) { launch.FileName };
         argv.AddRange(launch.Arguments);
-        // The launch's environment is the whole environment: nothing of the host's is inherited.
-        var env = launch.Environment;
+        // The launch's environment is the whole environment: nothing of the host's is inherited. Markers first.
+        var env = TtydProcessDiscovery.MarkersFirst(launch.Environment).ToList();
 
         var strings = new List<IntPtr>();
         var fileActions = NativeMemory.AllocZeroed(Native.FileActionsSize);

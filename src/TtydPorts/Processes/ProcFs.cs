@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -229,27 +230,62 @@ internal static class ProcFs
         }
     }
 
-    /// <summary>The process's environment variables whose names start with <paramref name="prefix"/>.</summary>
+    /// <summary>
+    /// How much of a process's environment is read. Every scan reads every process's, and a container's processes are
+    /// its tenant's: a shell with megabytes of variables, forked thousands of times (the pages are shared, so it costs the
+    /// tenant little), made each scan (every stop, every repair pass) read gigabytes. Our own processes carry their markers
+    /// first (<see cref="LinuxProcessSupervisor"/> writes them first; one variable is at most 128 KiB, the kernel's limit);
+    /// an exec's marker comes after the container's configured variables, which the lab sets.
+    /// </summary>
+    internal const int MaxEnvironmentBytes = 256 * 1024;
+
+    /// <summary>
+    /// The process's environment variables whose names start with <paramref name="prefix"/>, among those that lie whole
+    /// in its first <see cref="MaxEnvironmentBytes"/>.
+    /// </summary>
     public static Dictionary<string, string>? ReadEnvironment(int pid, string prefix)
     {
-        byte[] bytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxEnvironmentBytes + 1);
         try
         {
-            bytes = File.ReadAllBytes($"/proc/{pid}/environ");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+            var length = 0;
+            try
+            {
+                using var handle = File.OpenHandle($"/proc/{pid}/environ");
+                for (int read; length <= MaxEnvironmentBytes && (read = RandomAccess.Read(handle, buffer.AsSpan(length, MaxEnvironmentBytes + 1 - length), length)) > 0;)
+                {
+                    length += read;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
 
+            // Past the cap: only the variables that end before it (a cut one could read as another value).
+            var span = buffer.AsSpan(0, length);
+            if (length > MaxEnvironmentBytes)
+            {
+                span = span[..(span[..MaxEnvironmentBytes].LastIndexOf((byte)0) + 1)];
+            }
+
+            return ParseEnvironment(span, prefix);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static Dictionary<string, string>? ParseEnvironment(ReadOnlySpan<byte> span, string prefix)
+    {
         var prefixBytes = Encoding.UTF8.GetBytes(prefix);
-        if (bytes.AsSpan().IndexOf(prefixBytes) < 0)
+        if (span.IndexOf(prefixBytes) < 0)
         {
             return null;
         }
 
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        var span = bytes.AsSpan();
         foreach (var range in span.Split((byte)0))
         {
             var entry = span[range];

@@ -52,6 +52,13 @@ internal static class TtydProcessDiscovery
     internal const string RecorderRole = "recorder";
     internal const string TmuxTerminal = "tmux";
 
+    /// <summary>
+    /// An environment with the markers first, as every process of a session gets it: a scan reads only the start of
+    /// each environment (<see cref="ProcFs.MaxEnvironmentBytes"/>), and the rest is the host's to size.
+    /// </summary>
+    internal static IEnumerable<KeyValuePair<string, string>> MarkersFirst(IEnumerable<KeyValuePair<string, string>> environment) =>
+        environment.OrderBy(static v => v.Key.StartsWith(MarkerPrefix, StringComparison.Ordinal) ? 0 : 1);
+
     /// <summary>Name of the variable that marks the processes a session starts inside its container.</summary>
     public const string ExecMarker = "TTYDPORTS_EXEC";
 

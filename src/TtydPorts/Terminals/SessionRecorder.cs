@@ -151,9 +151,9 @@ internal sealed class SessionRecorder : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        // Only the allow-listed variables and the signed markers, as ttyd gets: nothing of the host's own environment.
+        // Only the allow-listed variables and the signed markers (first), as ttyd gets: nothing of the host's own environment.
         start.Environment.Clear();
-        foreach (var (name, value) in _plan.Environment)
+        foreach (var (name, value) in TtydProcessDiscovery.MarkersFirst(_plan.Environment))
         {
             start.Environment[name] = value;
         }
@@ -180,6 +180,7 @@ internal sealed class SessionRecorder : IAsyncDisposable
     private async Task ReadAsync(StreamReader output, CancellationToken ct)
     {
         List<string>? block = null;
+        string? blockEnd = null, blockError = null;
         var ours = false;
         (int Width, int Height)? size = null;
         var snapshotWritten = false;
@@ -187,7 +188,10 @@ internal sealed class SessionRecorder : IAsyncDisposable
         {
             if (block is not null)
             {
-                if (!line.StartsWith("%end ", StringComparison.Ordinal) && !line.StartsWith("%error ", StringComparison.Ordinal))
+                // A block's lines are the command's output as it is (capture-pane: the screen), so a row the shell
+                // printed can read "%end ..." or "%exit": only the guard tmux pairs with the %begin (its time, command
+                // number and flags) ends the block, else the shell could end or forge the recording.
+                if (line != blockEnd && line != blockError)
                 {
                     block.Add(line);
                     continue;
@@ -195,7 +199,7 @@ internal sealed class SessionRecorder : IAsyncDisposable
 
                 var lines = block;
                 block = null;
-                if (!ours || line.StartsWith("%error ", StringComparison.Ordinal))
+                if (!ours || line == blockError)
                 {
                     continue;
                 }
@@ -231,6 +235,8 @@ internal sealed class SessionRecorder : IAsyncDisposable
             {
                 // Flags 1: the answer to a command of this client; 0: the attach itself.
                 block = [];
+                var guard = line["%begin ".Length..];
+                (blockEnd, blockError) = ("%end " + guard, "%error " + guard);
                 ours = line.EndsWith(" 1", StringComparison.Ordinal);
             }
             else if (line.StartsWith("%exit", StringComparison.Ordinal))

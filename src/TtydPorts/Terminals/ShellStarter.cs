@@ -31,9 +31,9 @@ internal static class ShellStarter
             start.ArgumentList.Add(argument);
         }
 
-        // Exactly ttyd's environment, as its own tmux client would have (ttyd adds TERM for its command).
+        // Exactly ttyd's environment, markers first, as its own tmux client would have (ttyd adds TERM for its command).
         start.Environment.Clear();
-        foreach (var (name, value) in environment)
+        foreach (var (name, value) in TtydProcessDiscovery.MarkersFirst(environment))
         {
             start.Environment[name] = value;
         }
