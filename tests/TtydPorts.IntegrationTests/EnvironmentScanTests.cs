@@ -52,8 +52,9 @@ public sealed class EnvironmentScanTests(ContainerLab lab)
         await Poll.UntilAsync(() => ProcessesWhoseWholeEnvironmentHas(marker).Length >= 3, Poll.Within(30)); // ttyd, tmux server, exec client
 
         // What adoption and the stop's look read: ttyd and the tmux server with the shell's client, by their markers.
+        // (The shell's start runs a tmux client of its own for a moment: the one server is waited for.)
         Assert.Single(sut.TtydProcesses());
-        Assert.Single(sut.TmuxServers());
+        await Poll.UntilAsync(() => sut.TmuxServers().Count == 1, Poll.Within(10));
 
         var result = await sut.Manager.DeleteNodeAsync(container, Ct);
 

@@ -261,21 +261,34 @@ internal sealed class LinuxProcessSupervisor : IProcessSupervisor, IProcessEvent
         ArgumentException.ThrowIfNullOrEmpty(markerPrefix);
         ArgumentException.ThrowIfNullOrEmpty(markerName);
         var found = new List<MarkedProcess>();
+        bool Matches(Dictionary<string, string>? markers) =>
+            markers is not null && markers.TryGetValue(markerName, out var value) && (markerValue is null || value == markerValue);
+
         foreach (var pid in ProcFs.EnumeratePids())
         {
-            if (ProcFs.ReadEnvironment(pid, markerPrefix) is { } markers
-                && markers.TryGetValue(markerName, out var value) && (markerValue is null || value == markerValue)
-                && ProcFs.ReadStat(pid) is { HasExited: false } stat)
+            // Most processes carry no marker: one read. A marked one is read again between two looks at its start time, so
+            // that markers, owner, executable and namespace all belong to the process the identity names: a marked process
+            // that exited with its PID taken by another in between would otherwise lend that one its markers (and its tree
+            // the stop's signals).
+            if (!Matches(ProcFs.ReadEnvironment(pid, markerPrefix))
+                || ProcFs.ReadStat(pid) is not { HasExited: false } before
+                || ProcFs.ReadEnvironment(pid, markerPrefix) is not { } markers || !Matches(markers))
             {
-                found.Add(new MarkedProcess
-                {
-                    Process = new ProcessIdentity(pid, stat.StartTime),
-                    ParentProcessId = stat.ParentId,
-                    Markers = markers,
-                    OwnerUid = ProcFs.ReadOwner(pid),
-                    ExecutablePath = ProcFs.ReadExecutable(pid),
-                    MountNamespace = ProcFs.ReadMountNamespace(pid),
-                });
+                continue;
+            }
+
+            var marked = new MarkedProcess
+            {
+                Process = new ProcessIdentity(pid, before.StartTime),
+                ParentProcessId = before.ParentId,
+                Markers = markers,
+                OwnerUid = ProcFs.ReadOwner(pid),
+                ExecutablePath = ProcFs.ReadExecutable(pid),
+                MountNamespace = ProcFs.ReadMountNamespace(pid),
+            };
+            if (ProcFs.ReadStat(pid) is { HasExited: false } after && after.StartTime == before.StartTime)
+            {
+                found.Add(marked);
             }
         }
 
