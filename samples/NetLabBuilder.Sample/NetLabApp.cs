@@ -32,6 +32,13 @@ public static class NetLabApp
             options.StopSessionsOnShutdown = true; // a sample leaves nothing running behind it
         });
         builder.Services.AddOptions<LabOptions>().Bind(builder.Configuration.GetSection("Lab")).ValidateDataAnnotations().ValidateOnStart();
+        // The library's limits follow the lab's (--Lab:MaxNodesPerUser, --Lab:MaxNodes), so that every node a deploy may create
+        // gets its terminal; an explicit --TtydPorts:MaxSessions(PerUser), bound after this, still wins.
+        builder.Services.AddOptions<TtydSessionOptions>().Configure<Microsoft.Extensions.Options.IOptions<LabOptions>>((options, lab) =>
+        {
+            options.MaxSessionsPerUser = lab.Value.MaxNodesPerUser;
+            options.MaxSessions = lab.Value.MaxNodes;
+        });
         builder.Services.AddSingleton<DemoLab>();
         builder.Services.AddSingleton<LabActivity>();
         builder.Services.AddHostedService<DemoLabLifetime>();

@@ -9,7 +9,9 @@ using TtydPorts.Tool.Output;
 var options = new TtydSessionOptions();
 if (args is ["--runtime", var runtime, .. var rest])
 {
-    if (!Enum.TryParse<ContainerRuntimeKind>(runtime, ignoreCase: true, out var kind) || !Enum.IsDefined(kind))
+    // Names only: Enum.TryParse also takes a number ("1" would be Podman).
+    if (!Enum.GetNames<ContainerRuntimeKind>().Contains(runtime, StringComparer.OrdinalIgnoreCase)
+        || !Enum.TryParse<ContainerRuntimeKind>(runtime, ignoreCase: true, out var kind))
     {
         await Console.Error.WriteLineAsync($"ttyd-ports: --runtime {SessionIds.Quote(runtime)} is not a runtime: use docker or podman.").ConfigureAwait(false);
         return 2;

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using TtydPorts.IntegrationTests;
 
 namespace TtydPorts.AspNetCore.Tests;
@@ -11,6 +13,19 @@ namespace TtydPorts.AspNetCore.Tests;
 public sealed class SampleApiTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(new string[0], 16, 64)]
+    [InlineData(new[] { "--Lab:MaxNodesPerUser=20", "--Lab:MaxNodes=100" }, 20, 100)]
+    [InlineData(new[] { "--Lab:MaxNodesPerUser=20", "--TtydPorts:MaxSessionsPerUser=5" }, 5, 64)]
+    public async Task The_libraries_session_limits_follow_the_labs_node_limits_unless_set_themselves(string[] args, int perUser, int all)
+    {
+        await using var app = NetLabBuilder.Sample.NetLabApp.Create(args);
+
+        var options = app.Services.GetRequiredService<IOptions<TtydSessionOptions>>().Value;
+
+        Assert.Equal((perUser, all), (options.MaxSessionsPerUser, options.MaxSessions));
+    }
 
     [Fact]
     public async Task getOwnNodes_keeps_the_seeds_shape_with_the_user_from_the_login_and_urls_of_the_proxied_terminals()

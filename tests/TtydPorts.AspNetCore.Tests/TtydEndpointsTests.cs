@@ -105,6 +105,8 @@ public sealed class TtydEndpointsTests(TestContainers containers)
     [InlineData("""{"user_id":"a b"}""", "User id 'a b' is invalid")]
     [InlineData("""{"user_id":"-rf"}""", "User id '-rf' is invalid")]
     [InlineData("""{"user_id":"al\nice"}""", "User id 'al\\u000aice' is invalid")]
+    [InlineData("""{"user_id":"\ud800"}""", "a string that is not valid Unicode")]
+    [InlineData("""{"\udc00x":true}""", "a string that is not valid Unicode")]
     public async Task Bad_cleanup_input_is_a_400_error_that_names_it_and_stops_nothing(string body, string expected)
     {
         var container = containers.Start();

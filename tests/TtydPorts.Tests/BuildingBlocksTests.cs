@@ -399,6 +399,18 @@ public sealed class EngineEndpointTests
     }
 
     [Theory]
+    [InlineData("relative/dir")]
+    [InlineData("")]
+    [InlineData("./ttydports")]
+    public void A_runtime_directory_that_is_not_an_absolute_path_fails_validation_naming_it(string path)
+    {
+        var error = new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { RuntimeDirectory = path }).FailureMessage;
+
+        Assert.Contains($"RuntimeDirectory '{path}' must be an absolute path", error, StringComparison.Ordinal);
+        Assert.True(new TtydSessionOptionsRules(_ => null).Validate(null, new TtydSessionOptions { RuntimeDirectory = "/run/lab-ttyd" }).Succeeded);
+    }
+
+    [Theory]
     [InlineData("1ABC", "must match")]
     [InlineData("A-B", "must match")]
     [InlineData("TTYDPORTS_USER", "prefix of the session markers")]

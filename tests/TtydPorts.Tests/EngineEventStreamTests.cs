@@ -242,3 +242,18 @@ public sealed class EngineEventStreamTests : IAsyncLifetime
         }
     }
 }
+
+/// <summary>What the engine client says when a Unix-socket engine is not there at all.</summary>
+public sealed class EngineSocketMissingTests
+{
+    [Fact]
+    public async Task An_engine_socket_that_does_not_exist_is_named_as_missing_rather_than_as_an_address_error()
+    {
+        var socket = Path.Combine(Path.GetTempPath(), "tp-no-engine-" + Guid.NewGuid().ToString("N")[..8] + ".sock");
+        using var api = new EngineApiClient(new EngineEndpoint { Uri = "unix://" + socket, SocketPath = socket }, "Docker");
+
+        var error = await Assert.ThrowsAsync<ContainerEngineException>(() => api.GetContainerAsync("r1", TestContext.Current.CancellationToken));
+
+        Assert.Equal($"The Docker engine at unix://{socket} did not answer: its socket '{socket}' does not exist (is the engine running?).", error.Message);
+    }
+}

@@ -111,6 +111,30 @@ public sealed class ToolCleanupTests(ToolLab lab)
     }
 
     [Fact]
+    public async Task A_proxy_mode_session_shows_its_socket_and_no_port_in_status_and_cleanup()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(20150, 20151, o => o.ListenMode = TtydListenMode.UnixSocket);
+        var session = await sut.StartAsync(container, "alice");
+
+        var table = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance);
+        var json = await TtydPortsTool.RunAsync("status", "--instance", sut.Instance, "--json");
+        var dryRun = await TtydPortsTool.RunAsync("cleanup", "--all", "--dry-run", "--instance", sut.Instance, "--json");
+        var dryRunText = await TtydPortsTool.RunAsync("cleanup", "--all", "--dry-run", "--instance", sut.Instance);
+
+        Assert.True(Regex.IsMatch(table.Output, $@"{container}\s+socket\s+{session.ProcessId}\s"), table.ToString());
+        using var status = JsonDocument.Parse(json.Output);
+        var listed = Assert.Single(status.RootElement.GetProperty("sessions").EnumerateArray());
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null, session.SocketPath), (
+            listed.GetProperty("port").ValueKind, listed.GetProperty("address").ValueKind, listed.GetProperty("socket").GetString()));
+        using var cleanup = JsonDocument.Parse(dryRun.Output);
+        Assert.Equal(JsonValueKind.Null, Assert.Single(cleanup.RootElement.GetProperty("processes").EnumerateArray()).GetProperty("port").ValueKind);
+        Assert.Contains($"session {container} (socket, user alice,", dryRunText.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("port 0", dryRunText.Output, StringComparison.Ordinal);
+        Assert.True(sut.IsAlive(session));
+    }
+
+    [Fact]
     public async Task Default_cleanup_leaves_healthy_proxy_sessions_alone_and_stops_a_frozen_one()
     {
         var c = Enumerable.Range(0, 2).Select(_ => lab.StartContainer()).ToArray();
@@ -314,13 +338,16 @@ public sealed class ToolCleanupTests(ToolLab lab)
         Assert.Contains("orphan: its container is gone", cleaned.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task An_unknown_runtime_is_a_usage_error_naming_it()
+    [Theory]
+    [InlineData("lxd")]
+    [InlineData("1")] // an enum's number is no runtime's name
+    [InlineData("0")]
+    public async Task An_unknown_runtime_is_a_usage_error_naming_it(string runtime)
     {
-        var run = await TtydPortsTool.RunAsync("--runtime", "lxd", "status");
+        var run = await TtydPortsTool.RunAsync("--runtime", runtime, "status");
 
         Assert.Equal(2, run.ExitCode);
-        Assert.Contains("--runtime 'lxd' is not a runtime", run.Error, StringComparison.Ordinal);
+        Assert.Contains($"--runtime '{runtime}' is not a runtime", run.Error, StringComparison.Ordinal);
         Assert.Equal(0, (await TtydPortsTool.RunAsync("--runtime", "docker", "ports", "--range", "20065-20069")).ExitCode); // control
     }
 

@@ -104,10 +104,11 @@ internal static class TtydEndpointHandlers
 
     private const string CleanupShape = "send {\"user_id\":\"...\"} for one user, or {\"all\":true} (or an empty body) for every user";
 
+    private static (string? UserId, (string Message, int StatusCode)? Rejection) Bad(string message) =>
+        (null, ($"{message}; nothing was stopped.", StatusCodes.Status400BadRequest));
+
     private static (string? UserId, (string Message, int StatusCode)? Rejection) ParseCleanupBody(ReadOnlyMemory<byte> body)
     {
-        static (string?, (string, int)?) Bad(string message) => (null, ($"{message}; nothing was stopped.", StatusCodes.Status400BadRequest));
-
         JsonDocument document;
         try
         {
@@ -120,59 +121,71 @@ internal static class TtydEndpointHandlers
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            try
             {
-                return Bad($"The request body is {Kind(root)}, not a JSON object: {CleanupShape}");
+                return ReadCleanupObject(document.RootElement);
             }
-
-            JsonElement? user = null, all = null;
-            var unknown = new List<string>();
-            foreach (var property in root.EnumerateObject())
+            catch (InvalidOperationException)
             {
-                switch (property.Name)
-                {
-                    case "user_id" when user is null:
-                        user = property.Value;
-                        break;
-                    case "all" when all is null:
-                        all = property.Value;
-                        break;
-                    case "user_id" or "all":
-                        return Bad($"The field '{property.Name}' is given twice");
-                    default:
-                        unknown.Add(property.Name);
-                        break;
-                }
+                // The parser accepts an escaped lone surrogate ("\ud800"); reading such a name or string as .NET text throws.
+                return Bad($"The request body holds a string that is not valid Unicode (a lone UTF-16 surrogate escape): {CleanupShape}");
             }
-
-            if (unknown.Count > 0)
-            {
-                var names = string.Join(", ", unknown.Take(5).Select(n => "'" + JsonEncodedText.Encode(n.Length > 64 ? n[..64] + "..." : n) + "'"));
-                return Bad($"Unknown field(s) {names} in the cleanup request (the fields are 'user_id' and 'all')");
-            }
-
-            if (user is not null && all is not null)
-            {
-                return Bad("Give either 'user_id' or 'all', not both");
-            }
-
-            if (user is { } id)
-            {
-                return id.ValueKind == JsonValueKind.String
-                    ? (id.GetString(), null)
-                    : Bad($"'user_id' must be a string, not {Kind(id)}: {CleanupShape}");
-            }
-
-            if (all is { } a)
-            {
-                return a.ValueKind == JsonValueKind.True
-                    ? (null, null)
-                    : Bad($"'all' can only be true, not {Kind(a)}: {CleanupShape}");
-            }
-
-            return Bad($"The cleanup request names no user: {CleanupShape}");
         }
+    }
+
+    private static (string? UserId, (string Message, int StatusCode)? Rejection) ReadCleanupObject(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return Bad($"The request body is {Kind(root)}, not a JSON object: {CleanupShape}");
+        }
+
+        JsonElement? user = null, all = null;
+        var unknown = new List<string>();
+        foreach (var property in root.EnumerateObject())
+        {
+            switch (property.Name)
+            {
+                case "user_id" when user is null:
+                    user = property.Value;
+                    break;
+                case "all" when all is null:
+                    all = property.Value;
+                    break;
+                case "user_id" or "all":
+                    return Bad($"The field '{property.Name}' is given twice");
+                default:
+                    unknown.Add(property.Name);
+                    break;
+            }
+        }
+
+        if (unknown.Count > 0)
+        {
+            var names = string.Join(", ", unknown.Take(5).Select(n => "'" + JsonEncodedText.Encode(n.Length > 64 ? n[..64] + "..." : n) + "'"));
+            return Bad($"Unknown field(s) {names} in the cleanup request (the fields are 'user_id' and 'all')");
+        }
+
+        if (user is not null && all is not null)
+        {
+            return Bad("Give either 'user_id' or 'all', not both");
+        }
+
+        if (user is { } id)
+        {
+            return id.ValueKind == JsonValueKind.String
+                ? (id.GetString(), null)
+                : Bad($"'user_id' must be a string, not {Kind(id)}: {CleanupShape}");
+        }
+
+        if (all is { } a)
+        {
+            return a.ValueKind == JsonValueKind.True
+                ? (null, null)
+                : Bad($"'all' can only be true, not {Kind(a)}: {CleanupShape}");
+        }
+
+        return Bad($"The cleanup request names no user: {CleanupShape}");
     }
 
     private static string Kind(JsonElement element) => element.ValueKind switch

@@ -28,7 +28,7 @@ internal sealed record CleanupTarget(ProcessIdentity Process, SessionView? Sessi
     /// <summary>One line for the terminal, escaped (<see cref="TerminalText"/>): markers, paths and command lines are read from the machine.</summary>
     public string Describe() => TerminalText.Escape(Session is { } s
         ? string.Create(CultureInfo.InvariantCulture,
-            $"pid {Process.ProcessId}  session {s.Session.Container} (port {s.Session.Port}, user {s.Session.UserId}, topology {s.Session.TopologyId ?? "-"}, instance {s.Found.InstanceName}): {Reason}")
+            $"pid {Process.ProcessId}  session {s.Session.Container} ({(s.Session.SocketPath is null ? $"port {s.Session.Port}" : "socket")}, user {s.Session.UserId}, topology {s.Session.TopologyId ?? "-"}, instance {s.Found.InstanceName}): {Reason}")
         : string.Create(CultureInfo.InvariantCulture, $"pid {Process.ProcessId}  foreign ttyd: {Command}"));
 }
 

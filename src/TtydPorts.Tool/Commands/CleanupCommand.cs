@@ -158,7 +158,7 @@ internal static class CleanupCommand
             r.Target.IsForeign,
             r.Target.Session?.Found.InstanceName,
             r.Target.Session?.Session.Container,
-            r.Target.Session?.Session.Port,
+            r.Target.Session?.Session is { SocketPath: null } session ? session.Port : null,
             r.Target.Session?.Session.UserId,
             r.Target.Session?.Session.TopologyId,
             r.Target.Command,

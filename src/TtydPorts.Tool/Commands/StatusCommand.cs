@@ -13,7 +13,7 @@ internal static class StatusCommand
     {
         var instance = ToolOptions.Instance();
         var json = ToolOptions.Json("the sessions");
-        var command = new Command("status", "List the ttyd sessions TtydPorts started on this machine: container, port, pid, owner, topology, age, instance, state (ok, orphan, dead, not-listening) and the command the terminal runs.")
+        var command = new Command("status", "List the ttyd sessions TtydPorts started on this machine: container, port ('socket' in proxy mode), pid, owner, topology, age, instance, state (ok, orphan, dead, stopped, not-listening) and the command the terminal runs.")
         {
             instance,
             json,
@@ -47,7 +47,7 @@ internal static class StatusCommand
                 sessions.Select(s => new[]
                 {
                     s.Session.Container,
-                    s.Session.Port.ToString(CultureInfo.InvariantCulture),
+                    s.Session.SocketPath is null ? s.Session.Port.ToString(CultureInfo.InvariantCulture) : "socket",
                     s.Session.ProcessId.ToString(CultureInfo.InvariantCulture),
                     s.Session.UserId,
                     s.Session.TopologyId ?? "-",
@@ -71,8 +71,10 @@ internal static class StatusCommand
     private static SessionJson ToJson(SessionView s, DateTimeOffset now) => new(
         s.Found.InstanceName,
         s.Session.Container,
-        s.Session.Port,
-        s.Session.Address.ToString(),
+        // A proxy-mode session listens on its Unix socket: it has no port and no address.
+        s.Session.SocketPath is null ? s.Session.Port : null,
+        s.Session.SocketPath is null ? s.Session.Address.ToString() : null,
+        s.Session.SocketPath,
         s.Session.ProcessId,
         s.Session.Process.StartTime,
         s.Session.UserId,

@@ -2,12 +2,13 @@ using System.Text.Json.Serialization;
 
 namespace TtydPorts.Tool.Output;
 
-/// <summary>One session in <c>status --json</c>.</summary>
+/// <summary>One session in <c>status --json</c>: a port and address, or in proxy mode its socket.</summary>
 internal sealed record SessionJson(
     string Instance,
     string Container,
-    int Port,
-    string Address,
+    int? Port,
+    string? Address,
+    string? Socket,
     int ProcessId,
     ulong ProcessStartTime,
     string User,

@@ -123,6 +123,12 @@ internal sealed class TtydSessionOptionsRules(Func<string, string?> environment)
             builder.AddError(execClientProblem);
         }
 
+        // A relative folder would follow the host's working directory ('/' under systemd), and the tool refuses relative markers.
+        if (options.RuntimeDirectory is { } runtime && (!Path.IsPathFullyQualified(runtime) || runtime.Contains('\0', StringComparison.Ordinal)))
+        {
+            builder.AddError($"RuntimeDirectory {SessionIds.Quote(runtime)} must be an absolute path (or unset for the default).");
+        }
+
         if (options.DockerCertPath is { } certPath && !Path.IsPathFullyQualified(certPath))
         {
             builder.AddError($"DockerCertPath {SessionIds.Quote(certPath)} must be an absolute path.");

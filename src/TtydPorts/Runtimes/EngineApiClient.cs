@@ -334,7 +334,10 @@ internal sealed class EngineApiClient : IDisposable
             ? new ContainerEngineException(
                 $"{_name} refused the TLS connection or could not be verified with the certificates in {SessionIds.Quote(Endpoint.CertificateFolder)} " +
                 $"(ca.pem must have signed the engine's certificate for {Endpoint.Host}, and the engine must trust cert.pem): {(tls ?? e).Message}", e)
-            : new ContainerEngineException($"{_name} did not answer: {e.Message}", e);
+            : Endpoint.SocketPath is { } socket && Native.LStat(socket) is null
+                // connect(2) says ENOENT, which .NET words as "Cannot assign requested address": name the missing socket instead.
+                ? new ContainerEngineException($"{_name} did not answer: its socket {SessionIds.Quote(socket)} does not exist (is the engine running?).", e)
+                : new ContainerEngineException($"{_name} did not answer: {e.Message}", e);
     }
 
     private async Task<T> ReadAsync<T>(HttpResponseMessage response, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken cancellationToken)
