@@ -51,6 +51,44 @@ public sealed class CleanupRaceTests(ContainerLab lab)
         }
     } // disposing the manager asserts that no process of its instance and no session file is left
 
+    [Fact]
+    public async Task A_stop_while_the_engine_is_still_starting_a_browsers_shell_leaves_no_shell_in_the_container()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18915, 18919, o => o.PersistentShells = false);
+        using var engine = new EngineApiClient(new EngineEndpoint { Uri = "unix:///var/run/docker.sock", SocketPath = "/var/run/docker.sock" }, "docker");
+
+        // A browser connects (ttyd runs docker exec for it) and the node is deleted while the engine starts that exec
+        // (about 100 ms here): the client dies with ttyd, the engine starts the shell anyway. Caught in that window by
+        // asking the engine; an attempt whose shell was up first tries again.
+        for (var attempt = 1; ; attempt++)
+        {
+            var session = await sut.StartAsync(container, "alice");
+            var token = Assert.Single(sut.TtydProcesses()).Markers[TtydProcessDiscovery.SessionMarker];
+            await using var browser = await TtydClient.ConnectAsync(session.GetUrl(), Ct);
+            var caught = false;
+            using (var window = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+            {
+                window.CancelAfter(TimeSpan.FromSeconds(2)); // the engine asked alone in the loop: its window is some 50 ms
+                while (!window.IsCancellationRequested && !(caught = await engine.CountExecsStartingAsync(session.ContainerId!, Ct) > 0))
+                {
+                }
+            }
+
+            Assert.Single((await sut.Manager.DeleteNodeAsync(container, Ct)).Stopped);
+
+            // Once the engine has started what it was starting, nothing of the session runs in the container.
+            await Poll.UntilAsync(() => engine.CountExecsStartingAsync(session.ContainerId!, Ct).GetAwaiter().GetResult() == 0, Poll.Within(30));
+            Assert.Empty(sut.Supervisor.FindMarkedProcesses("TTYDPORTS_", TtydProcessDiscovery.ExecMarker, token));
+            Assert.DoesNotContain("sh", RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Select(l => Path.GetFileName(l.Trim().Split(' ', 2).Last())));
+            if (caught || attempt == 20)
+            {
+                Assert.True(caught, "the engine was never seen starting the browser's exec");
+                return;
+            }
+        }
+    }
+
     // The real supervisor, whose first start returns only when the test says so (the ttyd it started runs meanwhile).
     private sealed class HeldFirstStart(LinuxProcessSupervisor inner) : IProcessSupervisor, IDisposable
     {

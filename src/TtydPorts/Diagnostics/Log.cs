@@ -90,6 +90,9 @@ internal static partial class Log
     [LoggerMessage(40, LogLevel.Error, "Could not stop process {ProcessId}, which the terminal of container {Container} left inside it.")]
     public static partial void ExecStopFailed(ILogger logger, Exception exception, string container, int processId);
 
+    [LoggerMessage(150, LogLevel.Warning, "Could not wait for the engine at {Endpoint} to finish starting the execs of stopped terminals (within {Wait}): {Reason}. A shell it starts after the look for leftovers stays in its container until the container stops.")]
+    public static partial void ExecStartNotAwaited(ILogger logger, string endpoint, TimeSpan wait, string reason);
+
     [LoggerMessage(44, LogLevel.Warning, "Could not end what the terminal of container {Container} left inside it, through the engine at {Endpoint}: {Reason}. Those processes end when the container stops.")]
     public static partial void LeftoversNotEnded(ILogger logger, string container, string endpoint, string reason);
 

@@ -250,6 +250,39 @@ internal sealed class EngineApiClient : IDisposable
     };
 
     /// <summary>
+    /// How many execs of the container the engine is starting right now: their start was asked (running) and their process
+    /// does not exist yet (no pid). A client killed meanwhile does not stop it: the process appears once the engine is done.
+    /// A container that is gone has none.
+    /// </summary>
+    public async Task<int> CountExecsStartingAsync(string containerId, CancellationToken cancellationToken)
+    {
+        var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
+        string[] execs;
+        using (var response = await SendAsync(HttpMethod.Get, $"{prefix}/containers/{containerId}/json", null, cancellationToken).ConfigureAwait(false))
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return 0;
+            }
+
+            execs = (await ReadAsync(response, EngineJson.Default.ContainerInspect, cancellationToken).ConfigureAwait(false)).ExecIDs ?? [];
+        }
+
+        var starting = 0;
+        foreach (var exec in execs.Where(SessionIds.IsValidContainerId)) // the engine's ids are 64 hex digits, as a container's
+        {
+            using var response = await SendAsync(HttpMethod.Get, $"{prefix}/exec/{exec}/json", null, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.NotFound
+                && await ReadAsync(response, EngineJson.Default.ExecInspect, cancellationToken).ConfigureAwait(false) is { Running: true, Pid: 0 })
+            {
+                starting++;
+            }
+        }
+
+        return starting;
+    }
+
+    /// <summary>
     /// Runs <paramref name="command"/> in the container through the engine's exec API (no terminal), as
     /// <paramref name="user"/>, waits for it and returns its exit code and output. The process is the engine's, inside the
     /// container, with the container's confinement; nothing runs on this machine.
@@ -413,7 +446,7 @@ internal sealed record ContainerState(string? Status);
 
 internal sealed record ContainerConfig(Dictionary<string, string>? Labels);
 
-internal sealed record ContainerInspect(string Id, string Name, ContainerState? State, ContainerConfig? Config);
+internal sealed record ContainerInspect(string Id, string Name, ContainerState? State, ContainerConfig? Config, string[]? ExecIDs = null);
 
 internal sealed record ListContainer(string Id, string[]? Names, string? State, Dictionary<string, string>? Labels);
 
@@ -423,7 +456,7 @@ internal sealed record EngineEvent(string? Action, EventActor? Actor, long? Time
 
 internal sealed record IdResponse(string Id);
 
-internal sealed record ExecInspect(bool Running, int? ExitCode);
+internal sealed record ExecInspect(bool Running, int? ExitCode, int Pid = 0);
 
 internal sealed record ExecCreate
 {

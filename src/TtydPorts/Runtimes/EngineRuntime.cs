@@ -18,6 +18,10 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     // Processes left inside a container get a moment to end on SIGHUP/SIGTERM; interactive shells ignore SIGTERM.
     internal static readonly TimeSpan LeftoverGracePeriod = TimeSpan.FromMilliseconds(500);
 
+    // How long a stop waits for the engine to finish starting its containers' execs (about 120 ms each here), and how often it asks.
+    internal static readonly TimeSpan ExecStartWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ExecStartPollInterval = TimeSpan.FromMilliseconds(20);
+
     private readonly IProcessSupervisor _supervisor;
     private readonly ILogger _logger;
     private readonly string? _execClientPath;
@@ -178,6 +182,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             return;
         }
 
+        await WaitForExecsStartingAsync(wanted.Select(t => t.ContainerId).Distinct(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         if (Api.Endpoint.IsLocal)
         {
             await EndOnThisMachineAsync(wanted).ConfigureAwait(false);
@@ -188,6 +193,33 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
             // environment (and the marker) of another user's process; the same user can, and may signal it.
             await Task.WhenAll(wanted.GroupBy(t => (t.ContainerId, t.User))
                 .Select(g => EndInContainerAsync(g.First().Container, g.Key.ContainerId, g.Key.User, [.. g.Select(t => t.Marker)], cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
+    // An exec whose client was killed while the engine was still starting it (the terminal's stop hung up its client
+    // right after a browser connected, or a tmux server's pane) runs its process anyway, some 100 ms later: a look
+    // before then finds nothing, and the shell would stay in the container. So the look waits until the engine starts
+    // none of these containers' execs, a bounded time: a frozen or dead engine delays a stop by at most that.
+    private async Task WaitForExecsStartingAsync(IEnumerable<string> containerIds, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(ExecStartWait);
+        var waiting = containerIds.ToList();
+        try
+        {
+            while (waiting.Count > 0)
+            {
+                var counts = await Task.WhenAll(waiting.Select(id => Api.CountExecsStartingAsync(id, deadline.Token))).ConfigureAwait(false);
+                waiting = [.. waiting.Where((_, i) => counts[i] > 0)];
+                if (waiting.Count > 0)
+                {
+                    await Task.Delay(ExecStartPollInterval, deadline.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ContainerEngineException && !cancellationToken.IsCancellationRequested)
+        {
+            Log.ExecStartNotAwaited(_logger, Endpoint, ExecStartWait, e.Message);
         }
     }
 
