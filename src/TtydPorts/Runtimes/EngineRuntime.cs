@@ -21,6 +21,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     // How long a stop waits for the engine to finish starting its containers' execs (about 120 ms each here), and how often it asks.
     internal static readonly TimeSpan ExecStartWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ExecStartPollInterval = TimeSpan.FromMilliseconds(20);
+    private const int ExecStartParallelism = 8;
 
     private readonly IProcessSupervisor _supervisor;
     private readonly ILogger _logger;
@@ -209,7 +210,10 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
         {
             while (waiting.Count > 0)
             {
-                var counts = await Task.WhenAll(waiting.Select(id => Api.CountExecsStartingAsync(id, deadline.Token))).ConfigureAwait(false);
+                // A few containers at a time: a batch can hold thousands, and each is one or more requests to the engine.
+                var counts = new int[waiting.Count];
+                await Parallel.ForEachAsync(Enumerable.Range(0, waiting.Count), new ParallelOptions { MaxDegreeOfParallelism = ExecStartParallelism, CancellationToken = deadline.Token },
+                    async (i, ct) => counts[i] = await Api.CountExecsStartingAsync(waiting[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
                 waiting = [.. waiting.Where((_, i) => counts[i] > 0)];
                 if (waiting.Count > 0)
                 {
