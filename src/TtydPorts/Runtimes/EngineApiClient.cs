@@ -251,10 +251,11 @@ internal sealed class EngineApiClient : IDisposable
 
     /// <summary>
     /// How many execs of the container the engine is starting right now: their start was asked (running) and their process
-    /// does not exist yet (no pid). A client killed meanwhile does not stop it: the process appears once the engine is done.
-    /// A container that is gone has none.
+    /// does not exist yet (no pid) or, where <paramref name="stillStarting"/> can tell by the pid, has not yet become the
+    /// command (the runtime's init still sets it up). A client killed meanwhile does not stop it: the command runs once the
+    /// engine is done. A container that is gone has none.
     /// </summary>
-    public async Task<int> CountExecsStartingAsync(string containerId, CancellationToken cancellationToken)
+    public async Task<int> CountExecsStartingAsync(string containerId, Func<int, bool>? stillStarting, CancellationToken cancellationToken)
     {
         var prefix = await GetApiPrefixAsync(cancellationToken).ConfigureAwait(false);
         string[] execs;
@@ -269,11 +270,12 @@ internal sealed class EngineApiClient : IDisposable
         }
 
         var starting = 0;
-        foreach (var exec in execs.Where(SessionIds.IsValidContainerId)) // the engine's ids are 64 hex digits, as a container's
+        foreach (var id in execs.Where(SessionIds.IsValidContainerId)) // the engine's ids are 64 hex digits, as a container's
         {
-            using var response = await SendAsync(HttpMethod.Get, $"{prefix}/exec/{exec}/json", null, cancellationToken).ConfigureAwait(false);
+            using var response = await SendAsync(HttpMethod.Get, $"{prefix}/exec/{id}/json", null, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.NotFound
-                && await ReadAsync(response, EngineJson.Default.ExecInspect, cancellationToken).ConfigureAwait(false) is { Running: true, Pid: 0 })
+                && await ReadAsync(response, EngineJson.Default.ExecInspect, cancellationToken).ConfigureAwait(false) is { Running: true } exec
+                && (exec.Pid == 0 || stillStarting?.Invoke(exec.Pid) == true))
             {
                 starting++;
             }

@@ -23,6 +23,13 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     private static readonly TimeSpan ExecStartPollInterval = TimeSpan.FromMilliseconds(20);
     private const int ExecStartParallelism = 8;
 
+    /// <summary>
+    /// Whether the local process <paramref name="pid"/> is still runc's init for an exec (named <c>runc:[2:INIT]</c> and the
+    /// like until it becomes the command): the engine reports the exec's pid from then on, but the process carries the
+    /// command's environment, and with it the session's marker, only once it has become the command.
+    /// </summary>
+    internal static bool IsInRuntimeInit(int pid) => ProcFs.ReadComm(pid)?.StartsWith("runc:[", StringComparison.Ordinal) == true;
+
     private readonly IProcessSupervisor _supervisor;
     private readonly ILogger _logger;
     private readonly string? _execClientPath;
@@ -213,7 +220,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
                 // A few containers at a time: a batch can hold thousands, and each is one or more requests to the engine.
                 var counts = new int[waiting.Count];
                 await Parallel.ForEachAsync(Enumerable.Range(0, waiting.Count), new ParallelOptions { MaxDegreeOfParallelism = ExecStartParallelism, CancellationToken = deadline.Token },
-                    async (i, ct) => counts[i] = await Api.CountExecsStartingAsync(waiting[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+                    async (i, ct) => counts[i] = await Api.CountExecsStartingAsync(waiting[i], Api.Endpoint.IsLocal ? IsInRuntimeInit : null, ct).ConfigureAwait(false)).ConfigureAwait(false);
                 waiting = [.. waiting.Where((_, i) => counts[i] > 0)];
                 if (waiting.Count > 0)
                 {
