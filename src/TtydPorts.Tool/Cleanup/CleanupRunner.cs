@@ -86,7 +86,7 @@ internal sealed class CleanupRunner(IProcessSupervisor supervisor, IContainerRun
             if (target.Session?.Found is { Folder: { } folder } found)
             {
                 // A persistent shell's tmux server and the observer ttyd are no children of ttyd: found by their signed markers.
-                foreach (var rest in SessionProcesses.Find(supervisor, folder, found.InstanceName, found.Token)[found.Token])
+                foreach (var rest in SessionProcesses.Find(supervisor, folder, found.InstanceName, folder.ReadKey(found.InstanceName, byName: true), found.Token)[found.Token])
                 {
                     await supervisor.StopAsync(rest, gracePeriod, cancellationToken).ConfigureAwait(false);
                 }

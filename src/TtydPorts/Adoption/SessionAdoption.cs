@@ -49,16 +49,19 @@ internal sealed class SessionAdoption
     private readonly bool _anyUser;
     private readonly ulong? _mountNamespace;
 
-    private SessionAdoption(RuntimeFolder? folder, string? executable, bool anyUser, ulong? mountNamespace = null)
+    private readonly byte[]? _key;
+
+    private SessionAdoption(RuntimeFolder? folder, string? executable, bool anyUser, ulong? mountNamespace = null, byte[]? key = null)
     {
+        _key = key;
         _folder = folder;
         _executable = executable;
         _anyUser = anyUser;
         _mountNamespace = mountNamespace;
     }
 
-    /// <summary>For a manager: its own folder and ttyd, its own OS user.</summary>
-    public static SessionAdoption ForManager(RuntimeFolder folder, string? executable) => new(folder, executable, anyUser: false);
+    /// <summary>For a manager: its own folder and ttyd, its own OS user, and the key it keeps (read from the folder just before).</summary>
+    public static SessionAdoption ForManager(RuntimeFolder folder, string? executable, byte[]? key) => new(folder, executable, anyUser: false, key: key);
 
     /// <summary>
     /// For the <c>ttyd-ports</c> tool, which knows no configuration: each session's folder (from its signed markers) must
@@ -204,7 +207,7 @@ internal sealed class SessionAdoption
 
         if (!keys.TryGetValue((runtime, uid, instance), out var key))
         {
-            key = keys[(runtime, uid, instance)] = (folder.TryReadKey(instance, out var problem), problem);
+            key = keys[(runtime, uid, instance)] = _key is not null ? (_key, null) : (folder.TryReadKey(instance, out var problem), problem);
         }
 
         if (key.Item1 is not { } secret)

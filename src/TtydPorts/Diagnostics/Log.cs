@@ -151,4 +151,10 @@ internal static partial class Log
 
     [LoggerMessage(117, LogLevel.Warning, "The create of container {Container} that a cleanup ({Reason}) ended was still under way after {Timeout}; the cleanup returns, and the create stops what it started when it ends.")]
     public static partial void RevokedCreateOutlasted(ILogger logger, string container, StopReason reason, TimeSpan timeout);
+
+    [LoggerMessage(170, LogLevel.Warning, "The terminal of container {Container} lost {Path} (its runtime folder or that file was deleted under it): its clients cannot reach it although ttyd answers; the session is replaced.")]
+    public static partial void SessionFileMissing(ILogger logger, string container, string path);
+
+    [LoggerMessage(171, LogLevel.Warning, "The instance key file {Path} holds another key than the one this manager signed its sessions with (its runtime folder was deleted and recreated by someone else, or another manager started meanwhile); it is not overwritten, and this manager keeps signing and stopping its sessions with its own key. A later run adopts only sessions signed with the file's key, so stop this manager's sessions before it restarts (or set StopSessionsOnShutdown).")]
+    public static partial void InstanceKeyForeign(ILogger logger, string path);
 }

@@ -403,9 +403,10 @@ internal sealed partial class RuntimeFolder
 
     /// <summary>
     /// The instance's marker key (32 random bytes, mode 0600), created on first use. Only the owner and root can read
-    /// it, so only they can make markers that <see cref="MarkerSignature"/> accepts.
+    /// it, so only they can make markers that <see cref="MarkerSignature"/> accepts. With <paramref name="missing"/>, a
+    /// missing key file is written with that key (a manager's key in memory, after its folder was deleted) instead of a new one.
     /// </summary>
-    public byte[] GetOrCreateKey(string instanceName)
+    public byte[] GetOrCreateKey(string instanceName, byte[]? missing = null)
     {
         EnsureTrusted();
         var path = KeyPath(instanceName);
@@ -424,7 +425,7 @@ internal sealed partial class RuntimeFolder
         // O_CREAT|O_EXCL for the new file, and link(2), which never replaces: nothing already there is taken over or
         // overwritten, a planted link included, and of two first starts at once exactly one key wins (File.Move checks
         // and then renames, so both could "win", and one would sign its session with a key that is not the file's).
-        var key = RandomNumberGenerator.GetBytes(KeyBytes);
+        var key = missing is { Length: KeyBytes } ? missing : RandomNumberGenerator.GetBytes(KeyBytes);
         var fresh = System.IO.Path.Combine(Path, $"{instanceName}.key.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
         using (var file = new FileStream(fresh, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
         {
@@ -538,7 +539,8 @@ internal sealed partial class RuntimeFolder
         : stat.Size != KeyBytes ? $"the instance key {name} holds {stat.Size} bytes, not {KeyBytes}"
         : null;
 
-    private string KeyPath(string instanceName) =>
+    /// <summary>The path of the instance's key file.</summary>
+    public string KeyPath(string instanceName) =>
         SessionIds.IsValidId(instanceName) ? System.IO.Path.Combine(Path, instanceName + ".key")
         : throw new ArgumentException($"Instance name {SessionIds.Quote(instanceName)} is not valid.", nameof(instanceName));
 

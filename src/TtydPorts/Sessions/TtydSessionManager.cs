@@ -26,6 +26,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RuntimeFolder _folder;
+    private readonly InstanceKey _key;
     private readonly RuntimeFolder? _recordings;
     private readonly TtydLaunchBuilder _launch;
     private readonly TtydPortsMetrics _metrics;
@@ -78,6 +79,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         _logger = logger ?? NullLogger<TtydSessionManager>.Instance;
         _limits = new SessionLimits(_options.MaxSessions, _options.MaxSessionsPerUser);
         _folder = new RuntimeFolder(_options.RuntimeDirectory ?? RuntimeFolder.DefaultPath(), Native.geteuid());
+        _key = new InstanceKey(_folder, _options.InstanceName);
         _recordings = _options.RecordingDirectory is { } recordings && _options.PersistentShells ? RuntimeFolder.ForRecordings(recordings, Native.geteuid()) : null;
         _launch = new TtydLaunchBuilder(_options, _folder.Path, _runtime, Environment.GetEnvironmentVariable);
         _listeners = new ListenerProbe(_launch.Address);
@@ -600,7 +602,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             {
                 // The folder is checked at every start, not once: folders above it can change hands. (The first attempt's
                 // check may have been made while the engine answered, moments ago, within this start.)
-                key = attempt == 1 && early.Key is { } checkedKey ? checkedKey : _folder.GetOrCreateKey(_options.InstanceName);
+                // The key in memory signs every session of this manager, whatever became of its file (InstanceKey).
+                key = (attempt == 1 && early.Key is { } checkedKey ? _key.Accept(checkedKey) : null) ?? _key.ForStart(ForeignKey);
 
                 // Recording was promised: an unsafe folder refuses the terminal rather than running it unrecorded.
                 _recordings?.EnsureTrusted();
@@ -841,7 +844,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             try
             {
-                var key = _folder.GetOrCreateKey(_options.InstanceName);
+                var key = _key.ForStart(ForeignKey);
                 var ttyd = Native.ResolveExecutable(_options.TtydPath) ?? _options.TtydPath;
                 _folder.DeleteObserverSocket(entry.Token); // one a dead observer left: ttyd does not bind over it
                 var process = await _supervisor.StartAsync(_launch.BuildObserver(session, entry.Token, key, ttyd, tmux, _folder.TmuxSocketPath(entry.Token)), cancellationToken).ConfigureAwait(false);
@@ -982,7 +985,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             await StopIdleObserversAsync(RepairDecisions.IdleObservers(Entries(), unixClients, _time.GetTimestamp(), _time.TimestampFrequency, _options.RepairInterval), cancellationToken).ConfigureAwait(false);
         }
 
-        var dead = await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false);
+        var lost = LostSockets();
+        var dead = lost.Count == 0 ? CleanupResult.Empty : await StopWhereAsync(lost.Contains, StopReason.Dead, cancellationToken).ConfigureAwait(false);
+        dead = Combine(dead, await StopUnhealthyAsync(cancellationToken).ConfigureAwait(false));
 
         // A ttyd that is alive and listening but does not answer (frozen) is replaced too; the reuse path does not
         // ask, it would cost a round trip per call.
@@ -1085,7 +1090,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         // outside ttyd's tree (the observer has its own check when a watcher comes).
         if (entries.Any(static e => e.Session.Persistent))
         {
-            var outside = SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, null);
+            var outside = SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, _key.Current, null);
             foreach (var entry in entries.Where(e => e.Session.Persistent && !frozen.Contains(e)))
             {
                 foreach (var process in outside[entry.Token].Where(p => p != entry.Session.Process && p != entry.Observer?.Process && _supervisor.IsStopped(p)).Take(1))
@@ -1094,9 +1099,41 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                     frozen.Add(entry);
                 }
             }
+
+            // Its tmux server's socket deleted (with the runtime folder: systemd clears /run/user/UID when that user's last
+            // login ends; an operator's rm): ttyd answers, the server and its shell run on, but no client reaches them
+            // again. Only once the shell's start has finished (it creates the socket), and only while a server of the
+            // session runs or the folder is gone (without a started shell the first client creates the socket).
+            var folderGone = Native.LStat(_folder.Path) is null;
+            foreach (var entry in entries.Where(e => e.Session.Persistent && !frozen.Contains(e) && e.ShellStart is null or { IsCompleted: true }))
+            {
+                var tmuxSocket = _folder.TmuxSocketPath(entry.Token);
+                if ((folderGone || outside[entry.Token].Any(p => p != entry.Session.Process && p != entry.Observer?.Process)) && !RuntimeFolder.IsSocket(tmuxSocket))
+                {
+                    Log.SessionFileMissing(_logger, entry.Session.Container, tmuxSocket);
+                    frozen.Add(entry);
+                }
+            }
         }
 
         return frozen;
+    }
+
+    // Proxy-mode sessions whose ttyd runs but whose socket was deleted or replaced by something else (with the runtime
+    // folder, say): the health check below would replace them too; this names the lost file in the log.
+    private HashSet<SessionEntry> LostSockets()
+    {
+        var lost = new HashSet<SessionEntry>();
+        foreach (var entry in Entries())
+        {
+            if (entry.Session.SocketPath is { } socket && !RuntimeFolder.IsSocket(socket) && _supervisor.IsAlive(entry.Session.Process))
+            {
+                Log.SessionFileMissing(_logger, entry.Session.Container, socket);
+                lost.Add(entry);
+            }
+        }
+
+        return lost;
     }
 
     /// <inheritdoc />
@@ -1417,7 +1454,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     }
 
     private ILookup<string, ProcessIdentity> FindSessionProcesses(string? token) =>
-        SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, token);
+        SessionProcesses.Find(_supervisor, _folder, _options.InstanceName, _key.Current, token);
 
     // One session alone (replaced on ensure): the same steps as a batch of one, its look limited to its own token.
     private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
@@ -1643,7 +1680,12 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 else
                 {
                     checkedFolder = true;
-                    trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath)).Find(_supervisor, _options.InstanceName);
+                    // The key read here is the one this manager keeps (InstanceKey): what it adopts it can stop after the file is gone.
+                    if (_folder.TryReadKey(_options.InstanceName, out _) is { } key)
+                    {
+                        _key.Remember(key);
+                        trusted = SessionAdoption.ForManager(_folder, Native.ResolveExecutable(_options.TtydPath), _key.Current).Find(_supervisor, _options.InstanceName);
+                    }
                 }
             }
 
@@ -1688,15 +1730,17 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
             if (checkedFolder)
             {
-                _leftovers = [.. SessionProcesses.FindLeftovers(_supervisor, _folder, _options.InstanceName, Entries().Select(static e => e.Token).ToHashSet(StringComparer.Ordinal))];
+                _leftovers = [.. SessionProcesses.FindLeftovers(_supervisor, _folder, _options.InstanceName, _key.Current, Entries().Select(static e => e.Token).ToHashSet(StringComparer.Ordinal))];
             }
 
             _adopted = true;
         }
     }
 
+    private void ForeignKey(string path) => Log.InstanceKeyForeign(_logger, path);
+
     private SessionRecorder? ResumeRecording(TtydSession session, string token) =>
-        _recordings is null || !session.Persistent || _folder.ReadKey(_options.InstanceName, byName: true) is not { } key
+        _recordings is null || !session.Persistent || _key.Current is not { } key
             || Native.ResolveExecutable(_options.TmuxPath) is not { } tmux || Native.ResolveExecutable(_options.TtydPath) is not { } ttyd
             ? null
             : StartRecorder(session, token, key, ttyd, tmux);

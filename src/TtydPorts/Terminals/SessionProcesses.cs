@@ -4,7 +4,10 @@ namespace TtydPorts;
 /// A session's processes other than its ttyd that outlive ttyd's process tree: the tmux server of a persistent shell
 /// (it daemonizes, so it is no child of ttyd) with the <c>docker exec</c> client it runs, and the observer ttyd. Each
 /// inherited or was given the session's markers; only those run by the folder's owner whose markers carry a valid
-/// signature under the instance key are taken, so a process with copied or forged markers is never signalled.
+/// signature under the instance key are taken, so a process with copied or forged markers is never signalled. The key is
+/// the caller's: a manager's is the one it holds in memory (<see cref="InstanceKey"/>), so its sessions are still found
+/// after their folder and its key file were deleted; the tool reads the folder's (<see cref="RuntimeFolder.ReadKey(string, bool)"/>).
+/// A null key (none read or created) finds nothing.
 /// </summary>
 internal static class SessionProcesses
 {
@@ -12,18 +15,18 @@ internal static class SessionProcesses
     /// The session's processes (by token; one token when <paramref name="token"/> is given, else every session's), each
     /// the top of its own tree: a process whose parent is marked too is reached through that parent.
     /// </summary>
-    public static ILookup<string, ProcessIdentity> Find(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, string? token) =>
-        Verified(supervisor, folder, instanceName, token).ToLookup(m => m.Markers[TtydProcessDiscovery.SessionMarker], m => m.Process, StringComparer.Ordinal);
+    public static ILookup<string, ProcessIdentity> Find(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, byte[]? key, string? token) =>
+        Verified(supervisor, folder, instanceName, key, token).ToLookup(m => m.Markers[TtydProcessDiscovery.SessionMarker], m => m.Process, StringComparer.Ordinal);
 
     /// <summary>
     /// The processes of sessions whose ttyd is gone (not in <paramref name="adopted"/>, and no process of the session is a
     /// ttyd without a role: its signed executable, the one <c>/proc</c> shows or, after an upgrade, that path "(deleted)"),
     /// with a process's markers per session. A session whose ttyd still runs is never among them, adopted or not.
     /// </summary>
-    public static List<Leftover> FindLeftovers(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, IReadOnlySet<string> adopted)
+    public static List<Leftover> FindLeftovers(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, byte[]? key, IReadOnlySet<string> adopted)
     {
         var leftovers = new List<Leftover>();
-        foreach (var session in Verified(supervisor, folder, instanceName, null).GroupBy(m => m.Markers[TtydProcessDiscovery.SessionMarker], StringComparer.Ordinal))
+        foreach (var session in Verified(supervisor, folder, instanceName, key, null).GroupBy(m => m.Markers[TtydProcessDiscovery.SessionMarker], StringComparer.Ordinal))
         {
             if (!adopted.Contains(session.Key) && !session.Any(IsSessionTtyd))
             {
@@ -42,10 +45,15 @@ internal static class SessionProcesses
         && process.Markers.GetValueOrDefault(SessionAdoption.ExecutableMarker) is { } exe
         && (process.ExecutablePath == exe || process.ExecutablePath == exe + " (deleted)");
 
-    private static IEnumerable<MarkedProcess> Verified(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, string? token)
+    private static IEnumerable<MarkedProcess> Verified(IProcessSupervisor supervisor, RuntimeFolder folder, string instanceName, byte[]? key, string? token)
     {
+        if (key is null)
+        {
+            return [];
+        }
+
         var marked = supervisor.FindMarkedProcesses(TtydProcessDiscovery.MarkerPrefix, TtydProcessDiscovery.SessionMarker, token);
-        if (marked.Count == 0 || folder.ReadKey(instanceName, byName: true) is not { } key)
+        if (marked.Count == 0)
         {
             return [];
         }

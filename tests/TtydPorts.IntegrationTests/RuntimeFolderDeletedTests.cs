@@ -1,0 +1,83 @@
+namespace TtydPorts.IntegrationTests;
+
+/// <summary>
+/// The runtime folder deleted under a live manager (systemd clears /run/user/UID when that user's last login ends; an
+/// operator's rm): ttyd still answers, but its tmux socket (and in proxy mode its own socket) and the instance key are gone.
+/// </summary>
+[Collection(RealPartsCollection.Name)]
+public sealed class RuntimeFolderDeletedTests(ContainerLab lab)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Repair_ends_a_persistent_session_whose_runtime_folder_was_deleted_and_the_next_session_works_with_the_key_written_back()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18935, 18939);
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        var server = Assert.Single(sut.TmuxServers()).Process;
+        var keyFile = Path.Combine(sut.RuntimeDirectory, sut.Instance + ".key");
+        var key = await File.ReadAllBytesAsync(keyFile, Ct);
+
+        // Control: with the folder intact a repair pass leaves the session alone.
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+        Assert.Equal(session!.ProcessId, (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!.ProcessId);
+
+        Directory.Delete(sut.RuntimeDirectory, recursive: true);
+        var repaired = await sut.Manager.RepairAsync(Ct);
+
+        // The whole session ended, the tmux server found by markers signed with the key the manager kept in memory.
+        Assert.Equal(session.ProcessId, Assert.Single(repaired.Stopped).ProcessId);
+        Assert.False(sut.Supervisor.IsAlive(session.Process));
+        Assert.False(sut.Supervisor.IsAlive(server));
+        Assert.Empty(sut.AllProcesses());
+        Assert.Equal(0, Shells(container));
+
+        var next = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.NotEqual(session.ProcessId, next!.ProcessId);
+        await using (var client = await TtydClient.ConnectAsync(next.GetUrl(), Ct))
+        {
+            await client.TypeAsync("echo ok-$((1+1))\r", Ct);
+            await client.WaitForAsync("ok-2", Poll.Within(30));
+        }
+
+        // The folder is back, private, with the same key (a later run adopts the sessions signed with it).
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(sut.RuntimeDirectory));
+        Assert.Equal(key, await File.ReadAllBytesAsync(keyFile, Ct));
+    }
+
+    [Fact]
+    public async Task In_proxy_mode_repair_ends_a_session_whose_runtime_folder_was_deleted_and_the_next_session_answers_with_the_key_written_back()
+    {
+        var container = lab.StartContainer();
+        await using var sut = new ManagerUnderTest(18945, 18949, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        var server = Assert.Single(sut.TmuxServers()).Process;
+        var keyFile = Path.Combine(sut.RuntimeDirectory, sut.Instance + ".key");
+        var key = await File.ReadAllBytesAsync(keyFile, Ct);
+
+        Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
+
+        Directory.Delete(sut.RuntimeDirectory, recursive: true);
+        var repaired = await sut.Manager.RepairAsync(Ct);
+
+        Assert.Equal(session!.ProcessId, Assert.Single(repaired.Stopped).ProcessId);
+        Assert.False(sut.Supervisor.IsAlive(server));
+        Assert.Empty(sut.AllProcesses());
+        Assert.Equal(0, Shells(container));
+
+        var next = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.NotEqual(session.ProcessId, next!.ProcessId);
+        await using var client = await TtydClient.ConnectAsync(new Uri($"ws://localhost/terminals/{container}/ws"), next.Credential, next.SocketPath, "http://localhost", Ct);
+        await client.TypeAsync("echo ok-$((1+1))\r", Ct);
+        await client.WaitForAsync("ok-2", Poll.Within(30));
+        Assert.True(File.Exists(next.SocketPath));
+        Assert.Equal(key, await File.ReadAllBytesAsync(keyFile, Ct));
+    }
+
+    // The interactive shells in the container (docker top's pid,args lines whose command is the shell, /bin/sh).
+    private static int Shells(string container) =>
+        RealParts.Docker("top", container, "-o", "pid,args").Split('\n').Skip(1).Count(l => Path.GetFileName(l.Trim().Split(' ', 2).Last()) == "sh");
+}
