@@ -91,6 +91,32 @@ public sealed class CleanupRaceTests(ContainerLab lab)
         }
     }
 
+    [Fact]
+    public async Task A_process_that_names_itself_as_runcs_init_counts_as_an_exec_starting_only_while_it_is_young()
+    {
+        // A tenant's shell can take any name: one called runc:[2:INIT] is taken for an exec still starting (the stop waits
+        // for it) only for as long as a real one could be, not for its whole life.
+        var folder = Directory.CreateTempSubdirectory("tp-runc-name-");
+        var named = Path.Combine(folder.FullName, "runc:[2:INIT]");
+        File.Copy("/bin/sleep", named);
+        using var process = System.Diagnostics.Process.Start(named, "60");
+        try
+        {
+            await Poll.UntilAsync(() => ProcFs.ReadComm(process.Id) == "runc:[2:INIT]", Poll.Within(10));
+            Assert.True(EngineRuntime.IsInRuntimeInit(process.Id));
+            Assert.False(EngineRuntime.IsInRuntimeInit(Environment.ProcessId)); // another name: never
+
+            await Poll.UntilAsync(() => !EngineRuntime.IsInRuntimeInit(process.Id), Poll.Within((int)EngineRuntime.ExecStartWait.TotalSeconds + 5));
+            Assert.False(process.HasExited);
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync(Ct);
+            folder.Delete(recursive: true);
+        }
+    }
+
     // The real supervisor, whose first start returns only when the test says so (the ttyd it started runs meanwhile).
     private sealed class HeldFirstStart(LinuxProcessSupervisor inner) : IProcessSupervisor, IDisposable
     {

@@ -32,8 +32,9 @@ public sealed class EnvironmentScanTests(ContainerLab lab)
         Assert.Null(ProcFs.ReadEnvironment(pids[1], "TTYDPORTS_"));
     }
 
-    // The host sizes LaunchEnvironment (300 KB here, past the scan's reach): the markers of ttyd, its tmux server and
-    // the shell's exec client come first, so the stop still finds and ends every one of them.
+    // The host sizes LaunchEnvironment (600 KB here, past the scan's reach): the markers of ttyd and its tmux server come
+    // first (the shell's exec client gets tmux's sorted environment and is found through its server), so the stop still
+    // finds and ends every one of them.
     [Fact]
     public async Task A_session_with_a_launch_environment_past_the_scans_reach_is_still_found_and_stopped_whole()
     {

@@ -164,6 +164,24 @@ internal static class ProcFs
         }
     }
 
+    /// <summary>
+    /// Clock ticks since boot as <c>/proc/PID/stat</c> counts start times (USER_HZ, 100 a second on Linux), from
+    /// <c>/proc/uptime</c>; null when it cannot be read.
+    /// </summary>
+    public static ulong? ReadUptimeTicks()
+    {
+        try
+        {
+            var text = File.ReadAllText("/proc/uptime");
+            return double.TryParse(text.AsSpan(0, Math.Max(0, text.IndexOf(' '))), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+                ? (ulong)(seconds * 100) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The process's <c>comm</c> (its name, at most 15 bytes), or null when it cannot be read.</summary>
     public static string? ReadComm(int pid)
     {

@@ -26,9 +26,14 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
     /// <summary>
     /// Whether the local process <paramref name="pid"/> is still runc's init for an exec (named <c>runc:[2:INIT]</c> and the
     /// like until it becomes the command): the engine reports the exec's pid from then on, but the process carries the
-    /// command's environment, and with it the session's marker, only once it has become the command.
+    /// command's environment, and with it the session's marker, only once it has become the command. Only while it is
+    /// younger than <see cref="ExecStartWait"/>: a name is the process's own to choose, and a tenant's shell that calls
+    /// itself so would otherwise hold every stop of its container for the whole wait.
     /// </summary>
-    internal static bool IsInRuntimeInit(int pid) => ProcFs.ReadComm(pid)?.StartsWith("runc:[", StringComparison.Ordinal) == true;
+    internal static bool IsInRuntimeInit(int pid) =>
+        ProcFs.ReadComm(pid)?.StartsWith("runc:[", StringComparison.Ordinal) == true
+        && ProcFs.ReadStat(pid) is { HasExited: false } stat && ProcFs.ReadUptimeTicks() is { } now
+        && now - Math.Min(now, stat.StartTime) < (ulong)(ExecStartWait.TotalSeconds * 100);
 
     private readonly IProcessSupervisor _supervisor;
     private readonly ILogger _logger;

@@ -255,9 +255,9 @@ internal sealed class TtydRepairService : BackgroundService
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                // The host's shutdown timeout passed: the stops that had begun were finished, the rest stay for the next
-                // run to adopt (the manager logged which, event 115). Thrown on, it would end the host's exit with an
-                // unhandled exception and a failed exit code.
+                // The host's shutdown timeout passed: the stops that had begun were finished (the manager logged the
+                // rest, event 115), and the manager's disposal, which follows, stops what is left. Thrown on, the
+                // cancellation would end the host's exit with an unhandled exception and a failed exit code.
             }
         }
     }
