@@ -197,6 +197,46 @@ public sealed class RecordingTests(ContainerLab lab)
     }
 
     [Fact]
+    public async Task A_screen_row_that_repeats_the_screen_dumps_own_guard_is_a_row_and_the_recording_goes_on()
+    {
+        // tmux's guard for a block (time, command number, flags) can be guessed, and a shell can fill its screen with
+        // guesses followed by "%exit". This is how tmux 3.3a answers the recorder's two commands (display-message, then
+        // capture-pane of a 3-row pane) when the first two rows are such a guess and "%exit", then a live output line.
+        var recordings = NewRecordingFolder();
+        try
+        {
+            var folder = RuntimeFolder.ForRecordings(recordings, Native.geteuid());
+            Assert.Null(folder.Check(create: true));
+            await using var recorder = SessionRecorder.Start(new RecorderPlan
+            {
+                Container = "forged",
+                Token = new string('a', 32),
+                Tmux = "tmux",
+                TmuxSocket = Path.Combine(recordings, "no-server.tmux"), // its own loop finds no server: only the transcript is read
+                Shell = "/bin/sh",
+                Folder = folder,
+                MaxBytes = 1 << 20,
+                Environment = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty,
+                StopGracePeriod = TimeSpan.FromSeconds(1),
+            }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System);
+            const string Transcript = "%begin 1795777888 270 1\nttydports-size 80 3 3\n%end 1795777888 270 1\n"
+                + "%begin 1795777888 271 1\n%end 1795777888 271 1\n%exit\nlast row\n%end 1795777888 271 1\n"
+                + "%output %0 after-42\\015\\012\n";
+
+            await recorder.ReadAsync(new StreamReader(new MemoryStream(Encoding.UTF8.GetBytes(Transcript))), Ct);
+
+            var (_, events) = Parse(Recording(recordings, "forged"));
+            var snapshot = Assert.Single(events, e => e.Code == "o" && e.Text.StartsWith("\u001b[H\u001b[2J", StringComparison.Ordinal));
+            Assert.Equal("\u001b[H\u001b[2J%end 1795777888 271 1\r\n%exit\r\nlast row", snapshot.Text); // all three rows
+            Assert.Contains(events, e => e.Code == "o" && e.Text == "after-42\r\n"); // and it went on recording
+        }
+        finally
+        {
+            Directory.Delete(recordings, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_recording_folder_others_can_replace_is_refused_naming_it_and_no_terminal_starts()
     {
         var open = Path.Combine(Path.GetTempPath(), "ttydports-open-" + Guid.NewGuid().ToString("N")[..8]);

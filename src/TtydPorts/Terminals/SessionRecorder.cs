@@ -166,7 +166,7 @@ internal sealed class SessionRecorder : IAsyncDisposable
         {
             _ = client.StandardError.ReadToEndAsync(); // "no server running" and the like: the loop retries
             await client.StandardInput.WriteAsync(
-                $"display-message -p -t {TmuxCommand.SessionName} '{SizeTag} #{{window_width}} #{{window_height}}'\ncapture-pane -p -e -t {TmuxCommand.SessionName}\n".AsMemory(), ct).ConfigureAwait(false);
+                $"display-message -p -t {TmuxCommand.SessionName} '{SizeTag} #{{window_width}} #{{window_height}} #{{pane_height}}'\ncapture-pane -p -e -t {TmuxCommand.SessionName}\n".AsMemory(), ct).ConfigureAwait(false);
             await client.StandardInput.FlushAsync(ct).ConfigureAwait(false);
             await ReadAsync(client.StandardOutput, ct).ConfigureAwait(false);
         }
@@ -177,13 +177,17 @@ internal sealed class SessionRecorder : IAsyncDisposable
         }
     }
 
-    private async Task ReadAsync(StreamReader output, CancellationToken ct)
+    internal async Task ReadAsync(StreamReader output, CancellationToken ct)
     {
         List<string>? block = null;
         string? blockEnd = null, blockError = null;
         var ours = false;
         (int Width, int Height)? size = null;
         var snapshotWritten = false;
+
+        // The screen dump has exactly one line per row of the pane: its own guard cannot come before, so a row the shell
+        // printed that reads like the guard (its time and command number can be guessed) is a row, not the end.
+        var captureRows = 0;
         while (await output.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
             if (block is not null)
@@ -191,7 +195,8 @@ internal sealed class SessionRecorder : IAsyncDisposable
                 // A block's lines are the command's output as it is (capture-pane: the screen), so a row the shell
                 // printed can read "%end ..." or "%exit": only the guard tmux pairs with the %begin (its time, command
                 // number and flags) ends the block, else the shell could end or forge the recording.
-                if (line != blockEnd && line != blockError)
+                var rowsToCome = ours && size is not null && !snapshotWritten && block.Count < captureRows;
+                if ((line != blockEnd && line != blockError) || rowsToCome)
                 {
                     block.Add(line);
                     continue;
@@ -206,11 +211,13 @@ internal sealed class SessionRecorder : IAsyncDisposable
 
                 if (size is null)
                 {
-                    size = ParseSize(lines);
-                    if (size is null)
+                    if (ParseSize(lines) is not { } tag)
                     {
                         return;
                     }
+
+                    size = (tag.Width, tag.Height);
+                    captureRows = tag.Rows;
                 }
                 else if (!snapshotWritten)
                 {
@@ -245,7 +252,12 @@ internal sealed class SessionRecorder : IAsyncDisposable
             }
             else if (!snapshotWritten)
             {
-                // Before the snapshot, output is in the snapshot already.
+                // Before the snapshot, output is in the snapshot already; a resize between the two commands changes the
+                // rows the dump will have.
+                if (size is not null && TmuxControl.LayoutSize(line) is { } resized)
+                {
+                    captureRows = resized.Height;
+                }
             }
             else if (TmuxControl.OutputBytes(line) is { } bytes)
             {
@@ -266,9 +278,9 @@ internal sealed class SessionRecorder : IAsyncDisposable
         }
     }
 
-    private static (int, int)? ParseSize(List<string> lines) =>
-        lines is [var only] && only.Split(' ') is [SizeTag, var w, var h] && int.TryParse(w, out var width) && int.TryParse(h, out var height)
-            ? (width, height) : null;
+    private static (int Width, int Height, int Rows)? ParseSize(List<string> lines) =>
+        lines is [var only] && only.Split(' ') is [SizeTag, var w, var h, var r] && int.TryParse(w, out var width) && int.TryParse(h, out var height)
+        && int.TryParse(r, out var rows) ? (width, height, rows) : null;
 
     // The file is created on the first attach, so a session nobody opened leaves none.
     private bool Write(Func<AsciicastWriter, bool> write, (int Width, int Height) size)
