@@ -52,6 +52,13 @@ public static class LabEndpoints
             return Json(new LabMessage("error", "Wrong user name or password."), LabJson.Default.LabMessage, StatusCodes.Status401Unauthorized);
         }
 
+        // A sign-in in a browser that is signed in already replaces that one: left live, a copy of the old cookie would
+        // outlast the sign-out that follows.
+        if (http.User.Identity?.IsAuthenticated == true)
+        {
+            signIns.End(http.User);
+        }
+
         var identity = new ClaimsIdentity(
             [new Claim(ClaimTypes.NameIdentifier, user.Name), new Claim(ClaimTypes.Role, user.Role), signIns.Begin(user.Name)], CookieAuthenticationDefaults.AuthenticationScheme);
         await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));

@@ -68,7 +68,8 @@ public static class NetLabApp
             // The page signs in with its own form; APIs and terminals answer plain 401/403 instead of redirecting.
             o.Events.OnRedirectToLogin = context => Status(context.Response, StatusCodes.Status401Unauthorized);
             o.Events.OnRedirectToAccessDenied = context => Status(context.Response, StatusCodes.Status403Forbidden);
-            // A ticket is accepted only while its sign-in lasts: signing out ends every copy of the cookie.
+            // A ticket is accepted only while its sign-in lasts: after the sign-out no copy of the cookie opens a new request
+            // (a terminal connection already open stays until it is closed: the proxy decides at the handshake).
             o.Events.OnValidatePrincipal = context =>
             {
                 if (context.Principal is { } principal && context.HttpContext.RequestServices.GetRequiredService<SignIns>().IsLive(principal))

@@ -7,7 +7,8 @@ namespace NetLabBuilder.Sample;
 /// The sign-ins that are live. The login cookie is a self-contained ticket, valid wherever it is replayed until it expires:
 /// without this, signing out only asked the browser to forget it, and a copy taken before (a server on another port of
 /// this host name receives it too) still opened the user's terminals for hours. Each login gets an id of its own in its
-/// ticket, which the cookie's validation looks up here at every request; signing out ends it, and with it every copy.
+/// ticket, which the cookie's validation looks up here at every request; signing out ends it, and every copy of the
+/// cookie is refused on its next request.
 /// Kept in memory: a restart of the sample (new passwords) ends every sign-in of the run before.
 /// </summary>
 public sealed class SignIns

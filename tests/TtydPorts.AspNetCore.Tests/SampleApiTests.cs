@@ -327,6 +327,30 @@ public sealed class SampleApiTests
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(aliceElsewhere, $"/terminals/{container}/token"));
     }
 
+    [Fact]
+    public async Task Signing_in_again_in_a_browser_ends_its_earlier_sign_in_so_a_copy_of_the_old_cookie_opens_nothing()
+    {
+        await using var sample = await SampleHost.StartAsync();
+        var cookies = new CookieContainer();
+        using var alice = new HttpClient(new SocketsHttpHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = sample.BaseAddress };
+        async Task LoginAsync()
+        {
+            using var login = await alice.PostAsJsonAsync("/api/login", new { user = "alice", password = sample.Users.All.Single(u => u.Name == "alice").Password }, Ct);
+            Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        }
+
+        await LoginAsync();
+        var old = Assert.Single(cookies.GetCookies(sample.BaseAddress));
+        using var copy = new HttpClient { BaseAddress = sample.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        copy.DefaultRequestHeaders.Add("Cookie", $"{old.Name}={old.Value}");
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(copy, "/api/me"));
+
+        await LoginAsync(); // the browser still sends the first cookie
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(copy, "/api/me"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(alice, "/api/me")); // the new sign-in works
+    }
+
     internal static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)
     {
         using var response = await client.GetAsync(path, Ct);
