@@ -10,6 +10,28 @@ public sealed class RuntimeFolderDeletedTests(ContainerLab lab)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task A_repair_pass_writes_the_key_back_for_sessions_it_keeps_after_the_runtime_folder_was_deleted_so_a_later_run_adopts_them()
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var first = new ManagerUnderTest(18930, 18934, o => o.PersistentShells = false, instance);
+        var session = await first.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        var keyFile = Path.Combine(first.RuntimeDirectory, instance + ".key");
+        var key = await File.ReadAllBytesAsync(keyFile, Ct);
+
+        // A TCP-mode ttyd without a tmux socket still answers after its folder went: repair keeps it, and writes the key back.
+        Directory.Delete(first.RuntimeDirectory, recursive: true);
+        Assert.Empty((await first.Manager.RepairAsync(Ct)).Stopped);
+        Assert.Equal(key, await File.ReadAllBytesAsync(keyFile, Ct));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+
+        // A later run of the instance adopts the session (it would start a new ttyd under a new key without the file).
+        await first.AbandonAsync();
+        await using var second = new ManagerUnderTest(18930, 18934, o => o.PersistentShells = false, instance);
+        Assert.Equal(session!.ProcessId, (await second.Manager.EnsureSessionAsync(container, "alice", null, Ct))!.ProcessId);
+    }
+
+    [Fact]
     public async Task Repair_ends_a_persistent_session_whose_runtime_folder_was_deleted_and_the_next_session_works_with_the_key_written_back()
     {
         var container = lab.StartContainer();

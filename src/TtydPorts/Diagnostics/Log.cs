@@ -155,6 +155,9 @@ internal static partial class Log
     [LoggerMessage(170, LogLevel.Warning, "The terminal of container {Container} lost {Path} (its runtime folder or that file was deleted under it): its clients cannot reach it although ttyd answers; the session is replaced.")]
     public static partial void SessionFileMissing(ILogger logger, string container, string path);
 
+    [LoggerMessage(172, LogLevel.Warning, "The instance key file {Path} is gone and could not be written back ({Reason}); this manager still signs and stops its sessions with the key it holds, but a later run will not adopt them until the file is back.")]
+    public static partial void InstanceKeyNotRestored(ILogger logger, string path, string reason);
+
     [LoggerMessage(171, LogLevel.Warning, "The instance key file {Path} holds another key than the one this manager signed its sessions with (its runtime folder was deleted and recreated by someone else, or another manager started meanwhile); it is not overwritten, and this manager keeps signing and stopping its sessions with its own key. A later run adopts only sessions signed with the file's key, so stop this manager's sessions before it restarts (or set StopSessionsOnShutdown).")]
     public static partial void InstanceKeyForeign(ILogger logger, string path);
 }

@@ -972,6 +972,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     private async Task<CleanupResult> RepairPassAsync(CancellationToken cancellationToken)
     {
+        RestoreKeyFile();
+
         // Clients are counted first: the health probe below opens connections of its own.
         var unixClients = _launch.UseSockets && (_options.IdleTimeout is not null || Entries().Any(static e => e.Observer is not null))
             ? ProcFs.CountUnixConnections() : null;
@@ -1738,6 +1740,34 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     }
 
     private void ForeignKey(string path) => Log.InstanceKeyForeign(_logger, path);
+
+    // The key file gone with its folder (deleted under a running host) is written back at each repair pass, not only at
+    // the next start: sessions that repair keeps (a TCP-mode ttyd still answers) would otherwise be adopted by no later
+    // run, and the tool could not verify them. One stat a pass; a folder that cannot be made again is said once.
+    private void RestoreKeyFile()
+    {
+        if (_key.Current is null || File.Exists(_folder.KeyPath(_options.InstanceName)))
+        {
+            _keyRestoreFailed = false;
+            return;
+        }
+
+        try
+        {
+            _ = _key.ForStart(ForeignKey);
+            _keyRestoreFailed = false;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            if (!_keyRestoreFailed)
+            {
+                _keyRestoreFailed = true;
+                Log.InstanceKeyNotRestored(_logger, _folder.KeyPath(_options.InstanceName), e.Message);
+            }
+        }
+    }
+
+    private bool _keyRestoreFailed;
 
     private SessionRecorder? ResumeRecording(TtydSession session, string token) =>
         _recordings is null || !session.Persistent || _key.Current is not { } key
