@@ -32,4 +32,39 @@ public sealed class RuntimeFolderKeyTests
             }
         }
     }
+
+    [Fact]
+    public void A_key_that_cannot_be_written_on_a_full_filesystem_fails_naming_it_leaves_no_file_and_is_written_once_space_is_back()
+    {
+        Assert.SkipUnless(Native.geteuid() == 0, "mounting a small filesystem needs root");
+        var path = Path.Combine(Path.GetTempPath(), "ttydports-full-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Assert.Equal(0, Mount("mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", path));
+        try
+        {
+            var filler = Path.Combine(path, "filler");
+            Assert.Throws<IOException>(() => File.WriteAllBytes(filler, new byte[1 << 20])); // what fits stays: the filesystem is full
+
+            var folder = new RuntimeFolder(path, Native.geteuid());
+            var e = Assert.Throws<IOException>(() => folder.GetOrCreateKey("lab"));
+            Assert.Contains(path, e.Message, StringComparison.Ordinal);
+            Assert.Equal(["filler"], Directory.GetFiles(path).Select(Path.GetFileName)); // no empty half-made key left behind
+
+            File.Delete(filler);
+            Assert.Equal(32, folder.GetOrCreateKey("lab").Length);
+            Assert.Equal(["lab.key"], Directory.GetFiles(path).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Mount("umount", path);
+            Directory.Delete(path);
+        }
+    }
+
+    private static int Mount(string command, params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(command, [.. arguments]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        process.WaitForExit();
+        return process.ExitCode;
+    }
 }

@@ -427,13 +427,17 @@ internal sealed partial class RuntimeFolder
         // and then renames, so both could "win", and one would sign its session with a key that is not the file's).
         var key = missing is { Length: KeyBytes } ? missing : RandomNumberGenerator.GetBytes(KeyBytes);
         var fresh = System.IO.Path.Combine(Path, $"{instanceName}.key.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
-        using (var file = new FileStream(fresh, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
-        {
-            file.Write(key);
-        }
-
+        var created = false;
         try
         {
+            // Inside the try: a write that fails (a full filesystem says so only when the file is closed) must not leave
+            // the empty file behind, at every start and repair pass until space is back.
+            using (var file = new FileStream(fresh, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            {
+                created = true;
+                file.Write(key);
+            }
+
             if (Native.TryLink(fresh, path))
             {
                 return key;
@@ -445,7 +449,10 @@ internal sealed partial class RuntimeFolder
         }
         finally
         {
-            File.Delete(fresh);
+            if (created)
+            {
+                File.Delete(fresh);
+            }
         }
     }
 
