@@ -12,7 +12,8 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
     private static readonly TimeSpan RetryFailedAfter = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, DeployProgress> _deploys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task> _starting = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (string Reason, DateTimeOffset At)> _failed = new(StringComparer.Ordinal);
+    // When a start failed: a timestamp (monotonic), so a wall clock set back (NTP, date -s) cannot hold off the retry for as long.
+    private readonly ConcurrentDictionary<string, (string Reason, long At)> _failed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _removing = new(StringComparer.Ordinal);
 
     /// <summary>Claims the user's deploy slot; false while another deploy of the same user runs (a double click).</summary>
@@ -44,7 +45,7 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
 
         if (_failed.TryGetValue(node.Container, out var failed))
         {
-            if (time.GetUtcNow() - failed.At < RetryFailedAfter)
+            if (time.GetElapsedTime(failed.At) < RetryFailedAfter)
             {
                 return ("failed", failed.Reason);
             }
@@ -109,14 +110,14 @@ public sealed partial class LabActivity(ITtydSessionManager terminals, TimeProvi
             {
                 if (await terminals.EnsureSessionAsync(node.Container, node.UserId, node.TopologyId).ConfigureAwait(false) is null)
                 {
-                    _failed[node.Container] = ("no terminal slot is free", time.GetUtcNow());
+                    _failed[node.Container] = ("no terminal slot is free", time.GetTimestamp());
                 }
             }
             catch (Exception e) when (e is TtydPortsException or ArgumentException)
             {
                 // The library's messages name the cause and never carry a credential.
                 LogStartFailed(logger, node.Container, e.Message);
-                _failed[node.Container] = (e.Message, time.GetUtcNow());
+                _failed[node.Container] = (e.Message, time.GetTimestamp());
             }
             finally
             {
