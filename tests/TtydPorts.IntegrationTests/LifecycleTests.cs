@@ -156,30 +156,43 @@ public sealed class LifecycleTests(ContainerLab lab)
             arguments.Insert(1, $"--TtydPorts:ExecClientPath={RealParts.ExecClient}");
         }
 
-        using (var host = Process.Start(new ProcessStartInfo("dotnet", arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+        ManagerUnderTest? next = null;
+        try
         {
-            // The shell started with the session runs in the container once its tmux server is there.
-            await Poll.UntilAsync(() => RealParts.Docker("top", container, "-o", "pid,args").Contains("/bin/sh", StringComparison.Ordinal), Poll.Within(60));
-            var server = supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", instance).Single(p => p.ParentProcessId == 1 && p.ExecutablePath == Native.ResolveExecutable("tmux"));
-
-            // The sample stops its terminals on SIGTERM; it is killed the moment that stop has ended the tmux server.
-            RealParts.Run("kill", "-TERM", host.Id.ToString(CultureInfo.InvariantCulture));
-            using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-            within.CancelAfter(TimeSpan.FromSeconds(30));
-            while (supervisor.IsAlive(server.Process))
+            using (var host = Process.Start(new ProcessStartInfo("dotnet", arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+            try
             {
-                within.Token.ThrowIfCancellationRequested(); // a spin: the kill must come before the stop's next step
+                // The shell started with the session runs in the container once its tmux server is there.
+                await Poll.UntilAsync(() => RealParts.Docker("top", container, "-o", "pid,args").Contains("/bin/sh", StringComparison.Ordinal), Poll.Within(60));
+                var server = supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", instance).Single(p => p.ParentProcessId == 1 && p.ExecutablePath == Native.ResolveExecutable("tmux"));
+
+                // The sample stops its terminals on SIGTERM; it is killed the moment that stop has ended the tmux server.
+                RealParts.Run("kill", "-TERM", host.Id.ToString(CultureInfo.InvariantCulture));
+                using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+                within.CancelAfter(TimeSpan.FromSeconds(30));
+                while (supervisor.IsAlive(server.Process))
+                {
+                    within.Token.ThrowIfCancellationRequested(); // a spin: the kill must come before the stop's next step
+                }
+
+                host.Kill();
+                await host.WaitForExitAsync(Ct);
+            }
+            finally
+            {
+                host.Kill(); // a no-op once it is gone; on a failure before the kill, the next host's disposal ends its terminals
             }
 
-            host.Kill();
-            await host.WaitForExitAsync(Ct);
+            next = new ManagerUnderTest(18290, 18294, instance: instance);
+
+            Assert.DoesNotContain("/bin/sh", RealParts.Docker("top", container, "-o", "pid,args"), StringComparison.Ordinal);
+            Assert.Empty(next.AllProcesses());
+            Assert.Equal([instance + ".key"], Directory.GetFiles(runtime).Select(Path.GetFileName));
         }
-
-        await using var next = new ManagerUnderTest(18290, 18294, instance: instance);
-
-        Assert.DoesNotContain("/bin/sh", RealParts.Docker("top", container, "-o", "pid,args"), StringComparison.Ordinal);
-        Assert.Empty(next.AllProcesses());
-        Assert.Equal([instance + ".key"], Directory.GetFiles(runtime).Select(Path.GetFileName));
+        finally
+        {
+            await (next ?? new ManagerUnderTest(18290, 18294, instance: instance)).DisposeAsync();
+        }
     }
 
     [Fact]
