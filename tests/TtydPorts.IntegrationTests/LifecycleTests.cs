@@ -139,6 +139,62 @@ public sealed class LifecycleTests(ContainerLab lab)
         Assert.Equal(status.Sessions.Select(s => s.Session.ProcessId), next.TtydProcesses().Select(p => p.Process.ProcessId));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_host_killed_as_its_stop_ends_the_tmux_server_leaves_no_shell_in_the_container_and_no_session_file(bool execClient)
+    {
+        var container = lab.StartContainer();
+        var instance = "itest-" + Guid.NewGuid().ToString("N")[..8];
+        var runtime = Path.Combine(Path.GetTempPath(), instance);
+        var supervisor = new LinuxProcessSupervisor();
+        List<string> arguments = [Path.Combine(AppContext.BaseDirectory, "TtydPorts.ConsoleSample.dll"), $"--TtydPorts:InstanceName={instance}",
+            "--TtydPorts:PortRangeStart=18290", "--TtydPorts:PortRangeEnd=18294", $"--TtydPorts:RuntimeDirectory={runtime}", container];
+        if (execClient)
+        {
+            RealParts.RequireExecClient();
+            arguments.Insert(1, $"--TtydPorts:ExecClientPath={RealParts.ExecClient}");
+        }
+
+        ManagerUnderTest? next = null;
+        try
+        {
+            using (var host = Process.Start(new ProcessStartInfo("dotnet", arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+            try
+            {
+                // The shell started with the session runs in the container once its tmux server is there.
+                await Poll.UntilAsync(() => RealParts.Docker("top", container, "-o", "pid,args").Contains("/bin/sh", StringComparison.Ordinal), Poll.Within(60));
+                var server = supervisor.FindMarkedProcesses("TTYDPORTS_", "TTYDPORTS_INSTANCE", instance).Single(p => p.ParentProcessId == 1 && p.ExecutablePath == Native.ResolveExecutable("tmux"));
+
+                // The sample stops its terminals on SIGTERM; it is killed the moment that stop has ended the tmux server.
+                RealParts.Run("kill", "-TERM", host.Id.ToString(CultureInfo.InvariantCulture));
+                using var within = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+                within.CancelAfter(TimeSpan.FromSeconds(30));
+                while (supervisor.IsAlive(server.Process))
+                {
+                    within.Token.ThrowIfCancellationRequested(); // a spin: the kill must come before the stop's next step
+                }
+
+                host.Kill();
+                await host.WaitForExitAsync(Ct);
+            }
+            finally
+            {
+                host.Kill(); // a no-op once it is gone; on a failure before the kill, the next host's disposal ends its terminals
+            }
+
+            next = new ManagerUnderTest(18290, 18294, instance: instance);
+
+            Assert.DoesNotContain("/bin/sh", RealParts.Docker("top", container, "-o", "pid,args"), StringComparison.Ordinal);
+            Assert.Empty(next.AllProcesses());
+            Assert.Equal([instance + ".key"], Directory.GetFiles(runtime).Select(Path.GetFileName));
+        }
+        finally
+        {
+            await (next ?? new ManagerUnderTest(18290, 18294, instance: instance)).DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Stopping_a_session_ends_the_shell_and_commands_it_left_running_inside_the_container()
     {

@@ -731,14 +731,16 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
         try
         {
-            foreach (var process in FindSessionProcesses(token)[token].Where(p => p != session.Process))
-            {
-                await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
-            }
-
+            // The shell first, while its tmux server still runs (StopWhereAsync says why).
+            var processes = FindSessionProcesses(token)[token].Where(p => p != session.Process).ToList();
             if (ContainerTerminal.Of(session, token) is { } terminal)
             {
                 await _runtime.EndTerminalsAsync([terminal], CancellationToken.None).ConfigureAwait(false);
+            }
+
+            foreach (var process in processes)
+            {
+                await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
             }
         }
 #pragma warning disable CA1031 // Whatever the sweep meets, the start's own error is the one to report.
@@ -1341,15 +1343,18 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             // scans of 4,000 processes).
             var terminals = FindSessionProcesses(token: null);
 
-            // 3. Their stops and the files, spread over the cores like the halts.
+            // 3. Their files, then what the batch left inside its containers, in one call to the runtime (one /proc scan
+            // for a local engine), while the tmux servers still run: a host killed from here on leaves a server carrying
+            // the session's markers, which the next host finds and ends with the shell and the files (StopLeftoversAsync).
+            // Done after the servers, the shells and files of a host killed in between were left with nothing to find them by.
+            Parallel.For(0, stopped.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => DeleteFiles(stopped[i].Entry));
+            await EndTerminalsAsync(stopped.Select(h => h.Entry)).ConfigureAwait(false);
+
+            // 4. Their other processes, spread over the cores like the halts; then what a late tmux server started.
             var finishes = new Task[stopped.Count];
             Parallel.For(0, stopped.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => finishes[i] = FinishStopAsync(stopped[i], terminals));
             await Task.WhenAll(finishes).ConfigureAwait(false);
             await StopLateProcessesAsync(stopped.Select(h => h.Entry).ToList(), token: null).ConfigureAwait(false);
-
-            // 4. What the batch left inside its containers, in one call to the runtime (one /proc scan for a local engine),
-            // once no tmux server is left to start another exec.
-            await EndTerminalsAsync(stopped.Select(h => h.Entry)).ConfigureAwait(false);
         }
 
         // 5. The creates this revoked, each stopping what it started: a terminal that matched is gone when this returns.
@@ -1462,25 +1467,40 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private async Task StopEntryAsync(SessionEntry entry, StopReason reason)
     {
         var halted = await HaltAsync(entry, reason).ConfigureAwait(false);
-        await FinishStopAsync(halted, FindSessionProcesses(entry.Token)).ConfigureAwait(false);
-        await StopLateProcessesAsync([entry], entry.Token).ConfigureAwait(false);
+        var terminals = FindSessionProcesses(entry.Token);
+        DeleteFiles(entry); // with the shell, before its tmux server, as in a batch (StopWhereAsync)
         await EndTerminalsAsync([entry]).ConfigureAwait(false);
+        await FinishStopAsync(halted, terminals).ConfigureAwait(false);
+        await StopLateProcessesAsync([entry], entry.Token).ConfigureAwait(false);
     }
+
+    private void DeleteFiles(SessionEntry entry) => _folder.DeleteSessionFiles(entry.Token, socket: entry.Session.SocketPath is not null);
 
     // A second look, after the first look's processes stopped: a tmux server that a killed tmux client was still
     // daemonizing can come into being after the first (two CI runs found one left behind). Whatever carries a stopped
     // session's markers now is stopped too; the look costs one /proc scan per batch.
+    // A late server may have made its socket and started a shell in the container after the first end: both again.
     private async Task StopLateProcessesAsync(List<SessionEntry> stopped, string? token)
     {
         var late = FindSessionProcesses(token);
+        var found = new List<SessionEntry>();
         foreach (var entry in stopped)
         {
-            foreach (var process in late[entry.Token].Where(p => p != entry.Session.Process))
+            var processes = late[entry.Token].Where(p => p != entry.Session.Process).ToList();
+            foreach (var process in processes)
             {
                 Log.LateProcessStopping(_logger, entry.Session.Container, process.ProcessId);
                 await StopOutsideTreeAsync(entry.Session, process).ConfigureAwait(false);
             }
+
+            if (processes.Count > 0)
+            {
+                DeleteFiles(entry);
+                found.Add(entry);
+            }
         }
+
+        await EndTerminalsAsync(found).ConfigureAwait(false);
     }
 
     // A session whose ttyd is gone, its port and its place in the limits given back; its other processes, leftovers and
@@ -1574,8 +1594,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         return true;
     }
 
-    // The session's processes outside ttyd's tree (tmux server, observer), then its files (what it left inside its
-    // container is the runtime's, after the batch). Never throws: what cannot be stopped is logged.
+    // The session's processes outside ttyd's tree (tmux server, observer), after its files and what it left inside its
+    // container are gone (StopWhereAsync says why). Never throws: what cannot be stopped is logged.
     private async Task FinishStopAsync(HaltedSession halted, ILookup<string, ProcessIdentity> terminals)
     {
         var (entry, reason, activity) = halted;
@@ -1588,7 +1608,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
                 await StopOutsideTreeAsync(session, process).ConfigureAwait(false);
             }
 
-            _folder.DeleteSessionFiles(entry.Token, socket: session.SocketPath is not null);
             _metrics.Stopped(reason);
             Log.SessionStopped(_logger, session.Container, Log.EndpointOf(session), session.ProcessId, reason);
         }
@@ -1604,8 +1623,8 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
 
     // A session of an earlier run whose ttyd died while no host ran is not adopted, and nothing else would ever stop its
     // tmux server (with the shell's exec client) or its observer: they are found by their verified markers while
-    // adopting, and stopped here by the identity recorded then; then, as for any stop, the shells they left inside
-    // their containers and their files. A session whose ttyd still runs is never taken for one (SessionProcesses).
+    // adopting, and stopped here by the identity recorded then, after, as for any stop, the shells they left inside
+    // their containers; then their files. A session whose ttyd still runs is never taken for one (SessionProcesses).
     private async Task StopLeftoversAsync()
     {
         var leftovers = Interlocked.Exchange(ref _leftovers, []);
@@ -1615,6 +1634,25 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
         }
 
         Log.LeftoversStopping(_logger, leftovers.Sum(l => l.Processes.Count), leftovers.Length);
+
+        // The shells they left inside their containers first, as a stop does (StopWhereAsync): a host killed during this
+        // leaves the processes that lead the next one here again.
+        var terminals = leftovers
+            .Where(l => l.Markers.GetValueOrDefault(TtydProcessDiscovery.EngineMarker) is not { } engine || string.Equals(engine, _runtime.Endpoint, StringComparison.Ordinal))
+            .Where(l => SessionIds.IsValidContainerId(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerIdMarker)) && SessionIds.IsValidContainerName(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerMarker)))
+            .Select(l => new ContainerTerminal
+            {
+                Container = l.Markers[TtydProcessDiscovery.ContainerMarker],
+                ContainerId = l.Markers[TtydProcessDiscovery.ContainerIdMarker],
+                Marker = l.Token,
+                User = CommandMarkerCodec.Decode(l.Markers.GetValueOrDefault(TtydProcessDiscovery.CommandMarker))?.User,
+            })
+            .ToList();
+        if (terminals.Count > 0)
+        {
+            await _runtime.EndTerminalsAsync(terminals, CancellationToken.None).ConfigureAwait(false);
+        }
+
         // Every process at once (the waits are the kernel's), as a batch stop does; files only of sessions fully stopped.
         var results = await Task.WhenAll(leftovers.SelectMany(l => l.Processes.Select(async process =>
         {
@@ -1630,26 +1668,9 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
         }))).ConfigureAwait(false);
         var failed = results.Where(r => !r.Stopped).Select(r => r.Token).ToHashSet(StringComparer.Ordinal);
-        var stopped = leftovers.Where(l => !failed.Contains(l.Token)).ToList();
-        foreach (var leftover in stopped)
+        foreach (var leftover in leftovers.Where(l => !failed.Contains(l.Token)))
         {
             _folder.DeleteSessionFiles(leftover.Token);
-        }
-
-        var terminals = stopped
-            .Where(l => l.Markers.GetValueOrDefault(TtydProcessDiscovery.EngineMarker) is not { } engine || string.Equals(engine, _runtime.Endpoint, StringComparison.Ordinal))
-            .Where(l => SessionIds.IsValidContainerId(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerIdMarker)) && SessionIds.IsValidContainerName(l.Markers.GetValueOrDefault(TtydProcessDiscovery.ContainerMarker)))
-            .Select(l => new ContainerTerminal
-            {
-                Container = l.Markers[TtydProcessDiscovery.ContainerMarker],
-                ContainerId = l.Markers[TtydProcessDiscovery.ContainerIdMarker],
-                Marker = l.Token,
-                User = CommandMarkerCodec.Decode(l.Markers.GetValueOrDefault(TtydProcessDiscovery.CommandMarker))?.User,
-            })
-            .ToList();
-        if (terminals.Count > 0)
-        {
-            await _runtime.EndTerminalsAsync(terminals, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
