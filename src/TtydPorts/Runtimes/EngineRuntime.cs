@@ -235,7 +235,7 @@ internal abstract class EngineRuntime : IContainerRuntime, IContainerEventSource
         }
         catch (Exception e) when (e is OperationCanceledException or ContainerEngineException && !cancellationToken.IsCancellationRequested)
         {
-            Log.ExecStartNotAwaited(_logger, Endpoint, ExecStartWait, e.Message);
+            Log.ExecStartNotAwaited(_logger, Endpoint, ExecStartWait, e is OperationCanceledException ? "the engine did not answer in time" : e.Message.TrimEnd('.'));
         }
     }
 
