@@ -45,7 +45,7 @@ public sealed class CertificateFolderTests : IDisposable
     [Fact]
     public void A_certificate_folder_or_file_another_user_owns_is_refused_naming_its_owner()
     {
-        Root.Require("giving a file to another user needs root");
+        TtydPorts.IntegrationTests.RealParts.RequireRoot("giving a file to another user needs root");
         var certs = Certificates(Path.Combine(_root, "certs"));
         var control = Problem(certs);
 

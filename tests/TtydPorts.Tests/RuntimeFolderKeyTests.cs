@@ -36,7 +36,7 @@ public sealed class RuntimeFolderKeyTests
     [Fact]
     public void A_key_that_cannot_be_written_on_a_full_filesystem_fails_naming_it_leaves_no_file_and_is_written_once_space_is_back()
     {
-        Root.Require("mounting a small filesystem needs root");
+        TtydPorts.IntegrationTests.RealParts.RequireRoot("mounting a small filesystem needs root");
         var path = Path.Combine(Path.GetTempPath(), "ttydports-full-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Assert.Equal(0, Mount("mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", path));
