@@ -36,15 +36,11 @@ public sealed class RuntimeFolderDeletedTests(ContainerLab lab)
     {
         var container = lab.StartContainer();
         await using var sut = new ManagerUnderTest(18935, 18939);
-        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
-        var server = Assert.Single(sut.TmuxServers()).Process;
-        var keyFile = Path.Combine(sut.RuntimeDirectory, sut.Instance + ".key");
-        var key = await File.ReadAllBytesAsync(keyFile, Ct);
+        var (session, server, keyFile, key) = await StartWithShellAsync(sut, container);
 
         // Control: with the folder intact a repair pass leaves the session alone.
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
-        Assert.Equal(session!.ProcessId, (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!.ProcessId);
+        Assert.Equal(session.ProcessId, (await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct))!.ProcessId);
 
         Directory.Delete(sut.RuntimeDirectory, recursive: true);
         var repaired = await sut.Manager.RepairAsync(Ct);
@@ -74,18 +70,14 @@ public sealed class RuntimeFolderDeletedTests(ContainerLab lab)
     {
         var container = lab.StartContainer();
         await using var sut = new ManagerUnderTest(18945, 18949, o => { o.ListenMode = TtydListenMode.UnixSocket; o.BasePath = "/terminals"; });
-        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
-        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
-        var server = Assert.Single(sut.TmuxServers()).Process;
-        var keyFile = Path.Combine(sut.RuntimeDirectory, sut.Instance + ".key");
-        var key = await File.ReadAllBytesAsync(keyFile, Ct);
+        var (session, server, keyFile, key) = await StartWithShellAsync(sut, container);
 
         Assert.Empty((await sut.Manager.RepairAsync(Ct)).Stopped);
 
         Directory.Delete(sut.RuntimeDirectory, recursive: true);
         var repaired = await sut.Manager.RepairAsync(Ct);
 
-        Assert.Equal(session!.ProcessId, Assert.Single(repaired.Stopped).ProcessId);
+        Assert.Equal(session.ProcessId, Assert.Single(repaired.Stopped).ProcessId);
         Assert.False(sut.Supervisor.IsAlive(server));
         Assert.Empty(sut.AllProcesses());
         await Poll.UntilAsync(() => Shells(container) == 0, Poll.Within(10)); // a signalled shell may take a moment to go
@@ -97,6 +89,16 @@ public sealed class RuntimeFolderDeletedTests(ContainerLab lab)
         await client.WaitForAsync("ok-2", Poll.Within(30));
         Assert.True(File.Exists(next.SocketPath));
         Assert.Equal(key, await File.ReadAllBytesAsync(keyFile, Ct));
+    }
+
+    // A session whose shell (started with it) and tmux server are up, and its instance key as its file holds it.
+    private static async Task<(TtydSession Session, ProcessIdentity Server, string KeyFile, byte[] Key)> StartWithShellAsync(ManagerUnderTest sut, string container)
+    {
+        var session = await sut.Manager.EnsureSessionAsync(container, "alice", null, Ct);
+        Assert.NotNull(session);
+        await Poll.UntilAsync(() => Shells(container) == 1 && sut.TmuxServers().Count == 1, Poll.Within(30));
+        var keyFile = Path.Combine(sut.RuntimeDirectory, sut.Instance + ".key");
+        return (session, Assert.Single(sut.TmuxServers()).Process, keyFile, await File.ReadAllBytesAsync(keyFile, Ct));
     }
 
     // The interactive shells in the container (docker top's pid,args lines whose command is the shell, /bin/sh).
