@@ -27,6 +27,7 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
     private readonly ILogger _logger;
     private readonly RuntimeFolder _folder;
     private readonly InstanceKey _key;
+    private bool _keyRestoreFailed; // said once until the key file is back (RestoreKeyFile)
     private readonly RuntimeFolder? _recordings;
     private readonly TtydLaunchBuilder _launch;
     private readonly TtydPortsMetrics _metrics;
@@ -1787,8 +1788,6 @@ internal sealed class TtydSessionManager : ITtydSessionManager, IObserverTermina
             }
         }
     }
-
-    private bool _keyRestoreFailed;
 
     private SessionRecorder? ResumeRecording(TtydSession session, string token) =>
         _recordings is null || !session.Persistent || _key.Current is not { } key
